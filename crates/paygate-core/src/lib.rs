@@ -1,0 +1,15 @@
+//! The pure domain of paygate: money, typed ids, input validation and the payment state
+//! machine. Nothing here does I/O; everything is parsed once into types that cannot hold an
+//! invalid value ("parse, don't validate").
+
+pub mod card;
+pub mod ids;
+pub mod money;
+pub mod payment;
+pub mod vpa;
+
+pub use card::{Card, CardError, CardInput, CardNetwork};
+pub use ids::{EventId, OrderId, PaymentId, RefundId};
+pub use money::{Currency, MinorUnit, OrderAmount};
+pub use payment::{ForcedOutcome, Method, PaymentStatus};
+pub use vpa::Vpa;
