@@ -117,8 +117,8 @@ impl Card {
         if !luhn_valid(&digits) {
             return Err(CardError::InvalidNumber);
         }
-        let (year, month) = parse_expiry(input.expiry_month, input.expiry_year)
-            .ok_or(CardError::InvalidExpiry)?;
+        let (year, month) =
+            parse_expiry(input.expiry_month, input.expiry_year).ok_or(CardError::InvalidExpiry)?;
         if (year, month) < today {
             return Err(CardError::Expired);
         }
@@ -158,7 +158,7 @@ pub fn luhn_valid(digits: &str) -> bool {
         .enumerate()
         .map(|(i, b)| {
             let d = u32::from(b - b'0');
-            if i % 2 == 1 {
+            if !i.is_multiple_of(2) {
                 let doubled = d * 2;
                 if doubled > 9 { doubled - 9 } else { doubled }
             } else {
@@ -166,7 +166,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Parses an expiry: month `1`–`12` (one or two digits), year of 2 digits (20YY) or 4.
@@ -223,7 +223,12 @@ mod tests {
 
     #[test]
     fn known_numbers_pass_luhn_and_a_changed_digit_fails() {
-        for n in ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"] {
+        for n in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6011111111111117",
+        ] {
             assert!(luhn_valid(n), "{n}");
         }
         assert!(!luhn_valid("4111111111111112"));
@@ -234,17 +239,32 @@ mod tests {
     #[test]
     fn network_detection_follows_the_first_matching_prefix() {
         assert_eq!(CardNetwork::detect("4111111111111111"), CardNetwork::Visa);
-        assert_eq!(CardNetwork::detect("5105105105105100"), CardNetwork::Mastercard);
-        assert_eq!(CardNetwork::detect("5555555555554444"), CardNetwork::Mastercard);
-        assert_eq!(CardNetwork::detect("5612345678901234"), CardNetwork::Unknown);
+        assert_eq!(
+            CardNetwork::detect("5105105105105100"),
+            CardNetwork::Mastercard
+        );
+        assert_eq!(
+            CardNetwork::detect("5555555555554444"),
+            CardNetwork::Mastercard
+        );
+        assert_eq!(
+            CardNetwork::detect("5612345678901234"),
+            CardNetwork::Unknown
+        );
         assert_eq!(CardNetwork::detect("378282246310005"), CardNetwork::Amex);
         assert_eq!(CardNetwork::detect("341111111111111"), CardNetwork::Amex);
         assert_eq!(CardNetwork::detect("6011111111111117"), CardNetwork::Rupay);
         assert_eq!(CardNetwork::detect("6522222222222222"), CardNetwork::Rupay);
         assert_eq!(CardNetwork::detect("8112345678901234"), CardNetwork::Rupay);
         assert_eq!(CardNetwork::detect("8912345678901234"), CardNetwork::Rupay);
-        assert_eq!(CardNetwork::detect("9012345678901234"), CardNetwork::Unknown);
-        assert_eq!(CardNetwork::detect("3530111333300000"), CardNetwork::Unknown);
+        assert_eq!(
+            CardNetwork::detect("9012345678901234"),
+            CardNetwork::Unknown
+        );
+        assert_eq!(
+            CardNetwork::detect("3530111333300000"),
+            CardNetwork::Unknown
+        );
     }
 
     #[test]

@@ -101,8 +101,7 @@ mod tests {
 
     #[test]
     fn generated_ids_do_not_repeat() {
-        let ids: std::collections::HashSet<_> =
-            (0..10_000).map(|_| OrderId::generate()).collect();
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| OrderId::generate()).collect();
         assert_eq!(ids.len(), 10_000);
     }
 

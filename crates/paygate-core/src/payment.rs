@@ -171,8 +171,14 @@ mod tests {
 
     #[test]
     fn test_values_force_outcomes() {
-        assert_eq!(ForcedOutcome::for_vpa("success@upi"), Some(ForcedOutcome::Success));
-        assert_eq!(ForcedOutcome::for_vpa("failure@okaxis"), Some(ForcedOutcome::Failure));
+        assert_eq!(
+            ForcedOutcome::for_vpa("success@upi"),
+            Some(ForcedOutcome::Success)
+        );
+        assert_eq!(
+            ForcedOutcome::for_vpa("failure@okaxis"),
+            Some(ForcedOutcome::Failure)
+        );
         assert_eq!(ForcedOutcome::for_vpa("someone@okaxis"), None);
         assert_eq!(
             ForcedOutcome::for_card_number("4000000000000002"),

@@ -21,7 +21,8 @@ impl Vpa {
             && handle
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        let provider_ok = !provider.is_empty() && provider.bytes().all(|b| b.is_ascii_alphanumeric());
+        let provider_ok =
+            !provider.is_empty() && provider.bytes().all(|b| b.is_ascii_alphanumeric());
         (handle_ok && provider_ok).then(|| Self(s.to_owned()))
     }
 

@@ -1,1 +1,13 @@
-pub fn y() {}
+//! paygate: a self-hostable payment gateway. `main.rs` holds the command line; everything
+//! else lives here so the integration tests drive the same code.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod merchants;
+pub mod orders;
+pub mod payments;
+pub mod processor;
+pub mod queue;
+pub mod store;
+pub mod views;

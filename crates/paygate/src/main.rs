@@ -1,1 +1,163 @@
-fn main() {}
+//! The `paygate` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use paygate::{
+    app::{App, Mode},
+    config::{Config, Settings},
+    merchants,
+    store::{Store, merchants as merchant_rows},
+};
+use serde_json::json;
+
+/// paygate: a self-hostable payment gateway.
+///
+/// Every setting is read from its environment variable and can be given as a flag.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API, pages and worker in one process (the default).
+    All,
+    /// API and pages only; no job processing.
+    Serve,
+    /// Job processing only.
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+}
+
+#[derive(Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant; prints its id, API key, API secret and webhook secret (the secrets
+    /// only this once).
+    Create {
+        /// The merchant's name.
+        #[arg(long)]
+        name: String,
+        /// The merchant's email (unique).
+        #[arg(long)]
+        email: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List merchants.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = match Config::from_settings(cli.settings) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::All), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::All => paygate::app::run_until_signal(App::build(config).await?, Mode::All).await,
+        Command::Serve => {
+            paygate::app::run_until_signal(App::build(config).await?, Mode::Serve).await
+        }
+        Command::Worker => {
+            paygate::app::run_until_signal(App::build(config).await?, Mode::Worker).await
+        }
+        Command::Migrate => {
+            let store = Store::connect(&config.database_url, 1).await?;
+            store.migrate().await?;
+            if config.seed_test_merchant {
+                merchants::seed_test_merchant(&store).await?;
+            }
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::Merchant(cmd) => {
+            let store = Store::connect(&config.database_url, 1).await?;
+            store.migrate().await?;
+            merchant(cmd, &store).await
+        }
+    }
+}
+
+async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
+    match cmd {
+        MerchantCommand::Create { name, email, json } => {
+            let created = merchants::create(store, &name, &email).await?;
+            let m = &created.merchant;
+            if json {
+                let body = json!({
+                    "id": m.id, "name": m.name, "email": m.email, "api_key": m.api_key,
+                    "api_secret": created.api_secret, "webhook_secret": m.webhook_secret,
+                });
+                println!("{body}");
+            } else {
+                println!("id:             {}", m.id);
+                println!("name:           {}", m.name);
+                println!("email:          {}", m.email);
+                println!("api key:        {}", m.api_key);
+                println!("api secret:     {}", created.api_secret);
+                println!("webhook secret: {}", m.webhook_secret);
+                println!("(the API secret is shown only now: store it safely)");
+            }
+        }
+        MerchantCommand::List { json } => {
+            let all = merchant_rows::list(store).await?;
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|m| {
+                        json!({"id": m.id, "name": m.name, "email": m.email, "api_key": m.api_key,
+                        "created_at": paygate::views::iso(m.created_at)})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                for m in all {
+                    println!("{}  {}  {}  {}", m.id, m.api_key, m.email, m.name);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The application: configuration, store, queue and connector, and the processes built from
+//! them (`all`, `serve`, `worker`).
+
+use std::{net::SocketAddr, ops::Deref, sync::Arc};
+
+use anyhow::Context as _;
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+
+use crate::{
+    config::Config,
+    merchants,
+    processor::{Connector, SimulatedBank},
+    queue::{Queue, embedded::EmbeddedQueue, worker},
+    store::Store,
+};
+
+/// Shared state of a running process; cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+/// What an [`App`] holds.
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub queue: Arc<dyn Queue>,
+    pub connector: Arc<dyn Connector>,
+    embedded: Option<Arc<EmbeddedQueue>>,
+}
+
+impl Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Which parts a process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// API and worker.
+    All,
+    /// API only.
+    Serve,
+    /// Worker only.
+    Worker,
+}
+
+impl App {
+    /// Connects to the database, applies migrations and seeds the test merchant.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+        store.migrate().await.context("applying migrations")?;
+        if config.seed_test_merchant && merchants::seed_test_merchant(&store).await? {
+            tracing::info!("seeded the test merchant");
+        }
+        let bank = Arc::new(SimulatedBank::from_config(&config));
+        Self::new(config, store, bank)
+    }
+
+    /// An app over a migrated store with the given connector (tests swap the bank).
+    pub fn new(
+        config: Config,
+        store: Store,
+        connector: Arc<dyn Connector>,
+    ) -> anyhow::Result<Self> {
+        if config.redis_url.is_some() {
+            anyhow::bail!("REDIS_URL: the Redis queue backend is not available in this build");
+        }
+        let embedded = Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease));
+        Ok(Self(Arc::new(Inner {
+            config,
+            store,
+            queue: embedded.clone(),
+            connector,
+            embedded: Some(embedded),
+        })))
+    }
+}
+
+/// A started process: its API address, and the means to stop it.
+pub struct Running {
+    pub api_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Asks every part to stop (the same as SIGTERM).
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for every part to finish; the first error wins.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            let outcome = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}
+
+/// Starts the parts of `mode`. The API listens on `HOST:PORT` (port 0 picks a free one).
+pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
+    let (shutdown, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut api_addr = None;
+    if mode != Mode::Worker {
+        let addr = SocketAddr::new(app.config.host, app.config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (HOST, PORT)"))?;
+        let bound = listener.local_addr()?;
+        api_addr = Some(bound);
+        tracing::info!(addr = %bound, "API listening");
+        let router = crate::http::api_router(app.clone());
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { worker::stopped(&mut stop).await })
+                .await
+                .context("API server failed")
+        });
+    }
+    if mode != Mode::Serve {
+        if let Some(embedded) = &app.embedded {
+            embedded.listen_for_other_processes();
+        }
+        tasks.spawn(worker::run(app.clone(), stop_rx));
+    }
+    Ok(Running {
+        api_addr,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Runs `mode` until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run_until_signal(app: App, mode: Mode) -> anyhow::Result<()> {
+    let running = start(app.clone(), mode).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop();
+    let result = running.wait().await;
+    app.store.close().await;
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

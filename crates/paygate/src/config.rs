@@ -1,0 +1,331 @@
+//! Configuration (SPEC A10): every setting has a default, is read from its environment
+//! variable, and can be given as a command-line flag (flags win). `paygate --help` lists them
+//! all; the README's table documents them. [`Config::from_settings`] rejects bad values with a
+//! message that names the setting.
+
+use std::{net::IpAddr, time::Duration};
+
+use clap::{Args, builder::BoolishValueParser};
+
+/// The raw settings, as clap reads them from flags and the environment.
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    /// Database: `sqlite://PATH` (embedded, the default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/paygate.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Largest number of database connections this process opens.
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_max_connections: u32,
+    /// `redis://…` turns the Redis queues on; unset: the embedded queue.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// Address the listeners bind.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
+    pub host: IpAddr,
+    /// API port.
+    #[arg(long, env = "PORT", default_value_t = 8000, global = true)]
+    pub port: u16,
+    /// Merchant dashboard port.
+    #[arg(long, env = "DASHBOARD_PORT", default_value_t = 3000, global = true)]
+    pub dashboard_port: u16,
+    /// Hosted checkout and checkout.js port.
+    #[arg(long, env = "CHECKOUT_PORT", default_value_t = 3001, global = true)]
+    pub checkout_port: u16,
+    /// How browsers reach the API.
+    #[arg(
+        long,
+        env = "PUBLIC_API_URL",
+        default_value = "http://localhost:8000",
+        global = true
+    )]
+    pub public_api_url: String,
+    /// How browsers reach the checkout.
+    #[arg(
+        long,
+        env = "PUBLIC_CHECKOUT_URL",
+        default_value = "http://localhost:3001",
+        global = true
+    )]
+    pub public_checkout_url: String,
+    /// Shortest simulated payment processing delay, ms.
+    #[arg(
+        long,
+        env = "PROCESSING_DELAY_MIN",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub processing_delay_min: u64,
+    /// Longest simulated payment processing delay, ms.
+    #[arg(
+        long,
+        env = "PROCESSING_DELAY_MAX",
+        default_value_t = 10000,
+        global = true
+    )]
+    pub processing_delay_max: u64,
+    /// Probability that a UPI payment succeeds (0..1).
+    #[arg(long, env = "UPI_SUCCESS_RATE", default_value_t = 0.90, global = true)]
+    pub upi_success_rate: f64,
+    /// Probability that a card payment succeeds (0..1).
+    #[arg(long, env = "CARD_SUCCESS_RATE", default_value_t = 0.95, global = true)]
+    pub card_success_rate: f64,
+    /// Shortest simulated refund delay, ms.
+    #[arg(long, env = "REFUND_DELAY_MIN", default_value_t = 3000, global = true)]
+    pub refund_delay_min: u64,
+    /// Longest simulated refund delay, ms.
+    #[arg(long, env = "REFUND_DELAY_MAX", default_value_t = 5000, global = true)]
+    pub refund_delay_max: u64,
+    /// Deterministic test mode: fixed delay and outcome.
+    #[arg(long, env = "TEST_MODE", default_value = "false", value_parser = BoolishValueParser::new(), global = true)]
+    pub test_mode: bool,
+    /// Outcome of payments in test mode: success unless "false".
+    #[arg(
+        long,
+        env = "TEST_PAYMENT_SUCCESS",
+        default_value = "true",
+        global = true
+    )]
+    pub test_payment_success: String,
+    /// Processing delay in test mode, ms.
+    #[arg(
+        long,
+        env = "TEST_PROCESSING_DELAY",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub test_processing_delay: u64,
+    /// Use the short webhook retry schedule (5, 10, 15, 20 s).
+    #[arg(long, env = "WEBHOOK_RETRY_INTERVALS_TEST", default_value = "false", value_parser = BoolishValueParser::new(), global = true)]
+    pub webhook_retry_intervals_test: bool,
+    /// Jobs one worker process runs at once.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 256, global = true)]
+    pub worker_concurrency: usize,
+    /// How long a claimed job stays reserved for its worker without a heartbeat, ms; a job of
+    /// a worker that died runs again after this.
+    #[arg(long, env = "JOB_LEASE_MS", default_value_t = 15000, global = true)]
+    pub job_lease_ms: u64,
+    /// How long a stopping process waits for in-flight jobs and requests, ms.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT_MS",
+        default_value_t = 30000,
+        global = true
+    )]
+    pub shutdown_timeout_ms: u64,
+    /// Seed the test merchant at start.
+    #[arg(long, env = "SEED_TEST_MERCHANT", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    pub seed_test_merchant: bool,
+    /// Serve `/api/v1/test/*`.
+    #[arg(long, env = "TEST_ENDPOINTS", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    pub test_endpoints: bool,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: Option<String>,
+    pub host: IpAddr,
+    pub port: u16,
+    pub dashboard_port: u16,
+    pub checkout_port: u16,
+    pub public_api_url: String,
+    pub public_checkout_url: String,
+    pub processing_delay: (Duration, Duration),
+    pub upi_success_rate: f64,
+    pub card_success_rate: f64,
+    pub refund_delay: (Duration, Duration),
+    pub test_mode: bool,
+    pub test_payment_success: bool,
+    pub test_processing_delay: Duration,
+    pub webhook_retry_intervals_test: bool,
+    pub worker_concurrency: usize,
+    pub job_lease: Duration,
+    pub shutdown_timeout: Duration,
+    pub seed_test_merchant: bool,
+    pub test_endpoints: bool,
+}
+
+impl Config {
+    /// Validates the settings; the error names the setting at fault.
+    pub fn from_settings(s: Settings) -> Result<Self, String> {
+        check_scheme(
+            "DATABASE_URL",
+            &s.database_url,
+            &["sqlite:", "postgres:", "postgresql:"],
+        )?;
+        if let Some(url) = &s.redis_url {
+            check_scheme("REDIS_URL", url, &["redis:", "rediss:"])?;
+        }
+        check_scheme("PUBLIC_API_URL", &s.public_api_url, &["http:", "https:"])?;
+        check_scheme(
+            "PUBLIC_CHECKOUT_URL",
+            &s.public_checkout_url,
+            &["http:", "https:"],
+        )?;
+        let processing_delay = range(
+            "PROCESSING_DELAY_MIN",
+            "PROCESSING_DELAY_MAX",
+            s.processing_delay_min,
+            s.processing_delay_max,
+        )?;
+        let refund_delay = range(
+            "REFUND_DELAY_MIN",
+            "REFUND_DELAY_MAX",
+            s.refund_delay_min,
+            s.refund_delay_max,
+        )?;
+        rate("UPI_SUCCESS_RATE", s.upi_success_rate)?;
+        rate("CARD_SUCCESS_RATE", s.card_success_rate)?;
+        if s.worker_concurrency == 0 {
+            return Err("WORKER_CONCURRENCY must be at least 1".into());
+        }
+        if s.database_max_connections == 0 {
+            return Err("DATABASE_MAX_CONNECTIONS must be at least 1".into());
+        }
+        if s.job_lease_ms < 300 {
+            return Err("JOB_LEASE_MS must be at least 300".into());
+        }
+        Ok(Self {
+            database_url: s.database_url,
+            database_max_connections: s.database_max_connections,
+            redis_url: s.redis_url,
+            host: s.host,
+            port: s.port,
+            dashboard_port: s.dashboard_port,
+            checkout_port: s.checkout_port,
+            public_api_url: s.public_api_url.trim_end_matches('/').to_owned(),
+            public_checkout_url: s.public_checkout_url.trim_end_matches('/').to_owned(),
+            processing_delay,
+            upi_success_rate: s.upi_success_rate,
+            card_success_rate: s.card_success_rate,
+            refund_delay,
+            test_mode: s.test_mode,
+            test_payment_success: s.test_payment_success.trim() != "false",
+            test_processing_delay: Duration::from_millis(s.test_processing_delay),
+            webhook_retry_intervals_test: s.webhook_retry_intervals_test,
+            worker_concurrency: s.worker_concurrency,
+            job_lease: Duration::from_millis(s.job_lease_ms),
+            shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
+            seed_test_merchant: s.seed_test_merchant,
+            test_endpoints: s.test_endpoints,
+        })
+    }
+}
+
+fn check_scheme(name: &str, value: &str, schemes: &[&str]) -> Result<(), String> {
+    if schemes.iter().any(|s| value.starts_with(s)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} must start with one of {}, got {:?}",
+            schemes.join(" "),
+            value.split(':').next().unwrap_or_default()
+        ))
+    }
+}
+
+fn range(
+    min_name: &str,
+    max_name: &str,
+    min: u64,
+    max: u64,
+) -> Result<(Duration, Duration), String> {
+    if min > max {
+        return Err(format!(
+            "{min_name} ({min}) must not exceed {max_name} ({max})"
+        ));
+    }
+    Ok((Duration::from_millis(min), Duration::from_millis(max)))
+}
+
+fn rate(name: &str, value: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be between 0 and 1, got {value}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["paygate"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        Config::from_settings(cli.settings)
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = parse(&[
+            "--host",
+            "127.0.0.1",
+            "--database-url",
+            "sqlite://./data/paygate.db",
+        ])
+        .expect("defaults are valid");
+        assert_eq!(
+            (c.port, c.dashboard_port, c.checkout_port),
+            (8000, 3000, 3001)
+        );
+        assert_eq!(
+            c.processing_delay,
+            (Duration::from_millis(5000), Duration::from_millis(10000))
+        );
+        assert_eq!(
+            c.refund_delay,
+            (Duration::from_millis(3000), Duration::from_millis(5000))
+        );
+        assert!(c.test_payment_success);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = parse(&["--upi-success-rate", "1.5"]).unwrap_err();
+        assert!(e.contains("UPI_SUCCESS_RATE"), "{e}");
+        let e = parse(&["--processing-delay-min", "20000"]).unwrap_err();
+        assert!(e.contains("PROCESSING_DELAY_MIN"), "{e}");
+        let e = parse(&["--database-url", "mysql://x"]).unwrap_err();
+        assert!(e.contains("DATABASE_URL"), "{e}");
+        let e = parse(&["--port", "eighty"]).unwrap_err();
+        assert!(e.contains("PORT"), "{e}");
+        let e = parse(&["--refund-delay-min", "9000"]).unwrap_err();
+        assert!(e.contains("REFUND_DELAY_MIN"), "{e}");
+    }
+
+    #[test]
+    fn test_payment_success_is_true_unless_false() {
+        assert!(
+            !parse(&["--test-payment-success", "false"])
+                .unwrap()
+                .test_payment_success
+        );
+        assert!(
+            parse(&["--test-payment-success", "no"])
+                .unwrap()
+                .test_payment_success
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The API's error body: `{"error":{"code","description"}}` with a fitting status. Service
+//! errors map here exhaustively; internal errors answer a generic 500 and are logged.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{merchants, orders, payments};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub description: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// 400 `BAD_REQUEST_ERROR`.
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST_ERROR", description)
+    }
+
+    /// 404 `NOT_FOUND_ERROR`.
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND_ERROR", description)
+    }
+
+    /// 401 `AUTHENTICATION_ERROR`.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_ERROR",
+            "Invalid API credentials",
+        )
+    }
+
+    /// 500, logging the cause (never shown to the client).
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "Internal server error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "description": self.description}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<merchants::AuthError> for ApiError {
+    fn from(e: merchants::AuthError) -> Self {
+        match e {
+            merchants::AuthError::Invalid => Self::unauthenticated(),
+            merchants::AuthError::Store(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<orders::Error> for ApiError {
+    fn from(e: orders::Error) -> Self {
+        match e {
+            orders::Error::NotFound => Self::not_found("Order not found"),
+            orders::Error::Store(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<payments::service::Error> for ApiError {
+    fn from(e: payments::service::Error) -> Self {
+        use payments::service::Error as E;
+        match e {
+            E::NotFound => Self::not_found("Payment not found"),
+            E::OrderNotFound => Self::not_found("Order not found"),
+            E::OrderPaid => Self::bad_request("Order is already paid"),
+            E::OrderHasOpenPayment => {
+                Self::bad_request("Order already has a pending or successful payment")
+            }
+            E::Store(e) => Self::internal(&e),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Merchants: API credentials, authentication, the seeded test merchant.
+//!
+//! API secrets are random and long, so they are stored as a SHA-256 digest (not a slow
+//! password hash): verifying a request costs one digest and a constant-time comparison.
+
+use base64::Engine as _;
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::store::{
+    Store,
+    merchants::{self, Merchant},
+    now,
+};
+
+/// The seeded test merchant (SPEC A1).
+pub mod test_merchant {
+    pub const ID: &str = "550e8400-e29b-41d4-a716-446655440000";
+    pub const NAME: &str = "Test Merchant";
+    pub const EMAIL: &str = "test@example.com";
+    pub const API_KEY: &str = "key_test_abc123";
+    pub const API_SECRET: &str = "secret_test_xyz789";
+    pub const WEBHOOK_SECRET: &str = "whsec_test_abc123";
+}
+
+/// Why a request could not be authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid API credentials")]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// Why a merchant could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("a merchant with this email exists")]
+    EmailTaken,
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// A new merchant with its secrets, shown once.
+pub struct Created {
+    pub merchant: Merchant,
+    pub api_secret: String,
+}
+
+/// The hex SHA-256 digest under which an API secret is stored.
+pub fn secret_digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new webhook secret: `whsec_` + base64 of 32 random bytes (Standard Webhooks format).
+pub fn new_webhook_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// The merchant owning `api_key`, if `api_secret` matches.
+pub async fn authenticate(
+    store: &Store,
+    api_key: &str,
+    api_secret: &str,
+) -> Result<Merchant, AuthError> {
+    let digest = secret_digest(api_secret);
+    let merchant = merchants::find_by_api_key(store, api_key)
+        .await?
+        .ok_or(AuthError::Invalid)?;
+    if bool::from(digest.as_bytes().ct_eq(merchant.api_secret_hash.as_bytes())) {
+        Ok(merchant)
+    } else {
+        Err(AuthError::Invalid)
+    }
+}
+
+/// Creates a merchant with fresh credentials.
+pub async fn create(store: &Store, name: &str, email: &str) -> Result<Created, CreateError> {
+    let name = name.trim();
+    let email = email.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(CreateError::Invalid("name must be 1 to 200 characters"));
+    }
+    if !email.contains('@') || email.len() > 254 {
+        return Err(CreateError::Invalid("email must be an email address"));
+    }
+    let mut rng = rand::rng();
+    let api_secret = format!("secret_{}", Alphanumeric.sample_string(&mut rng, 32));
+    let merchant = Merchant {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        email: email.to_owned(),
+        api_key: format!("key_{}", Alphanumeric.sample_string(&mut rng, 24)),
+        api_secret_hash: secret_digest(&api_secret),
+        webhook_secret: new_webhook_secret(),
+        webhook_url: None,
+        created_at: now(),
+    };
+    match merchants::insert(store, &merchant, false).await {
+        Ok(_) => Ok(Created {
+            merchant,
+            api_secret,
+        }),
+        Err(e) if crate::store::is_unique_violation(&e, "merchants_email_key") => {
+            Err(CreateError::EmailTaken)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Inserts the test merchant unless it exists; returns whether it was inserted.
+pub async fn seed_test_merchant(store: &Store) -> Result<bool, sqlx::Error> {
+    let m = Merchant {
+        id: test_merchant::ID.into(),
+        name: test_merchant::NAME.into(),
+        email: test_merchant::EMAIL.into(),
+        api_key: test_merchant::API_KEY.into(),
+        api_secret_hash: secret_digest(test_merchant::API_SECRET),
+        webhook_secret: test_merchant::WEBHOOK_SECRET.into(),
+        webhook_url: None,
+        created_at: now(),
+    };
+    merchants::insert(store, &m, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    #[test]
+    fn webhook_secrets_carry_32_random_bytes() {
+        let s = new_webhook_secret();
+        let raw = s.strip_prefix("whsec_").expect("prefix");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .expect("base64");
+        assert_eq!(bytes.len(), 32);
+        assert_ne!(s, new_webhook_secret());
+    }
+
+    #[test]
+    fn secret_digest_is_hex_sha256() {
+        assert_eq!(
+            secret_digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! The payments service: owns the payment transactions and the events they write.
+//!
+//! Guarantees:
+//! - A payment is created `pending` together with its `payment.created` and `payment.pending`
+//!   events and its job, in one transaction; the job is handed to the workers after commit.
+//! - At most one payment per order is pending or successful (a unique index), so two
+//!   concurrent checkouts of one order cannot both charge.
+//! - Processing moves `pending → success | failed` with a conditional update; the event and
+//!   the order's `paid` status are written in the same transaction. A job that runs twice
+//!   finds the payment final and changes nothing.
+
+use paygate_core::{ForcedOutcome, Method, PaymentId, PaymentStatus};
+use serde_json::json;
+
+use super::{Instrument, NewPayment};
+use crate::{
+    app::App,
+    processor::{ChargeOutcome, ChargeRequest},
+    queue::{JobSpec, PAYMENTS},
+    store::{
+        Store, Tx,
+        events::{self, Event},
+        is_unique_violation, now, orders,
+        payments::{self, Payment},
+    },
+    views::PaymentBody,
+};
+
+/// Payment errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("payment not found")]
+    NotFound,
+    #[error("order not found")]
+    OrderNotFound,
+    #[error("order is already paid")]
+    OrderPaid,
+    #[error("order already has a pending or successful payment")]
+    OrderHasOpenPayment,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// Creates a pending payment for an order. With `merchant_id`, the order must be that
+/// merchant's (the authenticated API); without, the order's merchant is used (checkout).
+pub async fn create(
+    app: &App,
+    merchant_id: Option<&str>,
+    new: NewPayment,
+) -> Result<Payment, Error> {
+    let mut tx = app.store.begin().await?;
+    let order = match orders::get_in(&mut tx, &new.order_id).await? {
+        Some(o) if merchant_id.is_none_or(|m| m == o.merchant_id) => o,
+        _ => return Err(Error::OrderNotFound),
+    };
+    if order.status == "paid" {
+        return Err(Error::OrderPaid);
+    }
+    let at = now();
+    let (method, vpa, network, last4, forced) = match &new.instrument {
+        Instrument::Upi(vpa) => (
+            Method::Upi,
+            Some(vpa.as_str().to_owned()),
+            None,
+            None,
+            vpa.forced_outcome(),
+        ),
+        Instrument::Card(card) => (
+            Method::Card,
+            None,
+            Some(card.network.as_str().to_owned()),
+            Some(card.last4.clone()),
+            card.forced_outcome,
+        ),
+    };
+    let payment = Payment {
+        id: PaymentId::generate().into_string(),
+        merchant_id: order.merchant_id.clone(),
+        order_id: order.id.clone(),
+        amount: order.amount,
+        currency: order.currency.clone(),
+        method: method.as_str().into(),
+        vpa,
+        card_network: network,
+        card_last4: last4,
+        status: PaymentStatus::Pending.as_str().into(),
+        captured: false,
+        error_code: None,
+        error_description: None,
+        forced_outcome: forced.map(|f| f.as_str().into()),
+        created_at: at,
+        updated_at: at,
+    };
+    if let Err(e) = payments::insert(&mut tx, &payment).await {
+        return Err(if is_unique_violation(&e, "payments_one_open_per_order") {
+            Error::OrderHasOpenPayment
+        } else {
+            e.into()
+        });
+    }
+    record(&mut tx, &payment, "payment.created").await?;
+    record(&mut tx, &payment, PaymentStatus::Pending.event_name()).await?;
+    let job = JobSpec::now(PAYMENTS, payment.id.clone());
+    app.queue.stage(&mut tx, &job).await?;
+    tx.commit().await?;
+    app.queue.dispatch(std::slice::from_ref(&job)).await;
+    Ok(payment)
+}
+
+/// Writes the event for a payment's change, with the payment as the API shows it.
+async fn record(tx: &mut Tx, payment: &Payment, event_type: &str) -> Result<(), sqlx::Error> {
+    let event = Event {
+        id: paygate_core::EventId::generate().into_string(),
+        merchant_id: payment.merchant_id.clone(),
+        event_type: event_type.to_owned(),
+        resource_id: payment.id.clone(),
+        data: json!({ "payment": PaymentBody::new(payment, true) }),
+        created_at: now(),
+    };
+    events::insert(tx, &event).await
+}
+
+/// The payment; another merchant's payment is not found.
+pub async fn get(store: &Store, merchant_id: Option<&str>, id: &str) -> Result<Payment, Error> {
+    if PaymentId::parse(id).is_none() {
+        return Err(Error::NotFound);
+    }
+    match payments::get(store, id).await? {
+        Some(p) if merchant_id.is_none_or(|m| m == p.merchant_id) => Ok(p),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// A page of the merchant's payments, newest first.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Payment>, i64), Error> {
+    Ok(payments::list(store, merchant_id, limit, offset).await?)
+}
+
+/// What processing a payment job did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// This run moved the payment to its final status.
+    Finished(PaymentStatus),
+    /// The payment was already final (or gone): nothing changed.
+    AlreadyFinal,
+}
+
+/// Processes a pending payment through the connector. Idempotent.
+pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
+    let Some(payment) = payments::get(&app.store, payment_id).await? else {
+        return Ok(Processed::AlreadyFinal);
+    };
+    if payment.status != PaymentStatus::Pending.as_str() {
+        return Ok(Processed::AlreadyFinal);
+    }
+    let request = ChargeRequest {
+        payment_id: payment.id.clone(),
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        method: Method::parse(&payment.method).unwrap_or(Method::Card),
+        forced_outcome: payment
+            .forced_outcome
+            .as_deref()
+            .and_then(ForcedOutcome::parse),
+    };
+    // No connection is held while the processor works.
+    let outcome = app.connector.charge(&request).await;
+    let (status, error) = match &outcome {
+        ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
+        ChargeOutcome::Failed { code, description } => (
+            PaymentStatus::Failed,
+            Some((code.as_str(), description.as_str())),
+        ),
+    };
+    let mut tx = app.store.begin().await?;
+    let Some(updated) =
+        payments::finish(&mut tx, payment_id, status.as_str(), error, now()).await?
+    else {
+        return Ok(Processed::AlreadyFinal);
+    };
+    if status == PaymentStatus::Success {
+        orders::mark_paid(&mut tx, &updated.order_id, updated.updated_at).await?;
+    }
+    record(&mut tx, &updated, status.event_name()).await?;
+    tx.commit().await?;
+    tracing::info!(payment = %updated.id, status = %status, "payment processed");
+    Ok(Processed::Finished(status))
+}

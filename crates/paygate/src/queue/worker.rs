@@ -1,0 +1,214 @@
+//! The worker: claims jobs, runs each on its own task (up to `WORKER_CONCURRENCY` at once),
+//! acknowledges or retries them, beats its heartbeat, and runs the recovery sweep.
+//!
+//! A job handler holds no database connection while it waits on the processor. On shutdown
+//! the worker stops claiming, waits for in-flight jobs up to the shutdown timeout, and hands
+//! back whatever is still unfinished (handlers are idempotent, so a re-run is harmless).
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinSet,
+};
+
+use super::{ClaimedJob, JobSpec, PAYMENTS};
+use crate::{app::App, payments, store::now};
+
+/// Largest number of jobs claimed in one round trip.
+const CLAIM_BATCH: usize = 64;
+/// Poll interval when nothing wakes the worker (jobs due later, other processes on SQLite).
+const POLL: Duration = Duration::from_millis(250);
+/// How often the recovery sweep looks for pending work without a live job.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// A job that failed this many times is marked failed.
+const MAX_ATTEMPTS: i32 = 25;
+
+/// What one job run came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Retry,
+}
+
+/// Runs jobs until `shutdown` turns true.
+pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let id = format!("worker-{}", uuid::Uuid::new_v4());
+    let concurrency = app.config.worker_concurrency;
+    let permits = Arc::new(Semaphore::new(concurrency));
+    app.queue.heartbeat(&id, concurrency).await?;
+    tracing::info!(worker = %id, concurrency, "worker started");
+
+    let beat = tokio::spawn(heartbeat(app.clone(), id.clone(), shutdown.clone()));
+    let sweep = tokio::spawn(sweep_loop(app.clone(), shutdown.clone()));
+    let mut running = JoinSet::new();
+
+    while !*shutdown.borrow() {
+        while running.try_join_next().is_some() {}
+        let free = permits.available_permits().min(CLAIM_BATCH);
+        if free == 0 {
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = stopped(&mut shutdown) => {}
+            }
+            continue;
+        }
+        let jobs = match app.queue.claim(&id, free).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming jobs failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                _ = app.queue.wait(POLL) => {}
+                _ = stopped(&mut shutdown) => {}
+            }
+            continue;
+        }
+        for job in jobs {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (app, id) = (app.clone(), id.clone());
+            running.spawn(async move {
+                handle(&app, &id, &job).await;
+                drop(permit);
+            });
+        }
+    }
+
+    let timeout = app.config.shutdown_timeout;
+    let in_flight = running.len();
+    if in_flight > 0 {
+        tracing::info!(
+            in_flight,
+            ?timeout,
+            "worker stopping: finishing in-flight jobs"
+        );
+    }
+    let drained = tokio::time::timeout(timeout, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = running.len(),
+            "shutdown timeout: handing unfinished jobs back"
+        );
+        running.abort_all();
+    }
+    beat.abort();
+    sweep.abort();
+    app.queue.release(&id).await?;
+    tracing::info!(worker = %id, "worker stopped");
+    Ok(())
+}
+
+/// Claims every due job once and runs them one after another; for tests and tools.
+pub async fn run_once(app: &App) -> anyhow::Result<usize> {
+    let id = format!("once-{}", uuid::Uuid::new_v4());
+    let jobs = app.queue.claim(&id, usize::MAX >> 1).await?;
+    for job in &jobs {
+        handle(app, &id, job).await;
+    }
+    Ok(jobs.len())
+}
+
+/// Runs one claimed job and acknowledges or reschedules it.
+pub async fn handle(app: &App, worker: &str, job: &ClaimedJob) -> Outcome {
+    let result = match job.queue.as_str() {
+        PAYMENTS => payments::service::process(app, &job.resource_id)
+            .await
+            .map(|_| ()),
+        other => Err(anyhow::anyhow!("no handler for queue {other}")),
+    };
+    match result {
+        Ok(()) => {
+            if let Err(e) = app.queue.complete(worker, job).await {
+                tracing::warn!(job = %job.id, error = %e, "acknowledging a job failed");
+            }
+            Outcome::Done
+        }
+        Err(e) => {
+            let run_at = (job.attempts < MAX_ATTEMPTS).then(|| now() + backoff(job.attempts));
+            tracing::warn!(job = %job.id, attempts = job.attempts, error = %e, "job failed");
+            if let Err(e) = app.queue.retry(worker, job, run_at, &e.to_string()).await {
+                tracing::warn!(job = %job.id, error = %e, "rescheduling a job failed");
+            }
+            Outcome::Retry
+        }
+    }
+}
+
+/// Exponential backoff from 1 s, capped at 60 s.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 7) - 1).unwrap_or(0);
+    Duration::from_secs(2u64.pow(exp).min(60))
+}
+
+async fn heartbeat(app: App, id: String, mut shutdown: watch::Receiver<bool>) {
+    let every = app.config.job_lease / 3;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        if let Err(e) = app
+            .queue
+            .heartbeat(&id, app.config.worker_concurrency)
+            .await
+        {
+            tracing::warn!(error = %e, "worker heartbeat failed");
+        }
+    }
+}
+
+/// Re-enqueues pending payments that have no live job (a lost enqueue, a flushed queue).
+async fn sweep_loop(app: App, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        if let Err(e) = sweep(&app).await {
+            tracing::warn!(error = %e, "recovery sweep failed");
+        }
+    }
+}
+
+/// Resolves once `shutdown` is true; never, if its sender is gone without saying so.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// One pass of the recovery sweep; returns how many jobs it queued.
+pub async fn sweep(app: &App) -> anyhow::Result<usize> {
+    let grace = app.config.job_lease;
+    let due = crate::store::payments::pending_before(&app.store, now() - grace, 500).await?;
+    let mut queued = 0;
+    for id in due {
+        if app.queue.enqueue(&JobSpec::now(PAYMENTS, id)).await? {
+            queued += 1;
+        }
+    }
+    if queued > 0 {
+        tracing::info!(queued, "recovery sweep re-enqueued pending payments");
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_and_caps_at_a_minute() {
+        let secs: Vec<u64> = (1..=9).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+}

@@ -1,0 +1,275 @@
+//! Rows of the embedded queue (`jobs`) and the worker registry (`workers`).
+//!
+//! A job is `queued` until a worker claims it (`active`, with a lease in `locked_until`), then
+//! `completed`, or `queued` again with a later `run_at` for a retry, or `failed`. A lease that
+//! runs out (its worker died) makes the job claimable again.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{Db, Store, Tx, on_pool, on_tx};
+
+/// A claimed job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub queue: String,
+    pub resource_id: String,
+    pub attempts: i32,
+}
+
+/// Job counts by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub queued: i64,
+    pub active: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+/// Inserts a queued job unless one with the same id exists; an existing completed or failed
+/// job with that id is queued again. Returns whether a job is now queued by this call.
+pub async fn upsert(
+    tx: &mut Tx,
+    id: &str,
+    queue: &str,
+    resource_id: &str,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => {
+        let done = sqlx::query(
+            "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5) \
+             ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
+             locked_by = NULL, locked_until = NULL, updated_at = excluded.updated_at \
+             WHERE jobs.status IN ('completed', 'failed')",
+        )
+        .bind(id)
+        .bind(queue)
+        .bind(resource_id)
+        .bind(run_at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+/// Claims up to `limit` due jobs for `worker`: queued jobs whose `run_at` has come and active
+/// jobs whose lease ran out. Each claim counts as an attempt.
+pub async fn claim(
+    store: &Store,
+    worker: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    // On SQLite the single UPDATE is atomic (one writer at a time); PostgreSQL needs the
+    // row locks, and SKIP LOCKED lets concurrent workers take disjoint jobs.
+    let sql = match store.db {
+        Db::Sqlite(_) => {
+            "UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
+             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs \
+             WHERE (status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3) \
+             ORDER BY run_at LIMIT $4) RETURNING id, queue, resource_id, attempts"
+        }
+        Db::Postgres(_) => {
+            "UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
+             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs \
+             WHERE (status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3) \
+             ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, queue, resource_id, attempts"
+        }
+    };
+    on_pool!(store, pool => {
+        let rows = sqlx::query(sql)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedJob {
+                    id: r.try_get("id")?,
+                    queue: r.try_get("queue")?,
+                    resource_id: r.try_get("resource_id")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    })
+}
+
+/// Marks a job `completed` if `worker` still holds it.
+pub async fn complete(
+    store: &Store,
+    id: &str,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(
+            "UPDATE jobs SET status = 'completed', locked_by = NULL, locked_until = NULL, \
+             last_error = NULL, updated_at = $3 WHERE id = $1 AND locked_by = $2 AND status = 'active'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}
+
+/// Puts a job held by `worker` back: `queued` at `run_at`, or `failed` when `run_at` is `None`.
+pub async fn reschedule(
+    store: &Store,
+    id: &str,
+    worker: &str,
+    run_at: Option<DateTime<Utc>>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(
+            "UPDATE jobs SET status = CASE WHEN $3 IS NULL THEN 'failed' ELSE 'queued' END, \
+             run_at = COALESCE($3, run_at), locked_by = NULL, locked_until = NULL, last_error = $4, \
+             updated_at = $5 WHERE id = $1 AND locked_by = $2 AND status = 'active'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(run_at)
+        .bind(error)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}
+
+/// Extends the leases of the jobs `worker` holds.
+pub async fn extend_leases(
+    store: &Store,
+    worker: &str,
+    until: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query("UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND status = 'active'")
+            .bind(worker)
+            .bind(until)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Returns the jobs `worker` still holds to the queue, to run now.
+pub async fn release(store: &Store, worker: &str, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    on_pool!(store, pool => {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', run_at = $2, locked_by = NULL, locked_until = NULL, \
+             updated_at = $2 WHERE locked_by = $1 AND status = 'active'",
+        )
+        .bind(worker)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        Ok(done.rows_affected())
+    })
+}
+
+/// Job counts by status, for one queue or all.
+pub async fn counts(store: &Store, queue: Option<&str>) -> Result<Counts, sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE ($1 IS NULL OR queue = $1) GROUP BY status",
+        )
+        .bind(queue)
+        .fetch_all(pool)
+        .await?;
+        let mut c = Counts::default();
+        for r in &rows {
+            let n: i64 = r.try_get("n")?;
+            match r.try_get::<String, _>("status")?.as_str() {
+                "queued" => c.queued = n,
+                "active" => c.active = n,
+                "completed" => c.completed = n,
+                _ => c.failed += n,
+            }
+        }
+        Ok(c)
+    })
+}
+
+/// Deletes completed jobs last touched before `before`.
+pub async fn purge_completed(store: &Store, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    on_pool!(store, pool => {
+        let done = sqlx::query("DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?;
+        Ok(done.rows_affected())
+    })
+}
+
+/// Records a worker's heartbeat (inserting it on the first beat).
+pub async fn heartbeat(
+    store: &Store,
+    worker: &str,
+    concurrency: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(
+            "INSERT INTO workers (id, concurrency, started_at, heartbeat_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(worker)
+        .bind(concurrency)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}
+
+/// Removes a worker from the registry, and workers silent since `stale_before`.
+pub async fn remove_worker(
+    store: &Store,
+    worker: &str,
+    stale_before: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query("DELETE FROM workers WHERE id = $1 OR heartbeat_at < $2")
+            .bind(worker)
+            .bind(stale_before)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// How many workers have beaten since `since`.
+pub async fn live_workers(store: &Store, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM workers WHERE heartbeat_at >= $1")
+            .bind(since)
+            .fetch_one(pool)
+            .await
+    })
+}
+
+/// Whether a job with this id is queued or active.
+pub async fn is_live(store: &Store, id: &str) -> Result<bool, sqlx::Error> {
+    on_pool!(store, pool => {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE id = $1 AND status IN ('queued', 'active')",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+        Ok(n > 0)
+    })
+}

@@ -1,0 +1,117 @@
+//! Merchant rows.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{Store, on_pool};
+
+/// A stored merchant. `api_secret_hash` is the hex SHA-256 of the API secret.
+#[derive(Clone)]
+pub struct Merchant {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub api_key: String,
+    pub api_secret_hash: String,
+    pub webhook_secret: String,
+    pub webhook_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Merchant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Merchant")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! cols {
+    () => {
+        "id, name, email, api_key, api_secret_hash, webhook_secret, webhook_url, created_at"
+    };
+}
+
+macro_rules! from_row {
+    ($row:expr) => {{
+        let r = &$row;
+        Merchant {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            email: r.try_get("email")?,
+            api_key: r.try_get("api_key")?,
+            api_secret_hash: r.try_get("api_secret_hash")?,
+            webhook_secret: r.try_get("webhook_secret")?,
+            webhook_url: r.try_get("webhook_url")?,
+            created_at: r.try_get("created_at")?,
+        }
+    }};
+}
+
+/// Inserts a merchant; with `if_missing`, an existing id is left as it is. Returns whether a
+/// row was written.
+pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<bool, sqlx::Error> {
+    let sql = if if_missing {
+        concat!(
+            "INSERT INTO merchants (",
+            cols!(),
+            ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING"
+        )
+    } else {
+        concat!(
+            "INSERT INTO merchants (",
+            cols!(),
+            ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+        )
+    };
+    on_pool!(store, pool => {
+        let done = sqlx::query(sql)
+            .bind(&m.id)
+            .bind(&m.name)
+            .bind(&m.email)
+            .bind(&m.api_key)
+            .bind(&m.api_secret_hash)
+            .bind(&m.webhook_secret)
+            .bind(&m.webhook_url)
+            .bind(m.created_at)
+            .execute(pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+/// The merchant with this API key.
+pub async fn find_by_api_key(
+    store: &Store,
+    api_key: &str,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM merchants WHERE api_key = $1"))
+            .bind(api_key)
+            .fetch_optional(pool)
+            .await?;
+        row.map(|r| Ok(from_row!(r))).transpose()
+    })
+}
+
+/// The merchant with this id.
+pub async fn get(store: &Store, id: &str) -> Result<Option<Merchant>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM merchants WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+        row.map(|r| Ok(from_row!(r))).transpose()
+    })
+}
+
+/// Every merchant, oldest first.
+pub async fn list(store: &Store) -> Result<Vec<Merchant>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!("SELECT ", cols!(), " FROM merchants ORDER BY created_at, id"))
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(|r| Ok(from_row!(r))).collect()
+    })
+}

@@ -1,0 +1,71 @@
+//! Forward-only migrations, embedded in the binary, one folder per dialect.
+//!
+//! sqlx's own migrator needs its proc-macro crate (which compiles both database drivers a
+//! second time) to embed files; this runner is the few lines we need instead. Each migration
+//! runs in its own transaction together with its bookkeeping row; concurrent starts are
+//! serialised (an advisory lock on PostgreSQL, `BEGIN IMMEDIATE` on SQLite).
+
+use anyhow::Context as _;
+
+use super::{Store, Tx, now, on_tx};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "core",
+    sqlite: include_str!("../../../../migrations/sqlite/0001_core.sql"),
+    postgres: include_str!("../../../../migrations/postgres/0001_core.sql"),
+}];
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+
+pub(super) async fn run(store: &Store) -> anyhow::Result<()> {
+    for migration in MIGRATIONS {
+        let mut tx = store.begin().await?;
+        if let Tx::Postgres(t) = &mut tx {
+            sqlx::query("SELECT pg_advisory_xact_lock(7382923)")
+                .execute(&mut **t)
+                .await?;
+        }
+        let applied: bool = on_tx!(&mut tx, conn => {
+            sqlx::raw_sql(BOOKKEEPING).execute(&mut *conn).await?;
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM paygate_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_one(&mut *conn)
+                .await? > 0
+        });
+        if applied {
+            continue;
+        }
+        let sql = match &tx {
+            Tx::Sqlite(_) => migration.sqlite,
+            Tx::Postgres(_) => migration.postgres,
+        };
+        on_tx!(&mut tx, conn => {
+            sqlx::raw_sql(sql)
+                .execute(&mut *conn)
+                .await
+                .with_context(|| format!("migration {} ({}) failed", migration.version, migration.name))?;
+            sqlx::query("INSERT INTO paygate_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(now().to_rfc3339())
+                .execute(&mut *conn)
+                .await?;
+        });
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
+    }
+    Ok(())
+}

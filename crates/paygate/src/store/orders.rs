@@ -1,0 +1,128 @@
+//! Order rows.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{Row as _, types::Json};
+
+use super::{Store, Tx, on_pool, on_tx};
+
+/// A stored order.
+#[derive(Clone, Debug)]
+pub struct Order {
+    pub id: String,
+    pub merchant_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub receipt: Option<String>,
+    pub notes: Value,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, merchant_id, amount, currency, receipt, notes, status, created_at, updated_at"
+    };
+}
+
+macro_rules! from_row {
+    ($row:expr) => {{
+        let r = &$row;
+        let Json(notes) = r.try_get::<Json<Value>, _>("notes")?;
+        Order {
+            id: r.try_get("id")?,
+            merchant_id: r.try_get("merchant_id")?,
+            amount: r.try_get("amount")?,
+            currency: r.try_get("currency")?,
+            receipt: r.try_get("receipt")?,
+            notes,
+            status: r.try_get("status")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        }
+    }};
+}
+
+/// Inserts an order.
+pub async fn insert(store: &Store, o: &Order) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(concat!(
+            "INSERT INTO orders (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&o.id)
+        .bind(&o.merchant_id)
+        .bind(o.amount)
+        .bind(&o.currency)
+        .bind(&o.receipt)
+        .bind(Json(&o.notes))
+        .bind(&o.status)
+        .bind(o.created_at)
+        .bind(o.updated_at)
+        .execute(pool)
+        .await?;
+        Ok(())
+    })
+}
+
+/// The order with this id, whoever owns it.
+pub async fn get(store: &Store, id: &str) -> Result<Option<Order>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+        row.map(|r| Ok(from_row!(r))).transpose()
+    })
+}
+
+/// The order with this id, read inside a transaction.
+pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Order>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM orders WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|r| Ok(from_row!(r))).transpose()
+    })
+}
+
+/// A page of the merchant's orders, newest first, and the merchant's total.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Order>, i64), sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!(
+            "SELECT ", cols!(), " FROM orders WHERE merchant_id = $1 ",
+            "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(pool)
+            .await?;
+        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((page, total))
+    })
+}
+
+/// Marks a `created` order `paid`; returns whether it changed.
+pub async fn mark_paid(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => {
+        let done = sqlx::query(
+            "UPDATE orders SET status = 'paid', updated_at = $2 WHERE id = $1 AND status = 'created'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}

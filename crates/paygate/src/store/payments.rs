@@ -1,0 +1,171 @@
+//! Payment rows. Status changes are conditional updates on the current status, so a
+//! transition applies once however many times it is attempted.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{Store, Tx, on_pool, on_tx};
+
+/// A stored payment. The card number and CVV are never stored: only network and last four.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub id: String,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub method: String,
+    pub vpa: Option<String>,
+    pub card_network: Option<String>,
+    pub card_last4: Option<String>,
+    pub status: String,
+    pub captured: bool,
+    pub error_code: Option<String>,
+    pub error_description: Option<String>,
+    /// `success` or `failure` for the documented test values.
+    pub forced_outcome: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
+         status, captured, error_code, error_description, forced_outcome, created_at, updated_at"
+    };
+}
+
+macro_rules! from_row {
+    ($row:expr) => {{
+        let r = &$row;
+        Payment {
+            id: r.try_get("id")?,
+            merchant_id: r.try_get("merchant_id")?,
+            order_id: r.try_get("order_id")?,
+            amount: r.try_get("amount")?,
+            currency: r.try_get("currency")?,
+            method: r.try_get("method")?,
+            vpa: r.try_get("vpa")?,
+            card_network: r.try_get("card_network")?,
+            card_last4: r.try_get("card_last4")?,
+            status: r.try_get("status")?,
+            captured: r.try_get("captured")?,
+            error_code: r.try_get("error_code")?,
+            error_description: r.try_get("error_description")?,
+            forced_outcome: r.try_get("forced_outcome")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        }
+    }};
+}
+
+/// Inserts a payment.
+pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!(
+            "INSERT INTO payments (", cols!(), ") VALUES ",
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(&p.id)
+        .bind(&p.merchant_id)
+        .bind(&p.order_id)
+        .bind(p.amount)
+        .bind(&p.currency)
+        .bind(&p.method)
+        .bind(&p.vpa)
+        .bind(&p.card_network)
+        .bind(&p.card_last4)
+        .bind(&p.status)
+        .bind(p.captured)
+        .bind(&p.error_code)
+        .bind(&p.error_description)
+        .bind(&p.forced_outcome)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    })
+}
+
+/// The payment with this id, whoever owns it.
+pub async fn get(store: &Store, id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
+    })
+}
+
+/// A page of the merchant's payments, newest first, and the merchant's total.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Payment>, i64), sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!(
+            "SELECT ", cols!(), " FROM payments WHERE merchant_id = $1 ",
+            "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(pool)
+            .await?;
+        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((page, total))
+    })
+}
+
+/// Moves a `pending` payment to its final status and returns the updated row, or `None`
+/// when the payment was no longer pending (the transition already happened).
+pub async fn finish(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    error: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!(
+            "UPDATE payments SET status = $2, error_code = $3, error_description = $4, ",
+            "updated_at = $5 WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(status)
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Ids of payments still `pending` that were created before `before`, oldest first.
+pub async fn pending_before(
+    store: &Store,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT id FROM payments WHERE status = 'pending' AND created_at < $1 \
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}

@@ -1,0 +1,156 @@
+//! The JSON shapes of the API (SPEC A3), shared by the handlers and by the event payloads so a
+//! webhook carries exactly what the API shows.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::{orders::Order, payments::Payment};
+
+/// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An order as the API shows it.
+#[derive(Serialize)]
+pub struct OrderBody<'a> {
+    pub id: &'a str,
+    pub merchant_id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub receipt: Option<&'a str>,
+    pub notes: &'a Value,
+    pub status: &'a str,
+    pub created_at: String,
+    /// Shown when reading an order, not in the create response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl<'a> OrderBody<'a> {
+    /// The create response (no `updated_at`) or the full order.
+    pub fn new(o: &'a Order, full: bool) -> Self {
+        Self {
+            id: &o.id,
+            merchant_id: &o.merchant_id,
+            amount: o.amount,
+            currency: &o.currency,
+            receipt: o.receipt.as_deref(),
+            notes: &o.notes,
+            status: &o.status,
+            created_at: iso(o.created_at),
+            updated_at: full.then(|| iso(o.updated_at)),
+        }
+    }
+}
+
+/// An order as the public checkout endpoint shows it.
+#[derive(Serialize)]
+pub struct PublicOrderBody<'a> {
+    pub id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+}
+
+impl<'a> From<&'a Order> for PublicOrderBody<'a> {
+    fn from(o: &'a Order) -> Self {
+        Self {
+            id: &o.id,
+            amount: o.amount,
+            currency: &o.currency,
+            status: &o.status,
+        }
+    }
+}
+
+/// A payment as the API shows it: UPI payments carry `vpa`, card payments `card_network`
+/// and `card_last4`; the full form adds `captured`, `updated_at` and, when failed, the error.
+#[derive(Serialize)]
+pub struct PaymentBody<'a> {
+    pub id: &'a str,
+    pub order_id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpa: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_network: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_last4: Option<&'a str>,
+    pub status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<&'a str>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl<'a> PaymentBody<'a> {
+    /// The create response, or the full payment.
+    pub fn new(p: &'a Payment, full: bool) -> Self {
+        Self {
+            id: &p.id,
+            order_id: &p.order_id,
+            amount: p.amount,
+            currency: &p.currency,
+            method: &p.method,
+            vpa: p.vpa.as_deref(),
+            card_network: p.card_network.as_deref(),
+            card_last4: p.card_last4.as_deref(),
+            status: &p.status,
+            captured: full.then_some(p.captured),
+            error_code: p.error_code.as_deref().filter(|_| full),
+            error_description: p.error_description.as_deref().filter(|_| full),
+            created_at: iso(p.created_at),
+            updated_at: full.then(|| iso(p.updated_at)),
+        }
+    }
+}
+
+/// A payment's status fields, for the checkout page's polling.
+#[derive(Serialize)]
+pub struct PublicPaymentBody<'a> {
+    pub id: &'a str,
+    pub order_id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub method: &'a str,
+    pub status: &'a str,
+    pub error_code: Option<&'a str>,
+    pub error_description: Option<&'a str>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl<'a> From<&'a Payment> for PublicPaymentBody<'a> {
+    fn from(p: &'a Payment) -> Self {
+        Self {
+            id: &p.id,
+            order_id: &p.order_id,
+            amount: p.amount,
+            currency: &p.currency,
+            method: &p.method,
+            status: &p.status,
+            error_code: p.error_code.as_deref(),
+            error_description: p.error_description.as_deref(),
+            created_at: iso(p.created_at),
+            updated_at: iso(p.updated_at),
+        }
+    }
+}
+
+/// A page of a list: `{data, total, limit, offset}`.
+#[derive(Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
