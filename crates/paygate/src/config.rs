@@ -5,7 +5,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use clap::{Args, builder::BoolishValueParser};
+use clap::{ArgAction, Args, builder::BoolishValueParser};
 
 /// The raw settings, as clap reads them from flags and the environment.
 #[derive(Args, Clone, Debug)]
@@ -86,7 +86,7 @@ pub struct Settings {
     #[arg(long, env = "REFUND_DELAY_MAX", default_value_t = 5000, global = true)]
     pub refund_delay_max: u64,
     /// Deterministic test mode: fixed delay and outcome.
-    #[arg(long, env = "TEST_MODE", default_value = "false", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "TEST_MODE", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
     pub test_mode: bool,
     /// Outcome of payments in test mode: success unless "false".
     #[arg(
@@ -105,7 +105,7 @@ pub struct Settings {
     )]
     pub test_processing_delay: u64,
     /// Use the short webhook retry schedule (5, 10, 15, 20 s).
-    #[arg(long, env = "WEBHOOK_RETRY_INTERVALS_TEST", default_value = "false", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "WEBHOOK_RETRY_INTERVALS_TEST", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
     pub webhook_retry_intervals_test: bool,
     /// Jobs one worker process runs at once.
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 256, global = true)]
@@ -123,10 +123,10 @@ pub struct Settings {
     )]
     pub shutdown_timeout_ms: u64,
     /// Seed the test merchant at start.
-    #[arg(long, env = "SEED_TEST_MERCHANT", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "SEED_TEST_MERCHANT", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
     pub seed_test_merchant: bool,
     /// Serve `/api/v1/test/*`.
-    #[arg(long, env = "TEST_ENDPOINTS", default_value = "true", value_parser = BoolishValueParser::new(), global = true)]
+    #[arg(long, env = "TEST_ENDPOINTS", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
     pub test_endpoints: bool,
 }
 
@@ -157,7 +157,26 @@ pub struct Config {
     pub test_endpoints: bool,
 }
 
+/// The settings alone, for [`Config::from_args`].
+#[derive(clap::Parser)]
+struct SettingsOnly {
+    #[command(flatten)]
+    settings: Settings,
+}
+
 impl Config {
+    /// Parses flags (and the environment, for flags not given) as the binary does; the first
+    /// item is the program name. For tests and embedding.
+    pub fn from_args<I, T>(args: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser as _;
+        let parsed = SettingsOnly::try_parse_from(args).map_err(|e| e.to_string())?;
+        Self::from_settings(parsed.settings)
+    }
+
     /// Validates the settings; the error names the setting at fault.
     pub fn from_settings(s: Settings) -> Result<Self, String> {
         check_scheme(
@@ -260,21 +279,10 @@ fn rate(name: &str, value: f64) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        settings: Settings,
-    }
-
     fn parse(args: &[&str]) -> Result<Config, String> {
-        let mut argv = vec!["paygate"];
-        argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        Config::from_settings(cli.settings)
+        Config::from_args(std::iter::once("paygate").chain(args.iter().copied()))
     }
 
     #[test]

@@ -58,6 +58,16 @@ impl SimulatedBank {
         }
     }
 
+    /// A bank in test mode: a fixed delay and a fixed outcome (test values still win).
+    pub fn fixed(delay: Duration, success: bool) -> Self {
+        Self {
+            delay: (delay, delay),
+            upi_success_rate: 1.0,
+            card_success_rate: 1.0,
+            test_mode: Some((delay, success)),
+        }
+    }
+
     fn delay(&self) -> Duration {
         match self.test_mode {
             Some((delay, _)) => delay,

@@ -39,11 +39,13 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
     app.queue.heartbeat(&id, concurrency).await?;
     tracing::info!(worker = %id, concurrency, "worker started");
 
-    let beat = tokio::spawn(heartbeat(app.clone(), id.clone(), shutdown.clone()));
-    let sweep = tokio::spawn(sweep_loop(app.clone(), shutdown.clone()));
+    // Aborted with this future if the process is torn down without a graceful stop.
+    let mut background = JoinSet::new();
+    background.spawn(heartbeat(app.clone(), id.clone(), shutdown.clone()));
+    background.spawn(sweep_loop(app.clone(), shutdown.clone()));
     let mut running = JoinSet::new();
 
-    while !*shutdown.borrow() {
+    while !*shutdown.borrow() && shutdown.has_changed().is_ok() {
         while running.try_join_next().is_some() {}
         let free = permits.available_permits().min(CLAIM_BATCH);
         if free == 0 {
@@ -100,8 +102,7 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
         );
         running.abort_all();
     }
-    beat.abort();
-    sweep.abort();
+    background.abort_all();
     app.queue.release(&id).await?;
     tracing::info!(worker = %id, "worker stopped");
     Ok(())
@@ -179,11 +180,9 @@ async fn sweep_loop(app: App, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Resolves once `shutdown` is true; never, if its sender is gone without saying so.
+/// Resolves once `shutdown` is true or its sender is gone.
 pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// One pass of the recovery sweep; returns how many jobs it queued.

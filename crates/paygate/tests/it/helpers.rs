@@ -1,0 +1,396 @@
+//! Shared test helpers: a fresh database per test (a new SQLite file, or a new PostgreSQL
+//! database with a random name, dropped afterwards), the app started on `127.0.0.1:0`, and
+//! an HTTP client that asserts statuses.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use paygate::{
+    app::{self, App, Mode, Running},
+    config::Config,
+    processor::{Connector, SimulatedBank},
+    store::Store,
+};
+use rand::distr::{Alphanumeric, SampleString};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection as _;
+
+pub const KEY: &str = "key_test_abc123";
+pub const SECRET: &str = "secret_test_xyz789";
+
+/// The two database backends every API test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use both_backends;
+
+/// The PostgreSQL server tests use: `PAYGATE_TEST_POSTGRES_URL`, by default the local one.
+/// A server that does not answer fails the test; it never skips it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PAYGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn random_suffix() -> String {
+    Alphanumeric
+        .sample_string(&mut rand::rng(), 12)
+        .to_lowercase()
+}
+
+/// A database of its own for one test; removed when dropped.
+pub enum TestDb {
+    Sqlite { dir: PathBuf },
+    Postgres { name: String },
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("paygate-test-{}", random_suffix()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                Self::Sqlite { dir }
+            }
+            Backend::Postgres => {
+                let name = format!("paygate_test_{}", random_suffix());
+                let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+                    .await
+                    .expect("PostgreSQL must be reachable (PAYGATE_TEST_POSTGRES_URL)");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
+                Self::Postgres { name }
+            }
+        }
+    }
+
+    /// The `DATABASE_URL` of this database.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { dir } => format!("sqlite://{}", dir.join("paygate.db").display()),
+            Self::Postgres { name } => {
+                let admin = postgres_admin_url();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+        }
+    }
+
+    /// Every stored byte, for searching: the SQLite files, or every PostgreSQL row as text.
+    pub async fn dump(&self) -> String {
+        match self {
+            Self::Sqlite { dir } => {
+                let mut out = String::new();
+                for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+                    let bytes = std::fs::read(entry.path()).unwrap_or_default();
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                out
+            }
+            Self::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(&self.url())
+                    .await
+                    .expect("connect");
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables");
+                let mut out = String::new();
+                for t in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT row_to_json(t)::text FROM {t} t"
+                    )))
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("rows");
+                    out.push_str(&rows.join("\n"));
+                }
+                out
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            Self::Sqlite { dir } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::Postgres { name } => {
+                let name = name.clone();
+                // Drop runs outside async; a short-lived runtime on its own thread does it.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(async {
+                            if let Ok(mut admin) =
+                                sqlx::PgConnection::connect(&postgres_admin_url()).await
+                            {
+                                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                )))
+                                .execute(&mut admin)
+                                .await;
+                            }
+                        });
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Test configuration: test mode with no processing delay, short leases, port 0. `extra`
+/// holds flag/value pairs that replace the defaults.
+pub fn config(db: &TestDb, extra: &[&str]) -> Config {
+    let url = db.url();
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("--host", "127.0.0.1"),
+        ("--port", "0"),
+        ("--database-url", &url),
+        ("--database-max-connections", "5"),
+        ("--test-mode", "true"),
+        ("--test-processing-delay", "0"),
+        ("--test-payment-success", "true"),
+        ("--job-lease-ms", "2000"),
+        ("--worker-concurrency", "64"),
+        ("--seed-test-merchant", "true"),
+        ("--test-endpoints", "true"),
+        ("--shutdown-timeout-ms", "5000"),
+    ];
+    for kv in extra.chunks(2) {
+        pairs.retain(|(k, _)| *k != kv[0]);
+        pairs.push((kv[0], kv[1]));
+    }
+    let args = std::iter::once("paygate").chain(pairs.into_iter().flat_map(|(k, v)| [k, v]));
+    Config::from_args(args).expect("test config")
+}
+
+/// A running app with its own database.
+pub struct TestApp {
+    pub app: App,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub running: Option<Running>,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// API and worker (test mode, zero delay).
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Mode::All, &[]).await
+    }
+
+    /// The given mode and extra flags.
+    pub async fn spawn_with(backend: Backend, mode: Mode, extra: &[&str]) -> Self {
+        let db = TestDb::create(backend).await;
+        let config = config(&db, extra);
+        let app = App::build(config).await.expect("app");
+        Self::start(app, db, mode).await
+    }
+
+    /// API only, with a connector of the test's choosing (for driving jobs by hand).
+    pub async fn spawn_api_with_connector(backend: Backend, connector: Arc<dyn Connector>) -> Self {
+        let db = TestDb::create(backend).await;
+        let config = config(&db, &[]);
+        let store = Store::connect(&config.database_url, 5)
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        paygate::merchants::seed_test_merchant(&store)
+            .await
+            .expect("seed");
+        let app = App::new(config, store, connector).expect("app");
+        Self::start(app, db, Mode::Serve).await
+    }
+
+    async fn start(app: App, db: TestDb, mode: Mode) -> Self {
+        let running = app::start(app.clone(), mode).await.expect("start");
+        let addr = running.api_addr.expect("api address");
+        Self {
+            app,
+            addr,
+            client: reqwest::Client::new(),
+            running: Some(running),
+            db,
+        }
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+            running.wait().await.expect("clean stop");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request as the test merchant; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        self.call_as(KEY, SECRET, method, path, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        key: &str,
+        secret: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("X-Api-Key", key)
+            .header("X-Api-Secret", secret);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        into_json(req.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Creates an order and returns its id.
+    pub async fn order(&self, amount: i64) -> String {
+        let (status, body) = self
+            .post("/api/v1/orders", &serde_json::json!({"amount": amount}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("order id").to_owned()
+    }
+
+    /// Creates a UPI payment for a new order and returns the payment body.
+    pub async fn upi_payment(&self, vpa: &str) -> Value {
+        let order = self.order(50_000).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/payments",
+                &serde_json::json!({"order_id": order, "method": "upi", "vpa": vpa}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Polls the payment until it is final (at most 15 s) and returns it.
+    pub async fn wait_final(&self, payment_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/payments/{payment_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["status"] != "pending" {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "payment {payment_id} still pending"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Number of rows in a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let url = self.db.url();
+        if url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut c)
+                .await
+                .expect("count")
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut c)
+                .await
+                .expect("count")
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+        }
+    }
+}
+
+/// Reads a response as status and JSON (`Value::Null` for an empty body).
+pub async fn into_json(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
+
+/// Asserts the API's error shape with the given status and code.
+#[track_caller]
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+/// A simulated bank in test mode with a fixed delay, for driving jobs by hand.
+pub fn slow_bank(delay_ms: u64) -> Arc<dyn Connector> {
+    Arc::new(SimulatedBank::fixed(Duration::from_millis(delay_ms), true))
+}

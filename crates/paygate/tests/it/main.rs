@@ -1,0 +1,11 @@
+//! paygate's integration tests: one binary, a module per resource. API tests run against
+//! both database backends (see `helpers::both_backends!`).
+
+mod helpers;
+
+mod auth;
+mod orders;
+mod payments;
+mod process;
+mod processing;
+mod validation;

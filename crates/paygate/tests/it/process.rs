@@ -1,0 +1,494 @@
+//! Tests of the `paygate` binary as a process: the README quick-start, restarts after
+//! kill -9, graceful SIGTERM, what reaches the logs, the CLI and configuration errors.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use paygate::store::{Store, events};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, KEY, SECRET, TestDb, both_backends, into_json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_paygate");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `paygate` process with its output captured to a file.
+struct Gateway {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Gateway {
+    async fn start(db_url: &str, cwd: &Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let log = cwd.join(format!("gateway-{port}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .env_clear()
+            .env("DATABASE_URL", db_url)
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("DATABASE_MAX_CONNECTIONS", "5")
+            .envs(env.iter().copied())
+            .current_dir(cwd)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn paygate");
+        let g = Self { child, port, log };
+        g.wait_healthy().await;
+        g
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(res) = client.get(self.url("/health")).send().await
+                && res.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway did not become healthy:\n{}", self.logs());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (reqwest::StatusCode, Value) {
+        let res = reqwest::Client::new()
+            .post(self.url(path))
+            .header("X-Api-Key", KEY)
+            .header("X-Api-Secret", SECRET)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        into_json(res).await
+    }
+
+    async fn upi_payment(&self) -> String {
+        let (status, order) = self.post("/api/v1/orders", &json!({"amount": 1000})).await;
+        assert_eq!(status, 201, "{order}");
+        let body = json!({"order_id": order["id"], "method": "upi", "vpa": "someone@okaxis"});
+        let (status, payment) = self.post("/api/v1/payments", &body).await;
+        assert_eq!(status, 201, "{payment}");
+        payment["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("paygate-proc-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 12)
+}
+
+/// Waits until every payment is final in the database; returns their statuses.
+async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> {
+    let store = Store::connect(db_url, 2).await.unwrap();
+    for _ in 0..400 {
+        let mut statuses = Vec::new();
+        for id in ids {
+            let p = paygate::store::payments::get(&store, id)
+                .await
+                .unwrap()
+                .unwrap();
+            statuses.push(p.status);
+        }
+        if statuses.iter().all(|s| s != "pending") {
+            for id in ids {
+                let types: Vec<_> = events::for_resource(&store, id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.event_type)
+                    .collect();
+                assert_eq!(
+                    types,
+                    ["payment.created", "payment.pending", "payment.success"],
+                    "{id}"
+                );
+            }
+            store.close().await;
+            return statuses;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("payments still pending");
+}
+
+fn quickstart_script() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("<!-- quickstart:start -->")
+        .expect("quickstart start marker");
+    let end = readme
+        .find("<!-- quickstart:end -->")
+        .expect("quickstart end marker");
+    let block = &readme[start..end];
+    let code_start = block.find("```bash\n").expect("bash block") + "```bash\n".len();
+    let code_end = block[code_start..].find("```").expect("block end") + code_start;
+    block[code_start..code_end].to_owned()
+}
+
+async fn readme_quickstart_takes_a_payment_to_success(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let g = Gateway::start(&db.url(), &dir, &[("TEST_MODE", "true")]).await;
+    let script = quickstart_script().replace("http://localhost:8000", &g.url(""));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("bash and curl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("order: order_"), "{stdout}");
+    assert!(stdout.contains("payment: pay_"), "{stdout}");
+    assert!(
+        stdout.contains("status: pending"),
+        "the payment starts pending: {stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("status: success"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn a_killed_gateway_finishes_pending_payments_after_restart(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let env = [
+        ("TEST_MODE", "true"),
+        ("TEST_PROCESSING_DELAY", "3000"),
+        ("JOB_LEASE_MS", "1000"),
+    ];
+    let mut g = Gateway::start(&db.url(), &dir, &env).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(g.upi_payment().await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    g.kill9();
+    let g2 = Gateway::start(
+        &db.url(),
+        &dir,
+        &[("TEST_MODE", "true"), ("TEST_PROCESSING_DELAY", "100")],
+    )
+    .await;
+    let statuses = wait_all_final(&db.url(), &ids).await;
+    assert!(statuses.iter().all(|s| s == "success"), "{statuses:?}");
+    drop(g2);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn sigterm_finishes_in_flight_payments_and_exits_zero(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let env = [("TEST_MODE", "true"), ("TEST_PROCESSING_DELAY", "1500")];
+    let mut g = Gateway::start(&db.url(), &dir, &env).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(g.upi_payment().await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    g.sigterm();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = g.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status:?}\n{}", g.logs());
+    // The in-flight payments were finished before the exit, not handed to a later process.
+    let store = Store::connect(&db.url(), 1).await.unwrap();
+    for id in &ids {
+        let p = paygate::store::payments::get(&store, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.status, "success", "{id}");
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn card_numbers_and_cvvs_are_never_stored_or_logged(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let env = [
+        ("TEST_MODE", "true"),
+        ("TEST_PROCESSING_DELAY", "0"),
+        ("RUST_LOG", "debug"),
+    ];
+    let g = Gateway::start(&db.url(), &dir, &env).await;
+    let number = "5105105105105100";
+    let (_, order) = g.post("/api/v1/orders", &json!({"amount": 1000})).await;
+    let card = json!({"number": "5105 1051 0510 5100", "expiry_month": "12", "expiry_year": "2099", "cvv": "987", "holder_name": "Asha Rao"});
+    let (status, payment) = g
+        .post(
+            "/api/v1/payments",
+            &json!({"order_id": order["id"], "method": "card", "card": card}),
+        )
+        .await;
+    assert_eq!(status, 201, "{payment}");
+    // A rejected request with the same number, too.
+    let expired = json!({"number": number, "expiry_month": "1", "expiry_year": "2001", "cvv": "987", "holder_name": "A"});
+    let (status, _) = g
+        .post(
+            "/api/v1/payments",
+            &json!({"order_id": order["id"], "method": "card", "card": expired}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    wait_all_final(&db.url(), &[payment["id"].as_str().unwrap().to_owned()]).await;
+    let logs = g.logs();
+    assert!(
+        logs.contains("payment processed"),
+        "debug logs were captured:\n{logs}"
+    );
+    let stored = db.dump().await;
+    assert!(
+        stored.contains("5100"),
+        "the dump holds the last four digits"
+    );
+    for haystack in [&logs, &stored] {
+        assert!(!haystack.contains(number));
+        assert!(!haystack.contains("5105 1051 0510 5100"));
+        assert!(!haystack.to_lowercase().contains("cvv"));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+both_backends!(
+    readme_quickstart_takes_a_payment_to_success,
+    a_killed_gateway_finishes_pending_payments_after_restart,
+    sigterm_finishes_in_flight_payments_and_exits_zero,
+    card_numbers_and_cvvs_are_never_stored_or_logged,
+);
+
+#[tokio::test]
+async fn default_database_is_created_under_data_on_first_run() {
+    let dir = temp_dir();
+    let port = free_port().to_string();
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("PORT", &port)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..200 {
+        if let Ok(res) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            let (_, body) = into_json(res).await;
+            assert_eq!(body["database"], "connected");
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(healthy);
+    assert!(dir.join("data/paygate.db").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn merchant_cli_creates_credentials_that_authenticate() {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}", dir.join("m.db").display());
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .args([
+            "merchant",
+            "create",
+            "--name",
+            "Chai Point",
+            "--email",
+            "chai@example.com",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        created["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let again = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .args([
+            "merchant",
+            "create",
+            "--name",
+            "Other",
+            "--email",
+            "chai@example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a duplicate email is refused");
+    let list = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .args(["merchant", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let emails: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(emails.contains(&"chai@example.com".to_owned()), "{listed}");
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains(created["api_secret"].as_str().unwrap())
+    );
+
+    let g = Gateway::start(&url, &dir, &[]).await;
+    let res = reqwest::Client::new()
+        .post(g.url("/api/v1/orders"))
+        .header("X-Api-Key", created["api_key"].as_str().unwrap())
+        .header("X-Api-Secret", created["api_secret"].as_str().unwrap())
+        .json(&json!({"amount": 100}))
+        .send()
+        .await
+        .unwrap();
+    let (status, order) = into_json(res).await;
+    assert_eq!(status, 201);
+    assert_eq!(order["merchant_id"], created["id"]);
+    drop(g);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_settings_stop_the_start_naming_the_setting() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("UPI_SUCCESS_RATE", "1.5")], "UPI_SUCCESS_RATE"),
+        (&[("CARD_SUCCESS_RATE", "-0.1")], "CARD_SUCCESS_RATE"),
+        (
+            &[
+                ("PROCESSING_DELAY_MIN", "9000"),
+                ("PROCESSING_DELAY_MAX", "100"),
+            ],
+            "PROCESSING_DELAY_MIN",
+        ),
+        (&[("PORT", "eighty")], "PORT"),
+        (&[("DATABASE_URL", "mysql://localhost/x")], "DATABASE_URL"),
+        (&[("REDIS_URL", "http://localhost")], "REDIS_URL"),
+        (&[("TEST_MODE", "maybe")], "TEST_MODE"),
+        (&[("WORKER_CONCURRENCY", "0")], "WORKER_CONCURRENCY"),
+    ];
+    for (env, name) in cases {
+        let out = Command::new(BIN)
+            .env_clear()
+            .envs(env.iter().copied())
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{env:?} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(name), "{env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["worker", "--help"],
+        &["migrate", "--help"],
+        &["merchant", "create", "--help"],
+        &["merchant", "list", "--help"],
+        &["all", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for setting in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "PROCESSING_DELAY_MIN",
+        "UPI_SUCCESS_RATE",
+        "TEST_MODE",
+        "WORKER_CONCURRENCY",
+        "TEST_ENDPOINTS",
+    ] {
+        assert!(help.contains(setting), "--help does not document {setting}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Processing is exactly-once in effect: a payment job run twice, or by two workers at once,
+//! leaves one final status and one set of events.
+
+use std::time::Duration;
+
+use paygate::{
+    app::Mode,
+    payments::service::{Processed, process},
+    store::events,
+};
+use paygate_core::PaymentStatus;
+
+use crate::helpers::{Backend, TestApp, both_backends, slow_bank};
+
+async fn event_types(t: &TestApp, payment_id: &str) -> Vec<String> {
+    events::for_resource(&t.app.store, payment_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+async fn a_payment_job_run_twice_at_once_finishes_once(backend: Backend) {
+    let t = TestApp::spawn_api_with_connector(backend, slow_bank(100)).await;
+    let payment = t.upi_payment("someone@okaxis").await;
+    let id = payment["id"].as_str().unwrap();
+    let (a, b) = tokio::join!(process(&t.app, id), process(&t.app, id));
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, Processed::AlreadyFinal));
+    assert_eq!(
+        outcomes,
+        [
+            Processed::Finished(PaymentStatus::Success),
+            Processed::AlreadyFinal
+        ]
+    );
+    // A third run, later, changes nothing either.
+    assert_eq!(process(&t.app, id).await.unwrap(), Processed::AlreadyFinal);
+    assert_eq!(
+        event_types(&t, id).await,
+        ["payment.created", "payment.pending", "payment.success"]
+    );
+    let (_, body) = t.get(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(body["status"], "success");
+    // The event carries the payment as the API shows it.
+    let evs = events::for_resource(&t.app.store, id).await.unwrap();
+    assert_eq!(evs[2].data["payment"]["status"], "success");
+    assert_eq!(evs[2].data["payment"]["id"], id);
+}
+
+async fn the_queued_job_after_a_manual_run_changes_nothing(backend: Backend) {
+    let t = TestApp::spawn_api_with_connector(backend, slow_bank(0)).await;
+    let payment = t.upi_payment("failure@okaxis").await;
+    let id = payment["id"].as_str().unwrap();
+    assert_eq!(
+        process(&t.app, id).await.unwrap(),
+        Processed::Finished(PaymentStatus::Failed)
+    );
+    // The job that was queued at creation now runs: nothing changes, and it completes.
+    assert_eq!(paygate::queue::worker::run_once(&t.app).await.unwrap(), 1);
+    assert_eq!(
+        event_types(&t, id).await,
+        ["payment.created", "payment.pending", "payment.failed"]
+    );
+    let counts = t.app.queue.counts(Some("payments")).await.unwrap();
+    assert_eq!((counts.queued, counts.active, counts.completed), (0, 0, 1));
+}
+
+async fn two_workers_share_a_batch_without_double_processing(backend: Backend) {
+    let t = TestApp::spawn_with(backend, Mode::All, &["--test-processing-delay", "50"]).await;
+    // A second worker process on the same database.
+    let second = paygate::app::App::build(crate::helpers::config(
+        &t.db,
+        &["--test-processing-delay", "50"],
+    ))
+    .await
+    .unwrap();
+    let other = paygate::app::start(second, Mode::Worker).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(
+            t.upi_payment("buyer@okhdfc").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for id in &ids {
+        assert_eq!(t.wait_final(id).await["status"], "success");
+    }
+    for id in &ids {
+        assert_eq!(
+            event_types(&t, id).await,
+            ["payment.created", "payment.pending", "payment.success"],
+            "{id}"
+        );
+    }
+    assert_eq!(t.count("events").await, 90);
+    other.stop();
+    other.wait().await.unwrap();
+}
+
+async fn a_crashed_worker_s_jobs_are_finished_by_the_next_one(backend: Backend) {
+    // The first app dies mid-job (its tasks are aborted, nothing is handed back).
+    let mut first =
+        TestApp::spawn_with(backend, Mode::All, &["--test-processing-delay", "1500"]).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(t_payment(&first).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(first.running.take());
+    let pending = first.app.queue.counts(Some("payments")).await.unwrap();
+    assert_eq!(
+        pending.active, 5,
+        "the jobs were claimed by the dead worker"
+    );
+    // A new process on the same database finishes them once the lease runs out.
+    let app = paygate::app::App::build(crate::helpers::config(
+        &first.db,
+        &["--test-processing-delay", "10"],
+    ))
+    .await
+    .unwrap();
+    let running = paygate::app::start(app, Mode::All).await.unwrap();
+    first.addr = running.api_addr.unwrap();
+    first.running = Some(running);
+    for id in &ids {
+        assert_eq!(first.wait_final(id).await["status"], "success");
+        assert_eq!(event_types(&first, id).await.len(), 3);
+    }
+    first.stop().await;
+}
+
+async fn t_payment(t: &TestApp) -> String {
+    t.upi_payment("a@b").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+both_backends!(
+    a_payment_job_run_twice_at_once_finishes_once,
+    the_queued_job_after_a_manual_run_changes_nothing,
+    two_workers_share_a_batch_without_double_processing,
+    a_crashed_worker_s_jobs_are_finished_by_the_next_one,
+);
