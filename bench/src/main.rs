@@ -59,7 +59,12 @@ where
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (step, latencies, errors, counter) = (step.clone(), latencies.clone(), errors.clone(), counter.clone());
+        let (step, latencies, errors, counter) = (
+            step.clone(),
+            latencies.clone(),
+            errors.clone(),
+            counter.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut local = Vec::new();
             while started.elapsed() < duration {

@@ -51,15 +51,16 @@ CREATE UNIQUE INDEX payments_one_open_per_order ON payments (order_id)
     WHERE status IN ('pending', 'success');
 
 CREATE TABLE events (
-    id          TEXT PRIMARY KEY,
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
     merchant_id TEXT NOT NULL REFERENCES merchants (id),
     event_type  TEXT NOT NULL,
     resource_id TEXT NOT NULL,
     data        TEXT NOT NULL,
     created_at  TEXT NOT NULL
 );
-CREATE INDEX events_merchant_created_idx ON events (merchant_id, created_at DESC);
-CREATE INDEX events_resource_idx ON events (resource_id);
+CREATE INDEX events_merchant_seq_idx ON events (merchant_id, seq DESC);
+CREATE INDEX events_resource_idx ON events (resource_id, seq);
 
 CREATE TABLE jobs (
     id           TEXT PRIMARY KEY,

@@ -24,6 +24,7 @@ pub struct Inner {
     pub store: Store,
     pub queue: Arc<dyn Queue>,
     pub connector: Arc<dyn Connector>,
+    pub credentials: merchants::CredentialCache,
     embedded: Option<Arc<EmbeddedQueue>>,
 }
 
@@ -72,6 +73,7 @@ impl App {
             store,
             queue: embedded.clone(),
             connector,
+            credentials: merchants::CredentialCache::default(),
             embedded: Some(embedded),
         })))
     }

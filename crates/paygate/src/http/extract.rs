@@ -29,7 +29,7 @@ impl FromRequestParts<App> for Authed {
                 .ok_or_else(ApiError::unauthenticated)?,
         };
         Ok(Self(
-            merchants::authenticate(&app.store, &key, &secret).await?,
+            merchants::authenticate(&app.store, &app.credentials, &key, &secret).await?,
         ))
     }
 }

@@ -3,6 +3,12 @@
 //! API secrets are random and long, so they are stored as a SHA-256 digest (not a slow
 //! password hash): verifying a request costs one digest and a constant-time comparison.
 
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
 use base64::Engine as _;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
@@ -64,16 +70,54 @@ pub fn new_webhook_secret() -> String {
     )
 }
 
-/// The merchant owning `api_key`, if `api_secret` matches.
+/// Recently read merchants by API key, so that authenticating a request costs no query.
+/// An entry lives [`CredentialCache::TTL`]: a rotated or revoked secret stops working in every
+/// process within that time.
+#[derive(Default)]
+pub struct CredentialCache {
+    entries: Mutex<HashMap<String, (Merchant, Instant)>>,
+}
+
+impl CredentialCache {
+    /// How long a cached merchant is trusted.
+    pub const TTL: Duration = Duration::from_secs(10);
+    /// Entries kept at most; the cache is emptied when it would grow past this.
+    const CAPACITY: usize = 10_000;
+
+    fn get(&self, api_key: &str) -> Option<Merchant> {
+        let entries = self.entries.lock().ok()?;
+        let (merchant, at) = entries.get(api_key)?;
+        (at.elapsed() < Self::TTL).then(|| merchant.clone())
+    }
+
+    fn put(&self, merchant: &Merchant) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+            entries.insert(merchant.api_key.clone(), (merchant.clone(), Instant::now()));
+        }
+    }
+}
+
+/// The merchant owning `api_key`, if `api_secret` matches (compared in constant time).
 pub async fn authenticate(
     store: &Store,
+    cache: &CredentialCache,
     api_key: &str,
     api_secret: &str,
 ) -> Result<Merchant, AuthError> {
     let digest = secret_digest(api_secret);
-    let merchant = merchants::find_by_api_key(store, api_key)
-        .await?
-        .ok_or(AuthError::Invalid)?;
+    let merchant = match cache.get(api_key) {
+        Some(m) => m,
+        None => {
+            let m = merchants::find_by_api_key(store, api_key)
+                .await?
+                .ok_or(AuthError::Invalid)?;
+            cache.put(&m);
+            m
+        }
+    };
     if bool::from(digest.as_bytes().ct_eq(merchant.api_secret_hash.as_bytes())) {
         Ok(merchant)
     } else {

@@ -18,7 +18,7 @@ use crate::{
     processor::{ChargeOutcome, ChargeRequest},
     queue::{JobSpec, PAYMENTS},
     store::{
-        Store, Tx,
+        Store,
         events::{self, Event},
         is_unique_violation, now, orders,
         payments::{self, Payment},
@@ -48,8 +48,9 @@ pub async fn create(
     merchant_id: Option<&str>,
     new: NewPayment,
 ) -> Result<Payment, Error> {
-    let mut tx = app.store.begin().await?;
-    let order = match orders::get_in(&mut tx, &new.order_id).await? {
+    // Read outside the transaction: the unique index on open payments, not this read, is
+    // what keeps an order from being paid twice.
+    let order = match orders::get(&app.store, &new.order_id).await? {
         Some(o) if merchant_id.is_none_or(|m| m == o.merchant_id) => o,
         _ => return Err(Error::OrderNotFound),
     };
@@ -91,6 +92,7 @@ pub async fn create(
         created_at: at,
         updated_at: at,
     };
+    let mut tx = app.store.begin().await?;
     if let Err(e) = payments::insert(&mut tx, &payment).await {
         return Err(if is_unique_violation(&e, "payments_one_open_per_order") {
             Error::OrderHasOpenPayment
@@ -98,8 +100,15 @@ pub async fn create(
             e.into()
         });
     }
-    record(&mut tx, &payment, "payment.created").await?;
-    record(&mut tx, &payment, PaymentStatus::Pending.event_name()).await?;
+    let data = event_data(&payment);
+    events::insert(
+        &mut tx,
+        &[
+            event(&payment, "payment.created", data.clone()),
+            event(&payment, PaymentStatus::Pending.event_name(), data),
+        ],
+    )
+    .await?;
     let job = JobSpec::now(PAYMENTS, payment.id.clone());
     app.queue.stage(&mut tx, &job).await?;
     tx.commit().await?;
@@ -107,17 +116,20 @@ pub async fn create(
     Ok(payment)
 }
 
-/// Writes the event for a payment's change, with the payment as the API shows it.
-async fn record(tx: &mut Tx, payment: &Payment, event_type: &str) -> Result<(), sqlx::Error> {
-    let event = Event {
+/// The `data` of a payment event: the payment as the API shows it.
+fn event_data(payment: &Payment) -> serde_json::Value {
+    json!({ "payment": PaymentBody::new(payment, true) })
+}
+
+fn event(payment: &Payment, event_type: &str, data: serde_json::Value) -> Event {
+    Event {
         id: paygate_core::EventId::generate().into_string(),
         merchant_id: payment.merchant_id.clone(),
         event_type: event_type.to_owned(),
         resource_id: payment.id.clone(),
-        data: json!({ "payment": PaymentBody::new(payment, true) }),
-        created_at: now(),
-    };
-    events::insert(tx, &event).await
+        data,
+        created_at: payment.updated_at,
+    }
 }
 
 /// The payment; another merchant's payment is not found.
@@ -186,7 +198,8 @@ pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
     if status == PaymentStatus::Success {
         orders::mark_paid(&mut tx, &updated.order_id, updated.updated_at).await?;
     }
-    record(&mut tx, &updated, status.event_name()).await?;
+    let data = event_data(&updated);
+    events::insert(&mut tx, &[event(&updated, status.event_name(), data)]).await?;
     tx.commit().await?;
     tracing::info!(payment = %updated.id, status = %status, "payment processed");
     Ok(Processed::Finished(status))

@@ -65,24 +65,21 @@ impl EmbeddedQueue {
     }
 }
 
+fn row<'a>(id: &'a str, job: &'a JobSpec) -> jobs::JobRow<'a> {
+    jobs::JobRow {
+        id,
+        queue: job.queue,
+        resource_id: &job.resource_id,
+        run_at: job.run_at,
+        now: now(),
+    }
+}
+
 #[async_trait]
 impl Queue for EmbeddedQueue {
     async fn stage(&self, tx: &mut Tx, job: &JobSpec) -> Result<(), sqlx::Error> {
-        jobs::upsert(
-            tx,
-            &job.id(),
-            job.queue,
-            &job.resource_id,
-            job.run_at,
-            now(),
-        )
-        .await?;
-        if let Tx::Postgres(t) = tx {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANNEL)
-                .execute(&mut **t)
-                .await?;
-        }
+        let id = job.id();
+        jobs::upsert(tx, &row(&id, job), Some(CHANNEL)).await?;
         Ok(())
     }
 
@@ -94,15 +91,8 @@ impl Queue for EmbeddedQueue {
 
     async fn enqueue(&self, job: &JobSpec) -> anyhow::Result<bool> {
         let mut tx = self.store.begin().await?;
-        let queued = jobs::upsert(
-            &mut tx,
-            &job.id(),
-            job.queue,
-            &job.resource_id,
-            job.run_at,
-            now(),
-        )
-        .await?;
+        let id = job.id();
+        let queued = jobs::upsert(&mut tx, &row(&id, job), Some(CHANNEL)).await?;
         tx.commit().await?;
         if queued {
             self.wake.notify_one();

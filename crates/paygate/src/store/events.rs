@@ -1,4 +1,5 @@
-//! Event rows: the outbox. Every state change writes its events in the same transaction.
+//! Event rows: the outbox. Every state change writes its events in the same transaction;
+//! `seq` orders them as they were written.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -18,21 +19,41 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
 }
 
-/// Inserts an event.
-pub async fn insert(tx: &mut Tx, e: &Event) -> Result<(), sqlx::Error> {
+/// Inserts events in one statement.
+pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO events (id, merchant_id, event_type, resource_id, data, created_at) VALUES ",
+    );
+    for i in 0..events.len() {
+        let n = i * 6;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6
+        ));
+    }
     on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO events (id, merchant_id, event_type, resource_id, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&e.id)
-        .bind(&e.merchant_id)
-        .bind(&e.event_type)
-        .bind(&e.resource_id)
-        .bind(Json(&e.data))
-        .bind(e.created_at)
-        .execute(&mut *conn)
-        .await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in events {
+            query = query
+                .bind(&e.id)
+                .bind(&e.merchant_id)
+                .bind(&e.event_type)
+                .bind(&e.resource_id)
+                .bind(Json(&e.data))
+                .bind(e.created_at);
+        }
+        query.execute(&mut *conn).await?;
         Ok(())
     })
 }
@@ -42,7 +63,7 @@ pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Event>
     on_pool!(store, pool => {
         let rows = sqlx::query(
             "SELECT id, merchant_id, event_type, resource_id, data, created_at FROM events \
-             WHERE resource_id = $1 ORDER BY created_at, id",
+             WHERE resource_id = $1 ORDER BY seq",
         )
         .bind(resource_id)
         .fetch_all(pool)

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Db, Store, Tx, on_pool, on_tx};
+use super::{Db, Store, Tx, on_pool, on_write};
 
 /// A claimed job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,32 +28,62 @@ pub struct Counts {
 }
 
 /// Inserts a queued job unless one with the same id exists; an existing completed or failed
-/// job with that id is queued again. Returns whether a job is now queued by this call.
+/// job with that id is queued again. Returns whether a job is now queued by this call. On
+/// PostgreSQL a queued job is announced on `notify` (in the same statement), so listening
+/// workers in other processes wake at commit.
 pub async fn upsert(
     tx: &mut Tx,
-    id: &str,
-    queue: &str,
-    resource_id: &str,
-    run_at: DateTime<Utc>,
-    now: DateTime<Utc>,
+    job: &JobRow<'_>,
+    notify: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    on_tx!(tx, conn => {
-        let done = sqlx::query(
+    macro_rules! upsert_sql {
+        () => {
             "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) \
              VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5) \
              ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
              locked_by = NULL, locked_until = NULL, updated_at = excluded.updated_at \
-             WHERE jobs.status IN ('completed', 'failed')",
-        )
-        .bind(id)
-        .bind(queue)
-        .bind(resource_id)
-        .bind(run_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    })
+             WHERE jobs.status IN ('completed', 'failed')"
+        };
+    }
+    macro_rules! bound {
+        ($sql:expr) => {
+            sqlx::query($sql)
+                .bind(job.id)
+                .bind(job.queue)
+                .bind(job.resource_id)
+                .bind(job.run_at)
+                .bind(job.now)
+        };
+    }
+    let rows = match (tx, notify) {
+        (Tx::Postgres(t), Some(channel)) => {
+            let sql = concat!(
+                "WITH queued AS (",
+                upsert_sql!(),
+                " RETURNING 1) ",
+                "SELECT pg_notify($6, '') FROM queued"
+            );
+            bound!(sql).bind(channel).fetch_all(&mut **t).await?.len()
+        }
+        (Tx::Postgres(t), None) => bound!(concat!(upsert_sql!(), " RETURNING 1"))
+            .fetch_all(&mut **t)
+            .await?
+            .len(),
+        (Tx::Sqlite(t), _) => bound!(concat!(upsert_sql!(), " RETURNING 1"))
+            .fetch_all(&mut **t)
+            .await?
+            .len(),
+    };
+    Ok(rows > 0)
+}
+
+/// A job to insert.
+pub struct JobRow<'a> {
+    pub id: &'a str,
+    pub queue: &'a str,
+    pub resource_id: &'a str,
+    pub run_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
 }
 
 /// Claims up to `limit` due jobs for `worker`: queued jobs whose `run_at` has come and active
@@ -81,7 +111,7 @@ pub async fn claim(
              ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, queue, resource_id, attempts"
         }
     };
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         let rows = sqlx::query(sql)
             .bind(worker)
             .bind(lease_until)
@@ -109,7 +139,7 @@ pub async fn complete(
     worker: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         sqlx::query(
             "UPDATE jobs SET status = 'completed', locked_by = NULL, locked_until = NULL, \
              last_error = NULL, updated_at = $3 WHERE id = $1 AND locked_by = $2 AND status = 'active'",
@@ -132,7 +162,7 @@ pub async fn reschedule(
     error: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         sqlx::query(
             "UPDATE jobs SET status = CASE WHEN $3 IS NULL THEN 'failed' ELSE 'queued' END, \
              run_at = COALESCE($3, run_at), locked_by = NULL, locked_until = NULL, last_error = $4, \
@@ -155,7 +185,7 @@ pub async fn extend_leases(
     worker: &str,
     until: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         sqlx::query("UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND status = 'active'")
             .bind(worker)
             .bind(until)
@@ -167,7 +197,7 @@ pub async fn extend_leases(
 
 /// Returns the jobs `worker` still holds to the queue, to run now.
 pub async fn release(store: &Store, worker: &str, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         let done = sqlx::query(
             "UPDATE jobs SET status = 'queued', run_at = $2, locked_by = NULL, locked_until = NULL, \
              updated_at = $2 WHERE locked_by = $1 AND status = 'active'",
@@ -205,7 +235,7 @@ pub async fn counts(store: &Store, queue: Option<&str>) -> Result<Counts, sqlx::
 
 /// Deletes completed jobs last touched before `before`.
 pub async fn purge_completed(store: &Store, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         let done = sqlx::query("DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1")
             .bind(before)
             .execute(pool)
@@ -221,7 +251,7 @@ pub async fn heartbeat(
     concurrency: i64,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         sqlx::query(
             "INSERT INTO workers (id, concurrency, started_at, heartbeat_at) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
@@ -241,7 +271,7 @@ pub async fn remove_worker(
     worker: &str,
     stale_before: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         sqlx::query("DELETE FROM workers WHERE id = $1 OR heartbeat_at < $2")
             .bind(worker)
             .bind(stale_before)

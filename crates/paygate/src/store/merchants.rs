@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Store, on_pool};
+use super::{Store, on_pool, on_write};
 
 /// A stored merchant. `api_secret_hash` is the hex SHA-256 of the API secret.
 #[derive(Clone)]
@@ -65,7 +65,7 @@ pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<boo
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
         )
     };
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         let done = sqlx::query(sql)
             .bind(&m.id)
             .bind(&m.name)

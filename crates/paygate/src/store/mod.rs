@@ -36,6 +36,17 @@ macro_rules! on_pool {
     };
 }
 
+/// Like [`on_pool!`] for statements that write: on SQLite they go through the single writer
+/// connection, so writers queue in the pool instead of spinning on SQLite's busy handler.
+macro_rules! on_write {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.write {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
 /// Expands `$body` once per backend with `$conn` bound to the transaction's connection.
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
@@ -53,6 +64,7 @@ macro_rules! on_tx {
 }
 pub(crate) use on_pool;
 pub(crate) use on_tx;
+pub(crate) use on_write;
 
 /// The two database backends.
 #[derive(Clone, Debug)]
@@ -61,10 +73,13 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// A handle to the database; cheap to clone.
+/// A handle to the database; cheap to clone. Reads use `db`; writes use `write`, which on
+/// SQLite is a pool of one connection (SQLite has one writer at a time anyway) and on
+/// PostgreSQL the same pool.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: Db,
+    pub(crate) write: Db,
 }
 
 /// An open write transaction on either backend.
@@ -92,7 +107,7 @@ impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file and its
     /// folder if missing. Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let db = if url.starts_with("sqlite:") {
+        let (db, write) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .with_context(|| format!("DATABASE_URL: cannot parse {url}"))?
                 .create_if_missing(true)
@@ -106,13 +121,18 @@ impl Store {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create the folder {}", dir.display()))?;
             }
-            let pool = SqlitePoolOptions::new()
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await
+                .with_context(|| format!("cannot open the SQLite database {url}"))?;
+            let read = SqlitePoolOptions::new()
                 .max_connections(max_connections)
-                .min_connections(1)
                 .connect_with(options)
                 .await
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
-            Db::Sqlite(pool)
+            (Db::Sqlite(read), Db::Sqlite(write))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).context("DATABASE_URL: cannot parse")?;
             let pool = PgPoolOptions::new()
@@ -121,11 +141,11 @@ impl Store {
                 .connect_with(options)
                 .await
                 .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
-            Db::Postgres(pool)
+            (Db::Postgres(pool.clone()), Db::Postgres(pool))
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://");
         };
-        Ok(Self { db })
+        Ok(Self { db, write })
     }
 
     /// The backend's name, for logs and health.
@@ -143,7 +163,7 @@ impl Store {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match &self.db {
+        Ok(match &self.write {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
@@ -156,7 +176,8 @@ impl Store {
 
     /// Closes every connection.
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        on_pool!(self, pool => pool.close().await);
+        on_write!(self, pool => pool.close().await);
     }
 }
 

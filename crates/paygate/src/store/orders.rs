@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Row as _, types::Json};
 
-use super::{Store, Tx, on_pool, on_tx};
+use super::{Store, Tx, on_pool, on_tx, on_write};
 
 /// A stored order.
 #[derive(Clone, Debug)]
@@ -46,7 +46,7 @@ macro_rules! from_row {
 
 /// Inserts an order.
 pub async fn insert(store: &Store, o: &Order) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
+    on_write!(store, pool => {
         sqlx::query(concat!(
             "INSERT INTO orders (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
@@ -71,17 +71,6 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Order>, sqlx::Error> 
         let row = sqlx::query(concat!("SELECT ", cols!(), " FROM orders WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
-            .await?;
-        row.map(|r| Ok(from_row!(r))).transpose()
-    })
-}
-
-/// The order with this id, read inside a transaction.
-pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Order>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM orders WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
             .await?;
         row.map(|r| Ok(from_row!(r))).transpose()
     })
