@@ -10,7 +10,7 @@ use crate::{
     config::Config,
     merchants,
     processor::{Connector, SimulatedBank},
-    queue::{Queue, embedded::EmbeddedQueue, worker},
+    queue::{Queue, embedded::EmbeddedQueue, redis::RedisQueue, worker},
     store::Store,
 };
 
@@ -64,17 +64,27 @@ impl App {
         store: Store,
         connector: Arc<dyn Connector>,
     ) -> anyhow::Result<Self> {
-        if config.redis_url.is_some() {
-            anyhow::bail!("REDIS_URL: the Redis queue backend is not available in this build");
-        }
-        let embedded = Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease));
+        let (queue, embedded): (Arc<dyn Queue>, _) = match &config.redis_url {
+            Some(url) => (
+                Arc::new(RedisQueue::new(
+                    url,
+                    &config.redis_prefix,
+                    config.job_lease,
+                )?),
+                None,
+            ),
+            None => {
+                let embedded = Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease));
+                (embedded.clone(), Some(embedded))
+            }
+        };
         Ok(Self(Arc::new(Inner {
             config,
             store,
-            queue: embedded.clone(),
+            queue,
             connector,
             credentials: merchants::CredentialCache::default(),
-            embedded: Some(embedded),
+            embedded,
         })))
     }
 }

@@ -29,6 +29,9 @@ pub struct Settings {
     /// `redis://…` turns the Redis queues on; unset: the embedded queue.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key paygate writes.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "paygate", global = true)]
+    pub redis_prefix: String,
     /// Address the listeners bind.
     #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
     pub host: IpAddr,
@@ -136,6 +139,7 @@ pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
+    pub redis_prefix: String,
     pub host: IpAddr,
     pub port: u16,
     pub dashboard_port: u16,
@@ -207,6 +211,9 @@ impl Config {
         )?;
         rate("UPI_SUCCESS_RATE", s.upi_success_rate)?;
         rate("CARD_SUCCESS_RATE", s.card_success_rate)?;
+        if s.redis_prefix.is_empty() || s.redis_prefix.contains(char::is_whitespace) {
+            return Err("REDIS_PREFIX must be a non-empty word".into());
+        }
         if s.worker_concurrency == 0 {
             return Err("WORKER_CONCURRENCY must be at least 1".into());
         }
@@ -220,6 +227,7 @@ impl Config {
             database_url: s.database_url,
             database_max_connections: s.database_max_connections,
             redis_url: s.redis_url,
+            redis_prefix: s.redis_prefix,
             host: s.host,
             port: s.port,
             dashboard_port: s.dashboard_port,

@@ -8,6 +8,7 @@
 //! so enqueuing the same work twice yields one job.
 
 pub mod embedded;
+pub mod redis;
 pub mod worker;
 
 use std::time::Duration;
@@ -80,4 +81,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn counts(&self, queue: Option<&str>) -> anyhow::Result<Counts>;
     /// How many workers sent a heartbeat recently.
     async fn live_workers(&self) -> anyhow::Result<i64>;
+    /// Whether a queue server outside the database answers; `None` when there is none.
+    async fn backend_healthy(&self) -> Option<bool> {
+        None
+    }
 }

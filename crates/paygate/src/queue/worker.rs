@@ -19,8 +19,6 @@ use crate::{app::App, payments, store::now};
 const CLAIM_BATCH: usize = 64;
 /// Poll interval when nothing wakes the worker (jobs due later, other processes on SQLite).
 const POLL: Duration = Duration::from_millis(250);
-/// How often the recovery sweep looks for pending work without a live job.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// A job that failed this many times is marked failed.
 const MAX_ATTEMPTS: i32 = 25;
 
@@ -42,7 +40,7 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
     // Aborted with this future if the process is torn down without a graceful stop.
     let mut background = JoinSet::new();
     background.spawn(heartbeat(app.clone(), id.clone(), shutdown.clone()));
-    background.spawn(sweep_loop(app.clone(), shutdown.clone()));
+    background.spawn(sweep_loop(app.clone(), id.clone(), shutdown.clone()));
     let mut running = JoinSet::new();
 
     while !*shutdown.borrow() && shutdown.has_changed().is_ok() {
@@ -108,10 +106,10 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
     Ok(())
 }
 
-/// Claims every due job once and runs them one after another; for tests and tools.
+/// Claims due jobs once (up to 10 000) and runs them one after another; for tests and tools.
 pub async fn run_once(app: &App) -> anyhow::Result<usize> {
     let id = format!("once-{}", uuid::Uuid::new_v4());
-    let jobs = app.queue.claim(&id, usize::MAX >> 1).await?;
+    let jobs = app.queue.claim(&id, 10_000).await?;
     for job in &jobs {
         handle(app, &id, job).await;
     }
@@ -167,15 +165,31 @@ async fn heartbeat(app: App, id: String, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Re-enqueues pending payments that have no live job (a lost enqueue, a flushed queue).
-async fn sweep_loop(app: App, mut shutdown: watch::Receiver<bool>) {
+/// How often the recovery sweep runs: half a lease, between 0.5 s and 5 s.
+pub fn sweep_interval(lease: Duration) -> Duration {
+    (lease / 2).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
+/// Re-enqueues pending payments that have no live job (a lost push, a flushed or restarted
+/// Redis). Every worker runs this loop, but a database lease lets one of them sweep per tick.
+async fn sweep_loop(app: App, worker: String, mut shutdown: watch::Receiver<bool>) {
+    let every = sweep_interval(app.config.job_lease);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stopped(&mut shutdown) => return,
         }
-        if let Err(e) = sweep(&app).await {
-            tracing::warn!(error = %e, "recovery sweep failed");
+        let at = now();
+        match crate::store::leases::acquire(&app.store, "recovery-sweep", &worker, at, at + every)
+            .await
+        {
+            Ok(true) => {
+                if let Err(e) = sweep(&app).await {
+                    tracing::warn!(error = %e, "recovery sweep failed");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "recovery sweep lease failed"),
         }
     }
 }

@@ -16,12 +16,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sqlite: include_str!("../../../../migrations/sqlite/0001_core.sql"),
-    postgres: include_str!("../../../../migrations/postgres/0001_core.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sqlite: include_str!("../../../../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "leases",
+        sqlite: include_str!("../../../../migrations/sqlite/0002_leases.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0002_leases.sql"),
+    },
+];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";

@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod jobs;
+pub mod leases;
 pub mod merchants;
 mod migrate;
 pub mod orders;

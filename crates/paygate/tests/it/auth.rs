@@ -2,7 +2,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Backend, KEY, SECRET, TestApp, assert_error, both_backends, into_json};
+use crate::helpers::{Backend, KEY, SECRET, TestApp, assert_error, every_backend, into_json};
 
 async fn missing_or_wrong_credentials_are_rejected(backend: Backend) {
     let t = TestApp::spawn(backend).await;
@@ -105,7 +105,7 @@ async fn another_merchants_resources_are_not_found(backend: Backend) {
     assert_eq!(t.count("payments").await, 1);
 }
 
-both_backends!(
+every_backend!(
     missing_or_wrong_credentials_are_rejected,
     http_basic_credentials_are_accepted,
     another_merchants_resources_are_not_found,

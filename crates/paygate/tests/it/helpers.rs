@@ -18,15 +18,17 @@ use sqlx::Connection as _;
 pub const KEY: &str = "key_test_abc123";
 pub const SECRET: &str = "secret_test_xyz789";
 
-/// The two database backends every API test runs against.
+/// The backends every API test runs against: SQLite with the embedded queue, PostgreSQL with
+/// the embedded queue, and PostgreSQL with the Redis queue (the production setup).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    PostgresRedis,
 }
 
 /// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`.
-macro_rules! both_backends {
+macro_rules! every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -44,9 +46,54 @@ macro_rules! both_backends {
                 }
             )*
         }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::PostgresRedis).await
+                }
+            )*
+        }
     };
 }
-pub(crate) use both_backends;
+pub(crate) use every_backend;
+
+/// The Redis server tests use: `PAYGATE_TEST_REDIS_URL`, by default the local one. Tests write
+/// only under a random key prefix and delete those keys afterwards; they never flush.
+pub fn redis_url() -> String {
+    std::env::var("PAYGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Deletes every key under `prefix`.
+pub async fn delete_redis_prefix(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let pattern = format!("{prefix}:*");
+    let mut cursor: u64 = 0;
+    loop {
+        let reply: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await;
+        let Ok((next, keys)) = reply else { return };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> =
+                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
 
 /// The PostgreSQL server tests use: `PAYGATE_TEST_POSTGRES_URL`, by default the local one.
 /// A server that does not answer fails the test; it never skips it.
@@ -61,10 +108,15 @@ fn random_suffix() -> String {
         .to_lowercase()
 }
 
-/// A database of its own for one test; removed when dropped.
+/// A database (and Redis key prefix) of its own for one test; removed when dropped.
 pub enum TestDb {
-    Sqlite { dir: PathBuf },
-    Postgres { name: String },
+    Sqlite {
+        dir: PathBuf,
+    },
+    Postgres {
+        name: String,
+        redis_prefix: Option<String>,
+    },
 }
 
 impl TestDb {
@@ -75,7 +127,7 @@ impl TestDb {
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 Self::Sqlite { dir }
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PostgresRedis => {
                 let name = format!("paygate_test_{}", random_suffix());
                 let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
                     .await
@@ -84,7 +136,9 @@ impl TestDb {
                     .execute(&mut admin)
                     .await
                     .expect("create test database");
-                Self::Postgres { name }
+                let redis_prefix = (backend == Backend::PostgresRedis)
+                    .then(|| format!("paygate-test-{}", random_suffix()));
+                Self::Postgres { name, redis_prefix }
             }
         }
     }
@@ -93,12 +147,33 @@ impl TestDb {
     pub fn url(&self) -> String {
         match self {
             Self::Sqlite { dir } => format!("sqlite://{}", dir.join("paygate.db").display()),
-            Self::Postgres { name } => {
+            Self::Postgres { name, .. } => {
                 let admin = postgres_admin_url();
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
                 format!("{base}/{name}")
             }
         }
+    }
+
+    /// The Redis URL and key prefix, when this test uses the Redis queue.
+    pub fn redis(&self) -> Option<(String, String)> {
+        match self {
+            Self::Postgres {
+                redis_prefix: Some(p),
+                ..
+            } => Some((redis_url(), p.clone())),
+            _ => None,
+        }
+    }
+
+    /// The environment a `paygate` process needs to use this database (and Redis).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("DATABASE_URL".to_owned(), self.url())];
+        if let Some((url, prefix)) = self.redis() {
+            env.push(("REDIS_URL".into(), url));
+            env.push(("REDIS_PREFIX".into(), prefix));
+        }
+        env
     }
 
     /// Every stored byte, for searching: the SQLite files, or every PostgreSQL row as text.
@@ -144,8 +219,9 @@ impl Drop for TestDb {
             Self::Sqlite { dir } => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Self::Postgres { name } => {
+            Self::Postgres { name, redis_prefix } => {
                 let name = name.clone();
+                let redis_prefix = redis_prefix.clone();
                 // Drop runs outside async; a short-lived runtime on its own thread does it.
                 let _ = std::thread::spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -153,6 +229,11 @@ impl Drop for TestDb {
                         .build();
                     if let Ok(rt) = rt {
                         rt.block_on(async {
+                            if let Some(prefix) = redis_prefix {
+                                // Let the pushes of the app's last requests land first.
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                delete_redis_prefix(&redis_url(), &prefix).await;
+                            }
                             if let Ok(mut admin) =
                                 sqlx::PgConnection::connect(&postgres_admin_url()).await
                             {
@@ -189,6 +270,11 @@ pub fn config(db: &TestDb, extra: &[&str]) -> Config {
         ("--test-endpoints", "true"),
         ("--shutdown-timeout-ms", "5000"),
     ];
+    let redis = db.redis();
+    if let Some((url, prefix)) = &redis {
+        pairs.push(("--redis-url", url));
+        pairs.push(("--redis-prefix", prefix));
+    }
     for kv in extra.chunks(2) {
         pairs.retain(|(k, _)| *k != kv[0]);
         pairs.push((kv[0], kv[1]));
@@ -333,6 +419,21 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Runs due jobs by hand until at least `n` ran (jobs reach Redis just after commit).
+    pub async fn run_jobs(&self, n: usize) {
+        let mut ran = 0;
+        for _ in 0..250 {
+            ran += paygate::queue::worker::run_once(&self.app)
+                .await
+                .expect("run jobs");
+            if ran >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("only {ran} of {n} jobs ran");
     }
 
     /// Number of rows in a table.

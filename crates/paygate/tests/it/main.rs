@@ -1,5 +1,5 @@
 //! paygate's integration tests: one binary, a module per resource. API tests run against
-//! both database backends (see `helpers::both_backends!`).
+//! both database backends (see `helpers::every_backend!`).
 
 mod helpers;
 

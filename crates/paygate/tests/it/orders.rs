@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, assert_error, both_backends, into_json};
+use crate::helpers::{Backend, TestApp, assert_error, every_backend, into_json};
 
 async fn order_is_created_with_the_documented_fields(backend: Backend) {
     let t = TestApp::spawn(backend).await;
@@ -104,7 +104,7 @@ async fn public_order_shows_only_checkout_fields(backend: Backend) {
     assert_error(status, &body, 404, "NOT_FOUND_ERROR");
 }
 
-both_backends!(
+every_backend!(
     order_is_created_with_the_documented_fields,
     orders_list_newest_first_with_pagination,
     unknown_orders_are_not_found,

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_error, both_backends, into_json};
+use crate::helpers::{Backend, TestApp, assert_error, every_backend, into_json};
 
 fn keys(v: &Value) -> Vec<String> {
     v.as_object().unwrap().keys().cloned().collect()
@@ -127,7 +127,7 @@ async fn a_paid_or_busy_order_takes_no_second_payment(backend: Backend) {
     let (status, second) = t.post("/api/v1/payments", &body).await;
     assert_error(status, &second, 400, "BAD_REQUEST_ERROR");
     assert_eq!(t.count("payments").await, 1);
-    paygate::queue::worker::run_once(&t.app).await.unwrap();
+    t.run_jobs(1).await;
     let (status, third) = t.post("/api/v1/payments", &body).await;
     assert_error(status, &third, 400, "BAD_REQUEST_ERROR");
     assert_eq!(third["error"]["description"], "Order is already paid");
@@ -208,7 +208,12 @@ async fn health_and_status_endpoints_report_real_state(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["database"], "connected");
-    assert_eq!(health["redis"], "not_configured");
+    let redis = if backend == Backend::PostgresRedis {
+        "connected"
+    } else {
+        "not_configured"
+    };
+    assert_eq!(health["redis"], redis);
     assert_eq!(health["worker"], "running");
     let (_, merchant) = into_json(
         t.client
@@ -272,7 +277,7 @@ async fn test_endpoints_can_be_turned_off(backend: Backend) {
     assert_error(status, &body, 404, "NOT_FOUND_ERROR");
 }
 
-both_backends!(
+every_backend!(
     upi_payment_is_pending_at_once_then_succeeds,
     card_payment_shows_network_and_last_four_only,
     test_values_force_failures_with_payment_failed,

@@ -10,7 +10,7 @@ use paygate::{
 };
 use paygate_core::PaymentStatus;
 
-use crate::helpers::{Backend, TestApp, both_backends, slow_bank};
+use crate::helpers::{Backend, TestApp, every_backend, slow_bank};
 
 async fn event_types(t: &TestApp, payment_id: &str) -> Vec<String> {
     events::for_resource(&t.app.store, payment_id)
@@ -58,7 +58,7 @@ async fn the_queued_job_after_a_manual_run_changes_nothing(backend: Backend) {
         Processed::Finished(PaymentStatus::Failed)
     );
     // The job that was queued at creation now runs: nothing changes, and it completes.
-    assert_eq!(paygate::queue::worker::run_once(&t.app).await.unwrap(), 1);
+    t.run_jobs(1).await;
     assert_eq!(
         event_types(&t, id).await,
         ["payment.created", "payment.pending", "payment.failed"]
@@ -140,7 +140,7 @@ async fn t_payment(t: &TestApp) -> String {
         .to_owned()
 }
 
-both_backends!(
+every_backend!(
     a_payment_job_run_twice_at_once_finishes_once,
     the_queued_job_after_a_manual_run_changes_nothing,
     two_workers_share_a_batch_without_double_processing,

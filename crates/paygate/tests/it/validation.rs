@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_error, both_backends, into_json};
+use crate::helpers::{Backend, TestApp, assert_error, every_backend, into_json};
 
 fn card(overrides: Value) -> Value {
     let mut c = json!({"number": "4111111111111111", "expiry_month": "12", "expiry_year": "2099", "cvv": "123", "holder_name": "Asha Rao"});
@@ -334,7 +334,7 @@ async fn oversized_bodies_and_unknown_routes_answer_json_errors(backend: Backend
     }
 }
 
-both_backends!(
+every_backend!(
     bad_order_requests_get_clear_errors_and_write_nothing,
     bad_payment_requests_get_the_documented_codes_and_write_nothing,
     current_month_expiry_is_accepted,

@@ -12,24 +12,37 @@ use crate::{
     views::iso,
 };
 
-/// `GET /health`: 200 when the database answers, 503 naming what is down.
+/// `GET /health`: 200 `healthy`, or `degraded` when no worker is alive; 503 `unhealthy`
+/// when the database or Redis does not answer, naming it.
 pub async fn health(State(app): State<App>) -> impl IntoResponse {
-    let database = app.store.ping().await;
+    let (database, redis) = tokio::join!(app.store.ping(), app.queue.backend_healthy());
     let workers = app.queue.live_workers().await.unwrap_or(0);
-    let status = if database {
-        StatusCode::OK
+    let up = database && redis != Some(false);
+    let status = if !up {
+        "unhealthy"
+    } else if workers == 0 {
+        "degraded"
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        "healthy"
     };
     let body = json!({
-        "status": if database { "healthy" } else { "unhealthy" },
+        "status": status,
         "database": if database { "connected" } else { "disconnected" },
-        "redis": if app.config.redis_url.is_some() { "connected" } else { "not_configured" },
+        "redis": match redis {
+            None => "not_configured",
+            Some(true) => "connected",
+            Some(false) => "disconnected",
+        },
         "worker": if workers > 0 { "running" } else { "stopped" },
         "workers": workers,
         "timestamp": iso(now()),
     });
-    (status, Json(body))
+    let code = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
 }
 
 /// `GET /api/v1/test/merchant`.
