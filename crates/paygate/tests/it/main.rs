@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod faults;
 mod orders;
 mod payments;
 mod process;

@@ -14,7 +14,7 @@ use crate::helpers::{Backend, KEY, SECRET, TestDb, every_backend, into_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_paygate");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -23,19 +23,19 @@ fn free_port() -> u16 {
 }
 
 /// A `paygate` process with its output captured to a file.
-struct Gateway {
-    child: Child,
-    port: u16,
+pub(crate) struct Gateway {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl Gateway {
-    async fn start(db: &TestDb, cwd: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(db: &TestDb, cwd: &Path, env: &[(&str, &str)]) -> Self {
         Self::start_command(db, cwd, env, &[]).await
     }
 
     /// Starts `paygate ARGS`; a `worker` has no API, so it is not waited for.
-    async fn start_command(db: &TestDb, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+    pub(crate) async fn start_command(db: &TestDb, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let port = free_port();
         let log = cwd.join(format!("gateway-{port}.log"));
         let out = std::fs::File::create(&log).unwrap();
@@ -59,7 +59,7 @@ impl Gateway {
         g
     }
 
-    async fn wait_healthy(&self) {
+    pub(crate) async fn wait_healthy(&self) {
         let client = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(res) = client.get(self.url("/health")).send().await
@@ -72,20 +72,20 @@ impl Gateway {
         panic!("gateway did not become healthy:\n{}", self.logs());
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -93,7 +93,7 @@ impl Gateway {
         assert!(ok.success());
     }
 
-    async fn post(&self, path: &str, body: &Value) -> (reqwest::StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> (reqwest::StatusCode, Value) {
         let res = reqwest::Client::new()
             .post(self.url(path))
             .header("X-Api-Key", KEY)
@@ -105,7 +105,7 @@ impl Gateway {
         into_json(res).await
     }
 
-    async fn upi_payment(&self) -> String {
+    pub(crate) async fn upi_payment(&self) -> String {
         let (status, order) = self.post("/api/v1/orders", &json!({"amount": 1000})).await;
         assert_eq!(status, 201, "{order}");
         let body = json!({"order_id": order["id"], "method": "upi", "vpa": "someone@okaxis"});
@@ -122,7 +122,7 @@ impl Drop for Gateway {
     }
 }
 
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("paygate-proc-{}", uuid_like()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -134,7 +134,7 @@ fn uuid_like() -> String {
 }
 
 /// Waits until every payment is final in the database; returns their statuses.
-async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> {
+pub(crate) async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> {
     let store = Store::connect(db_url, 2).await.unwrap();
     for _ in 0..400 {
         let mut statuses = Vec::new();

@@ -1,0 +1,239 @@
+//! Fault tests of the production setup (PostgreSQL + Redis, separate `serve` and `worker`
+//! processes), each on a Redis server of its own on a free port: a worker killed mid-batch,
+//! Redis flushed or restarted mid-batch, Redis down while the API takes payments, two workers
+//! sharing a batch, and SIGTERM during a batch. Every payment must reach its final status
+//! exactly once (`wait_all_final` checks each payment's events).
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::{
+    helpers::{Backend, TestDb, into_json},
+    process::{Gateway, free_port, temp_dir, wait_all_final},
+};
+
+/// A `redis-server` of the test's own.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let mut server = Self { child: None, port: free_port() };
+        server.launch().await;
+        server
+    }
+
+    async fn launch(&mut self) {
+        let port = self.port.to_string();
+        let child = Command::new("redis-server")
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if self.command(&["PING"]).await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on {port} did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn command(&self, args: &[&str]) -> Option<redis::Value> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async(&mut conn).await.ok()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The environment of every process in these tests.
+fn env<'a>(redis: &'a str, delay: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("REDIS_URL", redis),
+        ("TEST_MODE", "true"),
+        ("TEST_PROCESSING_DELAY", delay),
+        ("JOB_LEASE_MS", "1000"),
+        ("SHUTDOWN_TIMEOUT_MS", "10000"),
+    ]
+}
+
+async fn health(api: &Gateway) -> (u16, Value) {
+    let res = reqwest::Client::new().get(api.url("/health")).send().await.unwrap();
+    let (status, body) = into_json(res).await;
+    (status.as_u16(), body)
+}
+
+/// Waits until the API sees `n` live workers.
+async fn wait_workers(api: &Gateway, n: i64) {
+    for _ in 0..200 {
+        if health(api).await.1["workers"].as_i64() == Some(n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{n} workers did not come up");
+}
+
+async fn batch(api: &Gateway, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(api.upi_payment().await);
+    }
+    ids
+}
+
+fn processed_by(worker: &Gateway) -> usize {
+    worker.logs().matches("payment processed").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_loses_nothing_and_charges_once() {
+    let redis = RedisServer::start().await;
+    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let env = env(&url, "1000");
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let mut first = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 1).await;
+    let ids = batch(&api, 20).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    first.kill9();
+    let _second = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    let statuses = wait_all_final(&db.url(), &ids).await;
+    assert!(statuses.iter().all(|s| s == "success"), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
+    let redis = RedisServer::start().await;
+    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    // A small worker: most of the batch waits in Redis when it is flushed.
+    let mut env = env(&url, "300");
+    env.push(("WORKER_CONCURRENCY", "2"));
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 1).await;
+    let mut ids = batch(&api, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queued = |v: Option<redis::Value>| matches!(v, Some(redis::Value::Int(n)) if n > 0);
+    assert!(queued(redis.command(&["ZCARD", "paygate:q:payments:due"]).await), "jobs wait in Redis");
+    assert!(redis.command(&["FLUSHALL"]).await.is_some());
+    ids.extend(batch(&api, 10).await);
+    assert!(redis.command(&["FLUSHALL"]).await.is_some());
+    wait_all_final(&db.url(), &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_batch_delays_but_loses_nothing() {
+    let mut redis = RedisServer::start().await;
+    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let mut env = env(&url, "300");
+    env.push(("WORKER_CONCURRENCY", "2"));
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 1).await;
+    let ids = batch(&api, 20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.launch().await;
+    wait_all_final(&db.url(), &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_takes_payments_while_redis_is_down_and_they_finish_after() {
+    let mut redis = RedisServer::start().await;
+    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let env = env(&url, "100");
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 1).await;
+    redis.stop();
+    let started = Instant::now();
+    let ids = batch(&api, 5).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "the API waited on Redis");
+    let (status, body) = health(&api).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["redis"], "disconnected");
+    assert_eq!(body["database"], "connected");
+    redis.launch().await;
+    let statuses = wait_all_final(&db.url(), &ids).await;
+    assert!(statuses.iter().all(|s| s == "success"));
+    let (status, body) = health(&api).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["redis"], "connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_worker_shares_the_load_without_double_processing() {
+    let redis = RedisServer::start().await;
+    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let mut env = env(&url, "300");
+    env.push(("WORKER_CONCURRENCY", "8"));
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let one = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    let two = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 2).await;
+    let ids = batch(&api, 40).await;
+    wait_all_final(&db.url(), &ids).await;
+    let (a, b) = (processed_by(&one), processed_by(&two));
+    assert!(a > 0 && b > 0, "one worker did all the work: {a} and {b}");
+    assert_eq!(a + b, 40, "{a} + {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
+    let redis = RedisServer::start().await;
+    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let env = env(&url, "1500");
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let mut worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 1).await;
+    let ids = batch(&api, 6).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    worker.sigterm();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = worker.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no exit within the shutdown timeout");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}\n{}", worker.logs());
+    assert_eq!(processed_by(&worker), 6, "{}", worker.logs());
+    let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
+    for id in &ids {
+        let p = paygate::store::payments::get(&store, id).await.unwrap().unwrap();
+        assert_eq!(p.status, "success", "{id} was left half-done");
+    }
+    store.close().await;
+}
