@@ -59,10 +59,14 @@ struct Recorder {
 impl Connector for Recorder {
     async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome {
         if let Ok(mut picked) = self.picked.lock() {
-            picked.entry(request.payment_id.clone()).or_insert_with(Instant::now);
+            picked
+                .entry(request.payment_id.clone())
+                .or_insert_with(Instant::now);
         }
         ChargeOutcome::Succeeded
     }
+
+    async fn refund(&self, _refund_id: &str, _amount: i64) {}
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -126,7 +130,11 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
         while let Some(order_id) = queue.lock().ok().and_then(|mut q| q.pop()) {
             tick.tick().await;
-            producers.push(tokio::spawn(create(app.clone(), committed.clone(), order_id)));
+            producers.push(tokio::spawn(create(
+                app.clone(),
+                committed.clone(),
+                order_id,
+            )));
         }
     } else {
         for _ in 0..args.concurrency {
@@ -157,10 +165,17 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     worker.wait().await?;
 
     let committed = committed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let picked = recorder.picked.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let picked = recorder
+        .picked
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let mut latencies: Vec<f64> = committed
         .iter()
-        .filter_map(|(id, at)| picked.get(id).map(|p| p.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+        .filter_map(|(id, at)| {
+            picked
+                .get(id)
+                .map(|p| p.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+        })
         .collect();
     latencies.sort_by(f64::total_cmp);
     println!(
@@ -182,5 +197,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
 /// 0 when no payment is pending any more.
 async fn pending_payments(store: &Store) -> anyhow::Result<usize> {
     let now = paygate::store::now() + chrono::Duration::seconds(1);
-    Ok(paygate::store::payments::pending_before(store, now, 1).await?.len())
+    Ok(paygate::store::payments::pending_before(store, now, 1)
+        .await?
+        .len())
 }

@@ -9,5 +9,6 @@ pub mod orders;
 pub mod payments;
 pub mod processor;
 pub mod queue;
+pub mod refunds;
 pub mod store;
 pub mod views;

@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{orders::Order, payments::Payment};
+use crate::store::{orders::Order, payments::Payment, refunds::Refund};
 
 /// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
 pub fn iso(t: DateTime<Utc>) -> String {
@@ -83,6 +83,12 @@ pub struct PaymentBody<'a> {
     pub status: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured: Option<bool>,
+    /// Sum of the pending and processed refunds (full form only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_refunded: Option<i64>,
+    /// `null`, `partial` or `full` (full form only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<Option<&'static str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,6 +112,12 @@ impl<'a> PaymentBody<'a> {
             card_last4: p.card_last4.as_deref(),
             status: &p.status,
             captured: full.then_some(p.captured),
+            amount_refunded: full.then_some(p.amount_refunded),
+            refund_status: full.then_some(match p.amount_refunded {
+                0 => None,
+                n if n >= p.amount => Some("full"),
+                _ => Some("partial"),
+            }),
             error_code: p.error_code.as_deref().filter(|_| full),
             error_description: p.error_description.as_deref().filter(|_| full),
             created_at: iso(p.created_at),
@@ -142,6 +154,35 @@ impl<'a> From<&'a Payment> for PublicPaymentBody<'a> {
             error_description: p.error_description.as_deref(),
             created_at: iso(p.created_at),
             updated_at: iso(p.updated_at),
+        }
+    }
+}
+
+/// A refund as the API shows it.
+#[derive(Serialize)]
+pub struct RefundBody<'a> {
+    pub id: &'a str,
+    pub payment_id: &'a str,
+    pub amount: i64,
+    pub reason: Option<&'a str>,
+    pub status: &'a str,
+    pub created_at: String,
+    /// Shown when reading a refund, not in the create response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<Option<String>>,
+}
+
+impl<'a> RefundBody<'a> {
+    /// The create response, or the full refund.
+    pub fn new(r: &'a Refund, full: bool) -> Self {
+        Self {
+            id: &r.id,
+            payment_id: &r.payment_id,
+            amount: r.amount,
+            reason: r.reason.as_deref(),
+            status: &r.status,
+            created_at: iso(r.created_at),
+            processed_at: full.then(|| r.processed_at.map(iso)),
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{merchants, orders, payments};
+use crate::{merchants, orders, payments, refunds};
 
 /// An error answer.
 #[derive(Debug)]
@@ -92,6 +92,23 @@ impl From<payments::service::Error> for ApiError {
             E::OrderHasOpenPayment => {
                 Self::bad_request("Order already has a pending or successful payment")
             }
+            E::NotCapturable => Self::bad_request("Payment not in capturable state"),
+            E::CaptureAmountMismatch => {
+                Self::bad_request("Capture amount must equal the payment amount")
+            }
+            E::Store(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<refunds::Error> for ApiError {
+    fn from(e: refunds::Error) -> Self {
+        use refunds::Error as E;
+        match e {
+            E::PaymentNotFound => Self::not_found("Payment not found"),
+            E::NotFound => Self::not_found("Refund not found"),
+            E::NotRefundable => Self::bad_request("Payment not in refundable state"),
+            E::ExceedsAvailable => Self::bad_request("Refund amount exceeds available amount"),
             E::Store(e) => Self::internal(&e),
         }
     }

@@ -100,10 +100,17 @@ impl<'a> Fields<'a> {
 
     /// A required integer.
     pub fn i64(&self, name: &str) -> Result<i64, ApiError> {
+        self.opt_i64(name)?
+            .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
+    }
+
+    /// An optional integer.
+    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
-            None => Err(ApiError::bad_request(format!("{name} is required"))),
+            None => Ok(None),
             Some(v) => v
                 .as_i64()
+                .map(Some)
                 .ok_or_else(|| ApiError::bad_request(format!("{name} must be an integer"))),
         }
     }

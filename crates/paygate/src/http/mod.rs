@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 
 use axum::{
     Router,
@@ -28,7 +29,7 @@ pub fn render<T: serde::Serialize>(view: T) -> Result<axum::Json<serde_json::Val
 
 /// The API router (port 8000).
 pub fn api_router(app: App) -> Router {
-    api::routes(app.config.test_endpoints)
+    api::routes(&app)
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -37,6 +37,10 @@ pub enum Error {
     OrderPaid,
     #[error("order already has a pending or successful payment")]
     OrderHasOpenPayment,
+    #[error("payment not in capturable state")]
+    NotCapturable,
+    #[error("capture amount differs from the payment amount")]
+    CaptureAmountMismatch,
     #[error(transparent)]
     Store(#[from] sqlx::Error),
 }
@@ -89,6 +93,8 @@ pub async fn create(
         error_code: None,
         error_description: None,
         forced_outcome: forced.map(|f| f.as_str().into()),
+        captured_at: None,
+        amount_refunded: 0,
         created_at: at,
         updated_at: at,
     };
@@ -114,6 +120,29 @@ pub async fn create(
     tx.commit().await?;
     app.queue.dispatch(std::slice::from_ref(&job)).await;
     Ok(payment)
+}
+
+/// Captures a successful payment, in full. `amount`, when given, must equal the payment's
+/// amount (partial capture is not offered). A second capture is refused like any payment that
+/// is not `success` and uncaptured.
+pub async fn capture(
+    app: &App,
+    merchant_id: &str,
+    id: &str,
+    amount: Option<i64>,
+) -> Result<Payment, Error> {
+    let payment = get(&app.store, Some(merchant_id), id).await?;
+    if amount.is_some_and(|a| a != payment.amount) {
+        return Err(Error::CaptureAmountMismatch);
+    }
+    let mut tx = app.store.begin().await?;
+    let Some(captured) = payments::capture(&mut tx, id, now()).await? else {
+        return Err(Error::NotCapturable);
+    };
+    let data = event_data(&captured);
+    events::insert(&mut tx, &[event(&captured, "payment.captured", data)]).await?;
+    tx.commit().await?;
+    Ok(captured)
 }
 
 /// The `data` of a payment event: the payment as the API shows it.

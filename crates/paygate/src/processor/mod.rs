@@ -34,12 +34,15 @@ pub enum ChargeOutcome {
 pub trait Connector: Send + Sync + 'static {
     /// Charges the payment. May take seconds; holds no database connection.
     async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome;
+    /// Sends a refund back to the customer. May take seconds.
+    async fn refund(&self, refund_id: &str, amount: i64);
 }
 
 /// The simulated bank.
 #[derive(Clone, Debug)]
 pub struct SimulatedBank {
     delay: (Duration, Duration),
+    refund_delay: (Duration, Duration),
     upi_success_rate: f64,
     card_success_rate: f64,
     test_mode: Option<(Duration, bool)>,
@@ -50,6 +53,7 @@ impl SimulatedBank {
     pub fn from_config(config: &Config) -> Self {
         Self {
             delay: config.processing_delay,
+            refund_delay: config.refund_delay,
             upi_success_rate: config.upi_success_rate,
             card_success_rate: config.card_success_rate,
             test_mode: config
@@ -62,6 +66,7 @@ impl SimulatedBank {
     pub fn fixed(delay: Duration, success: bool) -> Self {
         Self {
             delay: (delay, delay),
+            refund_delay: (delay, delay),
             upi_success_rate: 1.0,
             card_success_rate: 1.0,
             test_mode: Some((delay, success)),
@@ -72,6 +77,14 @@ impl SimulatedBank {
         match self.test_mode {
             Some((delay, _)) => delay,
             None => uniform(self.delay),
+        }
+    }
+
+    /// Refunds take `REFUND_DELAY_*`, or the test-mode delay in test mode.
+    fn refund_delay(&self) -> Duration {
+        match self.test_mode {
+            Some((delay, _)) => delay,
+            None => uniform(self.refund_delay),
         }
     }
 
@@ -115,6 +128,10 @@ impl Connector for SimulatedBank {
             }
         }
     }
+
+    async fn refund(&self, _refund_id: &str, _amount: i64) {
+        tokio::time::sleep(self.refund_delay()).await;
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +141,7 @@ mod tests {
     fn bank(rate: f64, test_mode: Option<(Duration, bool)>) -> SimulatedBank {
         SimulatedBank {
             delay: (Duration::ZERO, Duration::ZERO),
+            refund_delay: (Duration::ZERO, Duration::ZERO),
             upi_success_rate: rate,
             card_success_rate: rate,
             test_mode,

@@ -21,8 +21,12 @@ pub use crate::store::jobs::{ClaimedJob, Counts};
 
 /// The payments queue.
 pub const PAYMENTS: &str = "payments";
+/// The refunds queue.
+pub const REFUNDS: &str = "refunds";
+/// The webhooks queue.
+pub const WEBHOOKS: &str = "webhooks";
 /// Every queue, in display order.
-pub const QUEUES: &[&str] = &[PAYMENTS, "refunds", "webhooks"];
+pub const QUEUES: &[&str] = &[PAYMENTS, REFUNDS, WEBHOOKS];
 
 /// Work to be done on one resource.
 #[derive(Clone, Debug, PartialEq, Eq)]

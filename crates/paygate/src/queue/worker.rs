@@ -12,8 +12,8 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{ClaimedJob, JobSpec, PAYMENTS};
-use crate::{app::App, payments, store::now};
+use super::{ClaimedJob, JobSpec, PAYMENTS, REFUNDS};
+use crate::{app::App, payments, refunds, store::now};
 
 /// Largest number of jobs claimed in one round trip.
 const CLAIM_BATCH: usize = 64;
@@ -122,6 +122,7 @@ pub async fn handle(app: &App, worker: &str, job: &ClaimedJob) -> Outcome {
         PAYMENTS => payments::service::process(app, &job.resource_id)
             .await
             .map(|_| ()),
+        REFUNDS => refunds::process(app, &job.resource_id).await.map(|_| ()),
         other => Err(anyhow::anyhow!("no handler for queue {other}")),
     };
     match result {
@@ -199,19 +200,30 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// One pass of the recovery sweep; returns how many jobs it queued.
+/// One pass of the recovery sweep: re-enqueues pending payments and refunds older than a
+/// lease that have no live job, and purges expired idempotency keys and old completed jobs.
+/// Returns how many jobs it queued.
 pub async fn sweep(app: &App) -> anyhow::Result<usize> {
-    let grace = app.config.job_lease;
-    let due = crate::store::payments::pending_before(&app.store, now() - grace, 500).await?;
+    let at = now();
+    let before = at - app.config.job_lease;
+    let mut due: Vec<JobSpec> = Vec::new();
+    for id in crate::store::payments::pending_before(&app.store, before, 500).await? {
+        due.push(JobSpec::now(PAYMENTS, id));
+    }
+    for id in crate::store::refunds::pending_before(&app.store, before, 500).await? {
+        due.push(JobSpec::now(REFUNDS, id));
+    }
     let mut queued = 0;
-    for id in due {
-        if app.queue.enqueue(&JobSpec::now(PAYMENTS, id)).await? {
+    for job in &due {
+        if app.queue.enqueue(job).await? {
             queued += 1;
         }
     }
     if queued > 0 {
-        tracing::info!(queued, "recovery sweep re-enqueued pending payments");
+        tracing::info!(queued, "recovery sweep re-enqueued pending work");
     }
+    crate::store::idempotency::purge_expired(&app.store, at).await?;
+    crate::store::jobs::purge_completed(&app.store, at - chrono::Duration::days(1)).await?;
     Ok(queued)
 }
 

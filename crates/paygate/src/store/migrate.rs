@@ -29,6 +29,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0002_leases.sql"),
         postgres: include_str!("../../../../migrations/postgres/0002_leases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "refunds_idempotency",
+        sqlite: include_str!("../../../../migrations/sqlite/0003_refunds_idempotency.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0003_refunds_idempotency.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -10,12 +10,14 @@
 //! and then write queue up on the busy timeout instead of failing with "database is locked".
 
 pub mod events;
+pub mod idempotency;
 pub mod jobs;
 pub mod leases;
 pub mod merchants;
 mod migrate;
 pub mod orders;
 pub mod payments;
+pub mod refunds;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

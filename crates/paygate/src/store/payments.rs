@@ -24,6 +24,9 @@ pub struct Payment {
     pub error_description: Option<String>,
     /// `success` or `failure` for the documented test values.
     pub forced_outcome: Option<String>,
+    pub captured_at: Option<DateTime<Utc>>,
+    /// Sum of the pending and processed refunds.
+    pub amount_refunded: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -31,7 +34,8 @@ pub struct Payment {
 macro_rules! cols {
     () => {
         "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
-         status, captured, error_code, error_description, forced_outcome, created_at, updated_at"
+         status, captured, error_code, error_description, forced_outcome, captured_at, \
+         amount_refunded, created_at, updated_at"
     };
 }
 
@@ -53,6 +57,8 @@ macro_rules! from_row {
             error_code: r.try_get("error_code")?,
             error_description: r.try_get("error_description")?,
             forced_outcome: r.try_get("forced_outcome")?,
+            captured_at: r.try_get("captured_at")?,
+            amount_refunded: r.try_get("amount_refunded")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         }
@@ -64,7 +70,7 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
         sqlx::query(concat!(
             "INSERT INTO payments (", cols!(), ") VALUES ",
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(&p.id)
         .bind(&p.merchant_id)
@@ -80,6 +86,8 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
         .bind(&p.error_code)
         .bind(&p.error_description)
         .bind(&p.forced_outcome)
+        .bind(p.captured_at)
+        .bind(p.amount_refunded)
         .bind(p.created_at)
         .bind(p.updated_at)
         .execute(&mut *conn)
@@ -149,6 +157,62 @@ pub async fn finish(
         .await?
         .map(|r| Ok(from_row!(r)))
         .transpose()
+    })
+}
+
+/// Marks a successful, uncaptured payment captured; `None` if it is not in that state.
+pub async fn capture(
+    tx: &mut Tx,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!(
+            "UPDATE payments SET captured = TRUE, captured_at = $2, updated_at = $2 ",
+            "WHERE id = $1 AND status = 'success' AND captured = FALSE RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Reserves `amount` of a successful payment for a refund, if what is left covers it. The
+/// check and the change are one conditional update, so concurrent refunds serialise on the
+/// payment's row and can never reserve more than the payment. `None` when refused.
+pub async fn reserve_refund(
+    tx: &mut Tx,
+    id: &str,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!(
+            "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = $3 ",
+            "WHERE id = $1 AND status = 'success' AND amount_refunded + $2 <= amount RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(amount)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// The payment, read inside a transaction.
+pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
     })
 }
 

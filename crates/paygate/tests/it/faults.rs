@@ -24,7 +24,10 @@ struct RedisServer {
 
 impl RedisServer {
     async fn start() -> Self {
-        let mut server = Self { child: None, port: free_port() };
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+        };
         server.launch().await;
         server
     }
@@ -32,7 +35,16 @@ impl RedisServer {
     async fn launch(&mut self) {
         let port = self.port.to_string();
         let child = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -87,7 +99,11 @@ fn env<'a>(redis: &'a str, delay: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 async fn health(api: &Gateway) -> (u16, Value) {
-    let res = reqwest::Client::new().get(api.url("/health")).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(api.url("/health"))
+        .send()
+        .await
+        .unwrap();
     let (status, body) = into_json(res).await;
     (status.as_u16(), body)
 }
@@ -118,7 +134,11 @@ fn processed_by(worker: &Gateway) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_loses_nothing_and_charges_once() {
     let redis = RedisServer::start().await;
-    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
     let env = env(&url, "1000");
     let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
     let mut first = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
@@ -134,7 +154,11 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_charges_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
     let redis = RedisServer::start().await;
-    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
     // A small worker: most of the batch waits in Redis when it is flushed.
     let mut env = env(&url, "300");
     env.push(("WORKER_CONCURRENCY", "2"));
@@ -144,7 +168,10 @@ async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
     let mut ids = batch(&api, 10).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let queued = |v: Option<redis::Value>| matches!(v, Some(redis::Value::Int(n)) if n > 0);
-    assert!(queued(redis.command(&["ZCARD", "paygate:q:payments:due"]).await), "jobs wait in Redis");
+    assert!(
+        queued(redis.command(&["ZCARD", "paygate:q:payments:due"]).await),
+        "jobs wait in Redis"
+    );
     assert!(redis.command(&["FLUSHALL"]).await.is_some());
     ids.extend(batch(&api, 10).await);
     assert!(redis.command(&["FLUSHALL"]).await.is_some());
@@ -154,7 +181,11 @@ async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_batch_delays_but_loses_nothing() {
     let mut redis = RedisServer::start().await;
-    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
     let mut env = env(&url, "300");
     env.push(("WORKER_CONCURRENCY", "2"));
     let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
@@ -171,7 +202,11 @@ async fn a_redis_restart_mid_batch_delays_but_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_takes_payments_while_redis_is_down_and_they_finish_after() {
     let mut redis = RedisServer::start().await;
-    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
     let env = env(&url, "100");
     let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
     let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
@@ -179,7 +214,10 @@ async fn the_api_takes_payments_while_redis_is_down_and_they_finish_after() {
     redis.stop();
     let started = Instant::now();
     let ids = batch(&api, 5).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "the API waited on Redis");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the API waited on Redis"
+    );
     let (status, body) = health(&api).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["redis"], "disconnected");
@@ -195,7 +233,11 @@ async fn the_api_takes_payments_while_redis_is_down_and_they_finish_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_worker_shares_the_load_without_double_processing() {
     let redis = RedisServer::start().await;
-    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
     let mut env = env(&url, "300");
     env.push(("WORKER_CONCURRENCY", "8"));
     let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
@@ -212,7 +254,11 @@ async fn a_second_worker_shares_the_load_without_double_processing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
     let redis = RedisServer::start().await;
-    let (db, dir, url) = (TestDb::create(Backend::Postgres).await, temp_dir(), redis.url());
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
     let env = env(&url, "1500");
     let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
     let mut worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
@@ -225,14 +271,20 @@ async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
         if let Some(status) = worker.child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no exit within the shutdown timeout");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit within the shutdown timeout"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}\n{}", worker.logs());
     assert_eq!(processed_by(&worker), 6, "{}", worker.logs());
     let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
     for id in &ids {
-        let p = paygate::store::payments::get(&store, id).await.unwrap().unwrap();
+        let p = paygate::store::payments::get(&store, id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(p.status, "success", "{id} was left half-done");
     }
     store.close().await;

@@ -1,12 +1,14 @@
-//! paygate's integration tests: one binary, a module per resource. API tests run against
-//! both database backends (see `helpers::every_backend!`).
+//! paygate's integration tests: one binary, a module per resource. API tests run on SQLite,
+//! on PostgreSQL, and on PostgreSQL + Redis (see `helpers::every_backend!`).
 
 mod helpers;
 
 mod auth;
 mod faults;
+mod idempotency;
 mod orders;
 mod payments;
 mod process;
 mod processing;
+mod refunds;
 mod validation;

@@ -35,7 +35,12 @@ impl Gateway {
     }
 
     /// Starts `paygate ARGS`; a `worker` has no API, so it is not waited for.
-    pub(crate) async fn start_command(db: &TestDb, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+    pub(crate) async fn start_command(
+        db: &TestDb,
+        cwd: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let port = free_port();
         let log = cwd.join(format!("gateway-{port}.log"));
         let out = std::fs::File::create(&log).unwrap();

@@ -3,30 +3,42 @@
 mod health;
 mod orders;
 mod payments;
+mod refunds;
 
 use axum::{
-    Router,
+    Router, middleware,
     routing::{get, post},
 };
 
-use crate::app::App;
+use crate::{app::App, http::idempotency::idempotency};
 
-/// Every API route; `/api/v1/test/*` only when `test_endpoints`.
-pub fn routes(test_endpoints: bool) -> Router<App> {
-    let mut router = Router::new()
-        .route("/health", get(health::health))
+/// Every API route; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The authenticated routes
+/// honour `Idempotency-Key` on POST.
+pub fn routes(app: &App) -> Router<App> {
+    let authenticated = Router::new()
         .route("/api/v1/orders", post(orders::create).get(orders::list))
         .route("/api/v1/orders/{id}", get(orders::get))
-        .route("/api/v1/orders/{id}/public", get(orders::get_public))
         .route(
             "/api/v1/payments",
             post(payments::create).get(payments::list),
         )
-        .route("/api/v1/payments/public", post(payments::create_public))
         .route("/api/v1/payments/{id}", get(payments::get))
+        .route("/api/v1/payments/{id}/capture", post(payments::capture))
+        .route(
+            "/api/v1/payments/{id}/refunds",
+            post(refunds::create).get(refunds::for_payment),
+        )
+        .route("/api/v1/refunds", get(refunds::list))
+        .route("/api/v1/refunds/{id}", get(refunds::get))
+        .route("/api/v1/queue/status", get(health::queue_status))
+        .route_layer(middleware::from_fn_with_state(app.clone(), idempotency));
+    let mut router = Router::new()
+        .route("/health", get(health::health))
+        .route("/api/v1/orders/{id}/public", get(orders::get_public))
+        .route("/api/v1/payments/public", post(payments::create_public))
         .route("/api/v1/payments/{id}/public", get(payments::get_public))
-        .route("/api/v1/queue/status", get(health::queue_status));
-    if test_endpoints {
+        .merge(authenticated);
+    if app.config.test_endpoints {
         router = router
             .route("/api/v1/test/merchant", get(health::test_merchant))
             .route("/api/v1/test/jobs/status", get(health::jobs_status));

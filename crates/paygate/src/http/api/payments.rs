@@ -116,6 +116,19 @@ pub async fn get_public(
     render(PublicPaymentBody::from(&payment))
 }
 
+/// `POST /api/v1/payments/{id}/capture`: body `{"amount"}` (optional; if given, the payment's
+/// amount).
+pub async fn capture(
+    State(app): State<App>,
+    Authed(m): Authed,
+    Path(id): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let amount = Fields(&body.0).opt_i64("amount")?;
+    let payment = service::capture(&app, &m.id, &id, amount).await?;
+    render(PaymentBody::new(&payment, true))
+}
+
 /// `GET /api/v1/payments`: newest first.
 pub async fn list(
     State(app): State<App>,

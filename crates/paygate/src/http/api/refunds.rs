@@ -1,0 +1,83 @@
+//! Refunds.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde_json::Value;
+
+use crate::{
+    app::App,
+    http::{
+        error::ApiError,
+        extract::{Authed, Fields, JsonObject, Paging},
+        render,
+    },
+    refunds::{self, REASON_MAX},
+    views::{Page, RefundBody},
+};
+
+/// `POST /api/v1/payments/{id}/refunds`: body `{amount?, reason?}`; without `amount`, all that
+/// is left of the payment.
+pub async fn create(
+    State(app): State<App>,
+    Authed(m): Authed,
+    Path(payment_id): Path<String>,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let f = Fields(&body.0);
+    let amount = f.opt_i64("amount")?;
+    if amount.is_some_and(|a| a < 1) {
+        return Err(ApiError::bad_request("amount must be a positive integer"));
+    }
+    let reason = f.opt_str("reason")?;
+    if reason.is_some_and(|r| r.chars().count() > REASON_MAX) {
+        return Err(ApiError::bad_request(format!(
+            "reason must be at most {REASON_MAX} characters"
+        )));
+    }
+    let refund =
+        refunds::create(&app, &m.id, &payment_id, amount, reason.map(str::to_owned)).await?;
+    Ok((
+        StatusCode::CREATED,
+        render(RefundBody::new(&refund, false))?,
+    ))
+}
+
+/// `GET /api/v1/refunds/{id}`.
+pub async fn get(
+    State(app): State<App>,
+    Authed(m): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let refund = refunds::get(&app.store, &m.id, &id).await?;
+    render(RefundBody::new(&refund, true))
+}
+
+/// `GET /api/v1/payments/{id}/refunds`: `{data, total}`, oldest first.
+pub async fn for_payment(
+    State(app): State<App>,
+    Authed(m): Authed,
+    Path(payment_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let list = refunds::for_payment(&app, &m.id, &payment_id).await?;
+    let data: Vec<_> = list.iter().map(|r| RefundBody::new(r, true)).collect();
+    render(serde_json::json!({"data": data, "total": list.len()}))
+}
+
+/// `GET /api/v1/refunds`: newest first.
+pub async fn list(
+    State(app): State<App>,
+    Authed(m): Authed,
+    page: Paging,
+) -> Result<Json<Value>, ApiError> {
+    let (list, total) = refunds::list(&app.store, &m.id, page.limit, page.offset).await?;
+    let data = list.iter().map(|r| RefundBody::new(r, true)).collect();
+    render(Page {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}

@@ -1,0 +1,169 @@
+//! Refunds: full or partial, processed asynchronously through the `refunds` queue.
+//!
+//! Guarantees:
+//! - The sum of a payment's pending and processed refunds never exceeds its amount: creating
+//!   a refund reserves its amount on the payment row with one conditional update (see
+//!   `store::payments::reserve_refund`), in the same transaction as the refund row, its
+//!   `refund.created` event and its job. Concurrent refunds serialise on that row (a row lock
+//!   on PostgreSQL, the single writer on SQLite).
+//! - A refund moves `pending → processed` once: a refund job that runs twice finds it
+//!   processed and changes nothing.
+
+use paygate_core::{PaymentStatus, RefundId};
+use serde_json::json;
+
+use crate::{
+    app::App,
+    queue::{JobSpec, REFUNDS},
+    store::{
+        Store,
+        events::{self, Event},
+        now, payments,
+        refunds::{self, Refund},
+    },
+    views::RefundBody,
+};
+
+/// Longest `reason`, characters.
+pub const REASON_MAX: usize = 255;
+
+/// Refund errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("payment not found")]
+    PaymentNotFound,
+    #[error("refund not found")]
+    NotFound,
+    #[error("payment not in refundable state")]
+    NotRefundable,
+    #[error("refund amount exceeds available amount")]
+    ExceedsAvailable,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+fn refund_event(refund: &Refund, event_type: &str) -> Event {
+    Event {
+        id: paygate_core::EventId::generate().into_string(),
+        merchant_id: refund.merchant_id.clone(),
+        event_type: event_type.to_owned(),
+        resource_id: refund.id.clone(),
+        data: json!({ "refund": RefundBody::new(refund, true) }),
+        created_at: refund.updated_at,
+    }
+}
+
+/// Creates a pending refund of `amount` (default: all that is left) on the merchant's payment.
+pub async fn create(
+    app: &App,
+    merchant_id: &str,
+    payment_id: &str,
+    amount: Option<i64>,
+    reason: Option<String>,
+) -> Result<Refund, Error> {
+    let payment =
+        match crate::payments::service::get(&app.store, Some(merchant_id), payment_id).await {
+            Ok(p) => p,
+            Err(crate::payments::service::Error::Store(e)) => return Err(e.into()),
+            Err(_) => return Err(Error::PaymentNotFound),
+        };
+    if payment.status != PaymentStatus::Success.as_str() {
+        return Err(Error::NotRefundable);
+    }
+    let at = now();
+    let mut tx = app.store.begin().await?;
+    // Read in the transaction: what is left depends on refunds committed a moment ago.
+    let current = payments::get_in(&mut tx, payment_id)
+        .await?
+        .ok_or(Error::PaymentNotFound)?;
+    let amount = amount.unwrap_or(current.amount - current.amount_refunded);
+    if amount <= 0 {
+        return Err(Error::ExceedsAvailable);
+    }
+    if payments::reserve_refund(&mut tx, payment_id, amount, at)
+        .await?
+        .is_none()
+    {
+        return Err(Error::ExceedsAvailable);
+    }
+    let refund = Refund {
+        id: RefundId::generate().into_string(),
+        merchant_id: payment.merchant_id.clone(),
+        payment_id: payment.id.clone(),
+        amount,
+        reason,
+        status: "pending".into(),
+        created_at: at,
+        updated_at: at,
+        processed_at: None,
+    };
+    refunds::insert(&mut tx, &refund).await?;
+    events::insert(&mut tx, &[refund_event(&refund, "refund.created")]).await?;
+    let job = JobSpec::now(REFUNDS, refund.id.clone());
+    app.queue.stage(&mut tx, &job).await?;
+    tx.commit().await?;
+    app.queue.dispatch(std::slice::from_ref(&job)).await;
+    Ok(refund)
+}
+
+/// The merchant's refund; another merchant's refund is not found.
+pub async fn get(store: &Store, merchant_id: &str, id: &str) -> Result<Refund, Error> {
+    if RefundId::parse(id).is_none() {
+        return Err(Error::NotFound);
+    }
+    match refunds::get(store, id).await? {
+        Some(r) if r.merchant_id == merchant_id => Ok(r),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// The refunds of the merchant's payment, oldest first.
+pub async fn for_payment(
+    app: &App,
+    merchant_id: &str,
+    payment_id: &str,
+) -> Result<Vec<Refund>, Error> {
+    match crate::payments::service::get(&app.store, Some(merchant_id), payment_id).await {
+        Ok(_) => Ok(refunds::for_payment(&app.store, payment_id).await?),
+        Err(crate::payments::service::Error::Store(e)) => Err(e.into()),
+        Err(_) => Err(Error::PaymentNotFound),
+    }
+}
+
+/// A page of the merchant's refunds, newest first.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Refund>, i64), Error> {
+    Ok(refunds::list(store, merchant_id, limit, offset).await?)
+}
+
+/// What processing a refund job did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// This run processed the refund.
+    Processed,
+    /// It was processed already (or is gone): nothing changed.
+    AlreadyProcessed,
+}
+
+/// Processes a pending refund through the connector. Idempotent.
+pub async fn process(app: &App, refund_id: &str) -> anyhow::Result<Processed> {
+    let Some(refund) = refunds::get(&app.store, refund_id).await? else {
+        return Ok(Processed::AlreadyProcessed);
+    };
+    if refund.status != "pending" {
+        return Ok(Processed::AlreadyProcessed);
+    }
+    app.connector.refund(&refund.id, refund.amount).await;
+    let mut tx = app.store.begin().await?;
+    let Some(done) = refunds::finish(&mut tx, refund_id, now()).await? else {
+        return Ok(Processed::AlreadyProcessed);
+    };
+    events::insert(&mut tx, &[refund_event(&done, "refund.processed")]).await?;
+    tx.commit().await?;
+    tracing::info!(refund = %done.id, "refund processed");
+    Ok(Processed::Processed)
+}

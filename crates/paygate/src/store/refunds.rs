@@ -1,0 +1,150 @@
+//! Refund rows. A refund moves `pending → processed` once, by a conditional update.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{Store, Tx, on_pool, on_tx};
+
+/// A stored refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    pub id: String,
+    pub merchant_id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub reason: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, merchant_id, payment_id, amount, reason, status, created_at, updated_at, processed_at"
+    };
+}
+
+macro_rules! from_row {
+    ($row:expr) => {{
+        let r = &$row;
+        Refund {
+            id: r.try_get("id")?,
+            merchant_id: r.try_get("merchant_id")?,
+            payment_id: r.try_get("payment_id")?,
+            amount: r.try_get("amount")?,
+            reason: r.try_get("reason")?,
+            status: r.try_get("status")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+            processed_at: r.try_get("processed_at")?,
+        }
+    }};
+}
+
+/// Inserts a refund.
+pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!("INSERT INTO refunds (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+            .bind(&f.id)
+            .bind(&f.merchant_id)
+            .bind(&f.payment_id)
+            .bind(f.amount)
+            .bind(&f.reason)
+            .bind(&f.status)
+            .bind(f.created_at)
+            .bind(f.updated_at)
+            .bind(f.processed_at)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// The refund with this id, whoever owns it.
+pub async fn get(store: &Store, id: &str) -> Result<Option<Refund>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(concat!("SELECT ", cols!(), " FROM refunds WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
+    })
+}
+
+/// The refunds of one payment, oldest first.
+pub async fn for_payment(store: &Store, payment_id: &str) -> Result<Vec<Refund>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!(
+            "SELECT ", cols!(), " FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(payment_id)
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(|r| Ok(from_row!(r))).collect()
+    })
+}
+
+/// A page of the merchant's refunds, newest first, and the merchant's total.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Refund>, i64), sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!(
+            "SELECT ", cols!(), " FROM refunds WHERE merchant_id = $1 ",
+            "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refunds WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(pool)
+            .await?;
+        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((page, total))
+    })
+}
+
+/// Marks a pending refund processed; `None` if it was not pending any more.
+pub async fn finish(
+    tx: &mut Tx,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Refund>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!(
+            "UPDATE refunds SET status = 'processed', processed_at = $2, updated_at = $2 ",
+            "WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Ids of refunds still `pending` that were created before `before`, oldest first.
+pub async fn pending_before(
+    store: &Store,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT id FROM refunds WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}

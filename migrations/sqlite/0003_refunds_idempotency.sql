@@ -1,0 +1,33 @@
+-- Capture, refunds and idempotency keys.
+ALTER TABLE payments ADD COLUMN captured_at TEXT;
+-- Sum of the payment's pending and processed refunds; never above the amount.
+ALTER TABLE payments ADD COLUMN amount_refunded INTEGER NOT NULL DEFAULT 0
+    CHECK (amount_refunded >= 0 AND amount_refunded <= amount);
+
+CREATE TABLE refunds (
+    id           TEXT PRIMARY KEY,
+    merchant_id  TEXT NOT NULL REFERENCES merchants (id),
+    payment_id   TEXT NOT NULL REFERENCES payments (id),
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    reason       TEXT,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'processed')),
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    processed_at TEXT
+);
+CREATE INDEX refunds_merchant_created_idx ON refunds (merchant_id, created_at DESC);
+CREATE INDEX refunds_payment_idx ON refunds (payment_id, created_at);
+CREATE INDEX refunds_pending_idx ON refunds (status, created_at);
+
+CREATE TABLE idempotency_keys (
+    merchant_id     TEXT NOT NULL REFERENCES merchants (id),
+    key             TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    response_status INTEGER,
+    response_body   BLOB,
+    created_at      TEXT NOT NULL,
+    expires_at      TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, key)
+);
+CREATE INDEX idempotency_keys_expires_idx ON idempotency_keys (expires_at);
