@@ -195,6 +195,23 @@ async fn capture_and_refunds_honour_keys(backend: Backend) {
     assert!(replayed);
     assert_eq!(a, b);
     assert_eq!(t.count("refunds").await, 1);
+    // Once the refund is processed, the replay still shows it pending, as first answered.
+    let rid = serde_json::from_str::<Value>(&a).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..500 {
+        let (_, r) = t.get(&format!("/api/v1/refunds/{rid}")).await;
+        if r["status"] == "processed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, r) = t.get(&format!("/api/v1/refunds/{rid}")).await;
+    assert_eq!(r["status"], "processed");
+    let (_, _, c) = post_with_key(&t, &path, "refund-1", &json!({"amount": 100})).await;
+    assert_eq!(a, c);
+    assert!(c.contains("\"status\":\"pending\""));
     let cap = format!("/api/v1/payments/{id}/capture");
     let (s1, _, a) = post_with_key(&t, &cap, "cap-1", &json!({})).await;
     let (s2, replayed, b) = post_with_key(&t, &cap, "cap-1", &json!({})).await;
@@ -203,7 +220,45 @@ async fn capture_and_refunds_honour_keys(backend: Backend) {
     assert_eq!(a, b);
 }
 
+async fn expired_keys_count_as_new_and_are_purged(backend: Backend) {
+    use paygate::store::idempotency::{self, Claim};
+    let t = TestApp::spawn(backend).await;
+    let (store, m) = (&t.app.store, paygate::merchants::test_merchant::ID);
+    let now = paygate::store::now();
+    let day = chrono::Duration::hours(24);
+    let claim = |at: chrono::DateTime<chrono::Utc>, hash: &'static str| {
+        idempotency::claim(
+            store,
+            m,
+            "old",
+            hash,
+            at,
+            at + day,
+            at - chrono::Duration::seconds(60),
+        )
+    };
+    assert_eq!(claim(now, "h1").await.unwrap(), Claim::Acquired);
+    idempotency::complete(store, m, "old", 201, b"{}")
+        .await
+        .unwrap();
+    assert_eq!(claim(now, "h2").await.unwrap(), Claim::Mismatch);
+    let later = now + day + chrono::Duration::seconds(1);
+    assert_eq!(
+        claim(later, "h2").await.unwrap(),
+        Claim::Acquired,
+        "an expired key is new"
+    );
+    assert_eq!(
+        idempotency::purge_expired(store, later + day + day)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(t.count("idempotency_keys").await, 0);
+}
+
 every_backend!(
+    expired_keys_count_as_new_and_are_purged,
     a_repeat_returns_the_stored_response_and_creates_nothing,
     a_key_reused_for_another_request_is_rejected,
     failed_requests_store_nothing_and_long_keys_are_refused,
