@@ -7,6 +7,7 @@ pub mod ids;
 pub mod money;
 pub mod payment;
 pub mod vpa;
+pub mod webhook;
 
 pub use card::{Card, CardError, CardInput, CardNetwork};
 pub use ids::{EventId, OrderId, PaymentId, RefundId};

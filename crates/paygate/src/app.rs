@@ -12,6 +12,7 @@ use crate::{
     processor::{Connector, SimulatedBank},
     queue::{Queue, embedded::EmbeddedQueue, redis::RedisQueue, worker},
     store::Store,
+    webhooks::client::{NetPolicy, WebhookClient},
 };
 
 /// Shared state of a running process; cheap to clone.
@@ -25,6 +26,7 @@ pub struct Inner {
     pub queue: Arc<dyn Queue>,
     pub connector: Arc<dyn Connector>,
     pub credentials: merchants::CredentialCache,
+    pub webhook_client: WebhookClient,
     embedded: Option<Arc<EmbeddedQueue>>,
 }
 
@@ -78,12 +80,17 @@ impl App {
                 (embedded.clone(), Some(embedded))
             }
         };
+        let webhook_client = WebhookClient::new(NetPolicy {
+            allow_loopback: config.webhook_allow_loopback,
+            allow_private: config.webhook_allow_private,
+        })?;
         Ok(Self(Arc::new(Inner {
             config,
             store,
             queue,
             connector,
             credentials: merchants::CredentialCache::default(),
+            webhook_client,
             embedded,
         })))
     }
@@ -161,7 +168,8 @@ pub async fn run_until_signal(app: App, mode: Mode) -> anyhow::Result<()> {
     result
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -110,6 +110,16 @@ pub struct Settings {
     /// Use the short webhook retry schedule (5, 10, 15, 20 s).
     #[arg(long, env = "WEBHOOK_RETRY_INTERVALS_TEST", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
     pub webhook_retry_intervals_test: bool,
+    /// Delays before webhook attempts 1–5 in ms, comma-separated (overrides the schedule;
+    /// for tests and experiments).
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", global = true)]
+    pub webhook_retry_schedule: Option<String>,
+    /// Allow webhook destinations on loopback addresses (local development).
+    #[arg(long, env = "WEBHOOK_ALLOW_LOOPBACK", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub webhook_allow_loopback: bool,
+    /// Allow webhook destinations on private networks (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub webhook_allow_private: bool,
     /// Jobs one worker process runs at once.
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 256, global = true)]
     pub worker_concurrency: usize,
@@ -154,6 +164,10 @@ pub struct Config {
     pub test_payment_success: bool,
     pub test_processing_delay: Duration,
     pub webhook_retry_intervals_test: bool,
+    /// Delays before webhook attempts 1–5.
+    pub webhook_schedule: Vec<Duration>,
+    pub webhook_allow_loopback: bool,
+    pub webhook_allow_private: bool,
     pub worker_concurrency: usize,
     pub job_lease: Duration,
     pub shutdown_timeout: Duration,
@@ -214,6 +228,11 @@ impl Config {
         if s.redis_prefix.is_empty() || s.redis_prefix.contains(char::is_whitespace) {
             return Err("REDIS_PREFIX must be a non-empty word".into());
         }
+        let webhook_schedule = match &s.webhook_retry_schedule {
+            Some(list) => parse_schedule(list)?,
+            None if s.webhook_retry_intervals_test => paygate_core::webhook::TEST_SCHEDULE.to_vec(),
+            None => paygate_core::webhook::SCHEDULE.to_vec(),
+        };
         if s.worker_concurrency == 0 {
             return Err("WORKER_CONCURRENCY must be at least 1".into());
         }
@@ -242,6 +261,9 @@ impl Config {
             test_payment_success: s.test_payment_success.trim() != "false",
             test_processing_delay: Duration::from_millis(s.test_processing_delay),
             webhook_retry_intervals_test: s.webhook_retry_intervals_test,
+            webhook_schedule,
+            webhook_allow_loopback: s.webhook_allow_loopback,
+            webhook_allow_private: s.webhook_allow_private,
             worker_concurrency: s.worker_concurrency,
             job_lease: Duration::from_millis(s.job_lease_ms),
             shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
@@ -275,6 +297,20 @@ fn range(
         ));
     }
     Ok((Duration::from_millis(min), Duration::from_millis(max)))
+}
+
+fn parse_schedule(list: &str) -> Result<Vec<Duration>, String> {
+    let delays: Result<Vec<Duration>, _> = list
+        .split(',')
+        .map(|ms| ms.trim().parse::<u64>().map(Duration::from_millis))
+        .collect();
+    match delays {
+        Ok(d) if d.len() == paygate_core::webhook::MAX_ATTEMPTS as usize => Ok(d),
+        _ => Err(format!(
+            "WEBHOOK_RETRY_SCHEDULE must be {} comma-separated millisecond delays, got {list:?}",
+            paygate_core::webhook::MAX_ATTEMPTS
+        )),
+    }
 }
 
 fn rate(name: &str, value: f64) -> Result<(), String> {

@@ -12,3 +12,4 @@ pub mod queue;
 pub mod refunds;
 pub mod store;
 pub mod views;
+pub mod webhooks;

@@ -36,6 +36,15 @@ enum Command {
     /// Manage merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// The test merchant: receives webhooks, verifies both signatures, shows what it got.
+    WebhookReceiver {
+        /// Address to listen on.
+        #[arg(long, env = "RECEIVER_LISTEN", default_value = "127.0.0.1:4000")]
+        listen: std::net::SocketAddr,
+        /// The merchant's webhook secret.
+        #[arg(long, env = "RECEIVER_SECRET", default_value = "whsec_test_abc123")]
+        secret: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +120,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             println!("migrations applied ({})", store.backend());
             Ok(())
+        }
+        Command::WebhookReceiver { listen, secret } => {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let server = tokio::spawn(async move {
+                paygate::webhooks::receiver::serve(listen, &secret, stopped).await
+            });
+            paygate::app::shutdown_signal().await;
+            let _ = stop.send(true);
+            server.await?
         }
         Command::Merchant(cmd) => {
             let store = Store::connect(&config.database_url, 1).await?;

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{merchants, orders, payments, refunds};
+use crate::{merchants, orders, payments, refunds, webhooks};
 
 /// An error answer.
 #[derive(Debug)]
@@ -109,6 +109,18 @@ impl From<refunds::Error> for ApiError {
             E::NotFound => Self::not_found("Refund not found"),
             E::NotRefundable => Self::bad_request("Payment not in refundable state"),
             E::ExceedsAvailable => Self::bad_request("Refund amount exceeds available amount"),
+            E::Store(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<webhooks::Error> for ApiError {
+    fn from(e: webhooks::Error) -> Self {
+        use webhooks::Error as E;
+        match e {
+            E::NotFound => Self::not_found("Webhook delivery not found"),
+            E::InvalidUrl(reason) => Self::bad_request(reason),
+            E::NotConfigured => Self::bad_request("No webhook URL is configured"),
             E::Store(e) => Self::internal(&e),
         }
     }

@@ -19,11 +19,12 @@ use crate::{
     queue::{JobSpec, PAYMENTS},
     store::{
         Store,
-        events::{self, Event},
+        events::Event,
         is_unique_violation, now, orders,
         payments::{self, Payment},
     },
     views::PaymentBody,
+    webhooks,
 };
 
 /// Payment errors.
@@ -107,18 +108,16 @@ pub async fn create(
         });
     }
     let data = event_data(&payment);
-    events::insert(
-        &mut tx,
-        &[
-            event(&payment, "payment.created", data.clone()),
-            event(&payment, PaymentStatus::Pending.event_name(), data),
-        ],
-    )
-    .await?;
+    let events = [
+        event(&payment, "payment.created", data.clone()),
+        event(&payment, PaymentStatus::Pending.event_name(), data),
+    ];
+    let mut jobs = webhooks::record(app, &mut tx, &events).await?;
     let job = JobSpec::now(PAYMENTS, payment.id.clone());
     app.queue.stage(&mut tx, &job).await?;
     tx.commit().await?;
-    app.queue.dispatch(std::slice::from_ref(&job)).await;
+    jobs.insert(0, job);
+    app.queue.dispatch(&jobs).await;
     Ok(payment)
 }
 
@@ -140,8 +139,10 @@ pub async fn capture(
         return Err(Error::NotCapturable);
     };
     let data = event_data(&captured);
-    events::insert(&mut tx, &[event(&captured, "payment.captured", data)]).await?;
+    let jobs =
+        webhooks::record(app, &mut tx, &[event(&captured, "payment.captured", data)]).await?;
     tx.commit().await?;
+    app.queue.dispatch(&jobs).await;
     Ok(captured)
 }
 
@@ -228,8 +229,10 @@ pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
         orders::mark_paid(&mut tx, &updated.order_id, updated.updated_at).await?;
     }
     let data = event_data(&updated);
-    events::insert(&mut tx, &[event(&updated, status.event_name(), data)]).await?;
+    let jobs =
+        webhooks::record(app, &mut tx, &[event(&updated, status.event_name(), data)]).await?;
     tx.commit().await?;
+    app.queue.dispatch(&jobs).await;
     tracing::info!(payment = %updated.id, status = %status, "payment processed");
     Ok(Processed::Finished(status))
 }

@@ -12,8 +12,8 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{ClaimedJob, JobSpec, PAYMENTS, REFUNDS};
-use crate::{app::App, payments, refunds, store::now};
+use super::{ClaimedJob, JobSpec, PAYMENTS, REFUNDS, WEBHOOKS};
+use crate::{app::App, payments, refunds, store::now, webhooks};
 
 /// Largest number of jobs claimed in one round trip.
 const CLAIM_BATCH: usize = 64;
@@ -25,7 +25,11 @@ const MAX_ATTEMPTS: i32 = 25;
 /// What one job run came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Finished.
     Done,
+    /// Runs again at a time the handler chose.
+    Later,
+    /// Failed; retried with backoff.
     Retry,
 }
 
@@ -118,19 +122,31 @@ pub async fn run_once(app: &App) -> anyhow::Result<usize> {
 
 /// Runs one claimed job and acknowledges or reschedules it.
 pub async fn handle(app: &App, worker: &str, job: &ClaimedJob) -> Outcome {
+    // Ok(None): done; Ok(Some(at)): run again at `at` (a webhook's next attempt).
     let result = match job.queue.as_str() {
         PAYMENTS => payments::service::process(app, &job.resource_id)
             .await
-            .map(|_| ()),
-        REFUNDS => refunds::process(app, &job.resource_id).await.map(|_| ()),
+            .map(|_| None),
+        REFUNDS => refunds::process(app, &job.resource_id).await.map(|_| None),
+        WEBHOOKS => webhooks::deliver(app, &job.resource_id).await,
         other => Err(anyhow::anyhow!("no handler for queue {other}")),
     };
     match result {
-        Ok(()) => {
+        Ok(None) => {
             if let Err(e) = app.queue.complete(worker, job).await {
                 tracing::warn!(job = %job.id, error = %e, "acknowledging a job failed");
             }
             Outcome::Done
+        }
+        Ok(Some(at)) => {
+            if let Err(e) = app
+                .queue
+                .retry(worker, job, Some(at), "next attempt scheduled")
+                .await
+            {
+                tracing::warn!(job = %job.id, error = %e, "scheduling the next attempt failed");
+            }
+            Outcome::Later
         }
         Err(e) => {
             let run_at = (job.attempts < MAX_ATTEMPTS).then(|| now() + backoff(job.attempts));
@@ -201,7 +217,8 @@ pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// One pass of the recovery sweep: re-enqueues pending payments and refunds older than a
-/// lease that have no live job, and purges expired idempotency keys and old completed jobs.
+/// lease, and webhook deliveries whose next attempt is more than a lease overdue, that have no
+/// live job, and purges expired idempotency keys and old completed jobs.
 /// Returns how many jobs it queued.
 pub async fn sweep(app: &App) -> anyhow::Result<usize> {
     let at = now();
@@ -212,6 +229,13 @@ pub async fn sweep(app: &App) -> anyhow::Result<usize> {
     }
     for id in crate::store::refunds::pending_before(&app.store, before, 500).await? {
         due.push(JobSpec::now(REFUNDS, id));
+    }
+    for (id, run_at) in crate::store::webhooks::due_before(&app.store, before, 500).await? {
+        due.push(JobSpec {
+            queue: WEBHOOKS,
+            resource_id: id,
+            run_at,
+        });
     }
     let mut queued = 0;
     for job in &due {

@@ -17,11 +17,12 @@ use crate::{
     queue::{JobSpec, REFUNDS},
     store::{
         Store,
-        events::{self, Event},
+        events::Event,
         now, payments,
         refunds::{self, Refund},
     },
     views::RefundBody,
+    webhooks,
 };
 
 /// Longest `reason`, characters.
@@ -98,11 +99,13 @@ pub async fn create(
         processed_at: None,
     };
     refunds::insert(&mut tx, &refund).await?;
-    events::insert(&mut tx, &[refund_event(&refund, "refund.created")]).await?;
+    let mut jobs =
+        webhooks::record(app, &mut tx, &[refund_event(&refund, "refund.created")]).await?;
     let job = JobSpec::now(REFUNDS, refund.id.clone());
     app.queue.stage(&mut tx, &job).await?;
     tx.commit().await?;
-    app.queue.dispatch(std::slice::from_ref(&job)).await;
+    jobs.push(job);
+    app.queue.dispatch(&jobs).await;
     Ok(refund)
 }
 
@@ -162,8 +165,9 @@ pub async fn process(app: &App, refund_id: &str) -> anyhow::Result<Processed> {
     let Some(done) = refunds::finish(&mut tx, refund_id, now()).await? else {
         return Ok(Processed::AlreadyProcessed);
     };
-    events::insert(&mut tx, &[refund_event(&done, "refund.processed")]).await?;
+    let jobs = webhooks::record(app, &mut tx, &[refund_event(&done, "refund.processed")]).await?;
     tx.commit().await?;
+    app.queue.dispatch(&jobs).await;
     tracing::info!(refund = %done.id, "refund processed");
     Ok(Processed::Processed)
 }

@@ -83,3 +83,42 @@ pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Event>
             .collect()
     })
 }
+
+/// A page of the merchant's events, newest first, and the merchant's total.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Event>, i64), sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(
+            "SELECT id, merchant_id, event_type, resource_id, data, created_at FROM events \
+             WHERE merchant_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(pool)
+            .await?;
+        let page = rows
+            .iter()
+            .map(|r| {
+                let Json(data) = r.try_get::<Json<Value>, _>("data")?;
+                Ok(Event {
+                    id: r.try_get("id")?,
+                    merchant_id: r.try_get("merchant_id")?,
+                    event_type: r.try_get("event_type")?,
+                    resource_id: r.try_get("resource_id")?,
+                    data,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((page, total))
+    })
+}

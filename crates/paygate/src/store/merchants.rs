@@ -115,3 +115,41 @@ pub async fn list(store: &Store) -> Result<Vec<Merchant>, sqlx::Error> {
         rows.iter().map(|r| Ok(from_row!(r))).collect()
     })
 }
+
+/// Sets (or clears) the merchant's webhook URL; returns the updated merchant.
+pub async fn set_webhook_url(
+    store: &Store,
+    id: &str,
+    url: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query(concat!("UPDATE merchants SET webhook_url = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
+            .bind(id)
+            .bind(url)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
+    })
+}
+
+/// Replaces the merchant's webhook secret; returns the updated merchant.
+pub async fn set_webhook_secret(
+    store: &Store,
+    id: &str,
+    secret: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query(concat!("UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
+            .bind(id)
+            .bind(secret)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
+    })
+}

@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0003_refunds_idempotency.sql"),
         postgres: include_str!("../../../../migrations/postgres/0003_refunds_idempotency.sql"),
     },
+    Migration {
+        version: 4,
+        name: "webhooks",
+        sqlite: include_str!("../../../../migrations/sqlite/0004_webhooks.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0004_webhooks.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -18,6 +18,7 @@ mod migrate;
 pub mod orders;
 pub mod payments;
 pub mod refunds;
+pub mod webhooks;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -99,7 +99,7 @@ fn env<'a>(redis: &'a str, delay: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 async fn health(api: &Gateway) -> (u16, Value) {
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http()
         .get(api.url("/health"))
         .send()
         .await
@@ -287,5 +287,69 @@ async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
             .unwrap();
         assert_eq!(p.status, "success", "{id} was left half-done");
     }
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_resumes_from_next_retry_at_after_its_worker_is_killed() {
+    let mut redis = RedisServer::start().await;
+    let (db, dir, url) = (
+        TestDb::create(Backend::Postgres).await,
+        temp_dir(),
+        redis.url(),
+    );
+    let mut env = env(&url, "0");
+    env.push(("WEBHOOK_RETRY_SCHEDULE", "0,3000,3000,3000,3000"));
+    let receiver = crate::webhooks::Receiver::start("whsec_test_abc123").await;
+    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
+    let mut first = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    wait_workers(&api, 1).await;
+    let client = crate::helpers::http();
+    let authed = |req: reqwest::RequestBuilder| {
+        req.header("X-Api-Key", crate::helpers::KEY)
+            .header("X-Api-Secret", crate::helpers::SECRET)
+    };
+    let res = authed(client.put(api.url("/api/v1/webhooks/config")))
+        .json(&serde_json::json!({"webhook_url": receiver.url("/fail")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = authed(client.post(api.url("/api/v1/webhooks/test")))
+        .send()
+        .await
+        .unwrap();
+    let (_, delivery) = into_json(res).await;
+    assert_eq!(delivery["attempts"], 1, "{delivery}");
+    // The worker makes the second attempt; then it dies and Redis loses its queue.
+    receiver
+        .wait_for("the second attempt", |r| r.len() >= 2)
+        .await;
+    first.kill9();
+    redis.stop();
+    redis.launch().await;
+    let _second = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    let got = receiver
+        .wait_for("the third attempt", |r| r.len() >= 3)
+        .await;
+    let at = |i: usize| {
+        chrono::DateTime::parse_from_rfc3339(got[i]["received_at"].as_str().unwrap()).unwrap()
+    };
+    let gap = (at(2) - at(1)).num_milliseconds();
+    assert!(
+        (2900..8000).contains(&gap),
+        "the third attempt came {gap} ms after the second"
+    );
+    let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
+    let row = paygate::store::webhooks::get(&store, delivery["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.attempts >= 3,
+        "attempts continue, not restart: {}",
+        row.attempts
+    );
+    assert_eq!(row.status, "pending");
     store.close().await;
 }

@@ -327,7 +327,7 @@ impl TestApp {
         Self {
             app,
             addr,
-            client: reqwest::Client::new(),
+            client: crate::helpers::http(),
             running: Some(running),
             db,
         }
@@ -464,6 +464,12 @@ impl Drop for TestApp {
             running.stop();
         }
     }
+}
+
+/// An HTTP client (with the process's TLS provider installed first, as the app does).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 /// Reads a response as status and JSON (`Value::Null` for an empty body).

@@ -12,3 +12,4 @@ mod process;
 mod processing;
 mod refunds;
 mod validation;
+mod webhooks;

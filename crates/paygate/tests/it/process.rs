@@ -65,7 +65,7 @@ impl Gateway {
     }
 
     pub(crate) async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
+        let client = crate::helpers::http();
         for _ in 0..200 {
             if let Ok(res) = client.get(self.url("/health")).send().await
                 && res.status() == 200
@@ -99,7 +99,7 @@ impl Gateway {
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> (reqwest::StatusCode, Value) {
-        let res = reqwest::Client::new()
+        let res = crate::helpers::http()
             .post(self.url(path))
             .header("X-Api-Key", KEY)
             .header("X-Api-Secret", SECRET)
@@ -342,7 +342,7 @@ async fn default_database_is_created_under_data_on_first_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let mut healthy = false;
     for _ in 0..200 {
         if let Ok(res) = client
@@ -428,7 +428,7 @@ async fn merchant_cli_creates_credentials_that_authenticate() {
     );
 
     let g = Gateway::start(&db, &dir, &[]).await;
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http()
         .post(g.url("/api/v1/orders"))
         .header("X-Api-Key", created["api_key"].as_str().unwrap())
         .header("X-Api-Secret", created["api_secret"].as_str().unwrap())

@@ -4,6 +4,7 @@ mod health;
 mod orders;
 mod payments;
 mod refunds;
+mod webhooks;
 
 use axum::{
     Router, middleware,
@@ -31,6 +32,18 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/api/v1/refunds", get(refunds::list))
         .route("/api/v1/refunds/{id}", get(refunds::get))
         .route("/api/v1/queue/status", get(health::queue_status))
+        .route("/api/v1/webhooks", get(webhooks::list))
+        .route("/api/v1/webhooks/{id}/retry", post(webhooks::retry))
+        .route(
+            "/api/v1/webhooks/config",
+            get(webhooks::get_config).put(webhooks::put_config),
+        )
+        .route(
+            "/api/v1/webhooks/config/secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/api/v1/webhooks/test", post(webhooks::test))
+        .route("/api/v1/events", get(webhooks::events))
         .route_layer(middleware::from_fn_with_state(app.clone(), idempotency));
     let mut router = Router::new()
         .route("/health", get(health::health))

@@ -1,0 +1,120 @@
+//! Webhook configuration, deliveries, and the event log.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    app::App,
+    http::{
+        error::ApiError,
+        extract::{Authed, JsonObject, Paging},
+        render,
+    },
+    store::{events, merchants::Merchant},
+    views::{Page, iso},
+    webhooks::{self, delivery_json},
+};
+
+fn config(m: &Merchant) -> Value {
+    json!({"webhook_url": m.webhook_url, "webhook_secret": m.webhook_secret})
+}
+
+/// `GET /api/v1/webhooks/config`.
+pub async fn get_config(Authed(m): Authed) -> Json<Value> {
+    Json(config(&m))
+}
+
+/// `PUT /api/v1/webhooks/config`: body `{"webhook_url": "https://…" | null}`.
+pub async fn put_config(
+    State(app): State<App>,
+    Authed(m): Authed,
+    body: JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let url = match body.0.get("webhook_url") {
+        None => {
+            return Err(ApiError::bad_request(
+                "webhook_url is required (a URL, or null)",
+            ));
+        }
+        Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.trim()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "webhook_url must be a string or null",
+            ));
+        }
+    };
+    let updated = webhooks::set_url(&app, &m.id, url).await?;
+    Ok(Json(config(&updated)))
+}
+
+/// `POST /api/v1/webhooks/config/secret`: a new `whsec_…` secret.
+pub async fn rotate_secret(
+    State(app): State<App>,
+    Authed(m): Authed,
+) -> Result<Json<Value>, ApiError> {
+    let updated = webhooks::rotate_secret(&app, &m.id).await?;
+    Ok(Json(config(&updated)))
+}
+
+/// `POST /api/v1/webhooks/test`: a `webhook.test` delivery, attempted now.
+pub async fn test(State(app): State<App>, Authed(m): Authed) -> Result<Json<Value>, ApiError> {
+    let delivery = webhooks::send_test(&app, &m).await?;
+    Ok(Json(delivery_json(&delivery)))
+}
+
+/// `GET /api/v1/webhooks`: the delivery log, newest first.
+pub async fn list(
+    State(app): State<App>,
+    Authed(m): Authed,
+    page: Paging,
+) -> Result<Json<Value>, ApiError> {
+    let (rows, total) = webhooks::list(&app, &m.id, page.limit, page.offset).await?;
+    let data = rows.iter().map(delivery_json).collect();
+    render(Page {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}
+
+/// `POST /api/v1/webhooks/{id}/retry`: a new cycle of attempts, starting now.
+pub async fn retry(
+    State(app): State<App>,
+    Authed(m): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let d = webhooks::retry(&app, &m.id, &id).await?;
+    Ok(Json(
+        json!({"id": d.id, "status": "pending", "message": "Webhook retry scheduled"}),
+    ))
+}
+
+/// `GET /api/v1/events`: the event log, newest first.
+pub async fn events(
+    State(app): State<App>,
+    Authed(m): Authed,
+    page: Paging,
+) -> Result<Json<Value>, ApiError> {
+    let (rows, total) = events::list(&app.store, &m.id, page.limit, page.offset)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let data = rows
+        .iter()
+        .map(|e| {
+            json!({"id": e.id, "event": e.event_type, "resource_id": e.resource_id, "data": e.data,
+                   "created_at": iso(e.created_at)})
+        })
+        .collect();
+    render(Page {
+        data,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+}

@@ -1,0 +1,208 @@
+//! Webhook delivery rows (`webhook_logs`). The retry schedule lives here: `next_retry_at`.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{Store, Tx, on_pool, on_tx, on_write};
+
+/// A stored delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: String,
+    pub merchant_id: String,
+    pub event_id: String,
+    pub event: String,
+    /// The exact body sent, every attempt.
+    pub payload: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub response_code: Option<i32>,
+    pub response_body: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, merchant_id, event_id, event, payload, status, attempts, next_retry_at, \
+         last_attempt_at, response_code, response_body, duration_ms, created_at, updated_at"
+    };
+}
+
+macro_rules! from_row {
+    ($row:expr) => {{
+        let r = &$row;
+        Delivery {
+            id: r.try_get("id")?,
+            merchant_id: r.try_get("merchant_id")?,
+            event_id: r.try_get("event_id")?,
+            event: r.try_get("event")?,
+            payload: r.try_get("payload")?,
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            next_retry_at: r.try_get("next_retry_at")?,
+            last_attempt_at: r.try_get("last_attempt_at")?,
+            response_code: r.try_get("response_code")?,
+            response_body: r.try_get("response_body")?,
+            duration_ms: r.try_get("duration_ms")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        }
+    }};
+}
+
+/// A delivery to create if its merchant has a webhook URL.
+pub struct NewDelivery<'a> {
+    pub id: &'a str,
+    pub merchant_id: &'a str,
+    pub event_id: &'a str,
+    pub event: &'a str,
+    pub payload: &'a str,
+}
+
+/// Inserts the delivery when the merchant has a webhook URL (one statement, reading the
+/// merchant inside the caller's transaction); returns whether it was inserted.
+pub async fn insert_if_configured(
+    tx: &mut Tx,
+    d: &NewDelivery<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => {
+        let rows = sqlx::query(
+            "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
+             next_retry_at, created_at, updated_at) \
+             SELECT $1, id, $3, $4, $5, 'pending', 0, $6, $6, $6 FROM merchants \
+             WHERE id = $2 AND webhook_url IS NOT NULL RETURNING id",
+        )
+        .bind(d.id)
+        .bind(d.merchant_id)
+        .bind(d.event_id)
+        .bind(d.event)
+        .bind(d.payload)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(!rows.is_empty())
+    })
+}
+
+/// The delivery with this id, whoever owns it.
+pub async fn get(store: &Store, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
+    })
+}
+
+/// A page of the merchant's deliveries, newest first, and the merchant's total.
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Delivery>, i64), sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!(
+            "SELECT ", cols!(), " FROM webhook_logs WHERE merchant_id = $1 ",
+            "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(merchant_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_logs WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_one(pool)
+            .await?;
+        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((page, total))
+    })
+}
+
+/// The outcome of one attempt.
+pub struct Attempt<'a> {
+    pub at: DateTime<Utc>,
+    pub status: &'a str,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub response_code: Option<i32>,
+    pub response_body: &'a str,
+    pub duration_ms: i64,
+}
+
+/// Records attempt number `previous + 1` of a pending delivery; `None` if another attempt was
+/// recorded first (two workers raced) or the delivery is no longer pending.
+pub async fn record_attempt(
+    store: &Store,
+    id: &str,
+    previous: i32,
+    a: &Attempt<'_>,
+) -> Result<Option<Delivery>, sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query(concat!(
+            "UPDATE webhook_logs SET attempts = attempts + 1, status = $3, next_retry_at = $4, ",
+            "last_attempt_at = $5, response_code = $6, response_body = $7, duration_ms = $8, ",
+            "updated_at = $5 WHERE id = $1 AND attempts = $2 AND status = 'pending' RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(previous)
+        .bind(a.status)
+        .bind(a.next_retry_at)
+        .bind(a.at)
+        .bind(a.response_code)
+        .bind(a.response_body)
+        .bind(a.duration_ms)
+        .fetch_optional(pool)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Starts a new cycle of attempts for the merchant's delivery: `pending`, 0 attempts, due now.
+pub async fn restart(
+    tx: &mut Tx,
+    id: &str,
+    merchant_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Delivery>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!(
+            "UPDATE webhook_logs SET status = 'pending', attempts = 0, next_retry_at = $3, updated_at = $3 ",
+            "WHERE id = $1 AND merchant_id = $2 RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(merchant_id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Pending deliveries due before `before`: `(id, next_retry_at)`, oldest first.
+pub async fn due_before(
+    store: &Store,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(
+            "SELECT id, next_retry_at FROM webhook_logs WHERE status = 'pending' AND next_retry_at < $1 \
+             ORDER BY next_retry_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("next_retry_at")?))).collect()
+    })
+}

@@ -1,0 +1,287 @@
+//! Webhooks: from events to signed deliveries with retries.
+//!
+//! Guarantees:
+//! - Every event of a merchant with a webhook URL becomes a delivery row in the transaction
+//!   that wrote the event ([`record`]); its job goes to the `webhooks` queue.
+//! - The payload `{"id","event","timestamp","data"}` is serialised once, stored, and sent
+//!   byte for byte on every attempt; `X-Webhook-Signature` signs those bytes, and the Standard
+//!   Webhooks headers (`webhook-id` = the event id, stable across attempts) are re-signed with
+//!   the attempt's timestamp.
+//! - 5 attempts on the schedule of SPEC A6, kept in `next_retry_at`, so a restart resumes it;
+//!   then `failed`. An attempt is recorded with a conditional update on the attempt count, so
+//!   two workers never record the same attempt twice.
+//! - Delivery is at-least-once: a receiver de-duplicates by `webhook-id`.
+
+pub mod client;
+pub mod receiver;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use paygate_core::{EventId, webhook};
+use serde_json::{Value, json};
+
+use crate::{
+    app::App,
+    queue::{JobSpec, WEBHOOKS},
+    store::{
+        Tx,
+        events::{self, Event},
+        merchants::{self, Merchant},
+        now,
+        webhooks::{self as rows, Attempt, Delivery, NewDelivery},
+    },
+};
+
+/// Webhook errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("webhook delivery not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("no webhook URL is configured")]
+    NotConfigured,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// The body of a delivery: serialised once, sent as is on every attempt.
+pub fn payload(event: &Event) -> String {
+    json!({
+        "id": event.id,
+        "event": event.event_type,
+        "timestamp": event.created_at.timestamp(),
+        "data": event.data,
+    })
+    .to_string()
+}
+
+/// Writes `events` and, for a merchant with a webhook URL, a delivery per event, and stages
+/// their jobs in the caller's transaction. Returns the jobs to dispatch after commit.
+pub async fn record(app: &App, tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
+    let jobs = record_deliveries(tx, events).await?;
+    for job in &jobs {
+        app.queue.stage(tx, job).await?;
+    }
+    Ok(jobs)
+}
+
+/// Writes `events` and their deliveries; returns the delivery jobs, not staged.
+async fn record_deliveries(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
+    events::insert(tx, events).await?;
+    let at = now();
+    let mut jobs = Vec::new();
+    for e in events {
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = payload(e);
+        let new = NewDelivery {
+            id: &id,
+            merchant_id: &e.merchant_id,
+            event_id: &e.id,
+            event: &e.event_type,
+            payload: &body,
+        };
+        if rows::insert_if_configured(tx, &new, at).await? {
+            jobs.push(JobSpec {
+                queue: WEBHOOKS,
+                resource_id: id,
+                run_at: at,
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+/// The retry schedule in force.
+pub fn schedule(app: &App) -> &[Duration] {
+    &app.config.webhook_schedule
+}
+
+/// Runs one attempt of a delivery. Returns when to run again (`None`: finished, or not
+/// pending). Idempotent: a delivery that is not pending is left alone, and one whose retry is
+/// not due yet is rescheduled.
+pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let Some(d) = rows::get(&app.store, id).await? else {
+        return Ok(None);
+    };
+    if d.status != "pending" {
+        return Ok(None);
+    }
+    if let Some(due) = d.next_retry_at
+        && due > now() + chrono::Duration::milliseconds(20)
+    {
+        return Ok(Some(due));
+    }
+    let merchant = merchants::get(&app.store, &d.merchant_id).await?;
+    let response = match merchant
+        .as_ref()
+        .and_then(|m| m.webhook_url.as_deref().map(|u| (m, u)))
+    {
+        Some((m, url)) => send(app, m, url, &d).await,
+        None => client::Response {
+            code: None,
+            body: "no webhook URL is configured".into(),
+            retry_after: None,
+            duration: Duration::ZERO,
+        },
+    };
+    let attempts = u32::try_from(d.attempts).unwrap_or(0) + 1;
+    let at = now();
+    let success = response.code.is_some_and(|c| (200..300).contains(&c));
+    let next = if success {
+        None
+    } else {
+        webhook::next_delay(schedule(app), attempts, response.retry_after).map(|delay| at + delay)
+    };
+    let status = match (success, next) {
+        (true, _) => "success",
+        (false, Some(_)) => "pending",
+        (false, None) => "failed",
+    };
+    let attempt = Attempt {
+        at,
+        status,
+        next_retry_at: next,
+        response_code: response.code.map(i32::from),
+        response_body: &response.body,
+        duration_ms: i64::try_from(response.duration.as_millis()).unwrap_or(i64::MAX),
+    };
+    if rows::record_attempt(&app.store, id, d.attempts, &attempt)
+        .await?
+        .is_none()
+    {
+        // Another worker recorded this attempt first; its schedule stands.
+        return Ok(None);
+    }
+    tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, status, "webhook attempt");
+    Ok(next)
+}
+
+/// Signs and sends the stored payload.
+async fn send(app: &App, merchant: &Merchant, url: &str, d: &Delivery) -> client::Response {
+    let timestamp = now().timestamp();
+    let body = d.payload.as_bytes();
+    let headers = [
+        (
+            "x-webhook-signature",
+            webhook::hex_signature(&merchant.webhook_secret, body),
+        ),
+        ("webhook-id", d.event_id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        (
+            "webhook-signature",
+            webhook::standard_signature(&merchant.webhook_secret, &d.event_id, timestamp, body),
+        ),
+    ];
+    app.webhook_client.post(url, &headers, &d.payload).await
+}
+
+/// Starts a new cycle of attempts for the merchant's delivery, now.
+pub async fn retry(app: &App, merchant_id: &str, id: &str) -> Result<Delivery, Error> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(Error::NotFound);
+    }
+    let mut tx = app.store.begin().await?;
+    let Some(d) = rows::restart(&mut tx, id, merchant_id, now()).await? else {
+        return Err(Error::NotFound);
+    };
+    let job = JobSpec::now(WEBHOOKS, d.id.clone());
+    app.queue.stage(&mut tx, &job).await?;
+    tx.commit().await?;
+    app.queue.dispatch(std::slice::from_ref(&job)).await;
+    Ok(d)
+}
+
+/// The merchant's deliveries, newest first.
+pub async fn list(
+    app: &App,
+    merchant_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Delivery>, i64), Error> {
+    Ok(rows::list(&app.store, merchant_id, limit, offset).await?)
+}
+
+/// Sets or clears the merchant's webhook URL, refusing URLs on blocked networks when the
+/// address is literal (names are checked at each delivery).
+pub async fn set_url(app: &App, merchant_id: &str, url: Option<&str>) -> Result<Merchant, Error> {
+    if let Some(u) = url {
+        if u.len() > 2048 {
+            return Err(Error::InvalidUrl(
+                "webhook_url must be at most 2048 characters".into(),
+            ));
+        }
+        app.webhook_client.check_url(u).map_err(Error::InvalidUrl)?;
+    }
+    merchants::set_webhook_url(&app.store, merchant_id, url, now())
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Replaces the merchant's webhook secret with a new `whsec_…` one.
+pub async fn rotate_secret(app: &App, merchant_id: &str) -> Result<Merchant, Error> {
+    let secret = crate::merchants::new_webhook_secret();
+    merchants::set_webhook_secret(&app.store, merchant_id, &secret, now())
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Records a `webhook.test` event and makes its first delivery attempt now, in this request;
+/// later attempts follow the schedule through the queue. (Should the process die between the
+/// commit and the attempt, the recovery sweep takes the delivery over.) Returns the delivery
+/// as it stands after the attempt.
+pub async fn send_test(app: &App, merchant: &Merchant) -> Result<Delivery, Error> {
+    let current = merchants::get(&app.store, &merchant.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if current.webhook_url.is_none() {
+        return Err(Error::NotConfigured);
+    }
+    let event = Event {
+        id: EventId::generate().into_string(),
+        merchant_id: merchant.id.clone(),
+        event_type: "webhook.test".into(),
+        resource_id: merchant.id.clone(),
+        data: json!({"message": "This is a test webhook from paygate", "merchant_id": merchant.id}),
+        created_at: now(),
+    };
+    let mut tx = app.store.begin().await?;
+    let jobs = record_deliveries(&mut tx, std::slice::from_ref(&event)).await?;
+    tx.commit().await?;
+    let job = jobs.first().ok_or(Error::NotConfigured)?;
+    match deliver(app, &job.resource_id).await {
+        Ok(Some(next)) => {
+            let retry = JobSpec {
+                run_at: next,
+                ..job.clone()
+            };
+            if let Err(e) = app.queue.enqueue(&retry).await {
+                tracing::warn!(error = %e, "test webhook retry not queued; the sweep will queue it");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "test webhook attempt failed"),
+    }
+    rows::get(&app.store, &job.resource_id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// A delivery as the API shows it.
+pub fn delivery_json(d: &Delivery) -> Value {
+    use crate::views::iso;
+    json!({
+        "id": d.id,
+        "event": d.event,
+        "event_id": d.event_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "created_at": iso(d.created_at),
+        "last_attempt_at": d.last_attempt_at.map(iso),
+        "next_retry_at": if d.status == "pending" { d.next_retry_at.map(iso) } else { None },
+        "response_code": d.response_code,
+        "response_body": d.response_body,
+        "duration_ms": d.duration_ms,
+    })
+}
