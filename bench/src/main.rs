@@ -2,6 +2,7 @@
 
 mod api;
 mod queue;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 
@@ -17,12 +18,19 @@ enum Command {
     Api(api::ApiArgs),
     /// Jobs end to end through a queue backend, in process.
     Queue(queue::QueueArgs),
+    /// Webhook deliveries to a local receiver, in process.
+    Webhooks(webhooks::WebhookArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Api(args) => api::run(args).await,
         Command::Queue(args) => queue::run(args).await,
+        Command::Webhooks(args) => webhooks::run(args).await,
     }
 }

@@ -76,28 +76,31 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
+/// Test-mode configuration (zero processing delay) over a migrated, seeded store, and `n`
+/// orders of the test merchant to pay.
+pub async fn prepare(
+    database_url: &str,
+    redis: Option<(&str, &str)>,
+    n: usize,
+) -> anyhow::Result<(Config, Store, Vec<String>)> {
     let mut flags = vec![
         "paygate".to_owned(),
         "--database-url".into(),
-        args.database_url.clone(),
+        database_url.to_owned(),
         "--test-mode".into(),
         "true".into(),
         "--test-processing-delay".into(),
         "0".into(),
-        "--redis-prefix".into(),
-        args.redis_prefix.clone(),
     ];
-    if let Some(url) = &args.redis_url {
-        flags.extend(["--redis-url".into(), url.clone()]);
+    if let Some((url, prefix)) = redis {
+        flags.extend(["--redis-url".into(), url.to_owned(), "--redis-prefix".into(), prefix.to_owned()]);
     }
     let config = Config::from_args(flags).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     store.migrate().await?;
     paygate::merchants::seed_test_merchant(&store).await?;
-
-    let mut order_ids = Vec::with_capacity(args.jobs);
-    for _ in 0..args.jobs {
+    let mut order_ids = Vec::with_capacity(n);
+    for _ in 0..n {
         let new = NewOrder {
             amount: OrderAmount::parse(10_000).expect("valid amount"),
             currency: Currency::INR,
@@ -106,7 +109,20 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
         };
         order_ids.push(orders::create(&store, test_merchant::ID, new).await?.id);
     }
+    Ok((config, store, order_ids))
+}
 
+/// A UPI payment that succeeds, for an order.
+pub fn payment_for(order_id: String) -> NewPayment {
+    NewPayment {
+        order_id,
+        instrument: Instrument::Upi(Vpa::parse("success@bench").expect("valid VPA")),
+    }
+}
+
+pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
+    let redis = args.redis_url.as_deref().map(|u| (u, args.redis_prefix.as_str()));
+    let (config, store, order_ids) = prepare(&args.database_url, redis, args.jobs).await?;
     let recorder = Arc::new(Recorder::default());
     let app = App::new(config, store.clone(), recorder.clone())?;
     let worker = app::start(app.clone(), Mode::Worker).await?;
@@ -116,11 +132,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut producers = Vec::new();
     let create = |app: App, committed: Arc<Mutex<HashMap<String, Instant>>>, order_id: String| async move {
-        let new = NewPayment {
-            order_id,
-            instrument: Instrument::Upi(Vpa::parse("success@bench").expect("valid VPA")),
-        };
-        let payment = service::create(&app, None, new).await?;
+        let payment = service::create(&app, None, payment_for(order_id)).await?;
         if let Ok(mut c) = committed.lock() {
             c.insert(payment.id, Instant::now());
         }
