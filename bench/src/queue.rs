@@ -93,7 +93,12 @@ pub async fn prepare(
         "0".into(),
     ];
     if let Some((url, prefix)) = redis {
-        flags.extend(["--redis-url".into(), url.to_owned(), "--redis-prefix".into(), prefix.to_owned()]);
+        flags.extend([
+            "--redis-url".into(),
+            url.to_owned(),
+            "--redis-prefix".into(),
+            prefix.to_owned(),
+        ]);
     }
     let config = Config::from_args(flags).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
@@ -121,7 +126,10 @@ pub fn payment_for(order_id: String) -> NewPayment {
 }
 
 pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
-    let redis = args.redis_url.as_deref().map(|u| (u, args.redis_prefix.as_str()));
+    let redis = args
+        .redis_url
+        .as_deref()
+        .map(|u| (u, args.redis_prefix.as_str()));
     let (config, store, order_ids) = prepare(&args.database_url, redis, args.jobs).await?;
     let recorder = Arc::new(Recorder::default());
     let app = App::new(config, store.clone(), recorder.clone())?;

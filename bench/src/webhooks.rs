@@ -54,7 +54,9 @@ async fn receive(State(arrivals): State<Arc<Mutex<Arrivals>>>, body: Bytes) -> &
         if v["event"] != "payment.success" {
             return None;
         }
-        let changed = chrono::DateTime::parse_from_rfc3339(v["data"]["payment"]["updated_at"].as_str()?).ok()?;
+        let changed =
+            chrono::DateTime::parse_from_rfc3339(v["data"]["payment"]["updated_at"].as_str()?)
+                .ok()?;
         Some((now - changed.with_timezone(&chrono::Utc)).num_microseconds()? as f64 / 1000.0)
     });
     if let Ok(mut a) = arrivals.lock() {
@@ -73,15 +75,26 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
-    let redis = args.redis_url.as_deref().map(|u| (u, args.redis_prefix.as_str()));
+    let redis = args
+        .redis_url
+        .as_deref()
+        .map(|u| (u, args.redis_prefix.as_str()));
     let (config, store, order_ids) = prepare(&args.database_url, redis, args.payments).await?;
 
     let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/hook", listener.local_addr()?);
-    let router = Router::new().route("/hook", post(receive)).with_state(arrivals.clone());
+    let router = Router::new()
+        .route("/hook", post(receive))
+        .with_state(arrivals.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    paygate::store::merchants::set_webhook_url(&store, test_merchant::ID, Some(&url), paygate::store::now()).await?;
+    paygate::store::merchants::set_webhook_url(
+        &store,
+        test_merchant::ID,
+        Some(&url),
+        paygate::store::now(),
+    )
+    .await?;
 
     let bank = Arc::new(SimulatedBank::fixed(Duration::ZERO, true));
     let app = App::new(config, store, bank)?;
@@ -92,7 +105,9 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     for order_id in order_ids {
         tick.tick().await;
         let app = app.clone();
-        creates.push(tokio::spawn(async move { service::create(&app, None, payment_for(order_id)).await }));
+        creates.push(tokio::spawn(async move {
+            service::create(&app, None, payment_for(order_id)).await
+        }));
     }
     for c in creates {
         c.await??;

@@ -99,6 +99,7 @@ impl App {
 /// A started process: its API address, and the means to stop it.
 pub struct Running {
     pub api_addr: Option<SocketAddr>,
+    pub checkout_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -126,23 +127,42 @@ impl Running {
 pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let mut api_addr = None;
+    let (mut api_addr, mut checkout_addr) = (None, None);
     if mode != Mode::Worker {
-        let addr = SocketAddr::new(app.config.host, app.config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (HOST, PORT)"))?;
-        let bound = listener.local_addr()?;
-        api_addr = Some(bound);
-        tracing::info!(addr = %bound, "API listening");
-        let router = crate::http::api_router(app.clone());
-        let mut stop = stop_rx.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { worker::stopped(&mut stop).await })
+        let listeners = [
+            (
+                "API",
+                "PORT",
+                app.config.port,
+                crate::http::api_router(app.clone()),
+            ),
+            (
+                "checkout",
+                "CHECKOUT_PORT",
+                app.config.checkout_port,
+                crate::checkout::router(app.clone()),
+            ),
+        ];
+        for (name, setting, port, router) in listeners {
+            let addr = SocketAddr::new(app.config.host, port);
+            let listener = TcpListener::bind(addr)
                 .await
-                .context("API server failed")
-        });
+                .with_context(|| format!("cannot listen on {addr} (HOST, {setting})"))?;
+            let bound = listener.local_addr()?;
+            tracing::info!(addr = %bound, "{name} listening");
+            if name == "API" {
+                api_addr = Some(bound);
+            } else {
+                checkout_addr = Some(bound);
+            }
+            let mut stop = stop_rx.clone();
+            tasks.spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { worker::stopped(&mut stop).await })
+                    .await
+                    .with_context(|| format!("{name} server failed"))
+            });
+        }
     }
     if mode != Mode::Serve {
         if let Some(embedded) = &app.embedded {
@@ -152,6 +172,7 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
     }
     Ok(Running {
         api_addr,
+        checkout_addr,
         shutdown,
         tasks,
     })

@@ -259,6 +259,8 @@ pub fn config(db: &TestDb, extra: &[&str]) -> Config {
     let mut pairs: Vec<(&str, &str)> = vec![
         ("--host", "127.0.0.1"),
         ("--port", "0"),
+        ("--checkout-port", "0"),
+        ("--dashboard-port", "0"),
         ("--database-url", &url),
         ("--database-max-connections", "5"),
         ("--test-mode", "true"),
@@ -287,6 +289,8 @@ pub fn config(db: &TestDb, extra: &[&str]) -> Config {
 pub struct TestApp {
     pub app: App,
     pub addr: SocketAddr,
+    /// The checkout listener.
+    pub checkout: SocketAddr,
     pub client: reqwest::Client,
     pub running: Option<Running>,
     pub db: TestDb,
@@ -324,7 +328,9 @@ impl TestApp {
     async fn start(app: App, db: TestDb, mode: Mode) -> Self {
         let running = app::start(app.clone(), mode).await.expect("start");
         let addr = running.api_addr.expect("api address");
+        let checkout = running.checkout_addr.expect("checkout address");
         Self {
+            checkout,
             app,
             addr,
             client: crate::helpers::http(),

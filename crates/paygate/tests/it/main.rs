@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod checkout;
 mod faults;
 mod idempotency;
 mod orders;

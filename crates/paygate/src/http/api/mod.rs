@@ -13,6 +13,15 @@ use axum::{
 
 use crate::{app::App, http::idempotency::idempotency};
 
+/// The unauthenticated endpoints of the checkout page; served on the API port and on the
+/// checkout port (where the page calls them on its own origin).
+pub fn public_routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/orders/{id}/public", get(orders::get_public))
+        .route("/api/v1/payments/public", post(payments::create_public))
+        .route("/api/v1/payments/{id}/public", get(payments::get_public))
+}
+
 /// Every API route; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The authenticated routes
 /// honour `Idempotency-Key` on POST.
 pub fn routes(app: &App) -> Router<App> {
@@ -47,9 +56,7 @@ pub fn routes(app: &App) -> Router<App> {
         .route_layer(middleware::from_fn_with_state(app.clone(), idempotency));
     let mut router = Router::new()
         .route("/health", get(health::health))
-        .route("/api/v1/orders/{id}/public", get(orders::get_public))
-        .route("/api/v1/payments/public", post(payments::create_public))
-        .route("/api/v1/payments/{id}/public", get(payments::get_public))
+        .merge(public_routes())
         .merge(authenticated);
     if app.config.test_endpoints {
         router = router

@@ -1,0 +1,178 @@
+// The hosted checkout page: method choice, UPI and card forms with the server's validation
+// rules, then a processing state that polls the payment every 2 s, then success or error.
+(function () {
+  "use strict";
+  var root = document.querySelector('[data-test-id="checkout-container"]');
+  if (!root || !root.dataset.orderId) return;
+  var orderId = root.dataset.orderId;
+  var embedded = root.dataset.embedded === "true";
+  var parentOrigin = root.dataset.parentOrigin || "";
+  var $ = function (sel) { return root.querySelector(sel); };
+  var method = null, paymentId = null, pollTimer = null;
+
+  // --- validation, mirroring the server (SPEC A4) ---
+  var VPA = /^[a-zA-Z0-9._-]+@[a-zA-Z0-9]+$/;
+  function digits(s) { return s.replace(/[\s-]/g, ""); }
+  function luhn(d) {
+    if (!/^\d{13,19}$/.test(d)) return false;
+    var sum = 0;
+    for (var i = 0; i < d.length; i++) {
+      var n = +d[d.length - 1 - i];
+      if (i % 2 === 1) { n *= 2; if (n > 9) n -= 9; }
+      sum += n;
+    }
+    return sum % 10 === 0;
+  }
+  function network(d) {
+    var two = +d.slice(0, 2);
+    if (d[0] === "4") return "visa";
+    if (two >= 51 && two <= 55) return "mastercard";
+    if (two === 34 || two === 37) return "amex";
+    if (two === 60 || two === 65 || (two >= 81 && two <= 89)) return "rupay";
+    return d.length >= 2 ? "unknown" : "";
+  }
+  function parseExpiry(v) {
+    var m = /^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/.exec(v);
+    if (!m) return null;
+    var month = +m[1], year = m[2].length === 2 ? 2000 + +m[2] : +m[2];
+    if (month < 1 || month > 12) return null;
+    return { month: month, year: year, yy: m[2] };
+  }
+  function expired(e) {
+    var now = new Date();
+    var y = now.getUTCFullYear(), mo = now.getUTCMonth() + 1;
+    return e.year < y || (e.year === y && e.month < mo);
+  }
+
+  function setError(input, errorEl, message) {
+    errorEl.textContent = message || "";
+    input.setAttribute("aria-invalid", message ? "true" : "false");
+    return !message;
+  }
+
+  // --- card number grouping as typed ---
+  var cardInput = $("#card-number"), netEl = $("#card-network");
+  cardInput.addEventListener("input", function () {
+    var d = digits(cardInput.value).replace(/\D/g, "").slice(0, 19);
+    var groups = network(d) === "amex" ? [4, 6, 5] : [4, 4, 4, 4, 3];
+    var out = [], i = 0;
+    for (var g = 0; g < groups.length && i < d.length; g++) { out.push(d.slice(i, i + groups[g])); i += groups[g]; }
+    cardInput.value = out.join(" ");
+    var n = network(d);
+    netEl.textContent = n && n !== "unknown" ? n : "";
+  });
+  var expiryInput = $("#expiry");
+  expiryInput.addEventListener("input", function (e) {
+    var d = expiryInput.value.replace(/\D/g, "").slice(0, 4);
+    if (e.inputType !== "deleteContentBackward" && d.length >= 2) d = d.slice(0, 2) + "/" + d.slice(2);
+    expiryInput.value = d;
+  });
+
+  // --- states ---
+  function show(state) {
+    $("#pay").hidden = state !== "form";
+    $('[data-test-id="processing-state"]').hidden = state !== "processing";
+    $('[data-test-id="success-state"]').hidden = state !== "success";
+    $('[data-test-id="error-state"]').hidden = state !== "error";
+  }
+  function choose(m) {
+    method = m;
+    root.querySelectorAll("[data-method]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.method === m));
+    });
+    $('[data-test-id="upi-form"]').hidden = m !== "upi";
+    $('[data-test-id="card-form"]').hidden = m !== "card";
+    $('[data-test-id="pay-button"]').hidden = false;
+    var first = m === "upi" ? $("#vpa") : cardInput;
+    first.focus();
+  }
+  root.querySelectorAll("[data-method]").forEach(function (b) {
+    b.addEventListener("click", function () { choose(b.dataset.method); });
+  });
+
+  function post(type, data) {
+    if (embedded && parentOrigin && window.parent !== window) {
+      window.parent.postMessage({ type: type, data: data }, parentOrigin);
+    }
+  }
+  function fail(message, payment) {
+    $('[data-test-id="error-message"]').textContent = message;
+    show("error");
+    post("payment_failed", { paymentId: payment ? payment.id : null, orderId: orderId, error: message });
+    $('[data-test-id="retry-button"]').focus();
+  }
+  function succeed(p) {
+    $('[data-test-id="payment-id"]').textContent = p.id;
+    show("success");
+    post("payment_success", { paymentId: p.id, orderId: orderId, amount: p.amount, currency: p.currency, status: p.status });
+  }
+  function poll() {
+    fetch("/api/v1/payments/" + encodeURIComponent(paymentId) + "/public", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (p) {
+        if (p.status === "success") return succeed(p);
+        if (p.status === "failed") return fail(p.error_description || "Payment failed", p);
+        pollTimer = setTimeout(poll, 2000);
+      })
+      .catch(function () { pollTimer = setTimeout(poll, 2000); });
+  }
+
+  function validate() {
+    if (method === "upi") {
+      var vpa = $("#vpa");
+      var v = vpa.value.trim();
+      var ok = setError(vpa, $("#vpa-error"), !v ? "Enter your UPI ID" : VPA.test(v) ? "" : "Enter a valid UPI ID, like name@bank");
+      return ok ? { method: "upi", vpa: v } : null;
+    }
+    var d = digits(cardInput.value);
+    var e = parseExpiry(expiryInput.value);
+    var cvv = $("#cvv"), holder = $("#holder");
+    var okNumber = setError(cardInput, $("#card-number-error"), luhn(d) ? "" : "Enter a valid card number");
+    var okExpiry = setError(expiryInput, $("#expiry-error"), !e ? "Use MM/YY" : expired(e) ? "This card has expired" : "");
+    var okCvv = setError(cvv, $("#cvv-error"), /^\d{3,4}$/.test(cvv.value) ? "" : "3 or 4 digits");
+    var okHolder = setError(holder, $("#holder-error"), holder.value.trim() ? "" : "Enter the name on the card");
+    if (!(okNumber && okExpiry && okCvv && okHolder)) return null;
+    return {
+      method: "card",
+      card: { number: d, expiry_month: String(e.month).padStart(2, "0"), expiry_year: e.yy, cvv: cvv.value, holder_name: holder.value.trim() }
+    };
+  }
+
+  function pay(ev) {
+    if (ev) ev.preventDefault();
+    if (!method) return;
+    var body = validate();
+    if (!body) {
+      var bad = root.querySelector('[aria-invalid="true"]');
+      if (bad) bad.focus();
+      return;
+    }
+    body.order_id = orderId;
+    var button = $('[data-test-id="pay-button"]');
+    button.disabled = true;
+    show("processing");
+    fetch("/api/v1/payments/public", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body)
+    })
+      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
+      .then(function (res) {
+        button.disabled = false;
+        if (!res.ok) return fail((res.body.error && res.body.error.description) || "Payment could not be started");
+        paymentId = res.body.id;
+        poll();
+      })
+      .catch(function () { button.disabled = false; fail("Network error: please try again"); });
+  }
+  $('[data-test-id="upi-form"]').addEventListener("submit", pay);
+  $('[data-test-id="card-form"]').addEventListener("submit", pay);
+  $('[data-test-id="pay-button"]').addEventListener("click", pay);
+  $('[data-test-id="retry-button"]').addEventListener("click", function () {
+    clearTimeout(pollTimer);
+    paymentId = null;
+    show("form");
+    if (method) choose(method);
+  });
+  show("form");
+})();
