@@ -1,0 +1,256 @@
+// Hosted checkout and checkout.js in a real browser (Debian's Chromium).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { api, createOrder, freePort, launch, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
+
+let g, browser;
+before(async () => {
+  g = await startGateway();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await g?.stop();
+});
+
+async function openCheckout(orderId, width = 1280) {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  await page.goto(`${g.checkout}/checkout?order_id=${orderId}`);
+  await page.locator(tid("checkout-container")).waitFor();
+  return page;
+}
+
+async function paymentsOf(orderId) {
+  const all = await api(g, "GET", "/api/v1/payments?limit=100");
+  return all.body.data.filter((p) => p.order_id === orderId);
+}
+
+describe("hosted checkout", () => {
+  test("UPI payment ends in success with the payment the database holds", async () => {
+    const orderId = await createOrder(g, 50000);
+    const page = await openCheckout(orderId);
+    assert.equal(await page.locator(tid("order-amount")).textContent(), "₹500.00");
+    assert.equal(await page.locator(tid("order-id")).textContent(), orderId);
+    await shot(page, "checkout-1280-summary");
+    await page.click(tid("method-upi"));
+    await page.fill(tid("vpa-input"), "success@upi");
+    await shot(page, "checkout-1280-upi-form");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("processing-state")).waitFor({ state: "visible" });
+    await shot(page, "checkout-1280-processing");
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await shot(page, "checkout-1280-success");
+    const shown = await page.locator(tid("payment-id")).textContent();
+    const [p] = await paymentsOf(orderId);
+    assert.equal(p.id, shown);
+    assert.equal(p.status, "success");
+    assert.equal(p.method, "upi");
+    await page.close();
+  });
+
+  test("card payment groups the number, shows the network, and succeeds", async () => {
+    const orderId = await createOrder(g, 1999);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-card"));
+    await page.locator(tid("card-number-input")).pressSequentially("4111111111111111");
+    assert.equal(await page.inputValue(tid("card-number-input")), "4111 1111 1111 1111");
+    assert.equal(await page.locator("#card-network").textContent(), "visa");
+    await page.locator(tid("expiry-input")).pressSequentially("1230");
+    assert.equal(await page.inputValue(tid("expiry-input")), "12/30");
+    await page.fill(tid("cvv-input"), "123");
+    await page.fill(tid("cardholder-name-input"), "Asha Rao");
+    await shot(page, "checkout-1280-card-form");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    const [p] = await paymentsOf(orderId);
+    assert.equal(p.status, "success");
+    assert.equal(p.card_network, "visa");
+    assert.equal(p.card_last4, "1111");
+    assert.equal(await page.locator(tid("payment-id")).textContent(), p.id);
+    await page.close();
+  });
+
+  test("a declined payment shows the error state and Try Again returns to the form", async () => {
+    const orderId = await createOrder(g, 1000);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-upi"));
+    await page.fill(tid("vpa-input"), "failure@upi");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("error-state")).waitFor({ state: "visible", timeout: 15000 });
+    await shot(page, "checkout-1280-error");
+    assert.match(await page.locator(tid("error-message")).textContent(), /declined/i);
+    const [p] = await paymentsOf(orderId);
+    assert.equal(p.status, "failed");
+    assert.equal(p.error_code, "PAYMENT_FAILED");
+    await page.click(tid("retry-button"));
+    await page.locator(tid("vpa-input")).waitFor({ state: "visible" });
+    await page.fill(tid("vpa-input"), "success@upi");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await page.close();
+  });
+
+  test("invalid inputs are stopped in the page, and the server rejects them too", async () => {
+    const orderId = await createOrder(g, 1000);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-upi"));
+    await page.fill(tid("vpa-input"), "not a vpa");
+    await page.click(tid("pay-button"));
+    assert.match(await page.locator("#vpa-error").textContent(), /valid UPI ID/);
+    await page.click(tid("method-card"));
+    await page.fill(tid("card-number-input"), "4111 1111 1111 1112");
+    await page.fill(tid("expiry-input"), "01/20");
+    await page.fill(tid("cvv-input"), "12");
+    await page.click(tid("pay-button"));
+    assert.match(await page.locator("#card-number-error").textContent(), /valid card number/);
+    assert.match(await page.locator("#expiry-error").textContent(), /expired/);
+    assert.match(await page.locator("#cvv-error").textContent(), /3 or 4 digits/);
+    assert.ok(await page.locator(tid("card-form")).isVisible(), "still on the form");
+    await shot(page, "checkout-1280-invalid");
+    assert.equal((await paymentsOf(orderId)).length, 0, "nothing was sent");
+    // Bypassing the page: the server applies the same rules.
+    const bypass = async (body) => {
+      const r = await page.evaluate(async (b) => {
+        const res = await fetch("/api/v1/payments/public", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(b) });
+        return { status: res.status, body: await res.json() };
+      }, { order_id: orderId, ...body });
+      return r;
+    };
+    const card = { number: "4111111111111112", expiry_month: "12", expiry_year: "30", cvv: "123", holder_name: "A" };
+    assert.equal((await bypass({ method: "upi", vpa: "not a vpa" })).body.error.code, "INVALID_VPA");
+    assert.equal((await bypass({ method: "card", card })).body.error.code, "INVALID_CARD");
+    assert.equal((await bypass({ method: "card", card: { ...card, number: "4111111111111111", expiry_year: "20" } })).body.error.code, "EXPIRED_CARD");
+    assert.equal((await paymentsOf(orderId)).length, 0);
+    await page.close();
+  });
+
+  test("unknown and paid orders get a clear page", async () => {
+    const page = await browser.newPage();
+    const res = await page.goto(`${g.checkout}/checkout?order_id=order_AAAAAAAAAAAAAAAA`);
+    assert.equal(res.status(), 404);
+    assert.match(await page.textContent("h1"), /Order not found/);
+    assert.equal(await page.locator(tid("pay-button")).count(), 0);
+    await page.close();
+  });
+
+  test("fits 360 px and 1280 px wide screens without sideways scrolling", async () => {
+    const orderId = await createOrder(g, 123456);
+    for (const width of [360, 1280]) {
+      const page = await openCheckout(orderId, width);
+      await page.click(tid("method-card"));
+      assert.equal(await scrollsSideways(page), false, `scrolls sideways at ${width}`);
+      await shot(page, `checkout-${width}-card`);
+      await page.close();
+    }
+  });
+
+  test("works with the keyboard", async () => {
+    const orderId = await createOrder(g, 1000);
+    const page = await openCheckout(orderId);
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testId), "method-upi");
+    await page.keyboard.press("Enter");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testId), "vpa-input");
+    await page.keyboard.type("success@upi");
+    await page.keyboard.press("Enter");
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await page.close();
+  });
+});
+
+describe("checkout.js", () => {
+  let shop, shopUrl;
+  before(async () => {
+    const port = await freePort();
+    shopUrl = `http://127.0.0.1:${port}`;
+    // A merchant page on another origin.
+    shop = createServer((req, res) => {
+      res.setHeader("Content-Type", "text/html");
+      res.end(`<!doctype html><html><body><h1>Shop</h1><button id="pay">Pay</button>
+<script src="${g.checkout}/checkout.js"></script>
+<script>
+  window.events = [];
+  document.getElementById("pay").onclick = () => {
+    window.gw = new PaymentGateway({ key: "key_test_abc123", orderId: new URLSearchParams(location.search).get("order"),
+      onSuccess: (d) => events.push({ type: "success", d }),
+      onFailure: (d) => events.push({ type: "failure", d }),
+      onClose: () => events.push({ type: "close" }) });
+    window.gw.open();
+  };
+</script></body></html>`);
+    });
+    await new Promise((ok) => shop.listen(port, "127.0.0.1", ok));
+  });
+  after(() => shop?.close());
+
+  test("open() shows the modal, paying fires onSuccess with the payment id and closes it", async () => {
+    const orderId = await createOrder(g, 2500);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${shopUrl}/?order=${orderId}`);
+    await page.click("#pay");
+    await page.locator(tid("payment-modal")).waitFor();
+    assert.equal(await page.locator("#payment-gateway-modal iframe" + tid("payment-iframe")).count(), 1);
+    const frame = page.frameLocator(tid("payment-iframe"));
+    await frame.locator(tid("method-upi")).click();
+    await frame.locator(tid("vpa-input")).fill("success@upi");
+    await shot(page, "sdk-1280-modal");
+    await frame.locator(tid("pay-button")).click();
+    await page.locator(tid("payment-modal")).waitFor({ state: "detached", timeout: 15000 });
+    const events = await page.evaluate(() => window.events);
+    const success = events.find((e) => e.type === "success");
+    assert.ok(success, JSON.stringify(events));
+    const [p] = await paymentsOf(orderId);
+    assert.equal(success.d.paymentId, p.id);
+    assert.equal(p.status, "success");
+    await page.close();
+  });
+
+  test("the close button and Escape fire onClose; a forged message is ignored", async () => {
+    const orderId = await createOrder(g, 2500);
+    const page = await browser.newPage();
+    await page.goto(`${shopUrl}/?order=${orderId}`);
+    await page.click("#pay");
+    await page.locator(tid("payment-modal")).waitFor();
+    // A message from this (foreign) origin claiming success is not believed.
+    await page.evaluate(() => window.postMessage({ type: "payment_success", data: { paymentId: "pay_forged" } }, "*"));
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator(tid("payment-modal")).count(), 1, "the modal stays open");
+    assert.deepEqual(await page.evaluate(() => window.events), []);
+    await page.click(tid("close-modal-button"));
+    assert.equal(await page.locator(tid("payment-modal")).count(), 0);
+    assert.deepEqual(await page.evaluate(() => window.events.map((e) => e.type)), ["close"]);
+    await page.click("#pay");
+    await page.locator(tid("payment-modal")).waitFor();
+    await page.keyboard.press("Escape");
+    assert.equal(await page.locator(tid("payment-modal")).count(), 0);
+    assert.deepEqual(await page.evaluate(() => window.events.map((e) => e.type)), ["close", "close"]);
+    await page.close();
+  });
+
+  test("the constructor requires key and orderId", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${shopUrl}/`);
+    const error = await page.evaluate(() => { try { new PaymentGateway({ key: "k" }); return null; } catch (e) { return e.message; } });
+    assert.match(error, /orderId/);
+    await page.close();
+  });
+
+  test("the demo shop sells through the widget", async () => {
+    const page = await browser.newPage({ viewport: { width: 360, height: 800 } });
+    await page.goto(`${g.checkout}/demo`);
+    assert.equal(await scrollsSideways(page), false);
+    await page.click(tid("demo-buy"));
+    const frame = page.frameLocator(tid("payment-iframe"));
+    await frame.locator(tid("method-card")).click();
+    await frame.locator(tid("card-number-input")).fill("4111 1111 1111 1111");
+    await frame.locator(tid("expiry-input")).fill("12/30");
+    await frame.locator(tid("cvv-input")).fill("123");
+    await frame.locator(tid("cardholder-name-input")).fill("Asha Rao");
+    await shot(page, "demo-360-widget");
+    await frame.locator(tid("pay-button")).click();
+    await page.locator(tid("payment-modal")).waitFor({ state: "detached", timeout: 15000 });
+    assert.match(await page.locator(tid("demo-status")).textContent(), /Paid! Payment pay_/);
+    await page.close();
+  });
+});
