@@ -27,6 +27,7 @@ pub struct Inner {
     pub connector: Arc<dyn Connector>,
     pub credentials: merchants::CredentialCache,
     pub webhook_client: WebhookClient,
+    pub login_throttle: crate::dashboard::LoginThrottle,
     embedded: Option<Arc<EmbeddedQueue>>,
 }
 
@@ -53,8 +54,11 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url, config.database_max_connections).await?;
         store.migrate().await.context("applying migrations")?;
-        if config.seed_test_merchant && merchants::seed_test_merchant(&store).await? {
-            tracing::info!("seeded the test merchant");
+        if config.seed_test_merchant {
+            if merchants::seed_test_merchant(&store).await? {
+                tracing::info!("seeded the test merchant");
+            }
+            merchants::seed_test_password(&store, &config.test_merchant_password).await?;
         }
         let bank = Arc::new(SimulatedBank::from_config(&config));
         Self::new(config, store, bank)
@@ -91,6 +95,7 @@ impl App {
             connector,
             credentials: merchants::CredentialCache::default(),
             webhook_client,
+            login_throttle: crate::dashboard::LoginThrottle::default(),
             embedded,
         })))
     }
@@ -100,6 +105,7 @@ impl App {
 pub struct Running {
     pub api_addr: Option<SocketAddr>,
     pub checkout_addr: Option<SocketAddr>,
+    pub dashboard_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -127,7 +133,7 @@ impl Running {
 pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let (mut api_addr, mut checkout_addr) = (None, None);
+    let (mut api_addr, mut checkout_addr, mut dashboard_addr) = (None, None, None);
     if mode != Mode::Worker {
         let listeners = [
             (
@@ -142,6 +148,12 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
                 app.config.checkout_port,
                 crate::checkout::router(app.clone()),
             ),
+            (
+                "dashboard",
+                "DASHBOARD_PORT",
+                app.config.dashboard_port,
+                crate::dashboard::router(app.clone()),
+            ),
         ];
         for (name, setting, port, router) in listeners {
             let addr = SocketAddr::new(app.config.host, port);
@@ -150,10 +162,10 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
                 .with_context(|| format!("cannot listen on {addr} (HOST, {setting})"))?;
             let bound = listener.local_addr()?;
             tracing::info!(addr = %bound, "{name} listening");
-            if name == "API" {
-                api_addr = Some(bound);
-            } else {
-                checkout_addr = Some(bound);
+            match name {
+                "API" => api_addr = Some(bound),
+                "checkout" => checkout_addr = Some(bound),
+                _ => dashboard_addr = Some(bound),
             }
             let mut stop = stop_rx.clone();
             tasks.spawn(async move {
@@ -173,6 +185,7 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
     Ok(Running {
         api_addr,
         checkout_addr,
+        dashboard_addr,
         shutdown,
         tasks,
     })

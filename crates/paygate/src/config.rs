@@ -135,6 +135,14 @@ pub struct Settings {
         global = true
     )]
     pub shutdown_timeout_ms: u64,
+    /// The test merchant's dashboard password (set when it has none).
+    #[arg(
+        long,
+        env = "TEST_MERCHANT_PASSWORD",
+        default_value = "password123",
+        global = true
+    )]
+    pub test_merchant_password: String,
     /// Seed the test merchant at start.
     #[arg(long, env = "SEED_TEST_MERCHANT", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
     pub seed_test_merchant: bool,
@@ -172,6 +180,7 @@ pub struct Config {
     pub job_lease: Duration,
     pub shutdown_timeout: Duration,
     pub seed_test_merchant: bool,
+    pub test_merchant_password: String,
     pub test_endpoints: bool,
 }
 
@@ -268,6 +277,7 @@ impl Config {
             job_lease: Duration::from_millis(s.job_lease_ms),
             shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
             seed_test_merchant: s.seed_test_merchant,
+            test_merchant_password: s.test_merchant_password,
             test_endpoints: s.test_endpoints,
         })
     }

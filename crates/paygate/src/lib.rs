@@ -4,6 +4,7 @@
 pub mod app;
 pub mod checkout;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod merchants;
 pub mod orders;

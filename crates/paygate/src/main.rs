@@ -55,9 +55,12 @@ enum MerchantCommand {
         /// The merchant's name.
         #[arg(long)]
         name: String,
-        /// The merchant's email (unique).
+        /// The merchant's email (unique); the dashboard login.
         #[arg(long)]
         email: String,
+        /// The dashboard password (at least 8 characters).
+        #[arg(long)]
+        password: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -140,8 +143,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
     match cmd {
-        MerchantCommand::Create { name, email, json } => {
+        MerchantCommand::Create {
+            name,
+            email,
+            password,
+            json,
+        } => {
             let created = merchants::create(store, &name, &email).await?;
+            if let Some(p) = password {
+                merchants::set_password(store, &created.merchant.id, &p).await?;
+            }
             let m = &created.merchant;
             if json {
                 let body = json!({

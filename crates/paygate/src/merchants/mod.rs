@@ -98,6 +98,13 @@ impl CredentialCache {
             entries.insert(merchant.api_key.clone(), (merchant.clone(), Instant::now()));
         }
     }
+
+    /// Forgets a merchant's credentials (after a rotation in this process).
+    pub fn forget(&self, api_key: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(api_key);
+        }
+    }
 }
 
 /// The merchant owning `api_key`, if `api_secret` matches (compared in constant time).
@@ -157,6 +164,64 @@ pub async fn create(store: &Store, name: &str, email: &str) -> Result<Created, C
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// An argon2id hash of a dashboard password (PHC string).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::PasswordHasher as _;
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing the password failed: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches an argon2 PHC hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier as _;
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// Sets a merchant's dashboard password.
+pub async fn set_password(store: &Store, merchant_id: &str, password: &str) -> anyhow::Result<()> {
+    if password.chars().count() < 8 {
+        anyhow::bail!("the password must have at least 8 characters");
+    }
+    let hash = hash_password(password)?;
+    crate::store::dashboard::set_password_hash(store, merchant_id, &hash, false).await?;
+    Ok(())
+}
+
+/// Gives the test merchant its dashboard password if it has none.
+pub async fn seed_test_password(store: &Store, password: &str) -> anyhow::Result<()> {
+    let has = crate::store::dashboard::login_row(store, test_merchant::EMAIL).await?;
+    if let Some((id, None)) = has {
+        crate::store::dashboard::set_password_hash(store, &id, &hash_password(password)?, true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Replaces the merchant's API secret; returns the new secret (shown once).
+pub async fn rotate_api_secret(
+    store: &Store,
+    cache: &CredentialCache,
+    merchant: &Merchant,
+) -> Result<String, sqlx::Error> {
+    let secret = format!(
+        "secret_{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 32)
+    );
+    crate::store::dashboard::set_api_secret_hash(
+        store,
+        &merchant.id,
+        &secret_digest(&secret),
+        now(),
+    )
+    .await?;
+    cache.forget(&merchant.api_key);
+    Ok(secret)
 }
 
 /// Inserts the test merchant unless it exists; returns whether it was inserted.

@@ -57,7 +57,11 @@ return out
 const ENQUEUE: &str = r"
 local prefix, q, id, resource, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local job = prefix .. ':job:' .. id
-if redis.call('EXISTS', job) == 1 then return 0 end
+if redis.call('EXISTS', job) == 1 then
+  -- A job waiting for a later time is brought forward (a manual retry).
+  redis.call('ZADD', prefix .. ':q:' .. q .. ':due', 'XX', 'LT', run_at, id)
+  return 0
+end
 redis.call('HSET', job, 'queue', q, 'resource', resource, 'attempts', 0)
 redis.call('ZADD', prefix .. ':q:' .. q .. ':due', run_at, id)
 redis.call('LPUSH', prefix .. ':wake', 1)

@@ -28,7 +28,7 @@ pub struct Counts {
 }
 
 /// Inserts a queued job unless one with the same id exists; an existing completed or failed
-/// job with that id is queued again. Returns whether a job is now queued by this call. On
+/// job with that id is queued again, and a queued one due later is brought forward. Returns whether a job is now queued by this call. On
 /// PostgreSQL a queued job is announced on `notify` (in the same statement), so listening
 /// workers in other processes wake at commit.
 pub async fn upsert(
@@ -42,7 +42,8 @@ pub async fn upsert(
              VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5) \
              ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
              locked_by = NULL, locked_until = NULL, updated_at = excluded.updated_at \
-             WHERE jobs.status IN ('completed', 'failed')"
+             WHERE jobs.status IN ('completed', 'failed') \
+             OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at)"
         };
     }
     macro_rules! bound {

@@ -41,6 +41,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0004_webhooks.sql"),
         postgres: include_str!("../../../../migrations/postgres/0004_webhooks.sql"),
     },
+    Migration {
+        version: 5,
+        name: "sessions",
+        sqlite: include_str!("../../../../migrations/sqlite/0005_sessions.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0005_sessions.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

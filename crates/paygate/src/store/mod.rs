@@ -9,6 +9,7 @@
 //! Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two transactions that read
 //! and then write queue up on the busy timeout instead of failing with "database is locked".
 
+pub mod dashboard;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;

@@ -397,7 +397,29 @@ async fn webhook_config_and_events_endpoints(backend: Backend) {
     assert_error(status, &body, 401, "AUTHENTICATION_ERROR");
 }
 
+async fn a_manual_retry_of_a_delivery_waiting_for_its_next_attempt_runs_now(backend: Backend) {
+    // The real schedule: the second attempt would come a minute later.
+    let t = TestApp::spawn(backend).await;
+    let receiver = Receiver::start("whsec_test_abc123").await;
+    set_url(&t, &receiver.url("/fail")).await;
+    let (_, first) = t.post("/api/v1/webhooks/test", &json!({})).await;
+    assert_eq!(first["status"], "pending");
+    assert!(first["next_retry_at"].is_string());
+    set_url(&t, &receiver.url("/webhook")).await;
+    let id = first["id"].as_str().unwrap();
+    let (status, _) = t
+        .post(&format!("/api/v1/webhooks/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    receiver
+        .wait_for("the retried attempt", |r| {
+            r.iter().any(|x| x["path"] == "/webhook")
+        })
+        .await;
+}
+
 every_backend!(
+    a_manual_retry_of_a_delivery_waiting_for_its_next_attempt_runs_now,
     payment_events_arrive_signed_and_verify_with_the_public_library,
     a_failing_receiver_gets_five_attempts_on_schedule_then_a_manual_retry_succeeds,
     blocked_destinations_are_refused_and_redirects_not_followed,

@@ -22,9 +22,17 @@ fn config(m: &Merchant) -> Value {
     json!({"webhook_url": m.webhook_url, "webhook_secret": m.webhook_secret})
 }
 
-/// `GET /api/v1/webhooks/config`.
-pub async fn get_config(Authed(m): Authed) -> Json<Value> {
-    Json(config(&m))
+/// `GET /api/v1/webhooks/config`, read fresh (the authenticated merchant may come from the
+/// credential cache).
+pub async fn get_config(
+    State(app): State<App>,
+    Authed(m): Authed,
+) -> Result<Json<Value>, ApiError> {
+    let current = crate::store::merchants::get(&app.store, &m.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(ApiError::unauthenticated)?;
+    Ok(Json(config(&current)))
 }
 
 /// `PUT /api/v1/webhooks/config`: body `{"webhook_url": "https://…" | null}`.

@@ -1,0 +1,253 @@
+//! Queries of the merchant dashboard: sessions, statistics, filtered payment lists.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{Db, Store, on_pool, on_write, payments::Payment, webhooks::Delivery};
+
+/// Headline figures of a merchant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub total: i64,
+    pub successful: i64,
+    pub successful_amount: i64,
+}
+
+/// Counts all payments and sums the successful ones, in the database.
+pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Error> {
+    on_pool!(store, pool => {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS total, \
+             COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS successful, \
+             COALESCE(SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END), 0) AS amount \
+             FROM payments WHERE merchant_id = $1",
+        )
+        .bind(merchant_id)
+        .fetch_one(pool)
+        .await?;
+        Ok(Stats {
+            total: r.try_get("total")?,
+            successful: r.try_get("successful")?,
+            successful_amount: r.try_get("amount")?,
+        })
+    })
+}
+
+/// One day of the chart: `(YYYY-MM-DD, payments, successful, successful amount)`.
+pub type Day = (String, i64, i64, i64);
+
+/// Payments per UTC day since `since`, oldest first.
+pub async fn daily(
+    store: &Store,
+    merchant_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<Day>, sqlx::Error> {
+    // The day of a timestamp is spelled differently by each dialect.
+    let sql = match store.db {
+        Db::Sqlite(_) => {
+            "SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n, \
+             SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS ok, \
+             SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END) AS amount \
+             FROM payments WHERE merchant_id = $1 AND created_at >= $2 GROUP BY day ORDER BY day"
+        }
+        Db::Postgres(_) => {
+            "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS n, \
+             SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END)::BIGINT AS ok, \
+             SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END)::BIGINT AS amount \
+             FROM payments WHERE merchant_id = $1 AND created_at >= $2 GROUP BY day ORDER BY day"
+        }
+    };
+    on_pool!(store, pool => {
+        let rows = sqlx::query(sql).bind(merchant_id).bind(since).fetch_all(pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("day")?, r.try_get("n")?, r.try_get("ok")?, r.try_get("amount")?)))
+            .collect()
+    })
+}
+
+/// Filters of the transactions page.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub method: Option<String>,
+    /// A payment id or an order id.
+    pub search: Option<String>,
+}
+
+/// A page of the merchant's payments matching `f`, newest first, and the matching total.
+pub async fn payments(
+    store: &Store,
+    merchant_id: &str,
+    f: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Payment>, i64), sqlx::Error> {
+    let ids: Vec<String> = on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT id FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4) \
+             ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6",
+        )
+        .bind(merchant_id)
+        .bind(&f.status)
+        .bind(&f.method)
+        .bind(&f.search)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?
+    });
+    let total: i64 = on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4)",
+        )
+        .bind(merchant_id)
+        .bind(&f.status)
+        .bind(&f.method)
+        .bind(&f.search)
+        .fetch_one(pool)
+        .await?
+    });
+    let mut page = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(p) = super::payments::get(store, &id).await? {
+            page.push(p);
+        }
+    }
+    Ok((page, total))
+}
+
+/// The deliveries of the events of one resource, oldest first.
+pub async fn deliveries_for(
+    store: &Store,
+    resource_id: &str,
+) -> Result<Vec<Delivery>, sqlx::Error> {
+    let ids: Vec<String> = on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT w.id FROM webhook_logs w JOIN events e ON e.id = w.event_id \
+             WHERE e.resource_id = $1 ORDER BY w.created_at, w.id",
+        )
+        .bind(resource_id)
+        .fetch_all(pool)
+        .await?
+    });
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(d) = super::webhooks::get(store, &id).await? {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// A session: its merchant and CSRF token.
+pub struct Session {
+    pub merchant_id: String,
+    pub csrf_token: String,
+}
+
+/// Stores a session under the digest of its token.
+pub async fn create_session(
+    store: &Store,
+    digest: &str,
+    merchant_id: &str,
+    csrf: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query("INSERT INTO sessions (id, merchant_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(digest)
+            .bind(merchant_id)
+            .bind(csrf)
+            .bind(now)
+            .bind(expires)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// The live session with this token digest.
+pub async fn session(
+    store: &Store,
+    digest: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Session>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let row = sqlx::query("SELECT merchant_id, csrf_token FROM sessions WHERE id = $1 AND expires_at > $2")
+            .bind(digest)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+        row.map(|r| Ok(Session { merchant_id: r.try_get("merchant_id")?, csrf_token: r.try_get("csrf_token")? }))
+            .transpose()
+    })
+}
+
+/// Ends a session, and any expired ones.
+pub async fn end_session(
+    store: &Store,
+    digest: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query("DELETE FROM sessions WHERE id = $1 OR expires_at <= $2")
+            .bind(digest)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// The merchant's email and password hash, by email.
+pub async fn login_row(
+    store: &Store,
+    email: &str,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let row = sqlx::query("SELECT id, password_hash FROM merchants WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_optional(pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("password_hash")?))).transpose()
+    })
+}
+
+/// Sets the merchant's dashboard password hash (only where none is set, with `if_unset`).
+pub async fn set_password_hash(
+    store: &Store,
+    merchant_id: &str,
+    hash: &str,
+    if_unset: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = if if_unset {
+        "UPDATE merchants SET password_hash = $2 WHERE id = $1 AND password_hash IS NULL"
+    } else {
+        "UPDATE merchants SET password_hash = $2 WHERE id = $1"
+    };
+    on_write!(store, pool => {
+        let done = sqlx::query(sql).bind(merchant_id).bind(hash).execute(pool).await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+/// Replaces the merchant's API secret digest.
+pub async fn set_api_secret_hash(
+    store: &Store,
+    merchant_id: &str,
+    digest: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query("UPDATE merchants SET api_secret_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(merchant_id)
+            .bind(digest)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}

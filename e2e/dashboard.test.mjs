@@ -1,0 +1,258 @@
+// The merchant dashboard in a real browser (Debian's Chromium).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { api, createOrder, freePort, launch, root, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
+
+let g, browser, hook, hookUrl, hookStatus = 200;
+const received = [];
+before(async () => {
+  g = await startGateway({ TEST_PROCESSING_DELAY: "200" });
+  browser = await launch();
+  const port = await freePort();
+  hookUrl = `http://127.0.0.1:${port}/hook`;
+  hook = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      received.push({ body, headers: req.headers });
+      res.statusCode = hookStatus;
+      res.end("ok");
+    });
+  });
+  await new Promise((ok) => hook.listen(port, "127.0.0.1", ok));
+});
+after(async () => {
+  hook?.close();
+  await browser?.close();
+  await g?.stop();
+});
+
+async function login(email = "test@example.com", password = "password123", width = 1280) {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  await page.goto(`${g.dashboard}/login`);
+  await page.fill(tid("email-input"), email);
+  await page.fill(tid("password-input"), password);
+  await page.click(tid("login-button"));
+  return page;
+}
+
+async function pay(vpa, amount) {
+  const orderId = await createOrder(g, amount);
+  const r = await api(g, "POST", "/api/v1/payments", { order_id: orderId, method: "upi", vpa });
+  return r.body.id;
+}
+
+async function waitFinal(id) {
+  for (let i = 0; i < 200; i++) {
+    const r = await api(g, "GET", `/api/v1/payments/${id}`);
+    if (r.body.status !== "pending") return r.body;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  throw new Error(`${id} still pending`);
+}
+
+describe("dashboard", () => {
+  test("login works with the right password only, and pages need a session", async () => {
+    const anon = await browser.newPage();
+    for (const path of ["/dashboard", "/dashboard/transactions", "/dashboard/webhooks", "/dashboard/docs"]) {
+      await anon.goto(g.dashboard + path);
+      assert.equal(new URL(anon.url()).pathname, "/login", path);
+    }
+    await shot(anon, "dashboard-1280-login");
+    await anon.close();
+    const wrong = await login("test@example.com", "wrong-password");
+    assert.equal(new URL(wrong.url()).pathname, "/login");
+    assert.match(await wrong.locator(tid("login-error")).textContent(), /Invalid email or password/);
+    await wrong.close();
+    const page = await login();
+    assert.equal(new URL(page.url()).pathname, "/dashboard");
+    await page.locator(tid("dashboard")).waitFor();
+    assert.equal(await page.locator(tid("api-key")).textContent(), "key_test_abc123");
+    assert.equal(await page.locator(tid("api-secret")).textContent(), "secret_test_xyz789");
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === "paygate_session");
+    assert.ok(session.httpOnly && session.sameSite === "Strict", JSON.stringify(session));
+    await page.click(tid("logout-button"));
+    await page.goto(`${g.dashboard}/dashboard`);
+    assert.equal(new URL(page.url()).pathname, "/login");
+    await page.close();
+  });
+
+  test("stats, table and export match the database after mixed payments", async () => {
+    const ids = [];
+    for (const [vpa, amount] of [["success@upi", 10000], ["success@upi", 25050], ["failure@upi", 7000], ["success@upi", 999], ["failure@upi", 100]]) {
+      ids.push(await pay(vpa, amount));
+    }
+    for (const id of ids) await waitFinal(id);
+    const all = (await api(g, "GET", "/api/v1/payments?limit=100")).body.data;
+    const ok = all.filter((p) => p.status === "success");
+    const sum = ok.reduce((s, p) => s + p.amount, 0);
+    const expectedRate = Math.round((ok.length * 100) / all.length);
+    const page = await login();
+    assert.equal(await page.locator(tid("total-transactions")).textContent(), String(all.length));
+    assert.equal(await page.locator(tid("total-amount")).textContent(), `₹${(sum / 100).toFixed(2)}`);
+    assert.equal(await page.locator(tid("success-rate")).textContent(), `${expectedRate}%`);
+    await shot(page, "dashboard-1280-overview");
+    await page.goto(`${g.dashboard}/dashboard/transactions`);
+    const rows = page.locator(tid("transaction-row"));
+    assert.equal(await rows.count(), all.length);
+    for (const p of all) {
+      const row = page.locator(`${tid("transaction-row")}[data-payment-id="${p.id}"]`);
+      assert.equal(await row.locator(tid("status")).textContent(), p.status);
+      assert.equal(await row.locator(tid("order-id")).textContent(), p.order_id);
+      assert.equal(await row.locator(tid("amount")).textContent(), `₹${(p.amount / 100).toFixed(2)}`);
+      assert.equal(await row.locator(tid("method")).textContent(), "upi");
+    }
+    await shot(page, "dashboard-1280-transactions");
+    // Filter and search.
+    await page.selectOption(tid("filter-status"), "failed");
+    await page.click(tid("filter-button"));
+    assert.equal(await rows.count(), all.filter((p) => p.status === "failed").length);
+    await page.goto(`${g.dashboard}/dashboard/transactions?q=${all[0].order_id}`);
+    assert.equal(await rows.count(), 1);
+    // The export of the filtered set.
+    const csv = await page.evaluate(async () => (await fetch("/dashboard/transactions.csv?status=success")).text());
+    const lines = csv.trim().split("\n");
+    assert.equal(lines[0], "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at");
+    assert.equal(lines.length - 1, ok.length);
+    assert.equal(lines.slice(1).reduce((s, l) => s + Number(l.split(",")[2]), 0), sum);
+    await page.close();
+  });
+
+  test("a capture and a refund made on the payment page show up in the API and the timeline", async () => {
+    const id = await pay("success@upi", 20000);
+    await waitFinal(id);
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/payments/${id}`);
+    await page.click(tid("capture-button"));
+    await page.locator(".notice", { hasText: "captured" }).waitFor();
+    assert.equal(await page.locator(tid("payment-captured")).textContent(), "yes");
+    assert.equal((await api(g, "GET", `/api/v1/payments/${id}`)).body.captured, true);
+    await page.fill(tid("refund-amount-input"), "5000");
+    await page.fill(tid("refund-reason-input"), "damaged box");
+    await page.click(tid("refund-button"));
+    await page.locator(".notice", { hasText: "Refund rfnd_" }).waitFor();
+    await page.locator(tid("refund-row")).waitFor();
+    const refunds = (await api(g, "GET", `/api/v1/payments/${id}/refunds`)).body.data;
+    assert.equal(refunds.length, 1);
+    assert.equal(refunds[0].amount, 5000);
+    assert.equal(refunds[0].reason, "damaged box");
+    const timeline = await page.locator(tid("timeline-event")).allTextContents();
+    assert.ok(timeline.some((t) => t.startsWith("payment.captured")), timeline.join(" | "));
+    assert.ok(timeline.some((t) => t.startsWith("payment.success")), timeline.join(" | "));
+    // The refund's own events are on the refund; the payment shows the refund.
+    assert.equal(await page.locator(`${tid("refund-row")}[data-refund-id="${refunds[0].id}"]`).count(), 1);
+    // Asking for more than is left is refused with the API's message.
+    await page.fill(tid("refund-amount-input"), "999999");
+    await page.click(tid("refund-button"));
+    await page.locator(".notice", { hasText: "exceeds" }).waitFor();
+    assert.match(await page.locator(".notice").textContent(), /exceeds available amount/);
+    await shot(page, "dashboard-1280-payment");
+    await page.close();
+  });
+
+  test("webhook URL, secret, test and retry all work from the page", async () => {
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/webhooks`);
+    await page.fill(tid("webhook-url-input"), hookUrl);
+    await page.click(tid("save-webhook-button"));
+    await page.locator(".notice").waitFor();
+    assert.match(await page.locator(".notice").textContent(), /saved/);
+    assert.equal((await api(g, "GET", "/api/v1/webhooks/config")).body.webhook_url, hookUrl);
+    const before = await page.locator(tid("webhook-secret")).textContent();
+    await page.click(tid("regenerate-secret-button"));
+    await page.locator(".notice", { hasText: "secret" }).waitFor();
+    const afterSecret = await page.locator(tid("webhook-secret")).textContent();
+    assert.notEqual(afterSecret, before);
+    assert.match(afterSecret, /^whsec_/);
+    assert.equal((await api(g, "GET", "/api/v1/webhooks/config")).body.webhook_secret, afterSecret);
+    hookStatus = 500;
+    await page.click(tid("test-webhook-button"));
+    await page.locator(".notice", { hasText: "Test webhook sent" }).waitFor();
+    const item = page.locator(tid("webhook-log-item")).first();
+    assert.equal(await item.locator(tid("webhook-event")).textContent(), "webhook.test");
+    assert.equal(await item.locator(tid("webhook-response-code")).textContent(), "500");
+    assert.equal(await item.locator(tid("webhook-attempts")).textContent(), "1");
+    assert.equal(received.length, 1);
+    hookStatus = 200;
+    await item.locator(tid("retry-webhook-button")).click();
+    await page.locator(".notice", { hasText: "retry scheduled" }).waitFor();
+    for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((ok) => setTimeout(ok, 50));
+    assert.equal(received.length, 2);
+    await page.waitForTimeout(200);
+    await page.reload();
+    const again = page.locator(tid("webhook-log-item")).first();
+    assert.equal(await again.locator(tid("webhook-status")).textContent(), "success");
+    assert.equal(await again.locator(tid("webhook-response-code")).textContent(), "200");
+    await shot(page, "dashboard-1280-webhooks");
+    await page.close();
+  });
+
+  test("the docs show working snippets with the merchant's own key", async () => {
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/docs`);
+    const create = await page.locator(tid("code-snippet-create-order")).textContent();
+    assert.ok(create.includes("key_test_abc123") && create.includes(`${g.api}/api/v1/orders`));
+    const cmd = create.replace(/\\\n/g, " ");
+    const out = execFileSync("bash", ["-c", cmd]).toString();
+    assert.equal(JSON.parse(out).status, "created", out);
+    assert.ok((await page.locator(tid("code-snippet-sdk")).textContent()).includes(`${g.checkout}/checkout.js`));
+    const hookCode = await page.locator(tid("code-snippet-webhook")).textContent();
+    assert.ok(hookCode.includes("standardwebhooks") && hookCode.includes("x-webhook-signature"));
+    await shot(page, "dashboard-1280-docs");
+    await page.close();
+  });
+
+  test("a second merchant never sees the first merchant's data", async () => {
+    const bin = process.env.PAYGATE_BIN || join(root, "target", "debug", "paygate");
+    const env = { PATH: process.env.PATH, DATABASE_URL: `sqlite://${join(g.dir, "paygate.db")}` };
+    const created = JSON.parse(execFileSync(bin, ["merchant", "create", "--name", "Second Shop", "--email", "second@example.com", "--password", "second-pass-1", "--json"], { env }).toString());
+    const mine = (await api(g, "GET", "/api/v1/payments?limit=100")).body.data;
+    assert.ok(mine.length > 0);
+    const page = await login("second@example.com", "second-pass-1");
+    assert.equal(await page.locator(tid("total-transactions")).textContent(), "0");
+    assert.equal(await page.locator(tid("api-key")).textContent(), created.api_key);
+    assert.notEqual(await page.locator(tid("api-secret")).textContent(), "secret_test_xyz789");
+    for (const path of ["/dashboard", "/dashboard/transactions", "/dashboard/webhooks", "/dashboard/docs", "/dashboard/transactions.csv"]) {
+      const text = await page.evaluate(async (p) => (await fetch(p)).text(), path);
+      for (const p of mine) assert.ok(!text.includes(p.id) && !text.includes(p.order_id), `${path} shows ${p.id}`);
+      assert.ok(!text.includes("key_test_abc123") && !text.includes("whsec_test_abc123"), path);
+    }
+    const res = await page.goto(`${g.dashboard}/dashboard/payments/${mine[0].id}`);
+    assert.equal(res.status(), 404);
+    await page.close();
+  });
+
+  test("every page fits 390 px without sideways scrolling (screenshots at 1280 and 390)", async () => {
+    for (const width of [390, 1280]) {
+      const page = await login("test@example.com", "password123", width);
+      const someId = (await api(g, "GET", "/api/v1/payments?limit=1")).body.data[0].id;
+      for (const [name, path] of [["overview", "/dashboard"], ["transactions", "/dashboard/transactions"], ["payment", `/dashboard/payments/${someId}`], ["webhooks", "/dashboard/webhooks"], ["docs", "/dashboard/docs"]]) {
+        await page.goto(g.dashboard + path);
+        if (width === 390) assert.equal(await scrollsSideways(page), false, `${name} scrolls sideways at 390 px`);
+        await shot(page, `dashboard-${width}-${name}`);
+      }
+      await page.close();
+    }
+  });
+
+  test("repeated failed logins are slowed down", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${g.dashboard}/login`, { method: "POST", body: new URLSearchParams({ email: "nobody@example.com", password: "x" }) });
+      assert.equal(r.status, 401);
+    }
+    const r = await fetch(`${g.dashboard}/login`, { method: "POST", body: new URLSearchParams({ email: "nobody@example.com", password: "x" }) });
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get("retry-after")) >= 1);
+  });
+
+  test("forms without the session's CSRF token are refused", async () => {
+    const page = await login();
+    const status = await page.evaluate(async () => (await fetch("/dashboard/webhooks/secret", { method: "POST", body: new URLSearchParams({ csrf: "forged" }) })).status);
+    assert.equal(status, 403);
+    await page.close();
+  });
+});
