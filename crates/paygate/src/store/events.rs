@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Row as _, types::Json};
 
-use super::{Store, Tx, on_pool, on_tx};
+use super::{Store, Tx, merchant_page, on_pool, on_tx};
 
 /// A stored event.
 #[derive(Clone, Debug)]
@@ -17,6 +17,27 @@ pub struct Event {
     /// The webhook payload's `data` object, e.g. `{"payment": {…}}`.
     pub data: Value,
     pub created_at: DateTime<Utc>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, merchant_id, event_type, resource_id, data, created_at"
+    };
+}
+
+macro_rules! from_row {
+    ($row:expr) => {{
+        let r = &$row;
+        let Json(data) = r.try_get::<Json<Value>, _>("data")?;
+        Event {
+            id: r.try_get("id")?,
+            merchant_id: r.try_get("merchant_id")?,
+            event_type: r.try_get("event_type")?,
+            resource_id: r.try_get("resource_id")?,
+            data,
+            created_at: r.try_get("created_at")?,
+        }
+    }};
 }
 
 /// Inserts events in one statement.
@@ -61,26 +82,11 @@ pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
 /// The events of one resource, oldest first.
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Event>, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(
-            "SELECT id, merchant_id, event_type, resource_id, data, created_at FROM events \
-             WHERE resource_id = $1 ORDER BY seq",
-        )
-        .bind(resource_id)
-        .fetch_all(pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let Json(data) = r.try_get::<Json<Value>, _>("data")?;
-                Ok(Event {
-                    id: r.try_get("id")?,
-                    merchant_id: r.try_get("merchant_id")?,
-                    event_type: r.try_get("event_type")?,
-                    resource_id: r.try_get("resource_id")?,
-                    data,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(concat!("SELECT ", cols!(), " FROM events WHERE resource_id = $1 ORDER BY seq"))
+            .bind(resource_id)
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(|r| Ok(from_row!(r))).collect()
     })
 }
 
@@ -91,34 +97,14 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Event>, i64), sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows = sqlx::query(
-            "SELECT id, merchant_id, event_type, resource_id, data, created_at FROM events \
-             WHERE merchant_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
-        )
-        .bind(merchant_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE merchant_id = $1")
-            .bind(merchant_id)
-            .fetch_one(pool)
-            .await?;
-        let page = rows
-            .iter()
-            .map(|r| {
-                let Json(data) = r.try_get::<Json<Value>, _>("data")?;
-                Ok(Event {
-                    id: r.try_get("id")?,
-                    merchant_id: r.try_get("merchant_id")?,
-                    event_type: r.try_get("event_type")?,
-                    resource_id: r.try_get("resource_id")?,
-                    data,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok((page, total))
-    })
+    merchant_page!(
+        store,
+        "events",
+        cols,
+        from_row,
+        "seq DESC",
+        merchant_id,
+        limit,
+        offset
+    )
 }

@@ -67,6 +67,30 @@ macro_rules! on_tx {
         }
     };
 }
+/// A page of a merchant's rows of `$table` in `$order`, and the merchant's total, mapped by
+/// the calling module's `$cols!()` and `$from_row!()` macros.
+macro_rules! merchant_page {
+    ($store:expr, $table:literal, $cols:ident, $from_row:ident, $order:literal, $merchant:expr, $limit:expr, $offset:expr) => {
+        $crate::store::on_pool!($store, pool => {
+            let rows = sqlx::query(concat!(
+                "SELECT ", $cols!(), " FROM ", $table, " WHERE merchant_id = $1 ORDER BY ", $order,
+                " LIMIT $2 OFFSET $3"
+            ))
+            .bind($merchant)
+            .bind($limit)
+            .bind($offset)
+            .fetch_all(pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) FROM ", $table, " WHERE merchant_id = $1"))
+                .bind($merchant)
+                .fetch_one(pool)
+                .await?;
+            let page = rows.iter().map(|r| Ok($from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok((page, total))
+        })
+    };
+}
+pub(crate) use merchant_page;
 pub(crate) use on_pool;
 pub(crate) use on_tx;
 pub(crate) use on_write;

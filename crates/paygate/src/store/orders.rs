@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Row as _, types::Json};
 
-use super::{Store, Tx, on_pool, on_tx, on_write};
+use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored order.
 #[derive(Clone, Debug)]
@@ -83,23 +83,16 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Order>, i64), sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows = sqlx::query(concat!(
-            "SELECT ", cols!(), " FROM orders WHERE merchant_id = $1 ",
-            "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-        ))
-        .bind(merchant_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE merchant_id = $1")
-            .bind(merchant_id)
-            .fetch_one(pool)
-            .await?;
-        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok((page, total))
-    })
+    merchant_page!(
+        store,
+        "orders",
+        cols,
+        from_row,
+        "created_at DESC, id DESC",
+        merchant_id,
+        limit,
+        offset
+    )
 }
 
 /// Marks a `created` order `paid`; returns whether it changed.

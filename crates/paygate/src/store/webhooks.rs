@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Store, Tx, on_pool, on_tx, on_write};
+use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,23 +108,16 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Delivery>, i64), sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows = sqlx::query(concat!(
-            "SELECT ", cols!(), " FROM webhook_logs WHERE merchant_id = $1 ",
-            "ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-        ))
-        .bind(merchant_id)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_logs WHERE merchant_id = $1")
-            .bind(merchant_id)
-            .fetch_one(pool)
-            .await?;
-        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok((page, total))
-    })
+    merchant_page!(
+        store,
+        "webhook_logs",
+        cols,
+        from_row,
+        "created_at DESC, id DESC",
+        merchant_id,
+        limit,
+        offset
+    )
 }
 
 /// The outcome of one attempt.
