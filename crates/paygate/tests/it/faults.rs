@@ -87,15 +87,50 @@ impl Drop for RedisServer {
     }
 }
 
-/// The environment of every process in these tests.
-fn env<'a>(redis: &'a str, delay: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("REDIS_URL", redis),
-        ("TEST_MODE", "true"),
-        ("TEST_PROCESSING_DELAY", delay),
-        ("JOB_LEASE_MS", "1000"),
-        ("SHUTDOWN_TIMEOUT_MS", "10000"),
-    ]
+/// The production setup of one test: a Redis of its own, a PostgreSQL database of its own,
+/// and a `serve` process; workers are started by the test.
+struct Production {
+    redis: RedisServer,
+    db: TestDb,
+    dir: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    api: Gateway,
+}
+
+impl Production {
+    /// `delay`: the test-mode processing delay, ms; `extra`: more settings.
+    async fn start(delay: &str, extra: &[(&str, &str)]) -> Self {
+        let redis = RedisServer::start().await;
+        let (db, dir) = (TestDb::create(Backend::Postgres).await, temp_dir());
+        let env: Vec<(String, String)> = [
+            ("REDIS_URL", redis.url().as_str()),
+            ("TEST_MODE", "true"),
+            ("TEST_PROCESSING_DELAY", delay),
+            ("JOB_LEASE_MS", "1000"),
+            ("SHUTDOWN_TIMEOUT_MS", "10000"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let api = Gateway::start_command(&db, &dir, &pairs(&env), &["serve"]).await;
+        Self {
+            redis,
+            db,
+            dir,
+            env,
+            api,
+        }
+    }
+
+    /// Starts a `paygate worker`.
+    async fn worker(&self) -> Gateway {
+        Gateway::start_command(&self.db, &self.dir, &pairs(&self.env), &["worker"]).await
+    }
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 async fn health(api: &Gateway) -> (u16, Value) {
@@ -133,119 +168,77 @@ fn processed_by(worker: &Gateway) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_loses_nothing_and_charges_once() {
-    let redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
-    let env = env(&url, "1000");
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let mut first = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 1).await;
-    let ids = batch(&api, 20).await;
+    let p = Production::start("1000", &[]).await;
+    let mut first = p.worker().await;
+    wait_workers(&p.api, 1).await;
+    let ids = batch(&p.api, 20).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     first.kill9();
-    let _second = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    let statuses = wait_all_final(&db.url(), &ids).await;
+    let _second = p.worker().await;
+    let statuses = wait_all_final(&p.db.url(), &ids).await;
     assert!(statuses.iter().all(|s| s == "success"), "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
-    let redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
     // A small worker: most of the batch waits in Redis when it is flushed.
-    let mut env = env(&url, "300");
-    env.push(("WORKER_CONCURRENCY", "2"));
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 1).await;
-    let mut ids = batch(&api, 10).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let p = Production::start("500", &[("WORKER_CONCURRENCY", "2")]).await;
+    let _worker = p.worker().await;
+    wait_workers(&p.api, 1).await;
+    let mut ids = batch(&p.api, 10).await;
     let queued = |v: Option<redis::Value>| matches!(v, Some(redis::Value::Int(n)) if n > 0);
-    assert!(
-        queued(redis.command(&["ZCARD", "paygate:q:payments:due"]).await),
-        "jobs wait in Redis"
-    );
-    assert!(redis.command(&["FLUSHALL"]).await.is_some());
-    ids.extend(batch(&api, 10).await);
-    assert!(redis.command(&["FLUSHALL"]).await.is_some());
-    wait_all_final(&db.url(), &ids).await;
+    let waiting = p.redis.command(&["ZCARD", "paygate:q:payments:due"]).await;
+    assert!(queued(waiting), "jobs wait in Redis");
+    assert!(p.redis.command(&["FLUSHALL"]).await.is_some());
+    ids.extend(batch(&p.api, 10).await);
+    assert!(p.redis.command(&["FLUSHALL"]).await.is_some());
+    wait_all_final(&p.db.url(), &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_batch_delays_but_loses_nothing() {
-    let mut redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
-    let mut env = env(&url, "300");
-    env.push(("WORKER_CONCURRENCY", "2"));
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 1).await;
-    let ids = batch(&api, 20).await;
+    let mut p = Production::start("300", &[("WORKER_CONCURRENCY", "2")]).await;
+    let _worker = p.worker().await;
+    wait_workers(&p.api, 1).await;
+    let ids = batch(&p.api, 20).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    redis.stop();
+    p.redis.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    redis.launch().await;
-    wait_all_final(&db.url(), &ids).await;
+    p.redis.launch().await;
+    wait_all_final(&p.db.url(), &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_takes_payments_while_redis_is_down_and_they_finish_after() {
-    let mut redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
-    let env = env(&url, "100");
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let _worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 1).await;
-    redis.stop();
+    let mut p = Production::start("100", &[]).await;
+    let _worker = p.worker().await;
+    wait_workers(&p.api, 1).await;
+    p.redis.stop();
     let started = Instant::now();
-    let ids = batch(&api, 5).await;
+    let ids = batch(&p.api, 5).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "the API waited on Redis"
     );
-    let (status, body) = health(&api).await;
+    let (status, body) = health(&p.api).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["redis"], "disconnected");
     assert_eq!(body["database"], "connected");
-    redis.launch().await;
-    let statuses = wait_all_final(&db.url(), &ids).await;
+    p.redis.launch().await;
+    let statuses = wait_all_final(&p.db.url(), &ids).await;
     assert!(statuses.iter().all(|s| s == "success"));
-    let (status, body) = health(&api).await;
+    let (status, body) = health(&p.api).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["redis"], "connected");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_worker_shares_the_load_without_double_processing() {
-    let redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
-    let mut env = env(&url, "300");
-    env.push(("WORKER_CONCURRENCY", "8"));
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let one = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    let two = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 2).await;
-    let ids = batch(&api, 40).await;
-    wait_all_final(&db.url(), &ids).await;
+    let p = Production::start("300", &[("WORKER_CONCURRENCY", "8")]).await;
+    let (one, two) = (p.worker().await, p.worker().await);
+    wait_workers(&p.api, 2).await;
+    let ids = batch(&p.api, 40).await;
+    wait_all_final(&p.db.url(), &ids).await;
     let (a, b) = (processed_by(&one), processed_by(&two));
     assert!(a > 0 && b > 0, "one worker did all the work: {a} and {b}");
     assert_eq!(a + b, 40, "{a} + {b}");
@@ -253,17 +246,10 @@ async fn a_second_worker_shares_the_load_without_double_processing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
-    let redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
-    let env = env(&url, "1500");
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let mut worker = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 1).await;
-    let ids = batch(&api, 6).await;
+    let p = Production::start("1500", &[]).await;
+    let mut worker = p.worker().await;
+    wait_workers(&p.api, 1).await;
+    let ids = batch(&p.api, 6).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     worker.sigterm();
     let started = Instant::now();
@@ -279,43 +265,38 @@ async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
     };
     assert!(status.success(), "{status:?}\n{}", worker.logs());
     assert_eq!(processed_by(&worker), 6, "{}", worker.logs());
-    let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
+    let store = paygate::store::Store::connect(&p.db.url(), 1)
+        .await
+        .unwrap();
     for id in &ids {
-        let p = paygate::store::payments::get(&store, id)
+        let payment = paygate::store::payments::get(&store, id)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(p.status, "success", "{id} was left half-done");
+        assert_eq!(payment.status, "success", "{id} was left half-done");
     }
     store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_resumes_from_next_retry_at_after_its_worker_is_killed() {
-    let mut redis = RedisServer::start().await;
-    let (db, dir, url) = (
-        TestDb::create(Backend::Postgres).await,
-        temp_dir(),
-        redis.url(),
-    );
-    let mut env = env(&url, "0");
-    env.push(("WEBHOOK_RETRY_SCHEDULE", "0,3000,3000,3000,3000"));
+    let mut p =
+        Production::start("0", &[("WEBHOOK_RETRY_SCHEDULE", "0,3000,3000,3000,3000")]).await;
     let receiver = crate::webhooks::Receiver::start("whsec_test_abc123").await;
-    let api = Gateway::start_command(&db, &dir, &env, &["serve"]).await;
-    let mut first = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
-    wait_workers(&api, 1).await;
+    let mut first = p.worker().await;
+    wait_workers(&p.api, 1).await;
     let client = crate::helpers::http();
     let authed = |req: reqwest::RequestBuilder| {
         req.header("X-Api-Key", crate::helpers::KEY)
             .header("X-Api-Secret", crate::helpers::SECRET)
     };
-    let res = authed(client.put(api.url("/api/v1/webhooks/config")))
+    let res = authed(client.put(p.api.url("/api/v1/webhooks/config")))
         .json(&serde_json::json!({"webhook_url": receiver.url("/fail")}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = authed(client.post(api.url("/api/v1/webhooks/test")))
+    let res = authed(client.post(p.api.url("/api/v1/webhooks/test")))
         .send()
         .await
         .unwrap();
@@ -326,9 +307,9 @@ async fn a_webhook_resumes_from_next_retry_at_after_its_worker_is_killed() {
         .wait_for("the second attempt", |r| r.len() >= 2)
         .await;
     first.kill9();
-    redis.stop();
-    redis.launch().await;
-    let _second = Gateway::start_command(&db, &dir, &env, &["worker"]).await;
+    p.redis.stop();
+    p.redis.launch().await;
+    let _second = p.worker().await;
     let got = receiver
         .wait_for("the third attempt", |r| r.len() >= 3)
         .await;
@@ -340,7 +321,9 @@ async fn a_webhook_resumes_from_next_retry_at_after_its_worker_is_killed() {
         (2900..8000).contains(&gap),
         "the third attempt came {gap} ms after the second"
     );
-    let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
+    let store = paygate::store::Store::connect(&p.db.url(), 1)
+        .await
+        .unwrap();
     // The third attempt is recorded as the third (the count continues, it does not restart).
     let id = delivery["id"].as_str().unwrap();
     let mut row = paygate::store::webhooks::get(&store, id)
