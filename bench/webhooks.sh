@@ -5,41 +5,15 @@
 # PostgreSQL) and on Redis. Prints one JSON line per run and the medians.
 #
 #   bench/webhooks.sh                   # ROUNDS=3
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
-
-cargo build --release -q -p paygate-bench
-LOAD=target/release/paygate-bench
-work=$(mktemp -d)
-results="$work/results.jsonl"
-trap 'rm -rf "$work"' EXIT
-
-one() { # $1 = label, $2 = database kind, then extra flags
-  local label=$1 kind=$2; shift 2
-  local db prefix="paygate-bench-$$-$RANDOM"
-  if [ "$kind" = sqlite ]; then
-    db="sqlite://$work/w-$RANDOM.db"
-  else
-    local name="paygate_wbench_$$_$RANDOM"
-    psql -q "$PG_URL/postgres" -c "CREATE DATABASE $name"
-    db="$PG_URL/$name"
-  fi
-  "$LOAD" webhooks --database-url "$db" --redis-prefix "$prefix" "$@" \
-    | sed "s/^{/{\"label\":\"$label\",/" | tee -a "$results"
-  [ "$kind" = sqlite ] || psql -q "$PG_URL/postgres" -c "DROP DATABASE ${db##*/} WITH (FORCE)"
-  redis-cli -u "$REDIS_URL" --scan --pattern "$prefix:*" | xargs -r redis-cli -u "$REDIS_URL" DEL >/dev/null
-}
+source "$(dirname "$0")/lib.sh"
 
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round"
   for rate in 100 1000; do
     n=$((rate * 5))
-    one "sqlite+embedded" sqlite --payments "$n" --rate "$rate"
-    one "postgres+embedded" postgres --payments "$n" --rate "$rate"
-    one "postgres+redis" postgres --payments "$n" --rate "$rate" --redis-url "$REDIS_URL"
+    run_one webhooks "sqlite+embedded" sqlite --payments "$n" --rate "$rate"
+    run_one webhooks "postgres+embedded" postgres --payments "$n" --rate "$rate"
+    run_one webhooks "postgres+redis" postgres --payments "$n" --rate "$rate" --redis-url "$REDIS_URL"
   done
 done
 
