@@ -228,6 +228,22 @@ describe("checkout.js", () => {
     await page.close();
   });
 
+  test("checkout.js also works as a module import", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${shopUrl}/`);
+    const defined = await page.evaluate(async (src) => {
+      delete window.PaymentGateway;
+      const s = document.createElement("script");
+      s.type = "module";
+      s.textContent = `import "${src}"; window.moduleLoaded = typeof window.PaymentGateway;`;
+      document.body.appendChild(s);
+      for (let i = 0; i < 100 && !window.moduleLoaded; i++) await new Promise((r) => setTimeout(r, 20));
+      return window.moduleLoaded;
+    }, `${g.checkout}/checkout.js?as=module`);
+    assert.equal(defined, "function");
+    await page.close();
+  });
+
   test("the constructor requires key and orderId", async () => {
     const page = await browser.newPage();
     await page.goto(`${shopUrl}/`);

@@ -205,14 +205,21 @@ async fn checkout(State(app): State<App>, Query(q): Query<HashMap<String, String
     Html(page).into_response()
 }
 
-/// `GET /checkout.js`: the SDK, with this checkout's public URL as its fallback origin.
+/// `GET /checkout.js`: the SDK, with this checkout's public URL as its fallback origin (used
+/// when it is imported as a module, where the script cannot see its own address).
 async fn sdk(State(app): State<App>) -> Response {
     let origin =
         serde_json::to_string(&app.config.public_checkout_url).unwrap_or_else(|_| "\"\"".into());
-    asset(
+    let mut res = asset(
         "text/javascript",
         SDK_JS.replace("\"__PUBLIC_CHECKOUT_URL__\"", &origin),
-    )
+    );
+    // A module import from a merchant's page is a cross-origin (CORS) fetch; the SDK is public.
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
 }
 
 /// `GET /demo`: a small shop that sells one thing through the widget (with the test
