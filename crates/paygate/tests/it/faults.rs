@@ -181,15 +181,18 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_charges_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
-    // A small worker: most of the batch waits in Redis when it is flushed.
-    let p = Production::start("500", &[("WORKER_CONCURRENCY", "2")]).await;
+    let p = Production::start("300", &[("WORKER_CONCURRENCY", "2")]).await;
+    // No worker yet: the whole first batch waits in Redis, and the flush loses all of it.
+    let mut ids = batch(&p.api, 10).await;
+    let waiting = p.redis.command(&["ZCARD", "paygate:q:payments:due"]).await;
+    assert_eq!(
+        waiting,
+        Some(redis::Value::Int(10)),
+        "the batch waits in Redis"
+    );
+    assert!(p.redis.command(&["FLUSHALL"]).await.is_some());
     let _worker = p.worker().await;
     wait_workers(&p.api, 1).await;
-    let mut ids = batch(&p.api, 10).await;
-    let queued = |v: Option<redis::Value>| matches!(v, Some(redis::Value::Int(n)) if n > 0);
-    let waiting = p.redis.command(&["ZCARD", "paygate:q:payments:due"]).await;
-    assert!(queued(waiting), "jobs wait in Redis");
-    assert!(p.redis.command(&["FLUSHALL"]).await.is_some());
     ids.extend(batch(&p.api, 10).await);
     assert!(p.redis.command(&["FLUSHALL"]).await.is_some());
     wait_all_final(&p.db.url(), &ids).await;
@@ -198,9 +201,13 @@ async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_batch_delays_but_loses_nothing() {
     let mut p = Production::start("300", &[("WORKER_CONCURRENCY", "2")]).await;
+    // The first batch waits in Redis when it restarts (it keeps nothing on disk).
+    let mut ids = batch(&p.api, 10).await;
+    p.redis.stop();
+    p.redis.launch().await;
     let _worker = p.worker().await;
     wait_workers(&p.api, 1).await;
-    let ids = batch(&p.api, 20).await;
+    ids.extend(batch(&p.api, 10).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     p.redis.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
