@@ -149,6 +149,9 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
             password,
             json,
         } => {
+            if password.as_ref().is_some_and(|p| p.chars().count() < 8) {
+                anyhow::bail!("the password must have at least 8 characters");
+            }
             let created = merchants::create(store, &name, &email).await?;
             if let Some(p) = password {
                 merchants::set_password(store, &created.merchant.id, &p).await?;
