@@ -229,15 +229,23 @@ async fn health_and_status_endpoints_report_real_state(backend: Backend) {
     );
     let p = t.upi_payment("a@b").await;
     t.wait_final(p["id"].as_str().unwrap()).await;
-    let (_, jobs) = into_json(
-        t.client
+    // The job is acknowledged just after the payment's final status commits.
+    let mut jobs = Value::Null;
+    for _ in 0..200 {
+        let res = t
+            .client
             .get(t.url("/api/v1/test/jobs/status"))
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
+            .unwrap();
+        jobs = into_json(res).await.1;
+        if jobs["completed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(jobs["completed"], 1, "{jobs}");
+    assert_eq!(jobs["processing"], 0, "{jobs}");
     assert_eq!(jobs["pending"], 0);
     assert_eq!(jobs["worker_status"], "running");
     let (status, queues) = t.get("/api/v1/queue/status").await;

@@ -109,7 +109,21 @@ async fn a_crashed_worker_s_jobs_are_finished_by_the_next_one(backend: Backend) 
     for _ in 0..5 {
         ids.push(t_payment(&first).await);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the worker holds all five, then kill it mid-job.
+    for _ in 0..100 {
+        if first
+            .app
+            .queue
+            .counts(Some("payments"))
+            .await
+            .unwrap()
+            .active
+            == 5
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     drop(first.running.take());
     let pending = first.app.queue.counts(Some("payments")).await.unwrap();
     assert_eq!(
