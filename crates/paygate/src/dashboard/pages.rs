@@ -19,10 +19,7 @@ use crate::{
     payments::service as payments,
     refunds,
     store::{
-        dashboard::{self as db, Filter},
-        events, now,
-        payments::Payment,
-        refunds as refund_rows,
+        dashboard as db, events, now, payments::Filter, payments::Payment, refunds as refund_rows,
     },
     views::iso,
     webhooks,
@@ -352,7 +349,7 @@ pub async fn transactions(State(app): State<App>, s: SignedIn, Query(q): Q) -> R
         .and_then(|p| p.parse().ok())
         .filter(|p| *p >= 1)
         .unwrap_or(1);
-    let (rows, total) = match db::payments(
+    let (rows, total) = match crate::store::payments::list_filtered(
         &app.store,
         &s.merchant.id,
         &f,
@@ -438,7 +435,15 @@ pub async fn export_csv(State(app): State<App>, s: SignedIn, Query(q): Q) -> Res
     );
     let mut offset = 0;
     loop {
-        let (rows, total) = match db::payments(&app.store, &s.merchant.id, &f, 500, offset).await {
+        let (rows, total) = match crate::store::payments::list_filtered(
+            &app.store,
+            &s.merchant.id,
+            &f,
+            500,
+            offset,
+        )
+        .await
+        {
             Ok(x) => x,
             Err(e) => return internal(&e),
         };
@@ -503,7 +508,7 @@ pub async fn payment(
     let (evs, refunds_list, deliveries) = match (
         events::for_resource(&app.store, &p.id).await,
         refund_rows::for_payment(&app.store, &p.id).await,
-        db::deliveries_for(&app.store, &p.id).await,
+        crate::store::webhooks::for_resource(&app.store, &p.id).await,
     ) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&e),

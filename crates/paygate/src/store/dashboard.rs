@@ -1,9 +1,9 @@
-//! Queries of the merchant dashboard: sessions, statistics, filtered payment lists.
+//! Queries of the merchant dashboard: sessions, logins, statistics.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Db, Store, on_pool, on_write, payments::Payment, webhooks::Delivery};
+use super::{Db, Store, on_pool, on_write};
 
 /// Headline figures of a merchant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,82 +63,6 @@ pub async fn daily(
             .map(|r| Ok((r.try_get("day")?, r.try_get("n")?, r.try_get("ok")?, r.try_get("amount")?)))
             .collect()
     })
-}
-
-/// Filters of the transactions page.
-#[derive(Clone, Debug, Default)]
-pub struct Filter {
-    pub status: Option<String>,
-    pub method: Option<String>,
-    /// A payment id or an order id.
-    pub search: Option<String>,
-}
-
-/// A page of the merchant's payments matching `f`, newest first, and the matching total.
-pub async fn payments(
-    store: &Store,
-    merchant_id: &str,
-    f: &Filter,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Payment>, i64), sqlx::Error> {
-    let ids: Vec<String> = on_pool!(store, pool => {
-        sqlx::query_scalar(
-            "SELECT id FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4) \
-             ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6",
-        )
-        .bind(merchant_id)
-        .bind(&f.status)
-        .bind(&f.method)
-        .bind(&f.search)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await?
-    });
-    let total: i64 = on_pool!(store, pool => {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4)",
-        )
-        .bind(merchant_id)
-        .bind(&f.status)
-        .bind(&f.method)
-        .bind(&f.search)
-        .fetch_one(pool)
-        .await?
-    });
-    let mut page = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(p) = super::payments::get(store, &id).await? {
-            page.push(p);
-        }
-    }
-    Ok((page, total))
-}
-
-/// The deliveries of the events of one resource, oldest first.
-pub async fn deliveries_for(
-    store: &Store,
-    resource_id: &str,
-) -> Result<Vec<Delivery>, sqlx::Error> {
-    let ids: Vec<String> = on_pool!(store, pool => {
-        sqlx::query_scalar(
-            "SELECT w.id FROM webhook_logs w JOIN events e ON e.id = w.event_id \
-             WHERE e.resource_id = $1 ORDER BY w.created_at, w.id",
-        )
-        .bind(resource_id)
-        .fetch_all(pool)
-        .await?
-    });
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(d) = super::webhooks::get(store, &id).await? {
-            out.push(d);
-        }
-    }
-    Ok(out)
 }
 
 /// A session: its merchant and CSRF token.

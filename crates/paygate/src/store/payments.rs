@@ -127,6 +127,53 @@ pub async fn list(
     )
 }
 
+/// Filters of the dashboard's transactions page.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub method: Option<String>,
+    /// A payment id or an order id.
+    pub search: Option<String>,
+}
+
+/// A page of the merchant's payments matching `f`, newest first, and the matching total.
+pub async fn list_filtered(
+    store: &Store,
+    merchant_id: &str,
+    f: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Payment>, i64), sqlx::Error> {
+    macro_rules! filtered {
+        () => {
+            " FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4)"
+        };
+    }
+    on_pool!(store, pool => {
+        let rows = sqlx::query(concat!(
+            "SELECT ", cols!(), filtered!(), " ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+        ))
+        .bind(merchant_id)
+        .bind(&f.status)
+        .bind(&f.method)
+        .bind(&f.search)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*)", filtered!()))
+            .bind(merchant_id)
+            .bind(&f.status)
+            .bind(&f.method)
+            .bind(&f.search)
+            .fetch_one(pool)
+            .await?;
+        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((page, total))
+    })
+}
+
 /// Moves a `pending` payment to its final status and returns the updated row, or `None`
 /// when the payment was no longer pending (the transition already happened).
 pub async fn finish(

@@ -181,6 +181,22 @@ pub async fn restart(
     })
 }
 
+/// The deliveries of the events of one resource, oldest first.
+pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delivery>, sqlx::Error> {
+    on_pool!(store, pool => {
+        let rows = sqlx::query(
+            "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
+             w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
+             w.created_at, w.updated_at FROM webhook_logs w JOIN events e ON e.id = w.event_id \
+             WHERE e.resource_id = $1 ORDER BY w.created_at, w.id",
+        )
+        .bind(resource_id)
+        .fetch_all(pool)
+        .await?;
+        rows.iter().map(|r| Ok(from_row!(r))).collect()
+    })
+}
+
 /// Pending deliveries due before `before`: `(id, next_retry_at)`, oldest first.
 pub async fn due_before(
     store: &Store,
