@@ -184,7 +184,15 @@ async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
     let p = Production::start("300", &[("WORKER_CONCURRENCY", "2")]).await;
     // No worker yet: the whole first batch waits in Redis, and the flush loses all of it.
     let mut ids = batch(&p.api, 10).await;
-    let waiting = p.redis.command(&["ZCARD", "paygate:q:payments:due"]).await;
+    // (Jobs are pushed just after the API answers: wait for the last push.)
+    let mut waiting = None;
+    for _ in 0..100 {
+        waiting = p.redis.command(&["ZCARD", "paygate:q:payments:due"]).await;
+        if waiting == Some(redis::Value::Int(10)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         waiting,
         Some(redis::Value::Int(10)),
