@@ -55,37 +55,44 @@ macro_rules! from_row {
 }
 
 /// A delivery to create if its merchant has a webhook URL.
-pub struct NewDelivery<'a> {
-    pub id: &'a str,
-    pub merchant_id: &'a str,
-    pub event_id: &'a str,
-    pub event: &'a str,
-    pub payload: &'a str,
+pub struct NewDelivery {
+    pub id: String,
+    pub event_id: String,
+    pub event: String,
+    pub payload: String,
 }
 
-/// Inserts the delivery when the merchant has a webhook URL (one statement, reading the
-/// merchant inside the caller's transaction); returns whether it was inserted.
+/// Inserts the merchant's deliveries, in one statement that reads the merchant inside the
+/// caller's transaction: nothing when it has no webhook URL. Returns the ids inserted.
 pub async fn insert_if_configured(
     tx: &mut Tx,
-    d: &NewDelivery<'_>,
+    merchant_id: &str,
+    deliveries: &[NewDelivery],
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from(
+        "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
+         next_retry_at, created_at, updated_at) \
+         SELECT v.column1, m.id, v.column2, v.column3, v.column4, 'pending', 0, $2, $2, $2 \
+         FROM merchants m, (VALUES ",
+    );
+    for i in 0..deliveries.len() {
+        let n = 3 + i * 4;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", n, n + 1, n + 2, n + 3));
+    }
+    sql.push_str(") AS v WHERE m.id = $1 AND m.webhook_url IS NOT NULL RETURNING id");
     on_tx!(tx, conn => {
-        let rows = sqlx::query(
-            "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
-             next_retry_at, created_at, updated_at) \
-             SELECT $1, id, $3, $4, $5, 'pending', 0, $6, $6, $6 FROM merchants \
-             WHERE id = $2 AND webhook_url IS NOT NULL RETURNING id",
-        )
-        .bind(d.id)
-        .bind(d.merchant_id)
-        .bind(d.event_id)
-        .bind(d.event)
-        .bind(d.payload)
-        .bind(now)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(!rows.is_empty())
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(merchant_id).bind(now);
+        for d in deliveries {
+            query = query.bind(&d.id).bind(&d.event_id).bind(&d.event).bind(&d.payload);
+        }
+        query.fetch_all(&mut *conn).await
     })
 }
 

@@ -67,22 +67,27 @@ pub async fn record(app: &App, tx: &mut Tx, events: &[Event]) -> Result<Vec<JobS
     Ok(jobs)
 }
 
-/// Writes `events` and their deliveries; returns the delivery jobs, not staged.
+/// Writes `events` and their deliveries (one statement per merchant); returns the delivery
+/// jobs, not staged.
 async fn record_deliveries(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
     events::insert(tx, events).await?;
     let at = now();
     let mut jobs = Vec::new();
-    for e in events {
-        let id = uuid::Uuid::new_v4().to_string();
-        let body = payload(e);
-        let new = NewDelivery {
-            id: &id,
-            merchant_id: &e.merchant_id,
-            event_id: &e.id,
-            event: &e.event_type,
-            payload: &body,
-        };
-        if rows::insert_if_configured(tx, &new, at).await? {
+    let mut merchants: Vec<&str> = events.iter().map(|e| e.merchant_id.as_str()).collect();
+    merchants.sort_unstable();
+    merchants.dedup();
+    for merchant_id in merchants {
+        let deliveries: Vec<NewDelivery> = events
+            .iter()
+            .filter(|e| e.merchant_id == merchant_id)
+            .map(|e| NewDelivery {
+                id: uuid::Uuid::new_v4().to_string(),
+                event_id: e.id.clone(),
+                event: e.event_type.clone(),
+                payload: payload(e),
+            })
+            .collect();
+        for id in rows::insert_if_configured(tx, merchant_id, &deliveries, at).await? {
             jobs.push(JobSpec {
                 queue: WEBHOOKS,
                 resource_id: id,
