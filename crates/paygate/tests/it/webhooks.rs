@@ -3,7 +3,6 @@
 
 use std::{
     net::SocketAddr,
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -74,43 +73,48 @@ async fn set_url(t: &TestApp, url: &str) -> Value {
     body
 }
 
-/// Verifies a received request with the `standardwebhooks` package from PyPI (an
-/// implementation that is not ours) and the `X-Webhook-Signature` with Python's hmac.
-fn verify_with_python(secret: &str, r: &Value) {
-    let script = r#"
-import hashlib, hmac, json, sys
-from standardwebhooks.webhooks import Webhook
-req = json.load(sys.stdin)
-secret, body = req["secret"], req["body"]
-headers = {"webhook-id": req["webhook_id"], "webhook-timestamp": req["webhook_timestamp"],
-           "webhook-signature": req["webhook_signature"]}
-Webhook(secret).verify(body, headers)
-expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-assert hmac.compare_digest(expected, req["x_webhook_signature"]), "X-Webhook-Signature mismatch"
-print("verified")
-"#;
-    let mut input = r.clone();
-    input["secret"] = json!(secret);
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("verified"),
-        "standardwebhooks (pip install standardwebhooks) rejected the delivery: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Verifies a received request with the public Standard Webhooks library (the
+/// `standardwebhooks` crate from the Standard Webhooks project, an implementation that is not
+/// ours) and its `X-Webhook-Signature` with the `hmac` crate. `Err` names what failed.
+pub(crate) fn verify_with_public_library(secret: &str, r: &Value) -> Result<(), String> {
+    use axum::http::{HeaderMap, HeaderValue};
+    use hmac::{KeyInit as _, Mac as _};
+    let text = |k: &str| {
+        r[k].as_str()
+            .ok_or(format!("{k} missing"))
+            .map(str::to_owned)
+    };
+    let body = text("body")?;
+    let mut headers = HeaderMap::new();
+    for (name, key) in [
+        ("webhook-id", "webhook_id"),
+        ("webhook-timestamp", "webhook_timestamp"),
+        ("webhook-signature", "webhook_signature"),
+    ] {
+        let value = HeaderValue::from_str(&text(key)?).map_err(|e| e.to_string())?;
+        headers.insert(name, value);
+    }
+    standardwebhooks::Webhook::new(secret)
+        .map_err(|e| format!("secret: {e}"))?
+        .verify(body.as_bytes(), &headers)
+        .map_err(|e| format!("Standard Webhooks: {e}"))?;
+    let given = hex::decode(text("x_webhook_signature")?).map_err(|e| e.to_string())?;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| e.to_string())?;
+    mac.update(body.as_bytes());
+    mac.verify_slice(&given)
+        .map_err(|_| "X-Webhook-Signature does not match".to_owned())
+}
+
+/// A copy of a received request with one byte of `field` changed.
+fn tampered(r: &Value, field: &str, at: usize) -> Value {
+    let mut bytes = r[field].as_str().unwrap().as_bytes().to_vec();
+    let i = at % bytes.len();
+    // Another digit: printable (a valid header), and a different value in hex and base64.
+    bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+    let mut copy = r.clone();
+    copy[field] = json!(String::from_utf8(bytes).unwrap());
+    copy
 }
 
 async fn payment_events_arrive_signed_and_verify_with_the_public_library(backend: Backend) {
@@ -149,7 +153,24 @@ async fn payment_events_arrive_signed_and_verify_with_the_public_library(backend
         success["webhook_id"], body["id"],
         "webhook-id is the event id"
     );
-    verify_with_python(&secret, success);
+    verify_with_public_library(&secret, success).expect("the public library verifies");
+    // One changed byte anywhere breaks verification (so the check above can fail).
+    let body_len = success["body"].as_str().unwrap().len();
+    for at in [0, body_len / 2, body_len - 1] {
+        let err = verify_with_public_library(&secret, &tampered(success, "body", at)).unwrap_err();
+        assert!(err.contains("Standard Webhooks"), "{err}");
+    }
+    let err = verify_with_public_library(&secret, &tampered(success, "webhook_signature", 10))
+        .unwrap_err();
+    assert!(err.contains("Standard Webhooks"), "{err}");
+    let err = verify_with_public_library(&secret, &tampered(success, "x_webhook_signature", 3))
+        .unwrap_err();
+    assert!(err.contains("X-Webhook-Signature"), "{err}");
+    let other = paygate::merchants::new_webhook_secret();
+    assert!(
+        verify_with_public_library(&other, success).is_err(),
+        "another secret fails"
+    );
     // The log shows every event delivered.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
