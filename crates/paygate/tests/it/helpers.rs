@@ -2,7 +2,12 @@
 //! database with a random name, dropped afterwards), the app started on `127.0.0.1:0`, and
 //! an HTTP client that asserts statuses.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use paygate::{
     app::{self, App, Mode, Running},
@@ -62,6 +67,97 @@ pub(crate) use every_backend;
 /// only under a random key prefix and delete those keys afterwards; they never flush.
 pub fn redis_url() -> String {
     std::env::var("PAYGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// How long the first connection to PostgreSQL or Redis may take before the suite gives up.
+const REACH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Checks once per test run that PostgreSQL answers; if it does not, prints one message that
+/// names the URL tried and the variable that sets it, and ends the whole run at once (instead
+/// of every test failing with its own connection error).
+pub fn require_postgres() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let url = postgres_admin_url();
+        let probe = url.clone();
+        let outcome = on_own_runtime(async move {
+            match tokio::time::timeout(REACH_TIMEOUT, sqlx::PgConnection::connect(&probe)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", REACH_TIMEOUT.as_secs())),
+            }
+        });
+        if let Err(why) = outcome {
+            unreachable_service("PostgreSQL", &url, "PAYGATE_TEST_POSTGRES_URL", &why);
+        }
+    });
+}
+
+/// The same check for Redis (`PAYGATE_TEST_REDIS_URL`).
+pub fn require_redis() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let url = redis_url();
+        let probe = url.clone();
+        let outcome = on_own_runtime(async move {
+            let client = redis::Client::open(probe.as_str()).map_err(|e| e.to_string())?;
+            let ping = async {
+                let mut conn = client.get_multiplexed_async_connection().await?;
+                redis::cmd("PING").query_async::<String>(&mut conn).await
+            };
+            match tokio::time::timeout(REACH_TIMEOUT, ping).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", REACH_TIMEOUT.as_secs())),
+            }
+        });
+        if let Err(why) = outcome {
+            unreachable_service("Redis", &url, "PAYGATE_TEST_REDIS_URL", &why);
+        }
+    });
+}
+
+/// The message of [`require_postgres`] and [`require_redis`], written past the test
+/// harness's output capture, then the end of the run.
+fn unreachable_service(what: &str, url: &str, variable: &str, why: &str) -> ! {
+    use std::io::Write as _;
+    let shown = redact_password(url);
+    let message = format!(
+        "\nerror: {what} is not reachable at {shown} ({why}).\n\
+         The integration tests need it: start {what}, or set {variable} to a server that answers.\n"
+    );
+    let _ = std::io::stderr().write_all(message.as_bytes());
+    std::process::exit(2);
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs `fut` to completion on a runtime of its own, on a thread of its own (so it works from
+/// inside a test's runtime and from `Drop`).
+fn on_own_runtime<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(fut)
+    })
+    .join()
+    .expect("probe thread")
 }
 
 /// Deletes every key under `prefix`.
@@ -128,6 +224,10 @@ impl TestDb {
                 Self::Sqlite { dir }
             }
             Backend::Postgres | Backend::PostgresRedis => {
+                require_postgres();
+                if backend == Backend::PostgresRedis {
+                    require_redis();
+                }
                 let name = format!("paygate_test_{}", random_suffix());
                 let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
                     .await

@@ -9,6 +9,7 @@ mod faults;
 mod idempotency;
 mod orders;
 mod payments;
+mod preflight;
 mod process;
 mod processing;
 mod refunds;
