@@ -11,6 +11,6 @@ pub mod webhook;
 
 pub use card::{Card, CardError, CardInput, CardNetwork};
 pub use ids::{EventId, OrderId, PaymentId, RefundId};
-pub use money::{Currency, MinorUnit, OrderAmount};
+pub use money::{Currency, MinorUnit, OrderAmount, display_amount};
 pub use payment::{ForcedOutcome, Method, PaymentStatus};
 pub use vpa::Vpa;

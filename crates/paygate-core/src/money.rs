@@ -37,6 +37,46 @@ impl MinorUnit {
         let abs = self.0.unsigned_abs();
         format!("{sign}{}.{:02}", abs / 100, abs % 100)
     }
+
+    /// The amount in major units with two decimals and digit grouping: the Indian system
+    /// (`1,23,45,678.00`: the last three digits, then pairs) for INR, groups of three
+    /// (`12,345,678.00`) for every other currency.
+    pub fn to_grouped_string(self, currency: Currency) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let whole = (abs / 100).to_string();
+        let indian = currency == Currency::INR;
+        let mut grouped = String::with_capacity(whole.len() + whole.len() / 2);
+        for (i, digit) in whole.chars().enumerate() {
+            let left = whole.len() - i;
+            // A comma before the last three digits, then before every second (Indian) or
+            // third digit further left.
+            let boundary = if indian {
+                left >= 3 && (left - 3).is_multiple_of(2)
+            } else {
+                left.is_multiple_of(3)
+            };
+            if i > 0 && boundary {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        format!("{sign}{grouped}.{:02}", abs % 100)
+    }
+}
+
+/// An amount as people read it: `₹12,34,567.00` for INR, `USD 1,234,567.00` otherwise (the
+/// code first), with the currency's digit grouping (see [`MinorUnit::to_grouped_string`]).
+/// An unknown currency code is shown as given, with groups of three.
+pub fn display_amount(amount: i64, currency: &str) -> String {
+    let parsed = Currency::parse(currency);
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = MinorUnit::new(i64::try_from(amount.unsigned_abs()).unwrap_or(i64::MAX));
+    let grouped = abs.to_grouped_string(parsed.unwrap_or(Currency::USD));
+    match parsed {
+        Some(Currency::INR) => format!("{sign}₹{grouped}"),
+        _ => format!("{sign}{currency} {grouped}"),
+    }
 }
 
 impl fmt::Display for MinorUnit {
@@ -76,6 +116,8 @@ pub struct Currency(&'static str);
 impl Currency {
     /// The default currency.
     pub const INR: Self = Self("INR");
+    /// US dollars.
+    pub const USD: Self = Self("USD");
 
     /// Parses a currency code, case-insensitively; `None` if it is not an ISO 4217 code.
     pub fn parse(code: &str) -> Option<Self> {
@@ -153,7 +195,38 @@ mod tests {
         assert_eq!(MinorUnit::new(-7).to_major_string(), "-0.07");
     }
 
+    #[test]
+    fn rupees_use_indian_grouping_and_other_currencies_groups_of_three() {
+        let inr = |n| display_amount(n, "INR");
+        assert_eq!(inr(129_900), "₹1,299.00");
+        assert_eq!(inr(123_456_700), "₹12,34,567.00");
+        assert_eq!(inr(1_234_567_801), "₹1,23,45,678.01");
+        assert_eq!(inr(99_999), "₹999.99");
+        assert_eq!(inr(100_000), "₹1,000.00");
+        assert_eq!(inr(10_000_000), "₹1,00,000.00");
+        assert_eq!(inr(5), "₹0.05");
+        assert_eq!(inr(-123_456_700), "-₹12,34,567.00");
+        assert_eq!(display_amount(123_456_700, "USD"), "USD 1,234,567.00");
+        assert_eq!(display_amount(100_000_000, "EUR"), "EUR 1,000,000.00");
+        assert_eq!(display_amount(1_205, "usd"), "usd 12.05");
+    }
+
     proptest! {
+        #[test]
+        fn grouping_only_inserts_commas_where_the_system_puts_them(n in 0i64..i64::MAX) {
+            for currency in [Currency::INR, Currency::USD] {
+                let s = MinorUnit::new(n).to_grouped_string(currency);
+                let (whole, fraction) = s.split_once('.').unwrap();
+                prop_assert_eq!(format!("{}.{}", whole.replace(',', ""), fraction), MinorUnit::new(n).to_major_string());
+                let groups: Vec<&str> = whole.split(',').collect();
+                let last = groups.len() - 1;
+                for (i, g) in groups.iter().enumerate() {
+                    let want = if i == last { 3 } else if currency == Currency::INR { 2 } else { 3 };
+                    if i == 0 { prop_assert!(!g.is_empty() && g.len() <= want) } else { prop_assert_eq!(g.len(), want) }
+                }
+            }
+        }
+
         #[test]
         fn checked_arithmetic_matches_i128(a in any::<i64>(), b in any::<i64>()) {
             let wide = i128::from(a) + i128::from(b);

@@ -15,7 +15,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
-use paygate_core::{Currency, MinorUnit, OrderAmount};
+use paygate_core::{Currency, OrderAmount};
 use serde_json::json;
 
 use crate::{
@@ -59,15 +59,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// `₹500.00` for INR, `USD 12.00` otherwise.
-pub fn display_amount(amount: i64, currency: &str) -> String {
-    let major = MinorUnit::new(amount).to_major_string();
-    if currency == "INR" {
-        format!("₹{major}")
-    } else {
-        format!("{currency} {major}")
-    }
-}
+pub use paygate_core::display_amount;
 
 /// The checkout router.
 pub fn router(app: App) -> Router {
@@ -274,6 +266,7 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
         );
         assert_eq!(display_amount(50_000, "INR"), "₹500.00");
+        assert_eq!(display_amount(123_456_700, "INR"), "₹12,34,567.00");
         assert_eq!(display_amount(1_205, "USD"), "USD 12.05");
         assert_eq!(fill("a {{x}} b {{x}}", &[("x", "1")]), "a 1 b 1");
     }

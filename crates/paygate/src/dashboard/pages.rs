@@ -73,6 +73,16 @@ fn layout(
     ))
 }
 
+/// A timestamp for people, `1 Dec 2026, 17:43 UTC`, with the exact ISO-8601 time in
+/// `datetime` (for machines) and `title` (shown on hover).
+fn time_html(t: chrono::DateTime<chrono::Utc>) -> String {
+    let exact = iso(t);
+    format!(
+        "<time datetime=\"{exact}\" title=\"{exact}\">{}</time>",
+        t.format("%-d %b %Y, %H:%M UTC")
+    )
+}
+
 fn csrf_field(s: &SignedIn) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
@@ -176,53 +186,113 @@ pub fn success_rate(successful: i64, total: i64) -> i64 {
     }
 }
 
-fn chart(days: &[db::Day]) -> String {
+/// One day of the overview chart.
+struct ChartDay {
+    day: chrono::NaiveDate,
+    payments: i64,
+    successful: i64,
+    amount: i64,
+}
+
+/// The last 30 days (oldest first), with a zero for days without payments.
+fn chart_days(days: &[db::Day]) -> Vec<ChartDay> {
     let today = now().date_naive();
     let by_day: HashMap<&str, &db::Day> = days.iter().map(|d| (d.0.as_str(), d)).collect();
-    let series: Vec<(String, i64, i64, i64)> = (0..30)
+    (0..30)
         .rev()
         .map(|back| {
-            let day = (today - chrono::Duration::days(back))
-                .format("%Y-%m-%d")
-                .to_string();
-            let (n, ok, amount) = by_day
-                .get(day.as_str())
+            let day = today - chrono::Duration::days(back);
+            let key = day.format("%Y-%m-%d").to_string();
+            let (payments, successful, amount) = by_day
+                .get(key.as_str())
                 .map_or((0, 0, 0), |d| (d.1, d.2, d.3));
-            (day, n, ok, amount)
+            ChartDay {
+                day,
+                payments,
+                successful,
+                amount,
+            }
         })
-        .collect();
-    let max = series.iter().map(|d| d.3).max().unwrap_or(0).max(1);
-    let (w, h, pad) = (600.0, 160.0, 20.0);
-    let step = (w - 2.0 * pad) / 30.0;
-    let mut bars = String::new();
-    let mut line = String::new();
-    for (i, (day, n, ok, amount)) in series.iter().enumerate() {
-        let x = pad + i as f64 * step;
-        let bh = (*amount as f64 / max as f64) * (h - 2.0 * pad);
+        .collect()
+}
+
+/// The overview chart: successful volume per day as bars (each focusable, its figures shown
+/// on hover and focus), the success rate as a line, day labels under the axis, and the same
+/// figures as a table for screen readers and anyone who prefers numbers.
+fn chart(days: &[db::Day]) -> String {
+    let series = chart_days(days);
+    let max = series.iter().map(|d| d.amount).max().unwrap_or(0).max(1);
+    let (w, h, side, top, bottom) = (640.0, 200.0, 8.0, 26.0, 26.0);
+    let plot = h - top - bottom;
+    let step = (w - 2.0 * side) / series.len() as f64;
+    let (mut bars, mut line, mut labels, mut rows) =
+        (String::new(), String::new(), String::new(), String::new());
+    for (i, d) in series.iter().enumerate() {
+        let x = side + i as f64 * step;
+        let center = x + step / 2.0;
+        let bh = (d.amount as f64 / max as f64) * plot;
+        let amount = display_amount(d.amount, "INR");
+        let long = format!(
+            "{}: {} payments, {} successful, {amount} collected",
+            d.day.format("%-d %b %Y"),
+            d.payments,
+            d.successful
+        );
+        let anchor = match i {
+            0..=2 => "start",
+            27.. => "end",
+            _ => "middle",
+        };
         let _ = write!(
             bars,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#3546d1\"><title>{day}: {} successful, {}</title></rect>",
-            h - pad - bh,
-            step * 0.7,
-            ok,
-            escape(&display_amount(*amount, "INR"))
+            "<g class=\"bar\" tabindex=\"0\" role=\"img\" aria-label=\"{long}\" data-test-id=\"chart-bar\" data-day=\"{day}\">\
+<rect class=\"hit\" x=\"{x:.1}\" y=\"{top}\" width=\"{step:.1}\" height=\"{plot}\" fill=\"transparent\"/>\
+<rect class=\"volume\" x=\"{bx:.1}\" y=\"{by:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\"/>\
+<text class=\"value\" x=\"{center:.1}\" y=\"16\" text-anchor=\"{anchor}\" data-test-id=\"chart-value\">{short}</text><title>{long}</title></g>",
+            long = escape(&long),
+            day = d.day.format("%Y-%m-%d"),
+            bx = x + step * 0.15,
+            by = top + plot - bh,
+            bw = step * 0.7,
+            short = escape(&format!(
+                "{}: {amount}, {} of {}",
+                d.day.format("%-d %b"),
+                d.successful,
+                d.payments
+            )),
         );
-        if *n > 0 {
-            let rate = *ok as f64 / *n as f64;
+        if d.payments > 0 {
+            let rate = d.successful as f64 / d.payments as f64;
+            let _ = write!(line, "{center:.1},{:.1} ", top + plot - rate * plot);
+        }
+        if i % 7 == 1 || i == series.len() - 1 {
             let _ = write!(
-                line,
-                "{:.1},{:.1} ",
-                x + step * 0.35,
-                h - pad - rate * (h - 2.0 * pad)
+                labels,
+                "<text class=\"day\" x=\"{center:.1}\" y=\"{:.1}\" text-anchor=\"middle\" data-test-id=\"chart-day-label\">{}</text>",
+                h - 8.0,
+                d.day.format("%-d %b")
             );
         }
+        let _ = write!(
+            rows,
+            "<tr data-test-id=\"chart-row\" data-day=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            d.day.format("%Y-%m-%d"),
+            d.day.format("%-d %b %Y"),
+            d.payments,
+            d.successful,
+            escape(&amount)
+        );
     }
+    let total: i64 = series.iter().map(|d| d.amount).sum();
     format!(
-        "<svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Daily successful volume (bars) and success rate (line), last 30 days\">\
-<line x1=\"{pad}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#d7dce2\"/>{bars}\
-<polyline points=\"{line}\" fill=\"none\" stroke=\"#1a7f37\" stroke-width=\"2\"/></svg>",
-        y0 = h - pad,
-        x1 = w - pad
+        "<svg viewBox=\"0 0 {w} {h}\" role=\"group\" aria-label=\"Successful volume per day (bars) and success rate (line), last 30 days: {total} in all. Each bar can be focused to read its figures; the table below has them all.\">\
+<line class=\"axis\" x1=\"{side}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\"/>{bars}\
+<polyline class=\"rate\" points=\"{line}\" fill=\"none\"/>{labels}</svg>\
+<details data-test-id=\"chart-data\"><summary>The last 30 days as a table</summary><div class=\"table-wrap\"><table data-test-id=\"chart-table\">\
+<thead><tr><th>Day</th><th>Payments</th><th>Successful</th><th>Collected</th></tr></thead><tbody>{rows}</tbody></table></div></details>",
+        total = escape(&display_amount(total, "INR")),
+        y0 = top + plot,
+        x1 = w - side
     )
 }
 
@@ -365,15 +435,15 @@ pub async fn transactions(State(app): State<App>, s: SignedIn, Query(q): Q) -> R
         .iter()
         .map(|p| {
             format!(
-                "<tr data-test-id=\"transaction-row\" data-payment-id=\"{id}\"><td><a href=\"/dashboard/payments/{id}\" data-test-id=\"payment-id\" class=\"mono\">{id}</a></td>\
-<td data-test-id=\"order-id\" class=\"mono\">{order}</td><td data-test-id=\"amount\">{amount}</td><td data-test-id=\"method\">{method}</td>\
-<td data-test-id=\"status\" class=\"status-{status}\">{status}</td><td data-test-id=\"created-at\">{created}</td></tr>",
+                "<tr data-test-id=\"transaction-row\" data-payment-id=\"{id}\"><td data-label=\"Payment\"><a href=\"/dashboard/payments/{id}\" data-test-id=\"payment-id\" class=\"mono\">{id}</a></td>\
+<td data-label=\"Order\" data-test-id=\"order-id\" class=\"mono\">{order}</td><td data-label=\"Amount\" data-test-id=\"amount\">{amount}</td><td data-label=\"Method\" data-test-id=\"method\">{method}</td>\
+<td data-label=\"Status\" data-test-id=\"status\" class=\"status-{status}\">{status}</td><td data-label=\"Created\" data-test-id=\"created-at\">{created}</td></tr>",
                 id = escape(&p.id),
                 order = escape(&p.order_id),
                 amount = escape(&display_amount(p.amount, &p.currency)),
                 method = escape(&p.method),
                 status = escape(&p.status),
-                created = iso(p.created_at),
+                created = time_html(p.created_at),
             )
         })
         .collect();
@@ -399,7 +469,7 @@ pub async fn transactions(State(app): State<App>, s: SignedIn, Query(q): Q) -> R
         "<h1>Transactions</h1><form class=\"card row filters\" method=\"get\" action=\"/dashboard/transactions\" data-test-id=\"transactions-filters\">\
 {status}{method}<div class=\"field\"><label for=\"q\">Payment or order id</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{search}\" data-test-id=\"search-input\"></div>\
 <button data-test-id=\"filter-button\">Apply</button><a class=\"button secondary\" data-test-id=\"export-csv\" href=\"/dashboard/transactions.csv?{qs}\">Export CSV</a></form>\
-<div class=\"card table-wrap\"><table data-test-id=\"transactions-table\"><thead><tr><th>Payment</th><th>Order</th><th>Amount</th><th>Method</th><th>Status</th><th>Created</th></tr></thead>\
+<div class=\"card table-wrap\"><table class=\"stack\" data-test-id=\"transactions-table\"><thead><tr><th>Payment</th><th>Order</th><th>Amount</th><th>Method</th><th>Status</th><th>Created</th></tr></thead>\
 <tbody>{body_rows}</tbody></table><div class=\"pager\">{prev}<span class=\"muted\" data-test-id=\"page-info\">Page {page} of {pages} · {total} payments</span>{next}</div></div>",
         status = select(
             "status",
@@ -515,13 +585,13 @@ pub async fn payment(
     };
     let timeline: String = evs
         .iter()
-        .map(|e| format!("<li data-test-id=\"timeline-event\"><code>{}</code> <span class=\"muted\">{}</span></li>", escape(&e.event_type), iso(e.created_at)))
+        .map(|e| format!("<li data-test-id=\"timeline-event\"><code>{}</code> <span class=\"muted\">{}</span></li>", escape(&e.event_type), time_html(e.created_at)))
         .collect();
     let refunds_html: String = refunds_list
         .iter()
         .map(|r| format!("<tr data-test-id=\"refund-row\" data-refund-id=\"{id}\"><td class=\"mono\">{id}</td><td>{amount}</td><td class=\"status-{st}\">{st}</td><td>{reason}</td><td>{at}</td></tr>",
             id = escape(&r.id), amount = escape(&display_amount(r.amount, &p.currency)), st = escape(&r.status),
-            reason = escape(r.reason.as_deref().unwrap_or("")), at = iso(r.created_at)))
+            reason = escape(r.reason.as_deref().unwrap_or("")), at = time_html(r.created_at)))
         .collect();
     let deliveries_html: String = deliveries
         .iter()
@@ -654,7 +724,7 @@ pub async fn webhooks(State(app): State<App>, s: SignedIn, Query(q): Q) -> Respo
     let items: String = rows
         .iter()
         .map(|d| {
-            let next = if d.status == "pending" { d.next_retry_at.map(iso).unwrap_or_default() } else { String::new() };
+            let next = if d.status == "pending" { d.next_retry_at.map(time_html).unwrap_or_default() } else { String::new() };
             let excerpt: String = d.response_body.as_deref().unwrap_or("").chars().take(300).collect();
             format!(
                 "<tr data-test-id=\"webhook-log-item\" data-webhook-id=\"{id}\"><td data-test-id=\"webhook-event\"><code>{event}</code></td>\
@@ -666,9 +736,9 @@ pub async fn webhooks(State(app): State<App>, s: SignedIn, Query(q): Q) -> Respo
                 event = escape(&d.event),
                 status = escape(&d.status),
                 attempts = d.attempts,
-                last = d.last_attempt_at.map(iso).unwrap_or_default(),
+                last = d.last_attempt_at.map(time_html).unwrap_or_default(),
                 code = d.response_code.map(|c| c.to_string()).unwrap_or_default(),
-                next = escape(&next),
+                next = next,
                 dur = d.duration_ms.unwrap_or(0),
                 excerpt = escape(&excerpt),
                 csrf = csrf_field(&s),

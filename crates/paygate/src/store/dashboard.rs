@@ -17,9 +17,10 @@ pub struct Stats {
 pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Error> {
     on_pool!(store, pool => {
         let r = sqlx::query(
+            // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
             "SELECT COUNT(*) AS total, \
-             COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS successful, \
-             COALESCE(SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END), 0) AS amount \
+             CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS BIGINT) AS successful, \
+             CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END), 0) AS BIGINT) AS amount \
              FROM payments WHERE merchant_id = $1",
         )
         .bind(merchant_id)
