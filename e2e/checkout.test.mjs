@@ -2,7 +2,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { api, createOrder, freePort, launch, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
+import { api, assertNoServerErrors, createOrder, freePort, launch, rupees, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
 
 let g, browser;
 before(async () => {
@@ -46,6 +46,16 @@ describe("hosted checkout", () => {
     assert.equal(p.id, shown);
     assert.equal(p.status, "success");
     assert.equal(p.method, "upi");
+    await page.close();
+  });
+
+  test("amounts use the Indian digit grouping", async () => {
+    const orderId = await createOrder(g, 123456700);
+    const page = await openCheckout(orderId);
+    assert.equal(await page.locator(tid("order-amount")).textContent(), "₹12,34,567.00");
+    assert.equal(rupees(123456700), "₹12,34,567.00");
+    await page.click(tid("method-upi"));
+    assert.match(await page.locator(tid("pay-button")).textContent(), /Pay ₹12,34,567\.00/);
     await page.close();
   });
 
@@ -270,3 +280,5 @@ describe("checkout.js", () => {
     await page.close();
   });
 });
+
+test("no page, request or API call answered with a server error", () => assertNoServerErrors());

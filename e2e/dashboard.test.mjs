@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { api, createOrder, freePort, launch, root, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
+import { api, assertNoServerErrors, createOrder, freePort, launch, root, rupees, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
 
 let g, browser, hook, hookUrl, hookStatus = 200;
 const received = [];
@@ -83,7 +83,7 @@ describe("dashboard", () => {
 
   test("stats, table and export match the database after mixed payments", async () => {
     const ids = [];
-    for (const [vpa, amount] of [["success@upi", 10000], ["success@upi", 25050], ["failure@upi", 7000], ["success@upi", 999], ["failure@upi", 100]]) {
+    for (const [vpa, amount] of [["success@upi", 10000], ["success@upi", 123456700], ["failure@upi", 7000], ["success@upi", 999], ["failure@upi", 100]]) {
       ids.push(await pay(vpa, amount));
     }
     for (const id of ids) await waitFinal(id);
@@ -93,7 +93,8 @@ describe("dashboard", () => {
     const expectedRate = Math.round((ok.length * 100) / all.length);
     const page = await login();
     assert.equal(await page.locator(tid("total-transactions")).textContent(), String(all.length));
-    assert.equal(await page.locator(tid("total-amount")).textContent(), `₹${(sum / 100).toFixed(2)}`);
+    assert.equal(await page.locator(tid("total-amount")).textContent(), rupees(sum));
+    assert.equal(rupees(sum), "₹12,34,676.99", "Indian digit grouping");
     assert.equal(await page.locator(tid("success-rate")).textContent(), `${expectedRate}%`);
     await shot(page, "dashboard-1280-overview");
     await page.goto(`${g.dashboard}/dashboard/transactions`);
@@ -103,8 +104,15 @@ describe("dashboard", () => {
       const row = page.locator(`${tid("transaction-row")}[data-payment-id="${p.id}"]`);
       assert.equal(await row.locator(tid("status")).textContent(), p.status);
       assert.equal(await row.locator(tid("order-id")).textContent(), p.order_id);
-      assert.equal(await row.locator(tid("amount")).textContent(), `₹${(p.amount / 100).toFixed(2)}`);
+      assert.equal(await row.locator(tid("amount")).textContent(), rupees(p.amount));
       assert.equal(await row.locator(tid("method")).textContent(), "upi");
+      // A readable date, with the exact time for machines and on hover.
+      const time = row.locator(`${tid("created-at")} time`);
+      assert.equal(await time.getAttribute("datetime"), p.created_at);
+      assert.equal(await time.getAttribute("title"), p.created_at);
+      const d = new Date(p.created_at);
+      const readable = `${d.getUTCDate()} ${d.toLocaleString("en-GB", { month: "short", timeZone: "UTC" })} ${d.getUTCFullYear()}`;
+      assert.ok((await time.textContent()).startsWith(readable), `${await time.textContent()} / ${readable}`);
     }
     await shot(page, "dashboard-1280-transactions");
     // Filter and search.
@@ -119,6 +127,61 @@ describe("dashboard", () => {
     assert.equal(lines[0], "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at");
     assert.equal(lines.length - 1, ok.length);
     assert.equal(lines.slice(1).reduce((s, l) => s + Number(l.split(",")[2]), 0), sum);
+    await page.close();
+  });
+
+  test("the 30-day chart labels its days, shows a bar's figures on focus, and has a table", async () => {
+    const all = (await api(g, "GET", "/api/v1/payments?limit=100")).body.data;
+    const today = new Date().toISOString().slice(0, 10);
+    const mine = all.filter((p) => p.created_at.startsWith(today));
+    assert.ok(mine.length > 0, "payments were made today");
+    const collected = mine.filter((p) => p.status === "success").reduce((s, p) => s + p.amount, 0);
+    const page = await login();
+    const labels = await page.locator(tid("chart-day-label")).allTextContents();
+    assert.ok(labels.length >= 5, labels.join(" | "));
+    const d = new Date();
+    const todayLabel = `${d.getUTCDate()} ${d.toLocaleString("en-GB", { month: "short", timeZone: "UTC" })}`;
+    assert.equal(labels.at(-1), todayLabel, "the last label is today");
+    assert.equal(await page.locator(tid("chart-bar")).count(), 30);
+    // The figures of a bar appear when it has the focus (keyboard), and on hover.
+    const bar = page.locator(`${tid("chart-bar")}[data-day="${today}"]`);
+    const value = bar.locator(tid("chart-value"));
+    assert.equal(await value.isVisible(), false, "hidden until focused");
+    await bar.focus();
+    assert.equal(await value.isVisible(), true, "shown on focus");
+    assert.ok((await value.textContent()).includes(rupees(collected)), await value.textContent());
+    assert.ok((await bar.getAttribute("aria-label")).includes(`${mine.length} payments`), await bar.getAttribute("aria-label"));
+    await page.mouse.move(0, 0);
+    await page.locator(tid("total-amount")).focus();
+    const other = page.locator(tid("chart-bar")).first();
+    await other.locator("rect.hit").hover();
+    assert.equal(await other.locator(tid("chart-value")).isVisible(), true, "shown on hover");
+    // The same figures as a table, for screen readers.
+    await page.locator(`${tid("chart-data")} summary`).click();
+    const row = page.locator(`${tid("chart-row")}[data-day="${today}"] td`);
+    const cells = await row.allTextContents();
+    assert.equal(cells[1], String(mine.length));
+    assert.equal(cells[2], String(mine.filter((p) => p.status === "success").length));
+    assert.equal(cells[3], rupees(collected));
+    await shot(page, "dashboard-1280-chart");
+    await page.close();
+  });
+
+  test("the transactions table is usable at 390 px: every cell of a row is on screen", async () => {
+    const page = await login("test@example.com", "password123", 390);
+    await page.goto(`${g.dashboard}/dashboard/transactions`);
+    const row = page.locator(tid("transaction-row")).first();
+    for (const cell of ["payment-id", "order-id", "amount", "method", "status", "created-at"]) {
+      const box = await row.locator(tid(cell)).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `${cell} is off screen: ${JSON.stringify(box)}`);
+      assert.ok(await row.locator(tid(cell)).isVisible(), `${cell} hidden`);
+    }
+    const wrap = await page.evaluate(() => {
+      const el = document.querySelector('[data-test-id="transactions-table"]').parentElement;
+      return { scroll: el.scrollWidth, client: el.clientWidth };
+    });
+    assert.ok(wrap.scroll <= wrap.client, `the table scrolls inside its box: ${JSON.stringify(wrap)}`);
+    await shot(page, "dashboard-390-transactions-rows");
     await page.close();
   });
 
@@ -212,7 +275,7 @@ describe("dashboard", () => {
 
   test("a second merchant never sees the first merchant's data", async () => {
     const bin = process.env.PAYGATE_BIN || join(root, "target", "debug", "paygate");
-    const env = { PATH: process.env.PATH, DATABASE_URL: `sqlite://${join(g.dir, "paygate.db")}` };
+    const env = { PATH: process.env.PATH, ...g.dbEnv };
     const created = JSON.parse(execFileSync(bin, ["merchant", "create", "--name", "Second Shop", "--email", "second@example.com", "--password", "second-pass-1", "--json"], { env }).toString());
     const mine = (await api(g, "GET", "/api/v1/payments?limit=100")).body.data;
     assert.ok(mine.length > 0);
@@ -260,3 +323,5 @@ describe("dashboard", () => {
     await page.close();
   });
 });
+
+test("no page, request or API call answered with a server error", () => assertNoServerErrors());
