@@ -21,7 +21,7 @@ use paygate::{
     merchants::test_merchant,
     orders::{self, NewOrder},
     payments::{Instrument, NewPayment, service},
-    processor::{ChargeOutcome, ChargeRequest, Connector},
+    processor::{ChargeOutcome, ChargeRequest, RefundRequest, Connector},
     store::Store,
 };
 use paygate_core::{Currency, OrderAmount, Vpa};
@@ -57,16 +57,18 @@ struct Recorder {
 
 #[async_trait]
 impl Connector for Recorder {
-    async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome {
+    async fn charge(&self, request: &ChargeRequest) -> anyhow::Result<ChargeOutcome> {
         if let Ok(mut picked) = self.picked.lock() {
             picked
                 .entry(request.payment_id.clone())
                 .or_insert_with(Instant::now);
         }
-        ChargeOutcome::Succeeded
+        Ok(ChargeOutcome::Succeeded)
     }
 
-    async fn refund(&self, _refund_id: &str, _amount: i64) {}
+    async fn refund(&self, _request: &RefundRequest) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -112,7 +114,7 @@ pub async fn prepare(
             receipt: None,
             notes: json!({}),
         };
-        order_ids.push(orders::create(&store, test_merchant::ID, new).await?.id);
+        order_ids.push(orders::create(&store, test_merchant::ID, new, None).await?.id);
     }
     Ok((config, store, order_ids))
 }
@@ -140,7 +142,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut producers = Vec::new();
     let create = |app: App, committed: Arc<Mutex<HashMap<String, Instant>>>, order_id: String| async move {
-        let payment = service::create(&app, None, payment_for(order_id)).await?;
+        let payment = service::create(&app, None, payment_for(order_id), None).await?;
         if let Ok(mut c) = committed.lock() {
             c.insert(payment.id, Instant::now());
         }

@@ -106,7 +106,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         tick.tick().await;
         let app = app.clone();
         creates.push(tokio::spawn(async move {
-            service::create(&app, None, payment_for(order_id)).await
+            service::create(&app, None, payment_for(order_id), None).await
         }));
     }
     for c in creates {

@@ -54,13 +54,14 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url, config.database_max_connections).await?;
         store.migrate().await.context("applying migrations")?;
+        tracing::info!("{}", config.posture());
         if config.seed_test_merchant {
             if merchants::seed_test_merchant(&store).await? {
                 tracing::info!("seeded the test merchant");
             }
             merchants::seed_test_password(&store, &config.test_merchant_password).await?;
         }
-        let bank = Arc::new(SimulatedBank::from_config(&config));
+        let bank = Arc::new(SimulatedBank::from_config(&config, store.clone()));
         Self::new(config, store, bank)
     }
 
@@ -74,6 +75,7 @@ impl App {
             Some(url) => (
                 Arc::new(RedisQueue::new(
                     url,
+                    config.redis_cluster,
                     &config.redis_prefix,
                     config.job_lease,
                 )?),
@@ -169,7 +171,9 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
             }
             let mut stop = stop_rx.clone();
             tasks.spawn(async move {
-                axum::serve(listener, router)
+                // Handlers may read the client's address (the login throttle).
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, service)
                     .with_graceful_shutdown(async move { worker::stopped(&mut stop).await })
                     .await
                     .with_context(|| format!("{name} server failed"))

@@ -29,6 +29,9 @@ pub struct Settings {
     /// `redis://…` turns the Redis queues on; unset: the embedded queue.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// `REDIS_URL` names a Redis Cluster (one or more comma-separated node URLs).
+    #[arg(long, env = "REDIS_CLUSTER", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub redis_cluster: bool,
     /// Prefix of every Redis key paygate writes.
     #[arg(long, env = "REDIS_PREFIX", default_value = "paygate", global = true)]
     pub redis_prefix: String,
@@ -88,9 +91,17 @@ pub struct Settings {
     /// Longest simulated refund delay, ms.
     #[arg(long, env = "REFUND_DELAY_MAX", default_value_t = 5000, global = true)]
     pub refund_delay_max: u64,
-    /// Deterministic test mode: fixed delay and outcome.
-    #[arg(long, env = "TEST_MODE", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
-    pub test_mode: bool,
+    /// `development` (the default: friendly local settings) or `production`: no test merchant,
+    /// no `/api/v1/test/*`, no loopback or private webhook destinations, no default password,
+    /// and `TEST_MODE` refused.
+    #[arg(long = "env", env = "PAYGATE_ENV", default_value = "development", global = true)]
+    pub paygate_env: String,
+    /// The same as `PAYGATE_ENV=production`.
+    #[arg(long, global = true)]
+    pub production: bool,
+    /// Deterministic test mode: fixed delay and outcome [default: false].
+    #[arg(long, env = "TEST_MODE", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub test_mode: Option<bool>,
     /// Outcome of payments in test mode: success unless "false".
     #[arg(
         long,
@@ -114,12 +125,13 @@ pub struct Settings {
     /// for tests and experiments).
     #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", global = true)]
     pub webhook_retry_schedule: Option<String>,
-    /// Allow webhook destinations on loopback addresses (local development).
-    #[arg(long, env = "WEBHOOK_ALLOW_LOOPBACK", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
-    pub webhook_allow_loopback: bool,
-    /// Allow webhook destinations on private networks (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
-    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", default_value = "false", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
-    pub webhook_allow_private: bool,
+    /// Allow webhook destinations on loopback addresses [default: true; false in production].
+    #[arg(long, env = "WEBHOOK_ALLOW_LOOPBACK", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub webhook_allow_loopback: Option<bool>,
+    /// Allow webhook destinations on private networks (10/8, 172.16/12, 192.168/16, fc00::/7,
+    /// 100.64/10) [default: false].
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub webhook_allow_private: Option<bool>,
     /// Jobs one worker process runs at once.
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 256, global = true)]
     pub worker_concurrency: usize,
@@ -143,20 +155,54 @@ pub struct Settings {
         global = true
     )]
     pub test_merchant_password: String,
-    /// Seed the test merchant at start.
-    #[arg(long, env = "SEED_TEST_MERCHANT", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
-    pub seed_test_merchant: bool,
-    /// Serve `/api/v1/test/*`.
-    #[arg(long, env = "TEST_ENDPOINTS", default_value = "true", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
-    pub test_endpoints: bool,
+    /// Seed the test merchant at start [default: true; false in production].
+    #[arg(long, env = "SEED_TEST_MERCHANT", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub seed_test_merchant: Option<bool>,
+    /// Serve `/api/v1/test/*` and the demo shop [default: true; false in production].
+    #[arg(long, env = "TEST_ENDPOINTS", value_parser = BoolishValueParser::new(), action = ArgAction::Set, global = true)]
+    pub test_endpoints: Option<bool>,
+    /// A request whose `Idempotency-Key` has been `running` this long, ms, is taken to belong
+    /// to a process that died, and the key is taken over.
+    #[arg(
+        long,
+        env = "IDEMPOTENCY_TAKEOVER_MS",
+        default_value_t = 60000,
+        global = true
+    )]
+    pub idempotency_takeover_ms: u64,
+    /// Test hook (refused in production): `after-claim:MS` holds every request with an
+    /// `Idempotency-Key` that long after claiming the key, `before-response:MS` after its
+    /// change committed and before it answers, so a test can kill the process there.
+    #[arg(long, env = "TEST_FAULT_PAUSE", global = true, hide = true)]
+    pub test_fault_pause: Option<String>,
+}
+
+/// Which defaults and limits apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// Friendly local defaults: the test merchant, test endpoints, loopback webhooks.
+    Development,
+    /// The production posture (`PAYGATE_ENV=production`).
+    Production,
+}
+
+/// Where a test may hold a request with an idempotency key (see `TEST_FAULT_PAUSE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// After the key is claimed, before the request runs.
+    AfterClaim,
+    /// After the request's change (and its stored response) committed, before it answers.
+    BeforeResponse,
 }
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    pub environment: Environment,
     pub database_url: String,
     pub database_max_connections: u32,
     pub redis_url: Option<String>,
+    pub redis_cluster: bool,
     pub redis_prefix: String,
     pub host: IpAddr,
     pub port: u16,
@@ -182,6 +228,10 @@ pub struct Config {
     pub seed_test_merchant: bool,
     pub test_merchant_password: String,
     pub test_endpoints: bool,
+    /// How long a `running` idempotency key is kept for its request.
+    pub idempotency_takeover: Duration,
+    /// The test hook of `TEST_FAULT_PAUSE`.
+    pub fault_pause: Option<(FaultPoint, Duration)>,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -206,13 +256,53 @@ impl Config {
 
     /// Validates the settings; the error names the setting at fault.
     pub fn from_settings(s: Settings) -> Result<Self, String> {
+        let environment = match (s.production, s.paygate_env.trim()) {
+            (true, _) | (false, "production") => Environment::Production,
+            (false, "development") => Environment::Development,
+            (false, other) => {
+                return Err(format!(
+                    "PAYGATE_ENV must be development or production, got {other:?}"
+                ));
+            }
+        };
+        let production = environment == Environment::Production;
+        // In production these must stay off: an explicit `true` is refused, not ignored.
+        let off_in_production = |name: &str, value: Option<bool>, default: bool| {
+            match (production, value) {
+                (true, Some(true)) => Err(format!(
+                    "{name}=true is refused with PAYGATE_ENV=production"
+                )),
+                (true, _) => Ok(false),
+                (false, v) => Ok(v.unwrap_or(default)),
+            }
+        };
+        let test_mode = off_in_production("TEST_MODE", s.test_mode, false)?;
+        let seed_test_merchant =
+            off_in_production("SEED_TEST_MERCHANT", s.seed_test_merchant, true)?;
+        let test_endpoints = off_in_production("TEST_ENDPOINTS", s.test_endpoints, true)?;
+        let webhook_allow_loopback =
+            off_in_production("WEBHOOK_ALLOW_LOOPBACK", s.webhook_allow_loopback, true)?;
+        // Private networks may be allowed on purpose (receivers inside one's own network).
+        let webhook_allow_private = s.webhook_allow_private.unwrap_or(false);
+        let fault_pause = match &s.test_fault_pause {
+            None => None,
+            Some(_) if production => {
+                return Err("TEST_FAULT_PAUSE is refused with PAYGATE_ENV=production".into());
+            }
+            Some(spec) => Some(parse_fault_pause(spec)?),
+        };
         check_scheme(
             "DATABASE_URL",
             &s.database_url,
             &["sqlite:", "postgres:", "postgresql:"],
         )?;
-        if let Some(url) = &s.redis_url {
-            check_scheme("REDIS_URL", url, &["redis:", "rediss:"])?;
+        if let Some(urls) = &s.redis_url {
+            for url in urls.split(',') {
+                check_scheme("REDIS_URL", url.trim(), &["redis:", "rediss:"])?;
+            }
+            if !s.redis_cluster && urls.contains(',') {
+                return Err("REDIS_URL lists several servers: set REDIS_CLUSTER=true".into());
+            }
         }
         check_scheme("PUBLIC_API_URL", &s.public_api_url, &["http:", "https:"])?;
         check_scheme(
@@ -252,9 +342,11 @@ impl Config {
             return Err("JOB_LEASE_MS must be at least 300".into());
         }
         Ok(Self {
+            environment,
             database_url: s.database_url,
             database_max_connections: s.database_max_connections,
             redis_url: s.redis_url,
+            redis_cluster: s.redis_cluster,
             redis_prefix: s.redis_prefix,
             host: s.host,
             port: s.port,
@@ -266,21 +358,81 @@ impl Config {
             upi_success_rate: s.upi_success_rate,
             card_success_rate: s.card_success_rate,
             refund_delay,
-            test_mode: s.test_mode,
+            test_mode,
             test_payment_success: s.test_payment_success.trim() != "false",
             test_processing_delay: Duration::from_millis(s.test_processing_delay),
             webhook_retry_intervals_test: s.webhook_retry_intervals_test,
             webhook_schedule,
-            webhook_allow_loopback: s.webhook_allow_loopback,
-            webhook_allow_private: s.webhook_allow_private,
+            webhook_allow_loopback,
+            webhook_allow_private,
             worker_concurrency: s.worker_concurrency,
             job_lease: Duration::from_millis(s.job_lease_ms),
             shutdown_timeout: Duration::from_millis(s.shutdown_timeout_ms),
-            seed_test_merchant: s.seed_test_merchant,
+            seed_test_merchant,
             test_merchant_password: s.test_merchant_password,
-            test_endpoints: s.test_endpoints,
+            test_endpoints,
+            idempotency_takeover: Duration::from_millis(s.idempotency_takeover_ms),
+            fault_pause,
         })
     }
+
+    /// How long a run may take to ask the processor about one payment or refund: the slowest
+    /// simulated answer plus a job lease. A second run waits this long before asking again.
+    pub fn processor_call_lease(&self) -> Duration {
+        self.slowest_answer() + self.job_lease
+    }
+
+    /// How long a run waits for the processor's answer before giving up on the call (it is
+    /// asked again, with the same idempotency key): within the call's lease.
+    pub fn processor_call_timeout(&self) -> Duration {
+        self.slowest_answer() + self.job_lease / 2
+    }
+
+    fn slowest_answer(&self) -> Duration {
+        if self.test_mode {
+            self.test_processing_delay
+        } else {
+            self.processing_delay.1.max(self.refund_delay.1)
+        }
+    }
+
+    /// The effective posture in one line, for the start-up log.
+    pub fn posture(&self) -> String {
+        let on = |b: bool| if b { "on" } else { "off" };
+        let destinations = match (self.webhook_allow_loopback, self.webhook_allow_private) {
+            (false, false) => "public only",
+            (true, false) => "public and loopback",
+            (false, true) => "public and private",
+            (true, true) => "public, loopback and private",
+        };
+        format!(
+            "{} posture: test merchant {}, /api/v1/test/* {}, test mode {}, webhook destinations {}, database {}, queue {}",
+            match self.environment {
+                Environment::Production => "production",
+                Environment::Development => "development",
+            },
+            on(self.seed_test_merchant),
+            on(self.test_endpoints),
+            on(self.test_mode),
+            destinations,
+            self.database_url.split(':').next().unwrap_or_default(),
+            if self.redis_url.is_some() { "redis" } else { "embedded" },
+        )
+    }
+}
+
+fn parse_fault_pause(spec: &str) -> Result<(FaultPoint, Duration), String> {
+    let parsed = spec.split_once(':').and_then(|(point, ms)| {
+        let point = match point {
+            "after-claim" => FaultPoint::AfterClaim,
+            "before-response" => FaultPoint::BeforeResponse,
+            _ => return None,
+        };
+        Some((point, Duration::from_millis(ms.parse().ok()?)))
+    });
+    parsed.ok_or_else(|| {
+        format!("TEST_FAULT_PAUSE must be after-claim:MS or before-response:MS, got {spec:?}")
+    })
 }
 
 fn check_scheme(name: &str, value: &str, schemes: &[&str]) -> Result<(), String> {
@@ -375,6 +527,35 @@ mod tests {
         assert!(e.contains("PORT"), "{e}");
         let e = parse(&["--refund-delay-min", "9000"]).unwrap_err();
         assert!(e.contains("REFUND_DELAY_MIN"), "{e}");
+    }
+
+    #[test]
+    fn production_turns_the_test_conveniences_off_and_refuses_test_mode() {
+        let c = parse(&["--env", "production"]).expect("production defaults are valid");
+        assert_eq!(c.environment, Environment::Production);
+        assert!(!c.seed_test_merchant && !c.test_endpoints && !c.test_mode);
+        assert!(!c.webhook_allow_loopback && !c.webhook_allow_private);
+        assert!(c.posture().starts_with("production posture: test merchant off"), "{}", c.posture());
+        let same = parse(&["--production"]).unwrap();
+        assert_eq!(same.environment, Environment::Production);
+        for (flag, name) in [
+            ("--test-mode", "TEST_MODE"),
+            ("--seed-test-merchant", "SEED_TEST_MERCHANT"),
+            ("--test-endpoints", "TEST_ENDPOINTS"),
+            ("--webhook-allow-loopback", "WEBHOOK_ALLOW_LOOPBACK"),
+        ] {
+            let e = parse(&["--production", flag, "true"]).unwrap_err();
+            assert!(e.contains(name) && e.contains("production"), "{e}");
+        }
+        let e = parse(&["--production", "--test-fault-pause", "after-claim:10"]).unwrap_err();
+        assert!(e.contains("TEST_FAULT_PAUSE"), "{e}");
+        let private = parse(&["--production", "--webhook-allow-private", "true"]).unwrap();
+        assert!(private.webhook_allow_private, "private networks can be allowed on purpose");
+        let e = parse(&["--env", "staging"]).unwrap_err();
+        assert!(e.contains("PAYGATE_ENV"), "{e}");
+        let dev = parse(&[]).unwrap();
+        assert!(dev.seed_test_merchant && dev.test_endpoints && dev.webhook_allow_loopback);
+        assert!(!dev.test_mode);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod config;
 pub mod dashboard;
 pub mod http;
+pub mod idempotent;
 pub mod merchants;
 pub mod orders;
 pub mod payments;

@@ -80,7 +80,16 @@ pub fn router(app: App) -> Router {
         )
         .route("/demo", get(demo))
         .route("/demo/order", post(demo_order))
-        .merge(api::public_routes())
+        // The public API routes answer exactly as on the API port: JSON errors, body limit.
+        .nest("/api", crate::http::with_api_rejections(Router::new().nest("/v1", api::public_routes_v1())))
+        .fallback(|| async {
+            message(
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing at this address.",
+                false,
+            )
+        })
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -160,7 +169,7 @@ async fn checkout(State(app): State<App>, Query(q): Query<HashMap<String, String
                 embedded,
             );
         }
-        Err(orders::Error::Store(e)) => return ApiError::internal(&e).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if order.status == "paid" {
         return message(
@@ -245,7 +254,7 @@ async fn demo_order(State(app): State<App>) -> Response {
         receipt: Some("demo".into()),
         notes: json!({"source": "demo"}),
     };
-    match orders::create(&app.store, test_merchant::ID, new).await {
+    match orders::create(&app.store, test_merchant::ID, new, None).await {
         Ok(o) => (
             StatusCode::CREATED,
             Json(json!({"id": o.id, "amount": o.amount, "currency": o.currency})),

@@ -10,6 +10,7 @@ mod pages;
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -89,6 +90,8 @@ async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
 pub struct SignedIn {
     pub merchant: Merchant,
     pub csrf: String,
+    /// The notice a form left for this page (shown once).
+    pub flash: Option<String>,
     token_digest: String,
 }
 
@@ -118,9 +121,18 @@ impl FromRequestParts<App> for SignedIn {
             .await
             .map_err(|e| crate::http::error::ApiError::internal(&e).into_response())?
             .ok_or_else(to_login)?;
+        // A notice is shown by the next page that is not a form post, then forgotten.
+        if parts.method == axum::http::Method::GET
+            && let Some(notice) = &session.flash
+        {
+            db::take_flash(&app.store, &digest, notice)
+                .await
+                .map_err(|e| crate::http::error::ApiError::internal(&e).into_response())?;
+        }
         Ok(Self {
             merchant,
             csrf: session.csrf_token,
+            flash: session.flash,
             token_digest: digest,
         })
     }
@@ -173,8 +185,11 @@ async fn start_session(app: &App, merchant_id: &str) -> Result<String, sqlx::Err
     ))
 }
 
-/// Slows down repeated failed logins per email: after 3 failures in 15 minutes, each further
-/// attempt must wait 2^(failures − 3) seconds (at most 5 minutes) after the last failure.
+/// Slows down repeated failed logins, per email and per client address: after
+/// [`LoginThrottle::EMAIL_FREE`] failures for an email (or [`LoginThrottle::ADDRESS_FREE`]
+/// from an address) within 15 minutes, each further attempt must wait 2^(excess) seconds (at
+/// most 5 minutes) after the last failure. A throttled attempt is answered without checking
+/// the password, so a flood of sign-ins costs no password hashing.
 #[derive(Default)]
 pub struct LoginThrottle {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
@@ -182,40 +197,63 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// Failures an email may have before attempts are slowed down.
+    pub const EMAIL_FREE: u32 = 3;
+    /// Failures an address may have (over any emails) before attempts are slowed down.
+    pub const ADDRESS_FREE: u32 = 10;
 
-    /// How long `email` must still wait, if at all.
-    pub fn wait(&self, email: &str) -> Option<Duration> {
-        let map = self.failures.lock().ok()?;
-        let (n, last) = map.get(&email.to_lowercase())?;
-        if *n < 3 || last.elapsed() > Self::WINDOW {
-            return None;
-        }
-        let delay = Duration::from_secs(2u64.pow((*n - 3).min(8))).min(Duration::from_secs(300));
-        delay.checked_sub(last.elapsed())
+    fn keys(email: &str, addr: IpAddr) -> [(String, u32); 2] {
+        [
+            (format!("email:{}", email.to_lowercase()), Self::EMAIL_FREE),
+            (format!("addr:{addr}"), Self::ADDRESS_FREE),
+        ]
     }
 
-    pub fn failed(&self, email: &str) {
+    /// How long a sign-in for `email` from `addr` must still wait, if at all.
+    pub fn wait(&self, email: &str, addr: IpAddr) -> Option<Duration> {
+        let map = self.failures.lock().ok()?;
+        Self::keys(email, addr)
+            .iter()
+            .filter_map(|(key, free)| {
+                let (n, last) = map.get(key)?;
+                if *n < *free || last.elapsed() > Self::WINDOW {
+                    return None;
+                }
+                let delay = Duration::from_secs(2u64.pow((*n - free).min(8)))
+                    .min(Duration::from_secs(300));
+                delay.checked_sub(last.elapsed())
+            })
+            .max()
+    }
+
+    /// Counts a failed sign-in.
+    pub fn failed(&self, email: &str, addr: IpAddr) {
         if let Ok(mut map) = self.failures.lock() {
             if map.len() > 100_000 {
                 map.clear();
             }
-            let e = map
-                .entry(email.to_lowercase())
-                .or_insert((0, Instant::now()));
-            if e.1.elapsed() > Self::WINDOW {
-                e.0 = 0;
+            for (key, _) in Self::keys(email, addr) {
+                let e = map.entry(key).or_insert((0, Instant::now()));
+                if e.1.elapsed() > Self::WINDOW {
+                    e.0 = 0;
+                }
+                e.0 += 1;
+                e.1 = Instant::now();
             }
-            e.0 += 1;
-            e.1 = Instant::now();
         }
     }
 
+    /// Forgets the email's failures after a successful sign-in (the address keeps its count).
     pub fn succeeded(&self, email: &str) {
         if let Ok(mut map) = self.failures.lock() {
-            map.remove(&email.to_lowercase());
+            map.remove(&format!("email:{}", email.to_lowercase()));
         }
     }
 }
+
+/// Password checks in flight at once: argon2 is deliberately slow, so it runs on the blocking
+/// pool, a few at a time, and never on the threads that serve requests.
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// Verifies an email and password; the merchant's id when they match.
 async fn check_login(
@@ -230,7 +268,13 @@ async fn check_login(
         Some((id, Some(hash))) => (Some(id), hash),
         _ => (None, DUMMY.to_owned()),
     };
-    let ok = merchants::verify_password(password, &hash);
+    let ok = {
+        let _permit = PASSWORD_CHECKS.acquire().await;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || merchants::verify_password(&password, &hash))
+            .await
+            .unwrap_or(false)
+    };
     Ok(id.filter(|_| ok))
 }
 

@@ -1,11 +1,11 @@
 //! The dashboard's pages and form handlers. HTML is rendered here (escaped with
 //! `checkout::escape`); handlers call the same services as the API.
 
-use std::{collections::HashMap, fmt::Write as _};
+use std::{collections::HashMap, fmt::Write as _, net::SocketAddr};
 
 use axum::{
     Form,
-    extract::{Path, Query, State},
+    extract::{ConnectInfo, Path, Query, State},
     http::{StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -90,12 +90,13 @@ fn csrf_field(s: &SignedIn) -> String {
     )
 }
 
-fn back(to: &str, notice: &str) -> Response {
-    let mut url = url::Url::parse("http://x").expect("static URL");
-    url.set_path(to);
-    url.query_pairs_mut().append_pair("notice", notice);
-    let target = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-    Redirect::to(&target).into_response()
+/// Redirects to `to` after a form, with `notice` kept in the session for the next page (a
+/// flash message): nothing a page shows comes from its query string.
+async fn back(app: &App, s: &SignedIn, to: &str, notice: &str) -> Response {
+    if let Err(e) = db::set_flash(&app.store, &s.token_digest, notice).await {
+        return internal(&e);
+    }
+    Redirect::to(to).into_response()
 }
 
 // ---------- login ----------
@@ -123,14 +124,18 @@ pub async fn login_page() -> Html<String> {
     Html(login_html(None))
 }
 
-pub async fn login(State(app): State<App>, Form(f): F) -> Response {
+pub async fn login(
+    State(app): State<App>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(f): F,
+) -> Response {
     let email = f
         .get("email")
         .map(|e| e.trim())
         .unwrap_or_default()
         .to_owned();
     let password = f.get("password").cloned().unwrap_or_default();
-    if let Some(wait) = app.login_throttle.wait(&email) {
+    if let Some(wait) = app.login_throttle.wait(&email, client.ip()) {
         let msg = format!(
             "Too many failed attempts. Try again in {} s.",
             wait.as_secs().max(1)
@@ -153,7 +158,7 @@ pub async fn login(State(app): State<App>, Form(f): F) -> Response {
             }
         }
         Ok(None) => {
-            app.login_throttle.failed(&email);
+            app.login_throttle.failed(&email, client.ip());
             (
                 StatusCode::UNAUTHORIZED,
                 Html(login_html(Some("Invalid email or password"))),
@@ -341,8 +346,8 @@ async fn overview_page(
     layout("Overview", "Overview", s, notice, &body).into_response()
 }
 
-pub async fn overview(State(app): State<App>, s: SignedIn, Query(q): Q) -> Response {
-    overview_page(&app, &s, q.get("notice").map(String::as_str), None).await
+pub async fn overview(State(app): State<App>, s: SignedIn) -> Response {
+    overview_page(&app, &s, s.flash.as_deref(), None).await
 }
 
 pub async fn rotate_credentials(State(app): State<App>, s: SignedIn, Form(f): F) -> Response {
@@ -366,6 +371,15 @@ pub async fn rotate_credentials(State(app): State<App>, s: SignedIn, Form(f): F)
 // ---------- transactions ----------
 
 const PAGE_SIZE: i64 = 20;
+/// The highest page number a list accepts (anything above shows that page, empty).
+const MAX_PAGE: i64 = 100_000;
+
+/// `?page=N`, from 1 to [`MAX_PAGE`]; anything that is not a number is page 1.
+fn page_number(q: &HashMap<String, String>) -> i64 {
+    q.get("page")
+        .and_then(|p| p.trim().parse::<i64>().ok())
+        .map_or(1, |p| p.clamp(1, MAX_PAGE))
+}
 
 fn filter_of(q: &HashMap<String, String>) -> Filter {
     let pick =
@@ -414,11 +428,7 @@ fn select(name: &str, label: &str, options: &[&str], current: Option<&String>) -
 
 pub async fn transactions(State(app): State<App>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
-    let page: i64 = q
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
+    let page = page_number(&q);
     let (rows, total) = match crate::store::payments::list_filtered(
         &app.store,
         &s.merchant.id,
@@ -484,7 +494,7 @@ pub async fn transactions(State(app): State<App>, s: SignedIn, Query(q): Q) -> R
         "Transactions",
         "Transactions",
         &s,
-        q.get("notice").map(String::as_str),
+        s.flash.as_deref(),
         &body,
     )
     .into_response()
@@ -556,7 +566,7 @@ pub async fn payment(
     State(app): State<App>,
     s: SignedIn,
     Path(id): Path<String>,
-    Query(q): Q,
+    Query(_): Q,
 ) -> Response {
     let p: Payment = match payments::get(&app.store, Some(&s.merchant.id), &id).await {
         Ok(p) => p,
@@ -652,7 +662,7 @@ Amount: {amount} · Refunded: <span data-test-id=\"payment-refunded\">{refunded}
         "Payment",
         "Transactions",
         &s,
-        q.get("notice").map(String::as_str),
+        s.flash.as_deref(),
         &body,
     )
     .into_response()
@@ -668,10 +678,10 @@ pub async fn capture(
         return r.into_response();
     }
     let path = format!("/dashboard/payments/{id}");
-    match payments::capture(&app, &s.merchant.id, &id, None).await {
-        Ok(_) => back(&path, "Payment captured."),
+    match payments::capture(&app, &s.merchant.id, &id, None, None).await {
+        Ok(_) => back(&app, &s, &path, "Payment captured.").await,
         Err(payments::Error::Store(e)) => internal(&e),
-        Err(e) => back(&path, &ApiError::from(e).description),
+        Err(e) => back(&app, &s, &path, &ApiError::from(e).description).await,
     }
 }
 
@@ -688,12 +698,14 @@ pub async fn refund(
     let amount = match f.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => match a.parse::<i64>() {
-            Ok(n) if n > 0 => Some(n),
+            Ok(n) if (1..=paygate_core::OrderAmount::MAX).contains(&n) => Some(n),
             _ => {
                 return back(
+                    &app,
+                    &s,
                     &path,
                     "The refund amount must be a positive whole number of paise.",
-                );
+                ).await;
             }
         },
     };
@@ -702,21 +714,17 @@ pub async fn refund(
         .map(|r| r.trim())
         .filter(|r| !r.is_empty())
         .map(|r| r.chars().take(refunds::REASON_MAX).collect());
-    match refunds::create(&app, &s.merchant.id, &id, amount, reason).await {
-        Ok(r) => back(&path, &format!("Refund {} created.", r.id)),
+    match refunds::create(&app, &s.merchant.id, &id, amount, reason, None).await {
+        Ok(r) => back(&app, &s, &path, &format!("Refund {} created.", r.id)).await,
         Err(refunds::Error::Store(e)) => internal(&e),
-        Err(e) => back(&path, &ApiError::from(e).description),
+        Err(e) => back(&app, &s, &path, &ApiError::from(e).description).await,
     }
 }
 
 // ---------- webhooks ----------
 
 pub async fn webhooks(State(app): State<App>, s: SignedIn, Query(q): Q) -> Response {
-    let page: i64 = q
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
+    let page = page_number(&q);
     let (rows, total) = match webhooks::list(&app, &s.merchant.id, 50, (page - 1) * 50).await {
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
@@ -772,7 +780,7 @@ pub async fn webhooks(State(app): State<App>, s: SignedIn, Query(q): Q) -> Respo
         "Webhooks",
         "Webhooks",
         &s,
-        q.get("notice").map(String::as_str),
+        s.flash.as_deref(),
         &body,
     )
     .into_response()
@@ -788,14 +796,16 @@ pub async fn save_webhook(State(app): State<App>, s: SignedIn, Form(f): F) -> Re
         .filter(|u| !u.is_empty());
     match webhooks::set_url(&app, &s.merchant.id, url).await {
         Ok(_) => back(
+            &app,
+            &s,
             "/dashboard/webhooks",
             if url.is_some() {
                 "Webhook URL saved."
             } else {
                 "Webhooks turned off."
             },
-        ),
-        Err(e) => back("/dashboard/webhooks", &ApiError::from(e).description),
+        ).await,
+        Err(e) => back(&app, &s, "/dashboard/webhooks", &ApiError::from(e).description).await,
     }
 }
 
@@ -803,8 +813,8 @@ pub async fn regenerate_secret(State(app): State<App>, s: SignedIn, Form(f): F) 
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();
     }
-    match webhooks::rotate_secret(&app, &s.merchant.id).await {
-        Ok(_) => back("/dashboard/webhooks", "New webhook secret generated."),
+    match webhooks::rotate_secret(&app, &s.merchant.id, None).await {
+        Ok(_) => back(&app, &s, "/dashboard/webhooks", "New webhook secret generated.").await,
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -813,8 +823,10 @@ pub async fn test_webhook(State(app): State<App>, s: SignedIn, Form(f): F) -> Re
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();
     }
-    match webhooks::send_test(&app, &s.merchant).await {
+    match webhooks::send_test(&app, &s.merchant, None).await {
         Ok(d) => back(
+            &app,
+            &s,
             "/dashboard/webhooks",
             &format!(
                 "Test webhook sent: {} ({}).",
@@ -823,8 +835,8 @@ pub async fn test_webhook(State(app): State<App>, s: SignedIn, Form(f): F) -> Re
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "no answer".into())
             ),
-        ),
-        Err(e) => back("/dashboard/webhooks", &ApiError::from(e).description),
+        ).await,
+        Err(e) => back(&app, &s, "/dashboard/webhooks", &ApiError::from(e).description).await,
     }
 }
 
@@ -837,9 +849,9 @@ pub async fn retry_webhook(
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();
     }
-    match webhooks::retry(&app, &s.merchant.id, &id).await {
-        Ok(_) => back("/dashboard/webhooks", "Webhook retry scheduled."),
-        Err(e) => back("/dashboard/webhooks", &ApiError::from(e).description),
+    match webhooks::retry(&app, &s.merchant.id, &id, None).await {
+        Ok(_) => back(&app, &s, "/dashboard/webhooks", "Webhook retry scheduled.").await,
+        Err(e) => back(&app, &s, "/dashboard/webhooks", &ApiError::from(e).description).await,
     }
 }
 

@@ -46,6 +46,24 @@ impl ApiError {
         )
     }
 
+    /// 409 `IDEMPOTENCY_KEY_IN_USE`.
+    pub fn key_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_IN_USE",
+            "A request with this Idempotency-Key is still being processed",
+        )
+    }
+
+    /// 409 `IDEMPOTENCY_KEY_IN_USE`, for a request whose key a retry took over while it ran.
+    fn key_taken_over() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_IN_USE",
+            "This request's Idempotency-Key was taken over by a retry; nothing was changed",
+        )
+    }
+
     /// 500, logging the cause (never shown to the client).
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -77,6 +95,7 @@ impl From<orders::Error> for ApiError {
     fn from(e: orders::Error) -> Self {
         match e {
             orders::Error::NotFound => Self::not_found("Order not found"),
+            orders::Error::KeyTakenOver(_) => Self::key_taken_over(),
             orders::Error::Store(e) => Self::internal(&e),
         }
     }
@@ -96,6 +115,7 @@ impl From<payments::service::Error> for ApiError {
             E::CaptureAmountMismatch => {
                 Self::bad_request("Capture amount must equal the payment amount")
             }
+            E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }
     }
@@ -109,6 +129,7 @@ impl From<refunds::Error> for ApiError {
             E::NotFound => Self::not_found("Refund not found"),
             E::NotRefundable => Self::bad_request("Payment not in refundable state"),
             E::ExceedsAvailable => Self::bad_request("Refund amount exceeds available amount"),
+            E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }
     }
@@ -121,6 +142,7 @@ impl From<webhooks::Error> for ApiError {
             E::NotFound => Self::not_found("Webhook delivery not found"),
             E::InvalidUrl(reason) => Self::bad_request(reason),
             E::NotConfigured => Self::bad_request("No webhook URL is configured"),
+            E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }
     }

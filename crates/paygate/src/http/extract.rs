@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Query, Request},
+    extract::{FromRequest, FromRequestParts, Path, Query, Request},
     http::{StatusCode, request::Parts},
 };
 use base64::Engine as _;
@@ -46,6 +46,23 @@ fn basic_credentials(value: &str) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (key, secret) = text.split_once(':')?;
     Some((key.to_owned(), secret.to_owned()))
+}
+
+/// The `{id}` segment of a path, as text. A segment that is not UTF-8 (`%FF`) answers the
+/// API's error body (axum's own rejection is plain text).
+pub struct IdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            Err(_) => Err(ApiError::bad_request(
+                "The resource id in the URL is not valid text",
+            )),
+        }
+    }
 }
 
 /// A request body that must be a JSON object.

@@ -8,12 +8,22 @@
 //! `IDEMPOTENCY_KEY_REUSED`. A request that fails (4xx, 5xx) stores nothing, so the key can be
 //! used again once the request is fixed. The claim is one atomic upsert, so of many
 //! concurrent requests with one key exactly one runs. A key held by a request whose process
-//! died is taken over after [`STALE_AFTER`].
+//! died is taken over after `IDEMPOTENCY_TAKEOVER_MS` (60 s).
+//!
+//! The response is stored in the same transaction as the change it reports: the middleware
+//! hands the handler its claim ([`Idempotency`]), the handler passes it to the service with the
+//! way to render the response, and the service completes the key in its transaction (see
+//! `idempotent`). A retry after a crash before that commit runs the request once (after the
+//! takeover window); after it, replays the committed answer. Completing and releasing are
+//! conditional on the claim's token, so a slow original whose key was taken over cannot
+//! overwrite the new holder's answer: its change is rolled back and it answers 409.
+
+use std::sync::Arc;
 
 use axum::{
     body::{Body, Bytes, to_bytes},
     extract::{FromRequestParts, Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -23,8 +33,9 @@ use sha2::{Digest, Sha256};
 use super::{BODY_LIMIT, error::ApiError, extract::Authed};
 use crate::{
     app::App,
+    config::FaultPoint,
     store::{
-        idempotency::{self, Claim},
+        idempotency::{self, Claim, Held, Stored},
         now,
     },
 };
@@ -33,8 +44,59 @@ use crate::{
 pub const KEY_MAX: usize = 255;
 /// How long a key and its response are kept.
 pub const KEEP_FOR: Duration = Duration::hours(24);
-/// A key still `running` after this is taken to belong to a request that died.
-pub const STALE_AFTER: Duration = Duration::seconds(60);
+
+/// The claim of the request's idempotency key, if it sent one (for the handler to pass to its
+/// service).
+pub struct Idempotency(pub Option<Arc<Held>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Arc<Held>>().cloned()))
+    }
+}
+
+/// Marks a response whose body was stored with the change it reports.
+#[derive(Clone, Copy)]
+struct StoredWithChange;
+
+/// A JSON answer rendered once: the bytes the client gets are the bytes an idempotency key
+/// stores. `stored` says the service stored them with its change.
+pub struct Answer {
+    pub response: Stored,
+    pub stored: bool,
+}
+
+impl Answer {
+    /// The answer for `view` with `status`.
+    pub fn json<T: serde::Serialize>(status: StatusCode, view: &T) -> Stored {
+        // Through a `Value`, as every other JSON answer of the API (keys in a fixed order).
+        let body = serde_json::to_value(view)
+            .and_then(|v| serde_json::to_vec(&v))
+            .unwrap_or_default();
+        Stored {
+            status: status.as_u16(),
+            body,
+        }
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.response.body));
+        *response.status_mut() =
+            StatusCode::from_u16(self.response.status).unwrap_or(StatusCode::OK);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.stored {
+            response.extensions_mut().insert(StoredWithChange);
+        }
+        response
+    }
+}
 
 /// The request's identity: method, path and body (JSON with its keys in a canonical order).
 fn request_hash(method: &Method, path: &str, body: &Bytes) -> String {
@@ -83,6 +145,7 @@ pub async fn idempotency(State(app): State<App>, req: Request, next: Next) -> Re
     };
     let hash = request_hash(&parts.method, parts.uri.path(), &bytes);
     let at = now();
+    let takeover = Duration::from_std(app.config.idempotency_takeover).unwrap_or(Duration::MAX);
     let claim = idempotency::claim(
         &app.store,
         &merchant.id,
@@ -90,7 +153,7 @@ pub async fn idempotency(State(app): State<App>, req: Request, next: Next) -> Re
         &hash,
         at,
         at + KEEP_FOR,
-        at - STALE_AFTER,
+        at - takeover,
     )
     .await;
     match claim {
@@ -101,46 +164,64 @@ pub async fn idempotency(State(app): State<App>, req: Request, next: Next) -> Re
             "This Idempotency-Key was used for a different request",
         )
         .into_response(),
-        Ok(Claim::InUse) => ApiError::new(
-            StatusCode::CONFLICT,
-            "IDEMPOTENCY_KEY_IN_USE",
-            "A request with this Idempotency-Key is still being processed",
-        )
-        .into_response(),
-        Ok(Claim::Replay { status, body }) => {
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        Ok(Claim::InUse) => ApiError::key_in_use().into_response(),
+        Ok(Claim::Replay(stored)) => {
+            let mut response = Answer {
+                response: stored,
+                stored: false,
+            }
+            .into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
             response
         }
-        Ok(Claim::Acquired) => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
+        Ok(Claim::Acquired(held)) => {
+            let held = Arc::new(held);
+            pause(&app, FaultPoint::AfterClaim).await;
+            let mut req = Request::from_parts(parts, Body::from(bytes));
+            req.extensions_mut().insert(held.clone());
+            let response = next.run(req).await;
+            if response.extensions().get::<StoredWithChange>().is_some() {
+                pause(&app, FaultPoint::BeforeResponse).await;
+                return response;
+            }
             let (head, body) = response.into_parts();
             let body = match to_bytes(body, usize::MAX).await {
                 Ok(b) => b,
                 Err(e) => {
-                    let _ = idempotency::release(&app.store, &merchant.id, &key).await;
+                    let _ = idempotency::release(&app.store, &held).await;
                     return ApiError::internal(&e).into_response();
                 }
             };
+            // A success its handler did not store with a change of its own (none does today)
+            // is stored now; a failure frees the key.
             let stored = if head.status.is_success() {
-                idempotency::complete(&app.store, &merchant.id, &key, head.status.as_u16(), &body)
+                let response = Stored {
+                    status: head.status.as_u16(),
+                    body: body.to_vec(),
+                };
+                idempotency::complete(&app.store, &held, &response)
                     .await
+                    .map(|_| ())
             } else {
-                idempotency::release(&app.store, &merchant.id, &key).await
+                idempotency::release(&app.store, &held).await
             };
             if let Err(e) = stored {
                 tracing::error!(error = %e, "idempotency key not stored");
             }
             Response::from_parts(head, Body::from(body))
         }
+    }
+}
+
+/// The `TEST_FAULT_PAUSE` hook: holds the request at `point` so a test can kill the process.
+async fn pause(app: &App, point: FaultPoint) {
+    if let Some((at, how_long)) = app.config.fault_pause
+        && at == point
+    {
+        tracing::warn!(?point, ?how_long, "TEST_FAULT_PAUSE: holding the request");
+        tokio::time::sleep(how_long).await;
     }
 }
 

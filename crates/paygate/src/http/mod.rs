@@ -29,7 +29,16 @@ pub fn render<T: serde::Serialize>(view: T) -> Result<axum::Json<serde_json::Val
 
 /// The API router (port 8000).
 pub fn api_router(app: App) -> Router {
-    api::routes(&app)
+    with_api_rejections(api::routes(&app))
+        .layer(middleware::from_fn(request_id))
+        .with_state(app)
+}
+
+/// The API's answers for what no route takes: a JSON 404 for an unknown path, a JSON 405 for
+/// a method a path does not take, and a JSON 413 past [`BODY_LIMIT`] (through the JSON
+/// extractor). Used by every listener that serves API routes.
+pub fn with_api_rejections<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -39,8 +48,6 @@ pub fn api_router(app: App) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(request_id))
-        .with_state(app)
 }
 
 /// Gives every response an `X-Request-Id` (the client's, or a new one) and logs the request

@@ -3,9 +3,12 @@
 use paygate_core::{Currency, OrderAmount, OrderId};
 use serde_json::Value;
 
-use crate::store::{
-    Store, now,
-    orders::{self, Order},
+use crate::{
+    idempotent::{self, Replay},
+    store::{
+        Store, now,
+        orders::{self, Order},
+    },
 };
 
 /// A validated order request.
@@ -24,11 +27,28 @@ pub enum Error {
     #[error("order not found")]
     NotFound,
     #[error(transparent)]
+    KeyTakenOver(#[from] idempotent::KeyTakenOver),
+    #[error(transparent)]
     Store(#[from] sqlx::Error),
 }
 
-/// Creates an order for the merchant.
-pub async fn create(store: &Store, merchant_id: &str, new: NewOrder) -> Result<Order, Error> {
+impl From<idempotent::StoreError> for Error {
+    fn from(e: idempotent::StoreError) -> Self {
+        match e {
+            idempotent::StoreError::TakenOver(t) => t.into(),
+            idempotent::StoreError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Creates an order for the merchant (with an idempotency key, its response is stored in
+/// the same transaction).
+pub async fn create(
+    store: &Store,
+    merchant_id: &str,
+    new: NewOrder,
+    replay: Option<&Replay<'_, Order>>,
+) -> Result<Order, Error> {
     let at = now();
     let order = Order {
         id: OrderId::generate().into_string(),
@@ -41,7 +61,10 @@ pub async fn create(store: &Store, merchant_id: &str, new: NewOrder) -> Result<O
         created_at: at,
         updated_at: at,
     };
-    orders::insert(store, &order).await?;
+    let mut tx = store.begin().await?;
+    orders::insert(&mut tx, &order).await?;
+    idempotent::store_in(&mut tx, replay, &order).await?;
+    tx.commit().await?;
     Ok(order)
 }
 

@@ -8,6 +8,12 @@
 //! - Processing moves `pending → success | failed` with a conditional update; the event and
 //!   the order's `paid` status are written in the same transaction. A job that runs twice
 //!   finds the payment final and changes nothing.
+//! - The processor is asked about a payment by one run at a time: a run takes the payment's
+//!   processor lease (a conditional update) before it calls, and a second run finds the
+//!   lease held and waits for it (`Processed::Busy`) instead of calling. Every call carries
+//!   the payment's idempotency key, so a call repeated after a crash charges nothing twice.
+//! - With an idempotency key, the create and capture responses are stored in the transaction
+//!   of the change (see `idempotent`).
 
 use paygate_core::{ForcedOutcome, Method, PaymentId, PaymentStatus};
 use serde_json::json;
@@ -15,7 +21,8 @@ use serde_json::json;
 use super::{Instrument, NewPayment};
 use crate::{
     app::App,
-    processor::{ChargeOutcome, ChargeRequest},
+    idempotent::{self, Replay},
+    processor::{ChargeOutcome, ChargeRequest, charge_key},
     queue::{JobSpec, PAYMENTS},
     store::{
         Store,
@@ -43,7 +50,18 @@ pub enum Error {
     #[error("capture amount differs from the payment amount")]
     CaptureAmountMismatch,
     #[error(transparent)]
+    KeyTakenOver(#[from] idempotent::KeyTakenOver),
+    #[error(transparent)]
     Store(#[from] sqlx::Error),
+}
+
+impl From<idempotent::StoreError> for Error {
+    fn from(e: idempotent::StoreError) -> Self {
+        match e {
+            idempotent::StoreError::TakenOver(t) => t.into(),
+            idempotent::StoreError::Store(s) => s.into(),
+        }
+    }
 }
 
 /// Creates a pending payment for an order. With `merchant_id`, the order must be that
@@ -52,6 +70,7 @@ pub async fn create(
     app: &App,
     merchant_id: Option<&str>,
     new: NewPayment,
+    replay: Option<&Replay<'_, Payment>>,
 ) -> Result<Payment, Error> {
     // Read outside the transaction: the unique index on open payments, not this read, is
     // what keeps an order from being paid twice.
@@ -96,6 +115,7 @@ pub async fn create(
         forced_outcome: forced.map(|f| f.as_str().into()),
         captured_at: None,
         amount_refunded: 0,
+        processor_lease_until: None,
         created_at: at,
         updated_at: at,
     };
@@ -112,11 +132,11 @@ pub async fn create(
         event(&payment, "payment.created", data.clone()),
         event(&payment, PaymentStatus::Pending.event_name(), data),
     ];
-    let mut jobs = webhooks::record(app, &mut tx, &events).await?;
-    let job = JobSpec::now(PAYMENTS, payment.id.clone());
-    app.queue.stage(&mut tx, &job).await?;
+    let mut jobs = webhooks::record_events(&mut tx, &events).await?;
+    jobs.insert(0, JobSpec::now(PAYMENTS, payment.id.clone()));
+    app.queue.stage(&mut tx, &jobs).await?;
+    idempotent::store_in(&mut tx, replay, &payment).await?;
     tx.commit().await?;
-    jobs.insert(0, job);
     app.queue.dispatch(&jobs).await;
     Ok(payment)
 }
@@ -129,6 +149,7 @@ pub async fn capture(
     merchant_id: &str,
     id: &str,
     amount: Option<i64>,
+    replay: Option<&Replay<'_, Payment>>,
 ) -> Result<Payment, Error> {
     let payment = get(&app.store, Some(merchant_id), id).await?;
     if amount.is_some_and(|a| a != payment.amount) {
@@ -141,6 +162,7 @@ pub async fn capture(
     let data = event_data(&captured);
     let jobs =
         webhooks::record(app, &mut tx, &[event(&captured, "payment.captured", data)]).await?;
+    idempotent::store_in(&mut tx, replay, &captured).await?;
     tx.commit().await?;
     app.queue.dispatch(&jobs).await;
     Ok(captured)
@@ -190,17 +212,28 @@ pub enum Processed {
     Finished(PaymentStatus),
     /// The payment was already final (or gone): nothing changed.
     AlreadyFinal,
+    /// Another run is asking the processor now (it holds the payment's processor lease until
+    /// then): this run asked nothing; try again at that time.
+    Busy(chrono::DateTime<chrono::Utc>),
 }
 
-/// Processes a pending payment through the connector. Idempotent.
+/// Processes a pending payment through the connector. Idempotent: a payment already final
+/// changes nothing, and one another run is processing is left to it.
 pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
-    let Some(payment) = payments::get(&app.store, payment_id).await? else {
-        return Ok(Processed::AlreadyFinal);
+    let at = now();
+    let lease = app.config.processor_call_lease();
+    let Some(payment) =
+        payments::begin_processor_call(&app.store, payment_id, at, at + lease).await?
+    else {
+        return Ok(match payments::get(&app.store, payment_id).await? {
+            Some(p) if p.status == PaymentStatus::Pending.as_str() => {
+                Processed::Busy(p.processor_lease_until.unwrap_or(at + lease))
+            }
+            _ => Processed::AlreadyFinal,
+        });
     };
-    if payment.status != PaymentStatus::Pending.as_str() {
-        return Ok(Processed::AlreadyFinal);
-    }
     let request = ChargeRequest {
+        idempotency_key: charge_key(&payment.id),
         payment_id: payment.id.clone(),
         amount: payment.amount,
         currency: payment.currency.clone(),
@@ -210,8 +243,14 @@ pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
             .as_deref()
             .and_then(ForcedOutcome::parse),
     };
-    // No connection is held while the processor works.
-    let outcome = app.connector.charge(&request).await;
+    // No connection is held while the processor works; a call that outlives its lease is
+    // abandoned (another run will ask again, with the same key).
+    let outcome = tokio::time::timeout(
+        app.config.processor_call_timeout(),
+        app.connector.charge(&request),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
     let (status, error) = match &outcome {
         ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
         ChargeOutcome::Failed { code, description } => (

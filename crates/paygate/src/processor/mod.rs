@@ -1,20 +1,37 @@
 //! The payment processor behind a connector trait, and the simulated bank (SPEC A5).
 //!
-//! The simulated bank waits a uniform delay (or the fixed test-mode delay), then decides:
-//! a documented test value forces its outcome; test mode answers `TEST_PAYMENT_SUCCESS`;
-//! otherwise the method's success rate decides. A real processor is another [`Connector`].
+//! The contract of a [`Connector`]: every request carries an idempotency key (one per payment,
+//! one per refund); the processor performs at most one charge or refund per key, and a repeated
+//! call with a key returns the first call's outcome. paygate sends a repeat only when it
+//! cannot know whether a call went through (its worker died mid-call, or the call failed in
+//! transit), and a run holds the payment's processor lease while it calls, so two runs of one
+//! job never ask at once.
+//!
+//! The simulated bank honours that contract durably: it remembers each key's answer in the
+//! database (`processor_operations`), so a repeat gets the first answer back, across restarts.
+//! It decides an answer on the first call: a documented test value forces its outcome; test
+//! mode answers `TEST_PAYMENT_SUCCESS`; otherwise the method's success rate decides. The answer
+//! is ready after a uniform delay (or the fixed test-mode delay).
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use async_trait::async_trait;
 use paygate_core::{ForcedOutcome, Method};
 use rand::RngExt as _;
 
-use crate::config::Config;
+use crate::{
+    config::Config,
+    store::{
+        Store, now,
+        processor::{self as memory, Operation},
+    },
+};
 
 /// What the processor needs to know about a payment. Never the card number or CVV.
 #[derive(Clone, Debug)]
 pub struct ChargeRequest {
+    /// The same for every call about this payment: the processor charges once per key.
+    pub idempotency_key: String,
     pub payment_id: String,
     pub amount: i64,
     pub currency: String,
@@ -22,35 +39,66 @@ pub struct ChargeRequest {
     pub forced_outcome: Option<ForcedOutcome>,
 }
 
-/// The processor's answer.
+/// What the processor needs to know about a refund.
+#[derive(Clone, Debug)]
+pub struct RefundRequest {
+    /// The same for every call about this refund: the processor refunds once per key.
+    pub idempotency_key: String,
+    pub refund_id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// The processor's answer to a charge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChargeOutcome {
     Succeeded,
     Failed { code: String, description: String },
 }
 
-/// A payment processor.
+/// A payment processor. An `Err` means the answer is not known (the call may or may not have
+/// gone through): the job tries again later with the same idempotency key.
 #[async_trait]
 pub trait Connector: Send + Sync + 'static {
-    /// Charges the payment. May take seconds; holds no database connection.
-    async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome;
-    /// Sends a refund back to the customer. May take seconds.
-    async fn refund(&self, refund_id: &str, amount: i64);
+    /// Charges the payment, at most once per `request.idempotency_key`. May take seconds;
+    /// the caller holds no database connection meanwhile.
+    async fn charge(&self, request: &ChargeRequest) -> anyhow::Result<ChargeOutcome>;
+    /// Sends a refund back to the customer, at most once per `request.idempotency_key`.
+    async fn refund(&self, request: &RefundRequest) -> anyhow::Result<()>;
+}
+
+/// The idempotency key of a payment's charge.
+pub fn charge_key(payment_id: &str) -> String {
+    format!("charge_{payment_id}")
+}
+
+/// The idempotency key of a refund.
+pub fn refund_key(refund_id: &str) -> String {
+    format!("refund_{refund_id}")
+}
+
+/// Where the simulated bank remembers its answers.
+enum Memory {
+    /// In the database: durable across restarts and shared by every process.
+    Durable(Store),
+    /// In this process (tests that drive the bank without a database).
+    Local(Mutex<HashMap<String, Operation>>),
 }
 
 /// The simulated bank.
-#[derive(Clone, Debug)]
 pub struct SimulatedBank {
     delay: (Duration, Duration),
     refund_delay: (Duration, Duration),
     upi_success_rate: f64,
     card_success_rate: f64,
     test_mode: Option<(Duration, bool)>,
+    memory: Memory,
 }
 
 impl SimulatedBank {
-    /// A bank configured by SPEC A5's settings.
-    pub fn from_config(config: &Config) -> Self {
+    /// A bank configured by SPEC A5's settings, remembering its answers in `store`.
+    pub fn from_config(config: &Config, store: Store) -> Self {
         Self {
             delay: config.processing_delay,
             refund_delay: config.refund_delay,
@@ -59,10 +107,12 @@ impl SimulatedBank {
             test_mode: config
                 .test_mode
                 .then_some((config.test_processing_delay, config.test_payment_success)),
+            memory: Memory::Durable(store),
         }
     }
 
-    /// A bank in test mode: a fixed delay and a fixed outcome (test values still win).
+    /// A bank in test mode: a fixed delay and a fixed outcome (test values still win),
+    /// remembering its answers in this process.
     pub fn fixed(delay: Duration, success: bool) -> Self {
         Self {
             delay: (delay, delay),
@@ -70,6 +120,7 @@ impl SimulatedBank {
             upi_success_rate: 1.0,
             card_success_rate: 1.0,
             test_mode: Some((delay, success)),
+            memory: Memory::Local(Mutex::new(HashMap::new())),
         }
     }
 
@@ -101,6 +152,27 @@ impl SimulatedBank {
             }
         }
     }
+
+    /// Stores `decided` as the answer to its key unless the key has one; returns the answer
+    /// that stands, once it is ready.
+    async fn answer(&self, decided: Operation) -> anyhow::Result<Operation> {
+        let at = now();
+        let stands = match &self.memory {
+            Memory::Durable(store) => memory::record(store, &decided, at).await?,
+            Memory::Local(map) => {
+                let mut map = map.lock().map_err(|_| anyhow::anyhow!("bank memory poisoned"))?;
+                let entry = map
+                    .entry(decided.idempotency_key.clone())
+                    .and_modify(|op| op.calls += 1)
+                    .or_insert(decided);
+                entry.clone()
+            }
+        };
+        if let Ok(wait) = (stands.ready_at - now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(stands)
+    }
 }
 
 /// A uniform duration in `[min, max]`.
@@ -114,23 +186,48 @@ pub fn uniform((min, max): (Duration, Duration)) -> Duration {
 
 #[async_trait]
 impl Connector for SimulatedBank {
-    async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome {
-        tokio::time::sleep(self.delay()).await;
-        if self.succeeds(request) {
+    async fn charge(&self, request: &ChargeRequest) -> anyhow::Result<ChargeOutcome> {
+        let (succeeded, error) = if self.succeeds(request) {
+            (true, None)
+        } else {
+            let description = match request.method {
+                Method::Upi => "UPI payment was declined by the bank",
+                Method::Card => "Card payment was declined by the issuer",
+            };
+            (false, Some(("PAYMENT_FAILED".to_owned(), description.to_owned())))
+        };
+        let decided = Operation {
+            idempotency_key: request.idempotency_key.clone(),
+            kind: "charge".into(),
+            succeeded,
+            error_code: error.as_ref().map(|e| e.0.clone()),
+            error_description: error.map(|e| e.1),
+            calls: 1,
+            ready_at: now() + self.delay(),
+        };
+        let stands = self.answer(decided).await?;
+        Ok(if stands.succeeded {
             ChargeOutcome::Succeeded
         } else {
             ChargeOutcome::Failed {
-                code: "PAYMENT_FAILED".into(),
-                description: match request.method {
-                    Method::Upi => "UPI payment was declined by the bank".into(),
-                    Method::Card => "Card payment was declined by the issuer".into(),
-                },
+                code: stands.error_code.unwrap_or_else(|| "PAYMENT_FAILED".into()),
+                description: stands.error_description.unwrap_or_default(),
             }
-        }
+        })
     }
 
-    async fn refund(&self, _refund_id: &str, _amount: i64) {
-        tokio::time::sleep(self.refund_delay()).await;
+    async fn refund(&self, request: &RefundRequest) -> anyhow::Result<()> {
+        let decided = Operation {
+            idempotency_key: request.idempotency_key.clone(),
+            kind: "refund".into(),
+            succeeded: true,
+            error_code: None,
+            error_description: None,
+            calls: 1,
+            ready_at: now() + self.refund_delay(),
+        };
+        self.answer(decided).await?;
+        Ok(())
     }
 }
 
@@ -145,11 +242,13 @@ mod tests {
             upi_success_rate: rate,
             card_success_rate: rate,
             test_mode,
+            memory: Memory::Local(Mutex::new(HashMap::new())),
         }
     }
 
     fn request(method: Method, forced: Option<ForcedOutcome>) -> ChargeRequest {
         ChargeRequest {
+            idempotency_key: charge_key("pay_x"),
             payment_id: "pay_x".into(),
             amount: 100,
             currency: "INR".into(),
@@ -184,6 +283,18 @@ mod tests {
             .filter(|_| b.succeeds(&request(Method::Upi, None)))
             .count();
         assert!((8700..=9300).contains(&wins), "{wins} of 10000 at rate 0.9");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_gets_the_first_answer_and_is_counted() {
+        // At a 50 % rate, twenty repeats of one key all get the first call's outcome.
+        let b = bank(0.5, None);
+        let first = b.charge(&request(Method::Upi, None)).await.unwrap();
+        for _ in 0..20 {
+            assert_eq!(b.charge(&request(Method::Upi, None)).await.unwrap(), first);
+        }
+        let Memory::Local(map) = &b.memory else { unreachable!() };
+        assert_eq!(map.lock().unwrap()[&charge_key("pay_x")].calls, 21);
     }
 
     #[test]

@@ -6,22 +6,23 @@
 //! A claimed job is leased to its worker (`locked_until`); the worker's heartbeat extends the
 //! lease, so the jobs of a worker that died are claimed again once the lease runs out.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::{ClaimedJob, Counts, JobSpec, Queue};
+use super::{ClaimedJob, Counts, JobSpec, QUEUES, Queue};
 use crate::store::{Db, Store, Tx, jobs, now};
 
-/// The PostgreSQL notification channel that announces new jobs.
+/// The PostgreSQL notification channel that announces new jobs (the payload names the queue).
 const CHANNEL: &str = "paygate_jobs";
 
 /// The embedded queue.
 pub struct EmbeddedQueue {
     store: Store,
-    wake: Arc<Notify>,
+    /// One wake-up per queue, so each queue's workers wake only for their own work.
+    wake: Arc<HashMap<&'static str, Notify>>,
     lease: Duration,
 }
 
@@ -30,7 +31,7 @@ impl EmbeddedQueue {
     pub fn new(store: Store, lease: Duration) -> Self {
         Self {
             store,
-            wake: Arc::new(Notify::new()),
+            wake: Arc::new(QUEUES.iter().map(|q| (*q, Notify::new())).collect()),
             lease,
         }
     }
@@ -48,8 +49,10 @@ impl EmbeddedQueue {
                 match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(mut listener) => {
                         if listener.listen(CHANNEL).await.is_ok() {
-                            while listener.recv().await.is_ok() {
-                                wake.notify_one();
+                            while let Ok(n) = listener.recv().await {
+                                if let Some(w) = wake.get(n.payload()) {
+                                    w.notify_one();
+                                }
                             }
                         }
                     }
@@ -63,50 +66,84 @@ impl EmbeddedQueue {
     fn lease_until(&self) -> DateTime<Utc> {
         now() + self.lease
     }
+
+    fn notify(&self, jobs: &[JobSpec]) {
+        for q in QUEUES {
+            if jobs.iter().any(|j| j.queue == *q)
+                && let Some(w) = self.wake.get(q)
+            {
+                w.notify_one();
+            }
+        }
+    }
 }
 
-fn row<'a>(id: &'a str, job: &'a JobSpec) -> jobs::JobRow<'a> {
-    jobs::JobRow {
-        id,
-        queue: job.queue,
-        resource_id: &job.resource_id,
-        run_at: job.run_at,
-        now: now(),
+/// Stages `jobs` in `tx`, the ones to run again even if running in a statement of their own.
+async fn upsert_all(tx: &mut Tx, jobs: &[JobSpec]) -> Result<usize, sqlx::Error> {
+    let at = now();
+    let ids: Vec<String> = jobs.iter().map(JobSpec::id).collect();
+    let mut queued = 0;
+    for again in [false, true] {
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<jobs::JobRow<'_>> = jobs
+            .iter()
+            .zip(&ids)
+            .filter(|(j, id)| j.again == again && seen.insert(id.as_str()))
+            .map(|(j, id)| jobs::JobRow {
+                id,
+                queue: j.queue,
+                resource_id: &j.resource_id,
+                run_at: j.run_at,
+                now: at,
+            })
+            .collect();
+        queued += jobs::upsert(tx, &rows, again, Some(CHANNEL)).await?;
     }
+    Ok(queued)
 }
 
 #[async_trait]
 impl Queue for EmbeddedQueue {
-    async fn stage(&self, tx: &mut Tx, job: &JobSpec) -> Result<(), sqlx::Error> {
-        let id = job.id();
-        jobs::upsert(tx, &row(&id, job), Some(CHANNEL)).await?;
+    async fn stage(&self, tx: &mut Tx, jobs: &[JobSpec]) -> Result<(), sqlx::Error> {
+        upsert_all(tx, jobs).await?;
         Ok(())
     }
 
     async fn dispatch(&self, jobs: &[JobSpec]) {
-        if !jobs.is_empty() {
-            self.wake.notify_one();
-        }
+        self.notify(jobs);
     }
 
-    async fn enqueue(&self, job: &JobSpec) -> anyhow::Result<bool> {
+    async fn enqueue(&self, jobs: &[JobSpec]) -> anyhow::Result<usize> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
         let mut tx = self.store.begin().await?;
-        let id = job.id();
-        let queued = jobs::upsert(&mut tx, &row(&id, job), Some(CHANNEL)).await?;
+        let queued = upsert_all(&mut tx, jobs).await?;
         tx.commit().await?;
-        if queued {
-            self.wake.notify_one();
+        if queued > 0 {
+            self.notify(jobs);
         }
         Ok(queued)
     }
 
-    async fn claim(&self, worker: &str, max: usize) -> anyhow::Result<Vec<ClaimedJob>> {
+    async fn claim(
+        &self,
+        worker: &str,
+        queue: &'static str,
+        max: usize,
+    ) -> anyhow::Result<Vec<ClaimedJob>> {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        Ok(jobs::claim(&self.store, worker, limit, now(), self.lease_until()).await?)
+        Ok(jobs::claim(&self.store, worker, queue, limit, now(), self.lease_until()).await?)
     }
 
     async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()> {
-        Ok(jobs::complete(&self.store, &job.id, worker, now()).await?)
+        if jobs::complete(&self.store, &job.id, worker, now()).await?
+            && let Some(w) = self.wake.get(job.queue.as_str())
+        {
+            // Enqueued again while it ran (a manual retry): it is due now.
+            w.notify_one();
+        }
+        Ok(())
     }
 
     async fn retry(
@@ -135,8 +172,13 @@ impl Queue for EmbeddedQueue {
         Ok(())
     }
 
-    async fn wait(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.wake.notified()).await;
+    async fn wait(&self, queue: &'static str, timeout: Duration) {
+        match self.wake.get(queue) {
+            Some(w) => {
+                let _ = tokio::time::timeout(timeout, w.notified()).await;
+            }
+            None => tokio::time::sleep(timeout).await,
+        }
     }
 
     async fn counts(&self, queue: Option<&str>) -> anyhow::Result<Counts> {

@@ -34,15 +34,24 @@ pub struct JobSpec {
     pub queue: &'static str,
     pub resource_id: String,
     pub run_at: DateTime<Utc>,
+    /// Run it again even if a run of the job is in progress now (once that run finishes): a
+    /// manual retry must not be swallowed by an attempt that started before it.
+    pub again: bool,
 }
 
 impl JobSpec {
     /// Work to do now.
     pub fn now(queue: &'static str, resource_id: impl Into<String>) -> Self {
+        Self::at(queue, resource_id, crate::store::now())
+    }
+
+    /// Work to do at `run_at`.
+    pub fn at(queue: &'static str, resource_id: impl Into<String>, run_at: DateTime<Utc>) -> Self {
         Self {
             queue,
             resource_id: resource_id.into(),
-            run_at: crate::store::now(),
+            run_at,
+            again: false,
         }
     }
 
@@ -52,19 +61,25 @@ impl JobSpec {
     }
 }
 
-/// A job queue backend.
+/// A job queue backend. Each queue (`payments`, `refunds`, `webhooks`) is claimed on its own,
+/// so the worker gives every queue its own slots and no backlog delays another queue.
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
-    /// Makes the job part of the transaction that creates its work, where the backend can
-    /// (the embedded queue writes the job row); otherwise does nothing.
-    async fn stage(&self, tx: &mut Tx, job: &JobSpec) -> Result<(), sqlx::Error>;
+    /// Makes the jobs part of the transaction that creates their work, where the backend can
+    /// (the embedded queue writes the job rows); otherwise does nothing.
+    async fn stage(&self, tx: &mut Tx, jobs: &[JobSpec]) -> Result<(), sqlx::Error>;
     /// After commit: hands staged jobs to the workers (wakes them, or pushes the jobs).
     async fn dispatch(&self, jobs: &[JobSpec]);
-    /// Enqueues work outside any transaction (the recovery sweep); a no-op when a live job
-    /// for the same work exists. Returns whether a job was queued.
-    async fn enqueue(&self, job: &JobSpec) -> anyhow::Result<bool>;
-    /// Claims up to `max` due jobs for `worker`, holding each for one lease.
-    async fn claim(&self, worker: &str, max: usize) -> anyhow::Result<Vec<ClaimedJob>>;
+    /// Enqueues work outside any transaction (the recovery sweep, in batches); a no-op for a
+    /// job whose work already has a live job. Returns how many jobs were queued.
+    async fn enqueue(&self, jobs: &[JobSpec]) -> anyhow::Result<usize>;
+    /// Claims up to `max` due jobs of `queue` for `worker`, holding each for one lease.
+    async fn claim(
+        &self,
+        worker: &str,
+        queue: &'static str,
+        max: usize,
+    ) -> anyhow::Result<Vec<ClaimedJob>>;
     /// Acknowledges a finished job.
     async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()>;
     /// Returns a job for another attempt at `run_at`, or marks it failed when `None`.
@@ -79,8 +94,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn heartbeat(&self, worker: &str, concurrency: usize) -> anyhow::Result<()>;
     /// A stopping worker hands back the jobs it still holds and leaves the registry.
     async fn release(&self, worker: &str) -> anyhow::Result<()>;
-    /// Waits until new work may be due, at most `timeout`.
-    async fn wait(&self, timeout: Duration);
+    /// Waits until new work of `queue` may be due, at most `timeout`.
+    async fn wait(&self, queue: &'static str, timeout: Duration);
     /// Job counts, for one queue or for all.
     async fn counts(&self, queue: Option<&str>) -> anyhow::Result<Counts>;
     /// How many workers sent a heartbeat recently.

@@ -1,132 +1,237 @@
 //! The Redis queue backend (`REDIS_URL`), built on the `redis` crate with Lua scripts for the
-//! atomic moves.
+//! atomic moves. It runs on a single Redis server and on a Redis Cluster (`REDIS_CLUSTER`).
 //!
-//! Layout, under a key prefix (`REDIS_PREFIX`), per queue `q` (`payments`, `refunds`,
-//! `webhooks`): `P:q:<q>:due` (sorted set, score = run-at ms: queued and delayed jobs),
-//! `P:q:<q>:active` (sorted set, score = lease deadline ms), `P:q:<q>:completed` and
-//! `P:q:<q>:failed` (counters); per job `P:job:<id>` (hash: queue, resource, attempts, worker);
-//! per worker `P:worker:<id>:jobs` (set of held jobs); `P:workers` (sorted set of heartbeats);
-//! `P:wake` (a short list workers block on). The scripts compute some key names themselves,
-//! so this layout needs a single Redis server (not Redis Cluster).
+//! Layout: every key of queue `q` carries the hash tag `{P:q}` (`P` = `REDIS_PREFIX`), so a
+//! queue lives in one cluster slot and each script touches one slot; every key a script
+//! touches is passed to it as a key. Per queue: `{P:q}:due` (sorted set, score = run-at ms:
+//! queued and delayed jobs), `{P:q}:active` (sorted set, score = lease deadline ms),
+//! `{P:q}:jobs` (hash: job id → resource id), `{P:q}:attempts`, `{P:q}:owner` (which worker
+//! holds a job), `{P:q}:again` (run again at, for a job enqueued while it runs),
+//! `{P:q}:errors`, `{P:q}:completed` and `{P:q}:failed` (counters), `{P:q}:wake` (a short list
+//! the queue's workers block on), and `{P:q}:held:<worker>` (the jobs one worker holds,
+//! expiring when the worker stops beating). `{P}:workers` is a sorted set of heartbeats.
 //!
 //! Guarantees and failure modes: Redis only carries work; the database is the source of truth.
 //! Jobs are pushed after commit, from a background task, so the API answers even when Redis is
 //! down; a push that is lost (Redis down, flushed, restarted without persistence) is redone by
 //! the recovery sweep, which re-enqueues pending work the database knows about. Enqueuing is
-//! idempotent per job id. A worker that dies leaves its jobs in `active`; when their lease runs
-//! out (the heartbeat no longer extends it) the next claim takes them.
+//! idempotent per job id; a job enqueued again while it runs (`again`) runs again once it
+//! finishes. A worker that dies leaves its jobs in `active`; when their lease runs out (the
+//! heartbeat no longer extends it) the next claim takes them. Each queue is claimed on its
+//! own, so a backlog in one never delays another.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use redis::{AsyncCommands as _, Client, Script, aio::ConnectionManager};
+use redis::{
+    Client, Cmd, Pipeline, RedisFuture, Script, Value,
+    aio::{ConnectionLike, ConnectionManager},
+    cluster::{ClusterClient, ClusterConfig},
+    cluster_async::ClusterConnection,
+};
 
 use super::{ClaimedJob, Counts, JobSpec, QUEUES, Queue};
 use crate::store::{Tx, now};
 
-const CLAIM: &str = r"
-local prefix, worker = ARGV[1], ARGV[2]
-local now, lease, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local held = prefix .. ':worker:' .. worker .. ':jobs'
-local out = {}
-for i = 6, #ARGV do
-  local q = ARGV[i]
-  local due = prefix .. ':q:' .. q .. ':due'
-  local active = prefix .. ':q:' .. q .. ':active'
-  for _, src in ipairs({active, due}) do
-    if #out >= max then break end
-    local ids = redis.call('ZRANGEBYSCORE', src, '-inf', now, 'LIMIT', 0, max - #out)
-    for _, id in ipairs(ids) do
-      local job = prefix .. ':job:' .. id
-      if src == due then redis.call('ZREM', due, id) end
-      redis.call('ZADD', active, lease, id)
-      local prev = redis.call('HGET', job, 'worker')
-      if prev then redis.call('SREM', prefix .. ':worker:' .. prev .. ':jobs', id) end
-      local attempts = redis.call('HINCRBY', job, 'attempts', 1)
-      redis.call('HSET', job, 'worker', worker)
-      redis.call('SADD', held, id)
-      local resource = redis.call('HGET', job, 'resource') or ''
-      table.insert(out, {id, q, resource, attempts})
+/// KEYS: due, jobs, attempts, active, again, wake. ARGV: again (`1`: run again if running),
+/// then `id, resource, run_at` per job. Returns how many jobs were new.
+const ENQUEUE: &str = r"
+local again = ARGV[1] == '1'
+local queued = 0
+for i = 2, #ARGV, 3 do
+  local id, resource, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('HEXISTS', KEYS[2], id) == 1 then
+    if again and redis.call('ZSCORE', KEYS[4], id) then
+      redis.call('HSET', KEYS[5], id, run_at)
+    else
+      -- A job waiting for a later time is brought forward (a manual retry).
+      redis.call('ZADD', KEYS[1], 'XX', 'LT', run_at, id)
     end
+  else
+    redis.call('HSET', KEYS[2], id, resource)
+    redis.call('HSET', KEYS[3], id, 0)
+    redis.call('ZADD', KEYS[1], run_at, id)
+    queued = queued + 1
+  end
+end
+if queued > 0 then
+  redis.call('LPUSH', KEYS[6], 1)
+  redis.call('LTRIM', KEYS[6], 0, 99)
+end
+return queued
+";
+
+/// KEYS: due, active, jobs, attempts, owner, held. ARGV: worker, now, lease deadline, max.
+/// Lease-expired jobs first, then due ones; each claim counts as an attempt.
+const CLAIM: &str = r"
+local worker, now, lease, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+for _, src in ipairs({KEYS[2], KEYS[1]}) do
+  if #out >= max then break end
+  local ids = redis.call('ZRANGEBYSCORE', src, '-inf', now, 'LIMIT', 0, max - #out)
+  for _, id in ipairs(ids) do
+    if src == KEYS[1] then redis.call('ZREM', KEYS[1], id) end
+    redis.call('ZADD', KEYS[2], lease, id)
+    local attempts = redis.call('HINCRBY', KEYS[4], id, 1)
+    redis.call('HSET', KEYS[5], id, worker)
+    redis.call('SADD', KEYS[6], id)
+    table.insert(out, {id, redis.call('HGET', KEYS[3], id) or '', attempts})
   end
 end
 return out
 ";
 
-const ENQUEUE: &str = r"
-local prefix, q, id, resource, run_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local job = prefix .. ':job:' .. id
-if redis.call('EXISTS', job) == 1 then
-  -- A job waiting for a later time is brought forward (a manual retry).
-  redis.call('ZADD', prefix .. ':q:' .. q .. ':due', 'XX', 'LT', run_at, id)
-  return 0
-end
-redis.call('HSET', job, 'queue', q, 'resource', resource, 'attempts', 0)
-redis.call('ZADD', prefix .. ':q:' .. q .. ':due', run_at, id)
-redis.call('LPUSH', prefix .. ':wake', 1)
-redis.call('LTRIM', prefix .. ':wake', 0, 99)
-return 1
-";
-
-/// Acknowledges (`run_at` = `done`), reschedules (`run_at` = ms) or fails (`run_at` = `fail`)
-/// a job, if `worker` still holds it.
+/// KEYS: due, active, jobs, attempts, owner, held, again, errors, completed, failed.
+/// ARGV: worker, then `id, how, error` per job, where `how` is `done` (acknowledge), `fail`,
+/// or a run-at in ms (reschedule). Only the job's current holder moves it; a job enqueued
+/// again while it ran is queued again instead of finished.
 const FINISH: &str = r"
-local prefix, q, id, worker, run_at, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local job = prefix .. ':job:' .. id
-redis.call('SREM', prefix .. ':worker:' .. worker .. ':jobs', id)
-if redis.call('HGET', job, 'worker') ~= worker then return 0 end
-redis.call('ZREM', prefix .. ':q:' .. q .. ':active', id)
-if run_at == 'done' then
-  redis.call('DEL', job)
-  redis.call('INCR', prefix .. ':q:' .. q .. ':completed')
-elseif run_at == 'fail' then
-  redis.call('DEL', job)
-  redis.call('INCR', prefix .. ':q:' .. q .. ':failed')
-else
-  redis.call('HDEL', job, 'worker')
-  redis.call('HSET', job, 'last_error', err)
-  redis.call('ZADD', prefix .. ':q:' .. q .. ':due', run_at, id)
-end
-return 1
-";
-
-const HEARTBEAT: &str = r"
-local prefix, worker, now, lease, stale = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local held = prefix .. ':worker:' .. worker .. ':jobs'
-redis.call('ZADD', prefix .. ':workers', now, worker)
-redis.call('ZREMRANGEBYSCORE', prefix .. ':workers', '-inf', stale)
-for _, id in ipairs(redis.call('SMEMBERS', held)) do
-  local job = prefix .. ':job:' .. id
-  local q = redis.call('HGET', job, 'queue')
-  if q and redis.call('HGET', job, 'worker') == worker then
-    redis.call('ZADD', prefix .. ':q:' .. q .. ':active', 'XX', lease, id)
-  else
-    redis.call('SREM', held, id)
+local worker = ARGV[1]
+local moved = 0
+for i = 2, #ARGV, 3 do
+  local id, how, err = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  redis.call('SREM', KEYS[6], id)
+  if redis.call('HGET', KEYS[5], id) == worker then
+    moved = moved + 1
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[5], id)
+    local again = redis.call('HGET', KEYS[7], id)
+    if again then
+      redis.call('HDEL', KEYS[7], id)
+      local at = tonumber(again)
+      if how ~= 'done' and how ~= 'fail' and tonumber(how) < at then at = tonumber(how) end
+      redis.call('HSET', KEYS[4], id, 0)
+      redis.call('ZADD', KEYS[1], at, id)
+    elseif how == 'done' or how == 'fail' then
+      redis.call('HDEL', KEYS[3], id)
+      redis.call('HDEL', KEYS[4], id)
+      redis.call('HDEL', KEYS[8], id)
+      redis.call('INCR', how == 'done' and KEYS[9] or KEYS[10])
+    else
+      redis.call('HSET', KEYS[8], id, err)
+      redis.call('ZADD', KEYS[1], how, id)
+    end
   end
 end
+return moved
+";
+
+/// KEYS: active, owner, held. ARGV: worker, lease deadline, held-set lifetime ms.
+const HEARTBEAT: &str = r"
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if redis.call('HGET', KEYS[2], id) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+  else
+    redis.call('SREM', KEYS[3], id)
+  end
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 ";
 
+/// KEYS: due, active, owner, held. ARGV: worker, now.
 const RELEASE: &str = r"
-local prefix, worker, now = ARGV[1], ARGV[2], ARGV[3]
-local held = prefix .. ':worker:' .. worker .. ':jobs'
 local released = 0
-for _, id in ipairs(redis.call('SMEMBERS', held)) do
-  local job = prefix .. ':job:' .. id
-  local q = redis.call('HGET', job, 'queue')
-  if q and redis.call('HGET', job, 'worker') == worker then
-    if redis.call('ZREM', prefix .. ':q:' .. q .. ':active', id) == 1 then
-      redis.call('ZADD', prefix .. ':q:' .. q .. ':due', now, id)
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if redis.call('HGET', KEYS[3], id) == ARGV[1] then
+    if redis.call('ZREM', KEYS[2], id) == 1 then
+      redis.call('ZADD', KEYS[1], ARGV[2], id)
       released = released + 1
     end
-    redis.call('HDEL', job, 'worker')
+    redis.call('HDEL', KEYS[3], id)
   end
 end
-redis.call('DEL', held)
-redis.call('ZREM', prefix .. ':workers', worker)
+redis.call('DEL', KEYS[4])
 return released
 ";
+
+/// A connection to a single server (reconnecting by itself) or to a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Opens a connection lazily: the process starts even while Redis is down, and reconnects
+/// by itself. A cluster is given by one or more comma-separated node URLs.
+fn connect(url: &str, cluster: bool) -> anyhow::Result<Conn> {
+    let (connect_timeout, response_timeout) = (Duration::from_secs(1), Duration::from_secs(2));
+    if cluster {
+        let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+        let client = ClusterClient::builder(nodes)
+            .connection_timeout(connect_timeout)
+            .response_timeout(response_timeout)
+            .retries(2)
+            .build()
+            .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+        let config = ClusterConfig::new()
+            .set_connection_timeout(connect_timeout)
+            .set_response_timeout(response_timeout);
+        Ok(Conn::Cluster(
+            client.get_pending_async_connection_with_config(config),
+        ))
+    } else {
+        let client = Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        Ok(Conn::Single(ConnectionManager::new_lazy_with_config(
+            client, config,
+        )?))
+    }
+}
+
+/// The keys of one queue.
+struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    fn new(prefix: &str, queue: &str) -> Self {
+        Self {
+            tag: format!("{{{prefix}:{queue}}}"),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.tag)
+    }
+
+    fn held(&self, worker: &str) -> String {
+        format!("{}:held:{worker}", self.tag)
+    }
+}
 
 struct Scripts {
     claim: Script,
@@ -138,12 +243,12 @@ struct Scripts {
 
 /// The Redis queue.
 pub struct RedisQueue {
-    conn: ConnectionManager,
-    /// A second connection for the blocking wait, so it never delays other commands.
-    waiter: ConnectionManager,
+    conn: Conn,
+    /// A connection per queue for the blocking wait, so it never delays other commands.
+    waiters: HashMap<&'static str, Conn>,
     prefix: String,
     lease: Duration,
-    scripts: Arc<Scripts>,
+    scripts: std::sync::Arc<Scripts>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -151,22 +256,19 @@ fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 impl RedisQueue {
-    /// Connects lazily: the process starts even while Redis is down, and reconnects by itself.
-    pub fn new(url: &str, prefix: &str, lease: Duration) -> anyhow::Result<Self> {
-        let client = Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
-        let waiter = ConnectionManager::new_lazy_with_config(client, config)?;
+    /// A queue on the server (or cluster) at `url`, under `prefix`, leasing jobs for `lease`.
+    pub fn new(url: &str, cluster: bool, prefix: &str, lease: Duration) -> anyhow::Result<Self> {
+        let conn = connect(url, cluster)?;
+        let mut waiters = HashMap::new();
+        for q in QUEUES {
+            waiters.insert(*q, connect(url, cluster)?);
+        }
         Ok(Self {
             conn,
-            waiter,
+            waiters,
             prefix: prefix.to_owned(),
             lease,
-            scripts: Arc::new(Scripts {
+            scripts: std::sync::Arc::new(Scripts {
                 claim: Script::new(CLAIM),
                 enqueue: Script::new(ENQUEUE),
                 finish: Script::new(FINISH),
@@ -174,6 +276,14 @@ impl RedisQueue {
                 release: Script::new(RELEASE),
             }),
         })
+    }
+
+    fn keys(&self, queue: &str) -> Keys {
+        Keys::new(&self.prefix, queue)
+    }
+
+    fn workers_key(&self) -> String {
+        format!("{{{}}}:workers", self.prefix)
     }
 
     /// Whether Redis answers a PING.
@@ -187,22 +297,40 @@ impl RedisQueue {
         )
     }
 
+    /// Pushes `jobs` (grouped by queue, one script call per queue); returns how many were new.
     async fn push(
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         scripts: &Scripts,
         prefix: &str,
-        job: &JobSpec,
-    ) -> redis::RedisResult<bool> {
-        let queued: i64 = scripts
-            .enqueue
-            .arg(prefix)
-            .arg(job.queue)
-            .arg(job.id())
-            .arg(&job.resource_id)
-            .arg(ms(job.run_at))
-            .invoke_async(conn)
-            .await?;
-        Ok(queued == 1)
+        jobs: &[JobSpec],
+    ) -> redis::RedisResult<usize> {
+        let mut queued = 0;
+        for q in QUEUES {
+            for again in [false, true] {
+                let batch: Vec<&JobSpec> = jobs
+                    .iter()
+                    .filter(|j| j.queue == *q && j.again == again)
+                    .collect();
+                if batch.is_empty() {
+                    continue;
+                }
+                let k = Keys::new(prefix, q);
+                let mut invocation = scripts.enqueue.prepare_invoke();
+                for name in ["due", "jobs", "attempts", "active", "again", "wake"] {
+                    invocation.key(k.key(name));
+                }
+                invocation.arg(if again { "1" } else { "0" });
+                for job in batch {
+                    invocation
+                        .arg(job.id())
+                        .arg(&job.resource_id)
+                        .arg(ms(job.run_at));
+                }
+                let n: i64 = invocation.invoke_async(conn).await?;
+                queued += usize::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(queued)
     }
 
     async fn finish(
@@ -213,64 +341,71 @@ impl RedisQueue {
         error: &str,
     ) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
-        let _: i64 = self
-            .scripts
-            .finish
-            .arg(&self.prefix)
-            .arg(&job.queue)
-            .arg(&job.id)
-            .arg(worker)
-            .arg(how)
-            .arg(error)
-            .invoke_async(&mut conn)
-            .await?;
+        let k = self.keys(&job.queue);
+        let mut invocation = self.scripts.finish.prepare_invoke();
+        for name in ["due", "active", "jobs", "attempts", "owner"] {
+            invocation.key(k.key(name));
+        }
+        invocation.key(k.held(worker));
+        for name in ["again", "errors", "completed", "failed"] {
+            invocation.key(k.key(name));
+        }
+        invocation.arg(worker).arg(&job.id).arg(how).arg(error);
+        let _: i64 = invocation.invoke_async(&mut conn).await?;
         Ok(())
     }
 }
 
 #[async_trait]
 impl Queue for RedisQueue {
-    async fn stage(&self, _tx: &mut Tx, _job: &JobSpec) -> Result<(), sqlx::Error> {
+    async fn stage(&self, _tx: &mut Tx, _jobs: &[JobSpec]) -> Result<(), sqlx::Error> {
         // Redis is not part of the database transaction: jobs are pushed after commit.
         Ok(())
     }
 
     async fn dispatch(&self, jobs: &[JobSpec]) {
+        if jobs.is_empty() {
+            return;
+        }
         let (mut conn, scripts, prefix) =
             (self.conn.clone(), self.scripts.clone(), self.prefix.clone());
         let jobs = jobs.to_vec();
         tokio::spawn(async move {
-            for job in &jobs {
-                if let Err(e) = Self::push(&mut conn, &scripts, &prefix, job).await {
-                    tracing::warn!(job = %job.id(), error = %e, "job not pushed to Redis; the recovery sweep will redo it");
-                }
+            if let Err(e) = Self::push(&mut conn, &scripts, &prefix, &jobs).await {
+                tracing::warn!(jobs = jobs.len(), error = %e, "jobs not pushed to Redis; the recovery sweep will redo them");
             }
         });
     }
 
-    async fn enqueue(&self, job: &JobSpec) -> anyhow::Result<bool> {
+    async fn enqueue(&self, jobs: &[JobSpec]) -> anyhow::Result<usize> {
         let mut conn = self.conn.clone();
-        Ok(Self::push(&mut conn, &self.scripts, &self.prefix, job).await?)
+        Ok(Self::push(&mut conn, &self.scripts, &self.prefix, jobs).await?)
     }
 
-    async fn claim(&self, worker: &str, max: usize) -> anyhow::Result<Vec<ClaimedJob>> {
+    async fn claim(
+        &self,
+        worker: &str,
+        queue: &'static str,
+        max: usize,
+    ) -> anyhow::Result<Vec<ClaimedJob>> {
         let mut conn = self.conn.clone();
+        let k = self.keys(queue);
         let mut invocation = self.scripts.claim.prepare_invoke();
+        for name in ["due", "active", "jobs", "attempts", "owner"] {
+            invocation.key(k.key(name));
+        }
         invocation
-            .arg(&self.prefix)
+            .key(k.held(worker))
             .arg(worker)
             .arg(ms(now()))
             .arg(ms(now() + self.lease))
             .arg(max);
-        for q in QUEUES {
-            invocation.arg(*q);
-        }
-        let rows: Vec<(String, String, String, i32)> = invocation.invoke_async(&mut conn).await?;
+        let rows: Vec<(String, String, i32)> = invocation.invoke_async(&mut conn).await?;
         Ok(rows
             .into_iter()
-            .map(|(id, queue, resource_id, attempts)| ClaimedJob {
+            .map(|(id, resource_id, attempts)| ClaimedJob {
                 id,
-                queue,
+                queue: queue.to_owned(),
                 resource_id,
                 attempts,
             })
@@ -297,28 +432,58 @@ impl Queue for RedisQueue {
     async fn heartbeat(&self, worker: &str, _concurrency: usize) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         let at = now();
-        let _: i64 = self
-            .scripts
-            .heartbeat
-            .arg(&self.prefix)
-            .arg(worker)
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.workers_key())
             .arg(ms(at))
-            .arg(ms(at + self.lease))
-            .arg(ms(at - self.lease * 10))
-            .invoke_async(&mut conn)
+            .arg(worker)
+            .query_async(&mut conn)
             .await?;
+        let _: i64 = redis::cmd("ZREMRANGEBYSCORE")
+            .arg(self.workers_key())
+            .arg("-inf")
+            .arg(ms(at - self.lease * 10))
+            .query_async(&mut conn)
+            .await?;
+        let keep = i64::try_from((self.lease * 10).as_millis()).unwrap_or(i64::MAX);
+        for q in QUEUES {
+            let k = self.keys(q);
+            let _: i64 = self
+                .scripts
+                .heartbeat
+                .key(k.key("active"))
+                .key(k.key("owner"))
+                .key(k.held(worker))
+                .arg(worker)
+                .arg(ms(at + self.lease))
+                .arg(keep)
+                .invoke_async(&mut conn)
+                .await?;
+        }
         Ok(())
     }
 
     async fn release(&self, worker: &str) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
-        let released: i64 = self
-            .scripts
-            .release
-            .arg(&self.prefix)
+        let mut released = 0;
+        for q in QUEUES {
+            let k = self.keys(q);
+            let n: i64 = self
+                .scripts
+                .release
+                .key(k.key("due"))
+                .key(k.key("active"))
+                .key(k.key("owner"))
+                .key(k.held(worker))
+                .arg(worker)
+                .arg(ms(now()))
+                .invoke_async(&mut conn)
+                .await?;
+            released += n;
+        }
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.workers_key())
             .arg(worker)
-            .arg(ms(now()))
-            .invoke_async(&mut conn)
+            .query_async(&mut conn)
             .await?;
         if released > 0 {
             tracing::info!(released, "unfinished jobs handed back to the queue");
@@ -326,10 +491,15 @@ impl Queue for RedisQueue {
         Ok(())
     }
 
-    async fn wait(&self, timeout: Duration) {
-        let mut conn = self.waiter.clone();
-        let key = format!("{}:wake", self.prefix);
-        let blpop = conn.blpop::<_, Option<(String, String)>>(&key, timeout.as_secs_f64());
+    async fn wait(&self, queue: &'static str, timeout: Duration) {
+        let Some(mut conn) = self.waiters.get(queue).cloned() else {
+            tokio::time::sleep(timeout).await;
+            return;
+        };
+        let mut cmd = redis::cmd("BLPOP");
+        cmd.arg(self.keys(queue).key("wake"))
+            .arg(timeout.as_secs_f64());
+        let blpop = cmd.query_async::<Option<(String, String)>>(&mut conn);
         match tokio::time::timeout(timeout + Duration::from_secs(1), blpop).await {
             Ok(Ok(_)) => {}
             // Redis is unreachable: wait out the interval instead of spinning.
@@ -339,25 +509,24 @@ impl Queue for RedisQueue {
 
     async fn counts(&self, queue: Option<&str>) -> anyhow::Result<Counts> {
         let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
         let queues: Vec<&str> = match queue {
             Some(q) => vec![q],
             None => QUEUES.to_vec(),
         };
-        for q in &queues {
-            let base = format!("{}:q:{q}", self.prefix);
-            pipe.zcard(format!("{base}:due"))
-                .zcard(format!("{base}:active"))
-                .get(format!("{base}:completed"))
-                .get(format!("{base}:failed"));
-        }
-        let values: Vec<Option<i64>> = pipe.query_async(&mut conn).await?;
         let mut c = Counts::default();
-        for chunk in values.chunks_exact(4) {
-            c.queued += chunk[0].unwrap_or(0);
-            c.active += chunk[1].unwrap_or(0);
-            c.completed += chunk[2].unwrap_or(0);
-            c.failed += chunk[3].unwrap_or(0);
+        // One pipeline per queue: its keys share a slot, so it also runs on a cluster.
+        for q in queues {
+            let k = self.keys(q);
+            let mut pipe = redis::pipe();
+            pipe.zcard(k.key("due"))
+                .zcard(k.key("active"))
+                .get(k.key("completed"))
+                .get(k.key("failed"));
+            let v: (i64, i64, Option<i64>, Option<i64>) = pipe.query_async(&mut conn).await?;
+            c.queued += v.0;
+            c.active += v.1;
+            c.completed += v.2.unwrap_or(0);
+            c.failed += v.3.unwrap_or(0);
         }
         Ok(c)
     }
@@ -365,8 +534,11 @@ impl Queue for RedisQueue {
     async fn live_workers(&self) -> anyhow::Result<i64> {
         let mut conn = self.conn.clone();
         let since = ms(now() - self.lease);
-        Ok(conn
-            .zcount(format!("{}:workers", self.prefix), since, "+inf")
+        Ok(redis::cmd("ZCOUNT")
+            .arg(self.workers_key())
+            .arg(since)
+            .arg("+inf")
+            .query_async(&mut conn)
             .await?)
     }
 

@@ -1,5 +1,6 @@
-//! The worker: claims jobs, runs each on its own task (up to `WORKER_CONCURRENCY` at once),
-//! acknowledges or retries them, beats its heartbeat, and runs the recovery sweep.
+//! The worker: claims the jobs of each queue, runs each on its own task (up to
+//! `WORKER_CONCURRENCY` per queue at once), acknowledges or retries them, beats its heartbeat,
+//! and runs the recovery sweep.
 //!
 //! A job handler holds no database connection while it waits on the processor. On shutdown
 //! the worker stops claiming, waits for in-flight jobs up to the shutdown timeout, and hands
@@ -12,13 +13,17 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{ClaimedJob, JobSpec, PAYMENTS, REFUNDS, WEBHOOKS};
+use super::{ClaimedJob, JobSpec, PAYMENTS, QUEUES, REFUNDS, WEBHOOKS};
 use crate::{app::App, payments, refunds, store::now, webhooks};
 
 /// Largest number of jobs claimed in one round trip.
 const CLAIM_BATCH: usize = 64;
 /// Poll interval when nothing wakes the worker (jobs due later, other processes on SQLite).
 const POLL: Duration = Duration::from_millis(250);
+/// Pending resources of each kind one sweep looks at.
+const SWEEP_BATCH: i64 = 500;
+/// Jobs enqueued in one round trip by the sweep.
+const ENQUEUE_BATCH: usize = 100;
 /// A job that failed this many times is marked failed.
 const MAX_ATTEMPTS: i32 = 25;
 
@@ -33,20 +38,40 @@ pub enum Outcome {
     Retry,
 }
 
-/// Runs jobs until `shutdown` turns true.
-pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Runs jobs until `shutdown` turns true: one claim loop per queue, each with its own
+/// `WORKER_CONCURRENCY` slots, so a backlog in one queue (payments waiting seconds on the
+/// bank) never keeps a refund or a webhook waiting for a free slot.
+pub async fn run(app: App, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let id = format!("worker-{}", uuid::Uuid::new_v4());
     let concurrency = app.config.worker_concurrency;
-    let permits = Arc::new(Semaphore::new(concurrency));
     app.queue.heartbeat(&id, concurrency).await?;
-    tracing::info!(worker = %id, concurrency, "worker started");
+    tracing::info!(worker = %id, concurrency, queues = ?QUEUES, "worker started");
 
     // Aborted with this future if the process is torn down without a graceful stop.
     let mut background = JoinSet::new();
     background.spawn(heartbeat(app.clone(), id.clone(), shutdown.clone()));
     background.spawn(sweep_loop(app.clone(), id.clone(), shutdown.clone()));
-    let mut running = JoinSet::new();
+    let mut loops = JoinSet::new();
+    for queue in QUEUES {
+        loops.spawn(queue_loop(app.clone(), id.clone(), queue, shutdown.clone()));
+    }
+    while loops.join_next().await.is_some() {}
+    background.abort_all();
+    app.queue.release(&id).await?;
+    tracing::info!(worker = %id, "worker stopped");
+    Ok(())
+}
 
+/// Claims and runs the jobs of one queue until `shutdown`, then finishes its in-flight jobs
+/// (up to the shutdown timeout) and aborts the rest (handed back by `release`).
+async fn queue_loop(
+    app: App,
+    id: String,
+    queue: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(app.config.worker_concurrency));
+    let mut running = JoinSet::new();
     while !*shutdown.borrow() && shutdown.has_changed().is_ok() {
         while running.try_join_next().is_some() {}
         let free = permits.available_permits().min(CLAIM_BATCH);
@@ -57,17 +82,17 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
             }
             continue;
         }
-        let jobs = match app.queue.claim(&id, free).await {
+        let jobs = match app.queue.claim(&id, queue, free).await {
             Ok(jobs) => jobs,
             Err(e) => {
-                tracing::warn!(error = %e, "claiming jobs failed");
+                tracing::warn!(queue, error = %e, "claiming jobs failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
         if jobs.is_empty() {
             tokio::select! {
-                _ = app.queue.wait(POLL) => {}
+                _ = app.queue.wait(queue, POLL) => {}
                 _ = stopped(&mut shutdown) => {}
             }
             continue;
@@ -83,15 +108,10 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
             });
         }
     }
-
     let timeout = app.config.shutdown_timeout;
     let in_flight = running.len();
     if in_flight > 0 {
-        tracing::info!(
-            in_flight,
-            ?timeout,
-            "worker stopping: finishing in-flight jobs"
-        );
+        tracing::info!(queue, in_flight, ?timeout, "worker stopping: finishing in-flight jobs");
     }
     let drained = tokio::time::timeout(timeout, async {
         while running.join_next().await.is_some() {}
@@ -99,25 +119,27 @@ pub async fn run(app: App, mut shutdown: watch::Receiver<bool>) -> anyhow::Resul
     .await;
     if drained.is_err() {
         tracing::warn!(
+            queue,
             left = running.len(),
             "shutdown timeout: handing unfinished jobs back"
         );
         running.abort_all();
     }
-    background.abort_all();
-    app.queue.release(&id).await?;
-    tracing::info!(worker = %id, "worker stopped");
-    Ok(())
 }
 
-/// Claims due jobs once (up to 10 000) and runs them one after another; for tests and tools.
+/// Claims due jobs once (up to 10 000 per queue) and runs them one after another; for tests
+/// and tools.
 pub async fn run_once(app: &App) -> anyhow::Result<usize> {
     let id = format!("once-{}", uuid::Uuid::new_v4());
-    let jobs = app.queue.claim(&id, 10_000).await?;
-    for job in &jobs {
-        handle(app, &id, job).await;
+    let mut ran = 0;
+    for queue in QUEUES {
+        let jobs = app.queue.claim(&id, queue, 10_000).await?;
+        for job in &jobs {
+            handle(app, &id, job).await;
+        }
+        ran += jobs.len();
     }
-    Ok(jobs.len())
+    Ok(ran)
 }
 
 /// Runs one claimed job and acknowledges or reschedules it.
@@ -126,8 +148,16 @@ pub async fn handle(app: &App, worker: &str, job: &ClaimedJob) -> Outcome {
     let result = match job.queue.as_str() {
         PAYMENTS => payments::service::process(app, &job.resource_id)
             .await
-            .map(|_| None),
-        REFUNDS => refunds::process(app, &job.resource_id).await.map(|_| None),
+            .map(|p| match p {
+                payments::service::Processed::Busy(until) => Some(until),
+                _ => None,
+            }),
+        REFUNDS => refunds::process(app, &job.resource_id)
+            .await
+            .map(|p| match p {
+                refunds::Processed::Busy(until) => Some(until),
+                _ => None,
+            }),
         WEBHOOKS => webhooks::deliver(app, &job.resource_id).await,
         other => Err(anyhow::anyhow!("no handler for queue {other}")),
     };
@@ -224,24 +254,21 @@ pub async fn sweep(app: &App) -> anyhow::Result<usize> {
     let at = now();
     let before = at - app.config.job_lease;
     let mut due: Vec<JobSpec> = Vec::new();
-    for id in crate::store::payments::pending_before(&app.store, before, 500).await? {
+    for id in crate::store::payments::pending_before(&app.store, before, SWEEP_BATCH).await? {
         due.push(JobSpec::now(PAYMENTS, id));
     }
-    for id in crate::store::refunds::pending_before(&app.store, before, 500).await? {
+    for id in crate::store::refunds::pending_before(&app.store, before, SWEEP_BATCH).await? {
         due.push(JobSpec::now(REFUNDS, id));
     }
-    for (id, run_at) in crate::store::webhooks::due_before(&app.store, before, 500).await? {
-        due.push(JobSpec {
-            queue: WEBHOOKS,
-            resource_id: id,
-            run_at,
-        });
+    for (id, run_at) in
+        crate::store::webhooks::due_before(&app.store, before, SWEEP_BATCH).await?
+    {
+        due.push(JobSpec::at(WEBHOOKS, id, run_at));
     }
+    // One round trip per batch, not per job.
     let mut queued = 0;
-    for job in &due {
-        if app.queue.enqueue(job).await? {
-            queued += 1;
-        }
+    for chunk in due.chunks(ENQUEUE_BATCH) {
+        queued += app.queue.enqueue(chunk).await?;
     }
     if queued > 0 {
         tracing::info!(queued, "recovery sweep re-enqueued pending work");

@@ -7,13 +7,17 @@
 //!   `refund.created` event and its job. Concurrent refunds serialise on that row (a row lock
 //!   on PostgreSQL, the single writer on SQLite).
 //! - A refund moves `pending → processed` once: a refund job that runs twice finds it
-//!   processed and changes nothing.
+//!   processed and changes nothing. One run at a time asks the processor (the refund's
+//!   processor lease), always with the refund's idempotency key, so nothing is refunded twice.
+//! - With an idempotency key, the create response is stored in the transaction of the change.
 
 use paygate_core::{PaymentStatus, RefundId};
 use serde_json::json;
 
 use crate::{
     app::App,
+    idempotent::{self, Replay},
+    processor::{RefundRequest, refund_key},
     queue::{JobSpec, REFUNDS},
     store::{
         Store,
@@ -40,7 +44,18 @@ pub enum Error {
     #[error("refund amount exceeds available amount")]
     ExceedsAvailable,
     #[error(transparent)]
+    KeyTakenOver(#[from] idempotent::KeyTakenOver),
+    #[error(transparent)]
     Store(#[from] sqlx::Error),
+}
+
+impl From<idempotent::StoreError> for Error {
+    fn from(e: idempotent::StoreError) -> Self {
+        match e {
+            idempotent::StoreError::TakenOver(t) => t.into(),
+            idempotent::StoreError::Store(s) => s.into(),
+        }
+    }
 }
 
 fn refund_event(refund: &Refund, event_type: &str) -> Event {
@@ -61,6 +76,7 @@ pub async fn create(
     payment_id: &str,
     amount: Option<i64>,
     reason: Option<String>,
+    replay: Option<&Replay<'_, Refund>>,
 ) -> Result<Refund, Error> {
     let payment =
         match crate::payments::service::get(&app.store, Some(merchant_id), payment_id).await {
@@ -97,14 +113,15 @@ pub async fn create(
         created_at: at,
         updated_at: at,
         processed_at: None,
+        processor_lease_until: None,
     };
     refunds::insert(&mut tx, &refund).await?;
     let mut jobs =
-        webhooks::record(app, &mut tx, &[refund_event(&refund, "refund.created")]).await?;
-    let job = JobSpec::now(REFUNDS, refund.id.clone());
-    app.queue.stage(&mut tx, &job).await?;
+        webhooks::record_events(&mut tx, &[refund_event(&refund, "refund.created")]).await?;
+    jobs.push(JobSpec::now(REFUNDS, refund.id.clone()));
+    app.queue.stage(&mut tx, &jobs).await?;
+    idempotent::store_in(&mut tx, replay, &refund).await?;
     tx.commit().await?;
-    jobs.push(job);
     app.queue.dispatch(&jobs).await;
     Ok(refund)
 }
@@ -150,17 +167,37 @@ pub enum Processed {
     Processed,
     /// It was processed already (or is gone): nothing changed.
     AlreadyProcessed,
+    /// Another run is asking the processor now (until then): this run asked nothing.
+    Busy(chrono::DateTime<chrono::Utc>),
 }
 
 /// Processes a pending refund through the connector. Idempotent.
 pub async fn process(app: &App, refund_id: &str) -> anyhow::Result<Processed> {
-    let Some(refund) = refunds::get(&app.store, refund_id).await? else {
-        return Ok(Processed::AlreadyProcessed);
+    let at = now();
+    let lease = app.config.processor_call_lease();
+    let Some(refund) = refunds::begin_processor_call(&app.store, refund_id, at, at + lease).await?
+    else {
+        return Ok(match refunds::get(&app.store, refund_id).await? {
+            Some(r) if r.status == "pending" => {
+                Processed::Busy(r.processor_lease_until.unwrap_or(at + lease))
+            }
+            _ => Processed::AlreadyProcessed,
+        });
     };
-    if refund.status != "pending" {
-        return Ok(Processed::AlreadyProcessed);
-    }
-    app.connector.refund(&refund.id, refund.amount).await;
+    let payment = payments::get(&app.store, &refund.payment_id).await?;
+    let request = RefundRequest {
+        idempotency_key: refund_key(&refund.id),
+        refund_id: refund.id.clone(),
+        payment_id: refund.payment_id.clone(),
+        amount: refund.amount,
+        currency: payment.map(|p| p.currency).unwrap_or_else(|| "INR".into()),
+    };
+    tokio::time::timeout(
+        app.config.processor_call_timeout(),
+        app.connector.refund(&request),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
     let mut tx = app.store.begin().await?;
     let Some(done) = refunds::finish(&mut tx, refund_id, now()).await? else {
         return Ok(Processed::AlreadyProcessed);

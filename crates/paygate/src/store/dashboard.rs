@@ -66,10 +66,11 @@ pub async fn daily(
     })
 }
 
-/// A session: its merchant and CSRF token.
+/// A session: its merchant, CSRF token, and the notice left for its next page.
 pub struct Session {
     pub merchant_id: String,
     pub csrf_token: String,
+    pub flash: Option<String>,
 }
 
 /// Stores a session under the digest of its token.
@@ -101,13 +102,41 @@ pub async fn session(
     now: DateTime<Utc>,
 ) -> Result<Option<Session>, sqlx::Error> {
     on_pool!(store, pool => {
-        let row = sqlx::query("SELECT merchant_id, csrf_token FROM sessions WHERE id = $1 AND expires_at > $2")
+        let row = sqlx::query("SELECT merchant_id, csrf_token, flash FROM sessions WHERE id = $1 AND expires_at > $2")
             .bind(digest)
             .bind(now)
             .fetch_optional(pool)
             .await?;
-        row.map(|r| Ok(Session { merchant_id: r.try_get("merchant_id")?, csrf_token: r.try_get("csrf_token")? }))
-            .transpose()
+        row.map(|r| Ok(Session {
+            merchant_id: r.try_get("merchant_id")?,
+            csrf_token: r.try_get("csrf_token")?,
+            flash: r.try_get("flash")?,
+        }))
+        .transpose()
+    })
+}
+
+/// Leaves a notice for the session's next page.
+pub async fn set_flash(store: &Store, digest: &str, notice: &str) -> Result<(), sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query("UPDATE sessions SET flash = $2 WHERE id = $1")
+            .bind(digest)
+            .bind(notice)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Clears the session's notice once a page showed it (only if it is still that notice).
+pub async fn take_flash(store: &Store, digest: &str, notice: &str) -> Result<(), sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query("UPDATE sessions SET flash = NULL WHERE id = $1 AND flash = $2")
+            .bind(digest)
+            .bind(notice)
+            .execute(pool)
+            .await?;
+        Ok(())
     })
 }
 

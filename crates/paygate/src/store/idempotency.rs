@@ -1,26 +1,47 @@
 //! Idempotency keys: one row per (merchant, key), `running` while the first request runs and
 //! `done` with its stored response afterwards.
+//!
+//! A claim carries a random token. Completing a key (in the transaction of the change it
+//! reports, [`complete_in`]) and releasing it are conditional on that token, so a request
+//! whose key was taken over (it ran past the takeover window) can neither store its response
+//! over the new holder's nor free the key under it: its transaction is rolled back instead.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Store, on_pool, on_write};
+use super::{Store, Tx, on_pool, on_tx, on_write};
 
 /// What a request with an idempotency key may do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is this request's: run it.
-    Acquired,
+    /// The key is this request's: run it, holding this claim.
+    Acquired(Held),
     /// The key's request finished: answer with its stored response.
-    Replay { status: u16, body: Vec<u8> },
+    Replay(Stored),
     /// The key was used for a different request.
     Mismatch,
     /// The key's first request is still running.
     InUse,
 }
 
-/// Claims `key` for a request with `hash`. A key whose row expired, or whose request has been
-/// `running` since before `stale_before` (its process died), is taken over.
+/// A claim on a key, held by one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub merchant_id: String,
+    pub key: String,
+    pub token: String,
+}
+
+/// A stored response: status and body bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Claims `key` for a request with `hash`, under a new random token. A key whose row expired,
+/// or whose request has been `running` since before `stale_before` (its process died), is
+/// taken over (with a new token).
 pub async fn claim(
     store: &Store,
     merchant_id: &str,
@@ -30,13 +51,14 @@ pub async fn claim(
     expires_at: DateTime<Utc>,
     stale_before: DateTime<Utc>,
 ) -> Result<Claim, sqlx::Error> {
+    let token = uuid::Uuid::new_v4().simple().to_string();
     let taken = on_write!(store, pool => {
         sqlx::query(
-            "INSERT INTO idempotency_keys (merchant_id, key, request_hash, status, created_at, expires_at) \
-             VALUES ($1, $2, $3, 'running', $4, $5) \
+            "INSERT INTO idempotency_keys (merchant_id, key, request_hash, status, claim_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, 'running', $7, $4, $5) \
              ON CONFLICT (merchant_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
-             status = 'running', response_status = NULL, response_body = NULL, \
-             created_at = excluded.created_at, expires_at = excluded.expires_at \
+             status = 'running', claim_token = excluded.claim_token, response_status = NULL, \
+             response_body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at \
              WHERE idempotency_keys.expires_at < $4 \
              OR (idempotency_keys.status = 'running' AND idempotency_keys.created_at < $6) \
              RETURNING status",
@@ -47,12 +69,17 @@ pub async fn claim(
         .bind(now)
         .bind(expires_at)
         .bind(stale_before)
+        .bind(&token)
         .fetch_all(pool)
         .await?
         .len()
     });
     if taken > 0 {
-        return Ok(Claim::Acquired);
+        return Ok(Claim::Acquired(Held {
+            merchant_id: merchant_id.to_owned(),
+            key: key.to_owned(),
+            token,
+        }));
     }
     on_pool!(store, pool => {
         let row = sqlx::query(
@@ -77,41 +104,75 @@ pub async fn claim(
         }
         let code: i32 = row.try_get("response_status")?;
         let body: Vec<u8> = row.try_get("response_body")?;
-        Ok(Claim::Replay { status: u16::try_from(code).unwrap_or(500), body })
+        Ok(Claim::Replay(Stored { status: u16::try_from(code).unwrap_or(500), body }))
     })
 }
 
-/// Stores the response of the key's request.
-pub async fn complete(
-    store: &Store,
-    merchant_id: &str,
-    key: &str,
-    status: u16,
-    body: &[u8],
-) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = 'done', response_status = $3, response_body = $4 \
-             WHERE merchant_id = $1 AND key = $2",
+/// Stores the response of the key's request in `tx`, the transaction of the change it
+/// reports. `false` when `held` no longer holds the key (it was taken over): the caller must
+/// roll back.
+pub async fn complete_in(tx: &mut Tx, held: &Held, response: &Stored) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => {
+        let done = sqlx::query(
+            "UPDATE idempotency_keys SET status = 'done', response_status = $4, response_body = $5 \
+             WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 AND status = 'running'",
         )
-        .bind(merchant_id)
-        .bind(key)
-        .bind(i32::from(status))
-        .bind(body)
+        .bind(&held.merchant_id)
+        .bind(&held.key)
+        .bind(&held.token)
+        .bind(i32::from(response.status))
+        .bind(&response.body)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+/// Replaces a completed key's stored response with a later view of the same result (the
+/// outcome of the test webhook's first attempt), if `held` still holds it.
+pub async fn update_response(
+    store: &Store,
+    held: &Held,
+    response: &Stored,
+) -> Result<bool, sqlx::Error> {
+    on_write!(store, pool => {
+        let done = sqlx::query(
+            "UPDATE idempotency_keys SET response_status = $4, response_body = $5 \
+             WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 AND status = 'done'",
+        )
+        .bind(&held.merchant_id)
+        .bind(&held.key)
+        .bind(&held.token)
+        .bind(i32::from(response.status))
+        .bind(&response.body)
         .execute(pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     })
 }
 
-/// Forgets a key whose request stored nothing (it failed), so it can be used again.
-pub async fn release(store: &Store, merchant_id: &str, key: &str) -> Result<(), sqlx::Error> {
+/// Stores the response of a key's request outside any other transaction (for an endpoint
+/// whose change is not a transaction of ours); `false` when `held` lost the key.
+pub async fn complete(store: &Store, held: &Held, response: &Stored) -> Result<bool, sqlx::Error> {
+    let mut tx = store.begin().await?;
+    let done = complete_in(&mut tx, held, response).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Forgets a key whose request stored nothing (it failed), so it can be used again; only
+/// while `held` holds it.
+pub async fn release(store: &Store, held: &Held) -> Result<(), sqlx::Error> {
     on_write!(store, pool => {
-        sqlx::query("DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 AND status = 'running'")
-            .bind(merchant_id)
-            .bind(key)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 \
+             AND status = 'running'",
+        )
+        .bind(&held.merchant_id)
+        .bind(&held.key)
+        .bind(&held.token)
+        .execute(pool)
+        .await?;
         Ok(())
     })
 }

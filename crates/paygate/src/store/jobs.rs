@@ -27,55 +27,77 @@ pub struct Counts {
     pub failed: i64,
 }
 
-/// Inserts a queued job unless one with the same id exists; an existing completed or failed
-/// job with that id is queued again, and a queued one due later is brought forward. Returns whether a job is now queued by this call. On
-/// PostgreSQL a queued job is announced on `notify` (in the same statement), so listening
-/// workers in other processes wake at commit.
+/// Inserts queued jobs unless jobs with the same ids exist; an existing completed or failed
+/// job with such an id is queued again, and a queued one due later is brought forward. With
+/// `again`, a job that is running now is marked to run again once it finishes. Returns how
+/// many jobs this call queued (or marked). On PostgreSQL each queued job is announced on
+/// `notify` with its queue's name (in the same statement), so listening workers in other
+/// processes wake at commit.
 pub async fn upsert(
     tx: &mut Tx,
-    job: &JobRow<'_>,
+    jobs: &[JobRow<'_>],
+    again: bool,
     notify: Option<&str>,
-) -> Result<bool, sqlx::Error> {
-    macro_rules! upsert_sql {
-        () => {
-            "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5) \
-             ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
-             locked_by = NULL, locked_until = NULL, updated_at = excluded.updated_at \
-             WHERE jobs.status IN ('completed', 'failed') \
-             OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at)"
-        };
+) -> Result<usize, sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(0);
     }
+    let mut sql = String::from(
+        "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) VALUES ",
+    );
+    for i in 0..jobs.len() {
+        let n = i * 5;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, 'queued', 0, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 5
+        ));
+    }
+    sql.push_str(if again {
+        " ON CONFLICT (id) DO UPDATE SET \
+         status = CASE WHEN jobs.status = 'active' THEN 'active' ELSE 'queued' END, \
+         attempts = CASE WHEN jobs.status = 'active' THEN jobs.attempts ELSE 0 END, \
+         run_at = CASE WHEN jobs.status = 'active' THEN jobs.run_at ELSE excluded.run_at END, \
+         requeue_at = CASE WHEN jobs.status = 'active' THEN excluded.run_at ELSE NULL END, \
+         locked_by = CASE WHEN jobs.status = 'active' THEN jobs.locked_by ELSE NULL END, \
+         locked_until = CASE WHEN jobs.status = 'active' THEN jobs.locked_until ELSE NULL END, \
+         updated_at = excluded.updated_at \
+         WHERE jobs.status IN ('completed', 'failed', 'active') \
+         OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at) RETURNING queue"
+    } else {
+        " ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
+         locked_by = NULL, locked_until = NULL, requeue_at = NULL, updated_at = excluded.updated_at \
+         WHERE jobs.status IN ('completed', 'failed') \
+         OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at) RETURNING queue"
+    });
     macro_rules! bound {
-        ($sql:expr) => {
-            sqlx::query($sql)
-                .bind(job.id)
-                .bind(job.queue)
-                .bind(job.resource_id)
-                .bind(job.run_at)
-                .bind(job.now)
-        };
+        ($sql:expr) => {{
+            let mut q = sqlx::query($sql);
+            for j in jobs {
+                q = q.bind(j.id).bind(j.queue).bind(j.resource_id).bind(j.run_at).bind(j.now);
+            }
+            q
+        }};
     }
     let rows = match (tx, notify) {
         (Tx::Postgres(t), Some(channel)) => {
-            let sql = concat!(
-                "WITH queued AS (",
-                upsert_sql!(),
-                " RETURNING 1) ",
-                "SELECT pg_notify($6, '') FROM queued"
+            let n = jobs.len() * 5 + 1;
+            let sql = format!(
+                "WITH queued AS ({sql}) SELECT pg_notify(${n}, queue) FROM queued"
             );
-            bound!(sql).bind(channel).fetch_all(&mut **t).await?.len()
+            bound!(sqlx::AssertSqlSafe(sql)).bind(channel).fetch_all(&mut **t).await?.len()
         }
-        (Tx::Postgres(t), None) => bound!(concat!(upsert_sql!(), " RETURNING 1"))
-            .fetch_all(&mut **t)
-            .await?
-            .len(),
-        (Tx::Sqlite(t), _) => bound!(concat!(upsert_sql!(), " RETURNING 1"))
-            .fetch_all(&mut **t)
-            .await?
-            .len(),
+        (Tx::Postgres(t), None) => bound!(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **t).await?.len(),
+        (Tx::Sqlite(t), _) => bound!(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **t).await?.len(),
     };
-    Ok(rows > 0)
+    Ok(rows)
 }
 
 /// A job to insert.
@@ -87,11 +109,12 @@ pub struct JobRow<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Claims up to `limit` due jobs for `worker`: queued jobs whose `run_at` has come and active
-/// jobs whose lease ran out. Each claim counts as an attempt.
+/// Claims up to `limit` due jobs of `queue` for `worker`: queued jobs whose `run_at` has come
+/// and active jobs whose lease ran out. Each claim counts as an attempt.
 pub async fn claim(
     store: &Store,
     worker: &str,
+    queue: &str,
     limit: i64,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -101,14 +124,14 @@ pub async fn claim(
     let sql = match store.db {
         Db::Sqlite(_) => {
             "UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
-             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs \
-             WHERE (status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3) \
+             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE queue = $5 \
+             AND ((status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3)) \
              ORDER BY run_at LIMIT $4) RETURNING id, queue, resource_id, attempts"
         }
         Db::Postgres(_) => {
             "UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
-             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs \
-             WHERE (status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3) \
+             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE queue = $5 \
+             AND ((status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3)) \
              ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, queue, resource_id, attempts"
         }
     };
@@ -118,6 +141,7 @@ pub async fn claim(
             .bind(lease_until)
             .bind(now)
             .bind(limit)
+            .bind(queue)
             .fetch_all(pool)
             .await?;
         rows.iter()
@@ -133,28 +157,33 @@ pub async fn claim(
     })
 }
 
-/// Marks a job `completed` if `worker` still holds it.
+/// Marks a job `completed` if `worker` still holds it; a job marked to run again is queued
+/// instead. Returns whether it was queued again.
 pub async fn complete(
     store: &Store,
     id: &str,
     worker: &str,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     on_write!(store, pool => {
-        sqlx::query(
-            "UPDATE jobs SET status = 'completed', locked_by = NULL, locked_until = NULL, \
-             last_error = NULL, updated_at = $3 WHERE id = $1 AND locked_by = $2 AND status = 'active'",
+        let rows = sqlx::query(
+            "UPDATE jobs SET status = CASE WHEN requeue_at IS NULL THEN 'completed' ELSE 'queued' END, \
+             run_at = COALESCE(requeue_at, run_at), \
+             attempts = CASE WHEN requeue_at IS NULL THEN attempts ELSE 0 END, requeue_at = NULL, \
+             locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $3 \
+             WHERE id = $1 AND locked_by = $2 AND status = 'active' RETURNING status",
         )
         .bind(id)
         .bind(worker)
         .bind(now)
-        .execute(pool)
+        .fetch_all(pool)
         .await?;
-        Ok(())
+        Ok(rows.iter().any(|r| r.try_get::<String, _>("status").is_ok_and(|s| s == "queued")))
     })
 }
 
-/// Puts a job held by `worker` back: `queued` at `run_at`, or `failed` when `run_at` is `None`.
+/// Puts a job held by `worker` back: `queued` at `run_at`, or `failed` when `run_at` is
+/// `None`; a job marked to run again is queued for the earlier of the two times.
 pub async fn reschedule(
     store: &Store,
     id: &str,
@@ -165,9 +194,12 @@ pub async fn reschedule(
 ) -> Result<(), sqlx::Error> {
     on_write!(store, pool => {
         sqlx::query(
-            "UPDATE jobs SET status = CASE WHEN $3 IS NULL THEN 'failed' ELSE 'queued' END, \
-             run_at = COALESCE($3, run_at), locked_by = NULL, locked_until = NULL, last_error = $4, \
-             updated_at = $5 WHERE id = $1 AND locked_by = $2 AND status = 'active'",
+            "UPDATE jobs SET status = CASE WHEN $3 IS NULL AND requeue_at IS NULL THEN 'failed' ELSE 'queued' END, \
+             run_at = CASE WHEN requeue_at IS NOT NULL AND ($3 IS NULL OR requeue_at < $3) THEN requeue_at \
+             ELSE COALESCE($3, run_at) END, \
+             attempts = CASE WHEN requeue_at IS NULL THEN attempts ELSE 0 END, requeue_at = NULL, \
+             locked_by = NULL, locked_until = NULL, last_error = $4, updated_at = $5 \
+             WHERE id = $1 AND locked_by = $2 AND status = 'active'",
         )
         .bind(id)
         .bind(worker)

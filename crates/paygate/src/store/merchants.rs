@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Store, on_pool, on_write};
+use super::{Store, Tx, on_pool, on_tx, on_write};
 
 /// A stored merchant. `api_secret_hash` is the hex SHA-256 of the API secret.
 #[derive(Clone)]
@@ -137,17 +137,17 @@ pub async fn set_webhook_url(
 
 /// Replaces the merchant's webhook secret; returns the updated merchant.
 pub async fn set_webhook_secret(
-    store: &Store,
+    tx: &mut Tx,
     id: &str,
     secret: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    on_write!(store, pool => {
+    on_tx!(tx, conn => {
         sqlx::query(concat!("UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
             .bind(id)
             .bind(secret)
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
             .map(|r| Ok(from_row!(r)))
             .transpose()

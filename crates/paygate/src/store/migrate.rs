@@ -47,6 +47,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../../migrations/sqlite/0005_sessions.sql"),
         postgres: include_str!("../../../../migrations/postgres/0005_sessions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "production",
+        sqlite: include_str!("../../../../migrations/sqlite/0006_production.sql"),
+        postgres: include_str!("../../../../migrations/postgres/0006_production.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -18,6 +18,7 @@ pub mod merchants;
 mod migrate;
 pub mod orders;
 pub mod payments;
+pub mod processor;
 pub mod refunds;
 pub mod webhooks;
 

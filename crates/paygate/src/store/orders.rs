@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Row as _, types::Json};
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
+use super::{Store, Tx, merchant_page, on_pool, on_tx};
 
 /// A stored order.
 #[derive(Clone, Debug)]
@@ -45,8 +45,8 @@ macro_rules! from_row {
 }
 
 /// Inserts an order.
-pub async fn insert(store: &Store, o: &Order) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
+pub async fn insert(tx: &mut Tx, o: &Order) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
         sqlx::query(concat!(
             "INSERT INTO orders (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
@@ -59,7 +59,7 @@ pub async fn insert(store: &Store, o: &Order) -> Result<(), sqlx::Error> {
         .bind(&o.status)
         .bind(o.created_at)
         .bind(o.updated_at)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     })

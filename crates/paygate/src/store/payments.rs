@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx};
+use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored payment. The card number and CVV are never stored: only network and last four.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Payment {
     pub captured_at: Option<DateTime<Utc>>,
     /// Sum of the pending and processed refunds.
     pub amount_refunded: i64,
+    /// While a run asks the processor about this payment: until when it may.
+    pub processor_lease_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -35,7 +37,7 @@ macro_rules! cols {
     () => {
         "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
          status, captured, error_code, error_description, forced_outcome, captured_at, \
-         amount_refunded, created_at, updated_at"
+         amount_refunded, processor_lease_until, created_at, updated_at"
     };
 }
 
@@ -59,6 +61,7 @@ macro_rules! from_row {
             forced_outcome: r.try_get("forced_outcome")?,
             captured_at: r.try_get("captured_at")?,
             amount_refunded: r.try_get("amount_refunded")?,
+            processor_lease_until: r.try_get("processor_lease_until")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         }
@@ -70,7 +73,7 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
         sqlx::query(concat!(
             "INSERT INTO payments (", cols!(), ") VALUES ",
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(&p.id)
         .bind(&p.merchant_id)
@@ -88,6 +91,7 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
         .bind(&p.forced_outcome)
         .bind(p.captured_at)
         .bind(p.amount_refunded)
+        .bind(p.processor_lease_until)
         .bind(p.created_at)
         .bind(p.updated_at)
         .execute(&mut *conn)
@@ -186,7 +190,7 @@ pub async fn finish(
     on_tx!(tx, conn => {
         sqlx::query(concat!(
             "UPDATE payments SET status = $2, error_code = $3, error_description = $4, ",
-            "updated_at = $5 WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
+            "processor_lease_until = NULL, updated_at = $5 WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
         ))
         .bind(id)
         .bind(status)
@@ -194,6 +198,31 @@ pub async fn finish(
         .bind(error.map(|e| e.1))
         .bind(now)
         .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Takes the payment's processor lease until `until` for a run about to ask the processor,
+/// counting the call: only if the payment is pending and no other run holds a live lease.
+/// Returns the payment, or `None` when it is final or another run is asking.
+pub async fn begin_processor_call(
+    store: &Store,
+    id: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<Payment>, sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query(concat!(
+            "UPDATE payments SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
+            "WHERE id = $1 AND status = 'pending' ",
+            "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(pool)
         .await?
         .map(|r| Ok(from_row!(r)))
         .transpose()
@@ -232,7 +261,8 @@ pub async fn reserve_refund(
     on_tx!(tx, conn => {
         sqlx::query(concat!(
             "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = $3 ",
-            "WHERE id = $1 AND status = 'success' AND amount_refunded + $2 <= amount RETURNING ", cols!()
+            // Written as a difference: `amount_refunded + $2` could overflow BIGINT.
+            "WHERE id = $1 AND status = 'success' AND $2 <= amount - amount_refunded RETURNING ", cols!()
         ))
         .bind(id)
         .bind(amount)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx};
+use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored refund.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,11 +17,14 @@ pub struct Refund {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// While a run asks the processor about this refund: until when it may.
+    pub processor_lease_until: Option<DateTime<Utc>>,
 }
 
 macro_rules! cols {
     () => {
-        "id, merchant_id, payment_id, amount, reason, status, created_at, updated_at, processed_at"
+        "id, merchant_id, payment_id, amount, reason, status, created_at, updated_at, processed_at, \
+         processor_lease_until"
     };
 }
 
@@ -38,6 +41,7 @@ macro_rules! from_row {
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
             processed_at: r.try_get("processed_at")?,
+            processor_lease_until: r.try_get("processor_lease_until")?,
         }
     }};
 }
@@ -45,7 +49,7 @@ macro_rules! from_row {
 /// Inserts a refund.
 pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!("INSERT INTO refunds (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+        sqlx::query(concat!("INSERT INTO refunds (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
             .bind(&f.id)
             .bind(&f.merchant_id)
             .bind(&f.payment_id)
@@ -55,6 +59,7 @@ pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
             .bind(f.created_at)
             .bind(f.updated_at)
             .bind(f.processed_at)
+            .bind(f.processor_lease_until)
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -113,12 +118,37 @@ pub async fn finish(
 ) -> Result<Option<Refund>, sqlx::Error> {
     on_tx!(tx, conn => {
         sqlx::query(concat!(
-            "UPDATE refunds SET status = 'processed', processed_at = $2, updated_at = $2 ",
+            "UPDATE refunds SET status = 'processed', processed_at = $2, updated_at = $2, ",
+            "processor_lease_until = NULL ",
             "WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
         ))
         .bind(id)
         .bind(now)
         .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| Ok(from_row!(r)))
+        .transpose()
+    })
+}
+
+/// Takes the refund's processor lease until `until` for a run about to ask the processor,
+/// counting the call: only if the refund is pending and no other run holds a live lease.
+pub async fn begin_processor_call(
+    store: &Store,
+    id: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<Refund>, sqlx::Error> {
+    on_write!(store, pool => {
+        sqlx::query(concat!(
+            "UPDATE refunds SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
+            "WHERE id = $1 AND status = 'pending' ",
+            "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ", cols!()
+        ))
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(pool)
         .await?
         .map(|r| Ok(from_row!(r)))
         .transpose()

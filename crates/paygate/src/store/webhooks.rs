@@ -108,6 +108,18 @@ pub async fn get(store: &Store, id: &str) -> Result<Option<Delivery>, sqlx::Erro
     })
 }
 
+/// The delivery with this id, read inside a transaction.
+pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| Ok(from_row!(r)))
+            .transpose()
+    })
+}
+
 /// A page of the merchant's deliveries, newest first, and the merchant's total.
 pub async fn list(
     store: &Store,

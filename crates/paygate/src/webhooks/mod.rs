@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::{
     app::App,
+    idempotent::{self, Replay},
     queue::{JobSpec, WEBHOOKS},
     store::{
         Tx,
@@ -43,7 +44,18 @@ pub enum Error {
     #[error("no webhook URL is configured")]
     NotConfigured,
     #[error(transparent)]
+    KeyTakenOver(#[from] idempotent::KeyTakenOver),
+    #[error(transparent)]
     Store(#[from] sqlx::Error),
+}
+
+impl From<idempotent::StoreError> for Error {
+    fn from(e: idempotent::StoreError) -> Self {
+        match e {
+            idempotent::StoreError::TakenOver(t) => t.into(),
+            idempotent::StoreError::Store(s) => s.into(),
+        }
+    }
 }
 
 /// The body of a delivery: serialised once, sent as is on every attempt.
@@ -60,16 +72,14 @@ pub fn payload(event: &Event) -> String {
 /// Writes `events` and, for a merchant with a webhook URL, a delivery per event, and stages
 /// their jobs in the caller's transaction. Returns the jobs to dispatch after commit.
 pub async fn record(app: &App, tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
-    let jobs = record_deliveries(tx, events).await?;
-    for job in &jobs {
-        app.queue.stage(tx, job).await?;
-    }
+    let jobs = record_events(tx, events).await?;
+    app.queue.stage(tx, &jobs).await?;
     Ok(jobs)
 }
 
 /// Writes `events` and their deliveries (one statement per merchant); returns the delivery
-/// jobs, not staged.
-async fn record_deliveries(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
+/// jobs, not staged (for a caller that stages them with jobs of its own, in one go).
+pub async fn record_events(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
     events::insert(tx, events).await?;
     let at = now();
     let mut jobs = Vec::new();
@@ -88,11 +98,7 @@ async fn record_deliveries(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>
             })
             .collect();
         for id in rows::insert_if_configured(tx, merchant_id, &deliveries, at).await? {
-            jobs.push(JobSpec {
-                queue: WEBHOOKS,
-                resource_id: id,
-                run_at: at,
-            });
+            jobs.push(JobSpec::at(WEBHOOKS, id, at));
         }
     }
     Ok(jobs)
@@ -182,8 +188,14 @@ async fn send(app: &App, merchant: &Merchant, url: &str, d: &Delivery) -> client
     app.webhook_client.post(url, &headers, &d.payload).await
 }
 
-/// Starts a new cycle of attempts for the merchant's delivery, now.
-pub async fn retry(app: &App, merchant_id: &str, id: &str) -> Result<Delivery, Error> {
+/// Starts a new cycle of attempts for the merchant's delivery, now. The job runs again even
+/// if an attempt of the old cycle is in flight (it runs once that attempt ends).
+pub async fn retry(
+    app: &App,
+    merchant_id: &str,
+    id: &str,
+    replay: Option<&Replay<'_, Delivery>>,
+) -> Result<Delivery, Error> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(Error::NotFound);
     }
@@ -191,8 +203,12 @@ pub async fn retry(app: &App, merchant_id: &str, id: &str) -> Result<Delivery, E
     let Some(d) = rows::restart(&mut tx, id, merchant_id, now()).await? else {
         return Err(Error::NotFound);
     };
-    let job = JobSpec::now(WEBHOOKS, d.id.clone());
-    app.queue.stage(&mut tx, &job).await?;
+    let job = JobSpec {
+        again: true,
+        ..JobSpec::now(WEBHOOKS, d.id.clone())
+    };
+    app.queue.stage(&mut tx, std::slice::from_ref(&job)).await?;
+    idempotent::store_in(&mut tx, replay, &d).await?;
     tx.commit().await?;
     app.queue.dispatch(std::slice::from_ref(&job)).await;
     Ok(d)
@@ -225,18 +241,31 @@ pub async fn set_url(app: &App, merchant_id: &str, url: Option<&str>) -> Result<
 }
 
 /// Replaces the merchant's webhook secret with a new `whsec_…` one.
-pub async fn rotate_secret(app: &App, merchant_id: &str) -> Result<Merchant, Error> {
+pub async fn rotate_secret(
+    app: &App,
+    merchant_id: &str,
+    replay: Option<&Replay<'_, Merchant>>,
+) -> Result<Merchant, Error> {
     let secret = crate::merchants::new_webhook_secret();
-    merchants::set_webhook_secret(&app.store, merchant_id, &secret, now())
+    let mut tx = app.store.begin().await?;
+    let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, now())
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?;
+    idempotent::store_in(&mut tx, replay, &updated).await?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// Records a `webhook.test` event and makes its first delivery attempt now, in this request;
 /// later attempts follow the schedule through the queue. (Should the process die between the
 /// commit and the attempt, the recovery sweep takes the delivery over.) Returns the delivery
-/// as it stands after the attempt.
-pub async fn send_test(app: &App, merchant: &Merchant) -> Result<Delivery, Error> {
+/// as it stands after the attempt. With an idempotency key, the delivery as committed is the
+/// stored response, replaced by the view after the attempt once it is made.
+pub async fn send_test(
+    app: &App,
+    merchant: &Merchant,
+    replay: Option<&Replay<'_, Delivery>>,
+) -> Result<Delivery, Error> {
     let current = merchants::get(&app.store, &merchant.id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -252,25 +281,33 @@ pub async fn send_test(app: &App, merchant: &Merchant) -> Result<Delivery, Error
         created_at: now(),
     };
     let mut tx = app.store.begin().await?;
-    let jobs = record_deliveries(&mut tx, std::slice::from_ref(&event)).await?;
+    let jobs = record_events(&mut tx, std::slice::from_ref(&event)).await?;
+    let job = jobs.first().ok_or(Error::NotConfigured)?.clone();
+    let committed = rows::get_in(&mut tx, &job.resource_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    idempotent::store_in(&mut tx, replay, &committed).await?;
     tx.commit().await?;
-    let job = jobs.first().ok_or(Error::NotConfigured)?;
     match deliver(app, &job.resource_id).await {
         Ok(Some(next)) => {
-            let retry = JobSpec {
-                run_at: next,
-                ..job.clone()
-            };
-            if let Err(e) = app.queue.enqueue(&retry).await {
+            let retry = JobSpec::at(WEBHOOKS, job.resource_id.clone(), next);
+            if let Err(e) = app.queue.enqueue(std::slice::from_ref(&retry)).await {
                 tracing::warn!(error = %e, "test webhook retry not queued; the sweep will queue it");
             }
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "test webhook attempt failed"),
     }
-    rows::get(&app.store, &job.resource_id)
+    let after = rows::get(&app.store, &job.resource_id)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound)?;
+    if let Some(r) = replay
+        && !crate::store::idempotency::update_response(&app.store, r.held, &r.response(&after))
+            .await?
+    {
+        tracing::warn!("test webhook: the idempotency key was taken over; its stored answer stands");
+    }
+    Ok(after)
 }
 
 /// A delivery as the API shows it.

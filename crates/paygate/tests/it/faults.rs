@@ -187,7 +187,7 @@ async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
     // (Jobs are pushed just after the API answers: wait for the last push.)
     let mut waiting = None;
     for _ in 0..100 {
-        waiting = p.redis.command(&["ZCARD", "paygate:q:payments:due"]).await;
+        waiting = p.redis.command(&["ZCARD", "{paygate:payments}:due"]).await;
         if waiting == Some(redis::Value::Int(10)) {
             break;
         }

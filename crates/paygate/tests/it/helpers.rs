@@ -607,3 +607,48 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
 pub fn slow_bank(delay_ms: u64) -> Arc<dyn Connector> {
     Arc::new(SimulatedBank::fixed(Duration::from_millis(delay_ms), true))
 }
+
+/// A connector that counts every call it gets, by idempotency key, and passes it on.
+pub struct Counting {
+    inner: Arc<dyn Connector>,
+    calls: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Counting {
+    pub fn new(inner: Arc<dyn Connector>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            calls: Default::default(),
+        })
+    }
+
+    /// Calls made with `key`.
+    pub fn calls(&self, key: &str) -> usize {
+        self.calls.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    /// Calls made, in all.
+    pub fn total(&self) -> usize {
+        self.calls.lock().unwrap().values().sum()
+    }
+
+    fn count(&self, key: &str) {
+        *self.calls.lock().unwrap().entry(key.to_owned()).or_default() += 1;
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for Counting {
+    async fn charge(
+        &self,
+        request: &paygate::processor::ChargeRequest,
+    ) -> anyhow::Result<paygate::processor::ChargeOutcome> {
+        self.count(&request.idempotency_key);
+        self.inner.charge(request).await
+    }
+
+    async fn refund(&self, request: &paygate::processor::RefundRequest) -> anyhow::Result<()> {
+        self.count(&request.idempotency_key);
+        self.inner.refund(request).await
+    }
+}

@@ -237,17 +237,19 @@ async fn expired_keys_count_as_new_and_are_purged(backend: Backend) {
             at - chrono::Duration::seconds(60),
         )
     };
-    assert_eq!(claim(now, "h1").await.unwrap(), Claim::Acquired);
-    idempotency::complete(store, m, "old", 201, b"{}")
-        .await
-        .unwrap();
+    let Claim::Acquired(held) = claim(now, "h1").await.unwrap() else {
+        panic!("a new key is acquired")
+    };
+    let stored = idempotency::Stored {
+        status: 201,
+        body: b"{}".to_vec(),
+    };
+    assert!(idempotency::complete(store, &held, &stored).await.unwrap());
     assert_eq!(claim(now, "h2").await.unwrap(), Claim::Mismatch);
     let later = now + day + chrono::Duration::seconds(1);
-    assert_eq!(
-        claim(later, "h2").await.unwrap(),
-        Claim::Acquired,
-        "an expired key is new"
-    );
+    let Claim::Acquired(_) = claim(later, "h2").await.unwrap() else {
+        panic!("an expired key is new")
+    };
     assert_eq!(
         idempotency::purge_expired(store, later + day + day)
             .await
@@ -257,7 +259,36 @@ async fn expired_keys_count_as_new_and_are_purged(backend: Backend) {
     assert_eq!(t.count("idempotency_keys").await, 0);
 }
 
+/// A request that ran past the takeover window cannot store its answer over the request that
+/// took its key over, nor free the key under it.
+async fn a_taken_over_claim_can_neither_complete_nor_release(backend: Backend) {
+    use paygate::store::idempotency::{self, Claim, Stored};
+    let t = TestApp::spawn(backend).await;
+    let (store, m) = (&t.app.store, paygate::merchants::test_merchant::ID);
+    let now = paygate::store::now();
+    let takeover = chrono::Duration::seconds(60);
+    let claim = |at: chrono::DateTime<chrono::Utc>| {
+        idempotency::claim(store, m, "slow", "h", at, at + chrono::Duration::hours(24), at - takeover)
+    };
+    let Claim::Acquired(slow) = claim(now).await.unwrap() else {
+        panic!("acquired")
+    };
+    assert_eq!(claim(now).await.unwrap(), Claim::InUse, "held within the window");
+    let Claim::Acquired(retry) = claim(now + takeover + chrono::Duration::seconds(1)).await.unwrap() else {
+        panic!("taken over after the window")
+    };
+    assert_ne!(slow.token, retry.token);
+    let answer = |body: &str| Stored { status: 201, body: body.as_bytes().to_vec() };
+    assert!(!idempotency::complete(store, &slow, &answer("slow")).await.unwrap());
+    idempotency::release(store, &slow).await.unwrap();
+    assert_eq!(claim(now).await.unwrap(), Claim::InUse, "the slow request freed nothing");
+    assert!(idempotency::complete(store, &retry, &answer("retry")).await.unwrap());
+    assert!(!idempotency::complete(store, &slow, &answer("slow")).await.unwrap());
+    assert_eq!(claim(now).await.unwrap(), Claim::Replay(answer("retry")));
+}
+
 every_backend!(
+    a_taken_over_claim_can_neither_complete_nor_release,
     expired_keys_count_as_new_and_are_purged,
     a_repeat_returns_the_stored_response_and_creates_nothing,
     a_key_reused_for_another_request_is_rejected,

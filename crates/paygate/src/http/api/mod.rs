@@ -13,13 +13,13 @@ use axum::{
 
 use crate::{app::App, http::idempotency::idempotency};
 
-/// The unauthenticated endpoints of the checkout page; served on the API port and on the
-/// checkout port (where the page calls them on its own origin).
-pub fn public_routes() -> Router<App> {
+/// The unauthenticated endpoints of the checkout page, relative to `/api/v1`; served on the
+/// API port and on the checkout port (where the page calls them on its own origin).
+pub fn public_routes_v1() -> Router<App> {
     Router::new()
-        .route("/api/v1/orders/{id}/public", get(orders::get_public))
-        .route("/api/v1/payments/public", post(payments::create_public))
-        .route("/api/v1/payments/{id}/public", get(payments::get_public))
+        .route("/orders/{id}/public", get(orders::get_public))
+        .route("/payments/public", post(payments::create_public))
+        .route("/payments/{id}/public", get(payments::get_public))
 }
 
 /// Every API route; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The authenticated routes
@@ -56,7 +56,7 @@ pub fn routes(app: &App) -> Router<App> {
         .route_layer(middleware::from_fn_with_state(app.clone(), idempotency));
     let mut router = Router::new()
         .route("/health", get(health::health))
-        .merge(public_routes())
+        .nest("/api/v1", public_routes_v1())
         .merge(authenticated);
     if app.config.test_endpoints {
         router = router

@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
 };
 use paygate_core::{Currency, OrderAmount};
@@ -12,10 +12,13 @@ use crate::{
     app::App,
     http::{
         error::ApiError,
-        extract::{Authed, Fields, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
+        extract::{Authed, Fields, IdPath, JsonObject, Paging},
         render,
     },
+    idempotent::Replay,
     orders::{self, NewOrder},
+    store::orders::Order,
     views::{OrderBody, Page, PublicOrderBody},
 };
 
@@ -72,17 +75,27 @@ fn parse(body: &JsonObject) -> Result<NewOrder, ApiError> {
 pub async fn create(
     State(app): State<App>,
     Authed(m): Authed,
+    Idempotency(held): Idempotency,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let order = orders::create(&app.store, &m.id, parse(&body)?).await?;
-    Ok((StatusCode::CREATED, render(OrderBody::new(&order, false))?))
+) -> Result<Answer, ApiError> {
+    let new = parse(&body)?;
+    let render = |o: &Order| Answer::json(StatusCode::CREATED, &OrderBody::new(o, false));
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let order = orders::create(&app.store, &m.id, new, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&order),
+        stored: replay.is_some(),
+    })
 }
 
 /// `GET /api/v1/orders/{id}`.
 pub async fn get(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let order = orders::get(&app.store, Some(&m.id), &id).await?;
     render(OrderBody::new(&order, true))
@@ -108,7 +121,7 @@ pub async fn list(
 /// `GET /api/v1/orders/{id}/public`: what the checkout page may show.
 pub async fn get_public(
     State(app): State<App>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let order = orders::get(&app.store, None, &id).await?;
     render(PublicOrderBody::from(&order))

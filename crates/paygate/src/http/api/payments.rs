@@ -2,22 +2,24 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
 };
 use chrono::Datelike as _;
-use paygate_core::{Card, CardError, CardInput, Method, Vpa};
+use paygate_core::{Card, CardError, CardInput, Method, OrderAmount, Vpa};
 use serde_json::Value;
 
 use crate::{
     app::App,
     http::{
         error::ApiError,
-        extract::{Authed, Fields, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
+        extract::{Authed, Fields, IdPath, JsonObject, Paging},
         render,
     },
+    idempotent::Replay,
     payments::{Instrument, NewPayment, service},
-    store::now,
+    store::{now, payments::Payment},
     views::{Page, PaymentBody, PublicPaymentBody},
 };
 
@@ -75,13 +77,20 @@ fn card_error(e: CardError) -> ApiError {
 pub async fn create(
     State(app): State<App>,
     Authed(m): Authed,
+    Idempotency(held): Idempotency,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let payment = service::create(&app, Some(&m.id), parse(&body)?).await?;
-    Ok((
-        StatusCode::CREATED,
-        render(PaymentBody::new(&payment, false))?,
-    ))
+) -> Result<Answer, ApiError> {
+    let new = parse(&body)?;
+    let render = |p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false));
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let payment = service::create(&app, Some(&m.id), new, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&payment),
+        stored: replay.is_some(),
+    })
 }
 
 /// `POST /api/v1/payments/public`: the same, for the checkout page; the merchant is the
@@ -90,7 +99,7 @@ pub async fn create_public(
     State(app): State<App>,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let payment = service::create(&app, None, parse(&body)?).await?;
+    let payment = service::create(&app, None, parse(&body)?, None).await?;
     Ok((
         StatusCode::CREATED,
         render(PaymentBody::new(&payment, false))?,
@@ -101,7 +110,7 @@ pub async fn create_public(
 pub async fn get(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let payment = service::get(&app.store, Some(&m.id), &id).await?;
     render(PaymentBody::new(&payment, true))
@@ -110,7 +119,7 @@ pub async fn get(
 /// `GET /api/v1/payments/{id}/public`: status fields for polling.
 pub async fn get_public(
     State(app): State<App>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let payment = service::get(&app.store, None, &id).await?;
     render(PublicPaymentBody::from(&payment))
@@ -121,12 +130,27 @@ pub async fn get_public(
 pub async fn capture(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
+    Idempotency(held): Idempotency,
     body: JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Answer, ApiError> {
     let amount = Fields(&body.0).opt_i64("amount")?;
-    let payment = service::capture(&app, &m.id, &id, amount).await?;
-    render(PaymentBody::new(&payment, true))
+    if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
+        return Err(ApiError::bad_request(format!(
+            "amount must be a positive integer of at most {}",
+            OrderAmount::MAX
+        )));
+    }
+    let render = |p: &Payment| Answer::json(StatusCode::OK, &PaymentBody::new(p, true));
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let payment = service::capture(&app, &m.id, &id, amount, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&payment),
+        stored: replay.is_some(),
+    })
 }
 
 /// `GET /api/v1/payments`: newest first.

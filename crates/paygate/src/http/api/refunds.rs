@@ -2,19 +2,23 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
 };
+use paygate_core::OrderAmount;
 use serde_json::Value;
 
 use crate::{
     app::App,
     http::{
         error::ApiError,
-        extract::{Authed, Fields, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
+        extract::{Authed, Fields, IdPath, JsonObject, Paging},
         render,
     },
+    idempotent::Replay,
     refunds::{self, REASON_MAX},
+    store::refunds::Refund,
     views::{Page, RefundBody},
 };
 
@@ -23,13 +27,17 @@ use crate::{
 pub async fn create(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(payment_id): Path<String>,
+    IdPath(payment_id): IdPath,
+    Idempotency(held): Idempotency,
     body: JsonObject,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Answer, ApiError> {
     let f = Fields(&body.0);
     let amount = f.opt_i64("amount")?;
-    if amount.is_some_and(|a| a < 1) {
-        return Err(ApiError::bad_request("amount must be a positive integer"));
+    if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
+        return Err(ApiError::bad_request(format!(
+            "amount must be a positive integer of at most {}",
+            OrderAmount::MAX
+        )));
     }
     let reason = f.opt_str("reason")?;
     if reason.is_some_and(|r| r.chars().count() > REASON_MAX) {
@@ -37,19 +45,25 @@ pub async fn create(
             "reason must be at most {REASON_MAX} characters"
         )));
     }
+    let render = |r: &Refund| Answer::json(StatusCode::CREATED, &RefundBody::new(r, false));
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let reason = reason.map(str::to_owned);
     let refund =
-        refunds::create(&app, &m.id, &payment_id, amount, reason.map(str::to_owned)).await?;
-    Ok((
-        StatusCode::CREATED,
-        render(RefundBody::new(&refund, false))?,
-    ))
+        refunds::create(&app, &m.id, &payment_id, amount, reason, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&refund),
+        stored: replay.is_some(),
+    })
 }
 
 /// `GET /api/v1/refunds/{id}`.
 pub async fn get(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let refund = refunds::get(&app.store, &m.id, &id).await?;
     render(RefundBody::new(&refund, true))
@@ -59,7 +73,7 @@ pub async fn get(
 pub async fn for_payment(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(payment_id): Path<String>,
+    IdPath(payment_id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let list = refunds::for_payment(&app, &m.id, &payment_id).await?;
     let data: Vec<_> = list.iter().map(|r| RefundBody::new(r, true)).collect();

@@ -1,19 +1,18 @@
 //! Webhook configuration, deliveries, and the event log.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
     app::App,
     http::{
         error::ApiError,
-        extract::{Authed, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
+        extract::{Authed, IdPath, JsonObject, Paging},
         render,
     },
-    store::{events, merchants::Merchant},
+    idempotent::Replay,
+    store::{events, merchants::Merchant, webhooks::Delivery},
     views::{Page, iso},
     webhooks::{self, delivery_json},
 };
@@ -64,15 +63,36 @@ pub async fn put_config(
 pub async fn rotate_secret(
     State(app): State<App>,
     Authed(m): Authed,
-) -> Result<Json<Value>, ApiError> {
-    let updated = webhooks::rotate_secret(&app, &m.id).await?;
-    Ok(Json(config(&updated)))
+    Idempotency(held): Idempotency,
+) -> Result<Answer, ApiError> {
+    let render = |m: &Merchant| Answer::json(StatusCode::OK, &config(m));
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let updated = webhooks::rotate_secret(&app, &m.id, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&updated),
+        stored: replay.is_some(),
+    })
 }
 
 /// `POST /api/v1/webhooks/test`: a `webhook.test` delivery, attempted now.
-pub async fn test(State(app): State<App>, Authed(m): Authed) -> Result<Json<Value>, ApiError> {
-    let delivery = webhooks::send_test(&app, &m).await?;
-    Ok(Json(delivery_json(&delivery)))
+pub async fn test(
+    State(app): State<App>,
+    Authed(m): Authed,
+    Idempotency(held): Idempotency,
+) -> Result<Answer, ApiError> {
+    let render = |d: &Delivery| Answer::json(StatusCode::OK, &delivery_json(d));
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let delivery = webhooks::send_test(&app, &m, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&delivery),
+        stored: replay.is_some(),
+    })
 }
 
 /// `GET /api/v1/webhooks`: the delivery log, newest first.
@@ -95,12 +115,22 @@ pub async fn list(
 pub async fn retry(
     State(app): State<App>,
     Authed(m): Authed,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let d = webhooks::retry(&app, &m.id, &id).await?;
-    Ok(Json(
-        json!({"id": d.id, "status": "pending", "message": "Webhook retry scheduled"}),
-    ))
+    IdPath(id): IdPath,
+    Idempotency(held): Idempotency,
+) -> Result<Answer, ApiError> {
+    let render = |d: &Delivery| {
+        let body = json!({"id": d.id, "status": "pending", "message": "Webhook retry scheduled"});
+        Answer::json(StatusCode::OK, &body)
+    };
+    let replay = held.as_deref().map(|held| Replay {
+        held,
+        render: &render,
+    });
+    let d = webhooks::retry(&app, &m.id, &id, replay.as_ref()).await?;
+    Ok(Answer {
+        response: render(&d),
+        stored: replay.is_some(),
+    })
 }
 
 /// `GET /api/v1/events`: the event log, newest first.
