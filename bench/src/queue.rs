@@ -21,7 +21,7 @@ use paygate::{
     merchants::test_merchant,
     orders::{self, NewOrder},
     payments::{Instrument, NewPayment, service},
-    processor::{ChargeOutcome, ChargeRequest, RefundRequest, Connector},
+    processor::{ChargeOutcome, ChargeRequest, Connector, RefundRequest},
     store::Store,
 };
 use paygate_core::{Currency, OrderAmount, Vpa};
@@ -114,7 +114,11 @@ pub async fn prepare(
             receipt: None,
             notes: json!({}),
         };
-        order_ids.push(orders::create(&store, test_merchant::ID, new, None).await?.id);
+        order_ids.push(
+            orders::create(&store, test_merchant::ID, new, None)
+                .await?
+                .id,
+        );
     }
     Ok((config, store, order_ids))
 }

@@ -24,6 +24,10 @@ CREATE TABLE processor_operations (
     created_at      TEXT NOT NULL
 );
 
+-- A manual retry starts a new cycle of attempts: an attempt of the old cycle still in flight
+-- is not recorded as one of the new cycle.
+ALTER TABLE webhook_logs ADD COLUMN cycle INTEGER NOT NULL DEFAULT 0;
+
 -- A job enqueued again while it runs (a manual webhook retry) runs again once it finishes.
 ALTER TABLE jobs ADD COLUMN requeue_at TEXT;
 -- Each queue is claimed on its own (fair queues).

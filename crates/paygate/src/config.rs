@@ -94,7 +94,12 @@ pub struct Settings {
     /// `development` (the default: friendly local settings) or `production`: no test merchant,
     /// no `/api/v1/test/*`, no loopback or private webhook destinations, no default password,
     /// and `TEST_MODE` refused.
-    #[arg(long = "env", env = "PAYGATE_ENV", default_value = "development", global = true)]
+    #[arg(
+        long = "env",
+        env = "PAYGATE_ENV",
+        default_value = "development",
+        global = true
+    )]
     pub paygate_env: String,
     /// The same as `PAYGATE_ENV=production`.
     #[arg(long, global = true)]
@@ -267,15 +272,14 @@ impl Config {
         };
         let production = environment == Environment::Production;
         // In production these must stay off: an explicit `true` is refused, not ignored.
-        let off_in_production = |name: &str, value: Option<bool>, default: bool| {
-            match (production, value) {
+        let off_in_production =
+            |name: &str, value: Option<bool>, default: bool| match (production, value) {
                 (true, Some(true)) => Err(format!(
                     "{name}=true is refused with PAYGATE_ENV=production"
                 )),
                 (true, _) => Ok(false),
                 (false, v) => Ok(v.unwrap_or(default)),
-            }
-        };
+            };
         let test_mode = off_in_production("TEST_MODE", s.test_mode, false)?;
         let seed_test_merchant =
             off_in_production("SEED_TEST_MERCHANT", s.seed_test_merchant, true)?;
@@ -416,7 +420,11 @@ impl Config {
             on(self.test_mode),
             destinations,
             self.database_url.split(':').next().unwrap_or_default(),
-            if self.redis_url.is_some() { "redis" } else { "embedded" },
+            if self.redis_url.is_some() {
+                "redis"
+            } else {
+                "embedded"
+            },
         )
     }
 }
@@ -535,7 +543,12 @@ mod tests {
         assert_eq!(c.environment, Environment::Production);
         assert!(!c.seed_test_merchant && !c.test_endpoints && !c.test_mode);
         assert!(!c.webhook_allow_loopback && !c.webhook_allow_private);
-        assert!(c.posture().starts_with("production posture: test merchant off"), "{}", c.posture());
+        assert!(
+            c.posture()
+                .starts_with("production posture: test merchant off"),
+            "{}",
+            c.posture()
+        );
         let same = parse(&["--production"]).unwrap();
         assert_eq!(same.environment, Environment::Production);
         for (flag, name) in [
@@ -550,7 +563,10 @@ mod tests {
         let e = parse(&["--production", "--test-fault-pause", "after-claim:10"]).unwrap_err();
         assert!(e.contains("TEST_FAULT_PAUSE"), "{e}");
         let private = parse(&["--production", "--webhook-allow-private", "true"]).unwrap();
-        assert!(private.webhook_allow_private, "private networks can be allowed on purpose");
+        assert!(
+            private.webhook_allow_private,
+            "private networks can be allowed on purpose"
+        );
         let e = parse(&["--env", "staging"]).unwrap_err();
         assert!(e.contains("PAYGATE_ENV"), "{e}");
         let dev = parse(&[]).unwrap();

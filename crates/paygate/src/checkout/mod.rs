@@ -81,7 +81,10 @@ pub fn router(app: App) -> Router {
         .route("/demo", get(demo))
         .route("/demo/order", post(demo_order))
         // The public API routes answer exactly as on the API port: JSON errors, body limit.
-        .nest("/api", crate::http::with_api_rejections(Router::new().nest("/v1", api::public_routes_v1())))
+        .nest(
+            "/api",
+            crate::http::with_api_rejections(Router::new().nest("/v1", api::public_routes_v1())),
+        )
         .fallback(|| async {
             message(
                 StatusCode::NOT_FOUND,

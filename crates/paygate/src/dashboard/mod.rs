@@ -219,8 +219,8 @@ impl LoginThrottle {
                 if *n < *free || last.elapsed() > Self::WINDOW {
                     return None;
                 }
-                let delay = Duration::from_secs(2u64.pow((*n - free).min(8)))
-                    .min(Duration::from_secs(300));
+                let delay =
+                    Duration::from_secs(2u64.pow((*n - free).min(8))).min(Duration::from_secs(300));
                 delay.checked_sub(last.elapsed())
             })
             .max()

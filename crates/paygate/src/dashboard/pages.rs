@@ -658,14 +658,7 @@ Amount: {amount} · Refunded: <span data-test-id=\"payment-refunded\">{refunded}
             .map(|e| format!(" · {}", escape(e)))
             .unwrap_or_default(),
     );
-    layout(
-        "Payment",
-        "Transactions",
-        &s,
-        s.flash.as_deref(),
-        &body,
-    )
-    .into_response()
+    layout("Payment", "Transactions", &s, s.flash.as_deref(), &body).into_response()
 }
 
 pub async fn capture(
@@ -705,7 +698,8 @@ pub async fn refund(
                     &s,
                     &path,
                     "The refund amount must be a positive whole number of paise.",
-                ).await;
+                )
+                .await;
             }
         },
     };
@@ -776,14 +770,7 @@ pub async fn webhooks(State(app): State<App>, s: SignedIn, Query(q): Q) -> Respo
         url = escape(url),
         secret = escape(&s.merchant.webhook_secret),
     );
-    layout(
-        "Webhooks",
-        "Webhooks",
-        &s,
-        s.flash.as_deref(),
-        &body,
-    )
-    .into_response()
+    layout("Webhooks", "Webhooks", &s, s.flash.as_deref(), &body).into_response()
 }
 
 pub async fn save_webhook(State(app): State<App>, s: SignedIn, Form(f): F) -> Response {
@@ -795,17 +782,28 @@ pub async fn save_webhook(State(app): State<App>, s: SignedIn, Form(f): F) -> Re
         .map(|u| u.trim())
         .filter(|u| !u.is_empty());
     match webhooks::set_url(&app, &s.merchant.id, url).await {
-        Ok(_) => back(
-            &app,
-            &s,
-            "/dashboard/webhooks",
-            if url.is_some() {
-                "Webhook URL saved."
-            } else {
-                "Webhooks turned off."
-            },
-        ).await,
-        Err(e) => back(&app, &s, "/dashboard/webhooks", &ApiError::from(e).description).await,
+        Ok(_) => {
+            back(
+                &app,
+                &s,
+                "/dashboard/webhooks",
+                if url.is_some() {
+                    "Webhook URL saved."
+                } else {
+                    "Webhooks turned off."
+                },
+            )
+            .await
+        }
+        Err(e) => {
+            back(
+                &app,
+                &s,
+                "/dashboard/webhooks",
+                &ApiError::from(e).description,
+            )
+            .await
+        }
     }
 }
 
@@ -814,7 +812,15 @@ pub async fn regenerate_secret(State(app): State<App>, s: SignedIn, Form(f): F) 
         return r.into_response();
     }
     match webhooks::rotate_secret(&app, &s.merchant.id, None).await {
-        Ok(_) => back(&app, &s, "/dashboard/webhooks", "New webhook secret generated.").await,
+        Ok(_) => {
+            back(
+                &app,
+                &s,
+                "/dashboard/webhooks",
+                "New webhook secret generated.",
+            )
+            .await
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -824,19 +830,30 @@ pub async fn test_webhook(State(app): State<App>, s: SignedIn, Form(f): F) -> Re
         return r.into_response();
     }
     match webhooks::send_test(&app, &s.merchant, None).await {
-        Ok(d) => back(
-            &app,
-            &s,
-            "/dashboard/webhooks",
-            &format!(
-                "Test webhook sent: {} ({}).",
-                d.status,
-                d.response_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "no answer".into())
-            ),
-        ).await,
-        Err(e) => back(&app, &s, "/dashboard/webhooks", &ApiError::from(e).description).await,
+        Ok(d) => {
+            back(
+                &app,
+                &s,
+                "/dashboard/webhooks",
+                &format!(
+                    "Test webhook sent: {} ({}).",
+                    d.status,
+                    d.response_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "no answer".into())
+                ),
+            )
+            .await
+        }
+        Err(e) => {
+            back(
+                &app,
+                &s,
+                "/dashboard/webhooks",
+                &ApiError::from(e).description,
+            )
+            .await
+        }
     }
 }
 
@@ -851,7 +868,15 @@ pub async fn retry_webhook(
     }
     match webhooks::retry(&app, &s.merchant.id, &id, None).await {
         Ok(_) => back(&app, &s, "/dashboard/webhooks", "Webhook retry scheduled.").await,
-        Err(e) => back(&app, &s, "/dashboard/webhooks", &ApiError::from(e).description).await,
+        Err(e) => {
+            back(
+                &app,
+                &s,
+                "/dashboard/webhooks",
+                &ApiError::from(e).description,
+            )
+            .await
+        }
     }
 }
 

@@ -160,7 +160,9 @@ impl SimulatedBank {
         let stands = match &self.memory {
             Memory::Durable(store) => memory::record(store, &decided, at).await?,
             Memory::Local(map) => {
-                let mut map = map.lock().map_err(|_| anyhow::anyhow!("bank memory poisoned"))?;
+                let mut map = map
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("bank memory poisoned"))?;
                 let entry = map
                     .entry(decided.idempotency_key.clone())
                     .and_modify(|op| op.calls += 1)
@@ -194,7 +196,10 @@ impl Connector for SimulatedBank {
                 Method::Upi => "UPI payment was declined by the bank",
                 Method::Card => "Card payment was declined by the issuer",
             };
-            (false, Some(("PAYMENT_FAILED".to_owned(), description.to_owned())))
+            (
+                false,
+                Some(("PAYMENT_FAILED".to_owned(), description.to_owned())),
+            )
         };
         let decided = Operation {
             idempotency_key: request.idempotency_key.clone(),
@@ -293,7 +298,9 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(b.charge(&request(Method::Upi, None)).await.unwrap(), first);
         }
-        let Memory::Local(map) = &b.memory else { unreachable!() };
+        let Memory::Local(map) = &b.memory else {
+            unreachable!()
+        };
         assert_eq!(map.lock().unwrap()[&charge_key("pay_x")].calls, 21);
     }
 

@@ -111,7 +111,12 @@ async fn queue_loop(
     let timeout = app.config.shutdown_timeout;
     let in_flight = running.len();
     if in_flight > 0 {
-        tracing::info!(queue, in_flight, ?timeout, "worker stopping: finishing in-flight jobs");
+        tracing::info!(
+            queue,
+            in_flight,
+            ?timeout,
+            "worker stopping: finishing in-flight jobs"
+        );
     }
     let drained = tokio::time::timeout(timeout, async {
         while running.join_next().await.is_some() {}
@@ -260,9 +265,7 @@ pub async fn sweep(app: &App) -> anyhow::Result<usize> {
     for id in crate::store::refunds::pending_before(&app.store, before, SWEEP_BATCH).await? {
         due.push(JobSpec::now(REFUNDS, id));
     }
-    for (id, run_at) in
-        crate::store::webhooks::due_before(&app.store, before, SWEEP_BATCH).await?
-    {
+    for (id, run_at) in crate::store::webhooks::due_before(&app.store, before, SWEEP_BATCH).await? {
         due.push(JobSpec::at(WEBHOOKS, id, run_at));
     }
     // One round trip per batch, not per job.

@@ -81,7 +81,12 @@ pub async fn upsert(
         ($sql:expr) => {{
             let mut q = sqlx::query($sql);
             for j in jobs {
-                q = q.bind(j.id).bind(j.queue).bind(j.resource_id).bind(j.run_at).bind(j.now);
+                q = q
+                    .bind(j.id)
+                    .bind(j.queue)
+                    .bind(j.resource_id)
+                    .bind(j.run_at)
+                    .bind(j.now);
             }
             q
         }};
@@ -89,13 +94,21 @@ pub async fn upsert(
     let rows = match (tx, notify) {
         (Tx::Postgres(t), Some(channel)) => {
             let n = jobs.len() * 5 + 1;
-            let sql = format!(
-                "WITH queued AS ({sql}) SELECT pg_notify(${n}, queue) FROM queued"
-            );
-            bound!(sqlx::AssertSqlSafe(sql)).bind(channel).fetch_all(&mut **t).await?.len()
+            let sql = format!("WITH queued AS ({sql}) SELECT pg_notify(${n}, queue) FROM queued");
+            bound!(sqlx::AssertSqlSafe(sql))
+                .bind(channel)
+                .fetch_all(&mut **t)
+                .await?
+                .len()
         }
-        (Tx::Postgres(t), None) => bound!(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **t).await?.len(),
-        (Tx::Sqlite(t), _) => bound!(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **t).await?.len(),
+        (Tx::Postgres(t), None) => bound!(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut **t)
+            .await?
+            .len(),
+        (Tx::Sqlite(t), _) => bound!(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut **t)
+            .await?
+            .len(),
     };
     Ok(rows)
 }

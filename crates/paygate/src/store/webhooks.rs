@@ -16,6 +16,8 @@ pub struct Delivery {
     pub payload: String,
     pub status: String,
     pub attempts: i32,
+    /// Incremented by every manual retry (a new cycle of attempts).
+    pub cycle: i32,
     pub next_retry_at: Option<DateTime<Utc>>,
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub response_code: Option<i32>,
@@ -27,7 +29,7 @@ pub struct Delivery {
 
 macro_rules! cols {
     () => {
-        "id, merchant_id, event_id, event, payload, status, attempts, next_retry_at, \
+        "id, merchant_id, event_id, event, payload, status, attempts, cycle, next_retry_at, \
          last_attempt_at, response_code, response_body, duration_ms, created_at, updated_at"
     };
 }
@@ -43,6 +45,7 @@ macro_rules! from_row {
             payload: r.try_get("payload")?,
             status: r.try_get("status")?,
             attempts: r.try_get("attempts")?,
+            cycle: r.try_get("cycle")?,
             next_retry_at: r.try_get("next_retry_at")?,
             last_attempt_at: r.try_get("last_attempt_at")?,
             response_code: r.try_get("response_code")?,
@@ -149,19 +152,22 @@ pub struct Attempt<'a> {
     pub duration_ms: i64,
 }
 
-/// Records attempt number `previous + 1` of a pending delivery; `None` if another attempt was
-/// recorded first (two workers raced) or the delivery is no longer pending.
+/// Records attempt number `previous + 1` of cycle `cycle` of a pending delivery; `None` if
+/// another attempt was recorded first (two workers raced), a manual retry started a new cycle
+/// meanwhile, or the delivery is no longer pending.
 pub async fn record_attempt(
     store: &Store,
     id: &str,
     previous: i32,
+    cycle: i32,
     a: &Attempt<'_>,
 ) -> Result<Option<Delivery>, sqlx::Error> {
     on_write!(store, pool => {
         sqlx::query(concat!(
             "UPDATE webhook_logs SET attempts = attempts + 1, status = $3, next_retry_at = $4, ",
             "last_attempt_at = $5, response_code = $6, response_body = $7, duration_ms = $8, ",
-            "updated_at = $5 WHERE id = $1 AND attempts = $2 AND status = 'pending' RETURNING ", cols!()
+            "updated_at = $5 WHERE id = $1 AND attempts = $2 AND cycle = $9 AND status = 'pending' ",
+            "RETURNING ", cols!()
         ))
         .bind(id)
         .bind(previous)
@@ -171,6 +177,7 @@ pub async fn record_attempt(
         .bind(a.response_code)
         .bind(a.response_body)
         .bind(a.duration_ms)
+        .bind(cycle)
         .fetch_optional(pool)
         .await?
         .map(|r| Ok(from_row!(r)))
@@ -187,7 +194,8 @@ pub async fn restart(
 ) -> Result<Option<Delivery>, sqlx::Error> {
     on_tx!(tx, conn => {
         sqlx::query(concat!(
-            "UPDATE webhook_logs SET status = 'pending', attempts = 0, next_retry_at = $3, updated_at = $3 ",
+            "UPDATE webhook_logs SET status = 'pending', attempts = 0, cycle = cycle + 1, ",
+            "next_retry_at = $3, updated_at = $3 ",
             "WHERE id = $1 AND merchant_id = $2 RETURNING ", cols!()
         ))
         .bind(id)
@@ -205,7 +213,7 @@ pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delive
     on_pool!(store, pool => {
         let rows = sqlx::query(
             "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
-             w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
+             w.cycle, w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
              w.created_at, w.updated_at FROM webhook_logs w JOIN events e ON e.id = w.event_id \
              WHERE e.resource_id = $1 ORDER BY w.created_at, w.id",
         )

@@ -158,11 +158,12 @@ pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>
         response_body: &response.body,
         duration_ms: i64::try_from(response.duration.as_millis()).unwrap_or(i64::MAX),
     };
-    if rows::record_attempt(&app.store, id, d.attempts, &attempt)
+    if rows::record_attempt(&app.store, id, d.attempts, d.cycle, &attempt)
         .await?
         .is_none()
     {
-        // Another worker recorded this attempt first; its schedule stands.
+        // Another worker recorded this attempt first (its schedule stands), or a manual retry
+        // started a new cycle while this attempt was in flight (its job runs again).
         return Ok(None);
     }
     tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, status, "webhook attempt");
@@ -305,7 +306,9 @@ pub async fn send_test(
         && !crate::store::idempotency::update_response(&app.store, r.held, &r.response(&after))
             .await?
     {
-        tracing::warn!("test webhook: the idempotency key was taken over; its stored answer stands");
+        tracing::warn!(
+            "test webhook: the idempotency key was taken over; its stored answer stands"
+        );
     }
     Ok(after)
 }

@@ -391,6 +391,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The checkout listener.
     pub checkout: SocketAddr,
+    /// The dashboard listener.
+    pub dashboard: SocketAddr,
     pub client: reqwest::Client,
     pub running: Option<Running>,
     pub db: TestDb,
@@ -429,8 +431,10 @@ impl TestApp {
         let running = app::start(app.clone(), mode).await.expect("start");
         let addr = running.api_addr.expect("api address");
         let checkout = running.checkout_addr.expect("checkout address");
+        let dashboard = running.dashboard_addr.expect("dashboard address");
         Self {
             checkout,
+            dashboard,
             app,
             addr,
             client: crate::helpers::http(),
@@ -633,7 +637,12 @@ impl Counting {
     }
 
     fn count(&self, key: &str) {
-        *self.calls.lock().unwrap().entry(key.to_owned()).or_default() += 1;
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(key.to_owned())
+            .or_default() += 1;
     }
 }
 

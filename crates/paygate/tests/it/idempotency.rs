@@ -268,22 +268,56 @@ async fn a_taken_over_claim_can_neither_complete_nor_release(backend: Backend) {
     let now = paygate::store::now();
     let takeover = chrono::Duration::seconds(60);
     let claim = |at: chrono::DateTime<chrono::Utc>| {
-        idempotency::claim(store, m, "slow", "h", at, at + chrono::Duration::hours(24), at - takeover)
+        idempotency::claim(
+            store,
+            m,
+            "slow",
+            "h",
+            at,
+            at + chrono::Duration::hours(24),
+            at - takeover,
+        )
     };
     let Claim::Acquired(slow) = claim(now).await.unwrap() else {
         panic!("acquired")
     };
-    assert_eq!(claim(now).await.unwrap(), Claim::InUse, "held within the window");
-    let Claim::Acquired(retry) = claim(now + takeover + chrono::Duration::seconds(1)).await.unwrap() else {
+    assert_eq!(
+        claim(now).await.unwrap(),
+        Claim::InUse,
+        "held within the window"
+    );
+    let Claim::Acquired(retry) = claim(now + takeover + chrono::Duration::seconds(1))
+        .await
+        .unwrap()
+    else {
         panic!("taken over after the window")
     };
     assert_ne!(slow.token, retry.token);
-    let answer = |body: &str| Stored { status: 201, body: body.as_bytes().to_vec() };
-    assert!(!idempotency::complete(store, &slow, &answer("slow")).await.unwrap());
+    let answer = |body: &str| Stored {
+        status: 201,
+        body: body.as_bytes().to_vec(),
+    };
+    assert!(
+        !idempotency::complete(store, &slow, &answer("slow"))
+            .await
+            .unwrap()
+    );
     idempotency::release(store, &slow).await.unwrap();
-    assert_eq!(claim(now).await.unwrap(), Claim::InUse, "the slow request freed nothing");
-    assert!(idempotency::complete(store, &retry, &answer("retry")).await.unwrap());
-    assert!(!idempotency::complete(store, &slow, &answer("slow")).await.unwrap());
+    assert_eq!(
+        claim(now).await.unwrap(),
+        Claim::InUse,
+        "the slow request freed nothing"
+    );
+    assert!(
+        idempotency::complete(store, &retry, &answer("retry"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !idempotency::complete(store, &slow, &answer("slow"))
+            .await
+            .unwrap()
+    );
     assert_eq!(claim(now).await.unwrap(), Claim::Replay(answer("retry")));
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod checkout;
 mod faults;
+mod hardening;
 mod idempotency;
 mod orders;
 mod payments;

@@ -292,9 +292,16 @@ async fn a_refund_job_run_twice_processes_once(backend: Backend) {
     let mut outcomes = [a.unwrap(), b.unwrap()];
     outcomes.sort_by_key(|o| matches!(o, refunds::Processed::Busy(_)));
     assert_eq!(outcomes[0], refunds::Processed::Processed);
-    assert!(matches!(outcomes[1], refunds::Processed::Busy(_)), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], refunds::Processed::Busy(_)),
+        "{outcomes:?}"
+    );
     let key = paygate::processor::refund_key(rid);
-    assert_eq!(bank.calls(&key), 1, "one call to the processor for the refund");
+    assert_eq!(
+        bank.calls(&key),
+        1,
+        "one call to the processor for the refund"
+    );
     t.run_jobs(1).await;
     assert_eq!(
         refunds::process(&t.app, rid).await.unwrap(),

@@ -1,10 +1,6 @@
 //! Orders.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use paygate_core::{Currency, OrderAmount};
 use serde_json::Value;
 
@@ -12,8 +8,8 @@ use crate::{
     app::App,
     http::{
         error::ApiError,
-        idempotency::{Answer, Idempotency},
         extract::{Authed, Fields, IdPath, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
         render,
     },
     idempotent::Replay,

@@ -1,10 +1,6 @@
 //! Payments, authenticated and public (checkout).
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::Datelike as _;
 use paygate_core::{Card, CardError, CardInput, Method, OrderAmount, Vpa};
 use serde_json::Value;
@@ -13,8 +9,8 @@ use crate::{
     app::App,
     http::{
         error::ApiError,
-        idempotency::{Answer, Idempotency},
         extract::{Authed, Fields, IdPath, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
         render,
     },
     idempotent::Replay,

@@ -1,10 +1,6 @@
 //! Refunds.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use paygate_core::OrderAmount;
 use serde_json::Value;
 
@@ -12,8 +8,8 @@ use crate::{
     app::App,
     http::{
         error::ApiError,
-        idempotency::{Answer, Idempotency},
         extract::{Authed, Fields, IdPath, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
         render,
     },
     idempotent::Replay,
@@ -51,8 +47,7 @@ pub async fn create(
         render: &render,
     });
     let reason = reason.map(str::to_owned);
-    let refund =
-        refunds::create(&app, &m.id, &payment_id, amount, reason, replay.as_ref()).await?;
+    let refund = refunds::create(&app, &m.id, &payment_id, amount, reason, replay.as_ref()).await?;
     Ok(Answer {
         response: render(&refund),
         stored: replay.is_some(),

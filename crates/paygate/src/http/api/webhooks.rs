@@ -7,8 +7,8 @@ use crate::{
     app::App,
     http::{
         error::ApiError,
-        idempotency::{Answer, Idempotency},
         extract::{Authed, IdPath, JsonObject, Paging},
+        idempotency::{Answer, Idempotency},
         render,
     },
     idempotent::Replay,
