@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::{
     helpers::{Backend, TestDb, into_json},
-    process::{Gateway, free_port, temp_dir, wait_all_final},
+    process::{Gateway, assert_charged_once, free_port, temp_dir, wait_all_final, wait_in_flight},
 };
 
 /// A `redis-server` of the test's own.
@@ -172,11 +172,60 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_charges_once() {
     let mut first = p.worker().await;
     wait_workers(&p.api, 1).await;
     let ids = batch(&p.api, 20).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Kill the worker while it waits on the bank for part of the batch.
+    let in_flight = wait_in_flight(&p.db.url(), &ids, 5).await;
     first.kill9();
-    let _second = p.worker().await;
+    let still_pending = pending_of(&p.db.url(), &in_flight).await;
+    assert!(!still_pending.is_empty(), "the kill hit payments in flight");
+    let mut second = p.worker().await;
     let statuses = wait_all_final(&p.db.url(), &ids).await;
     assert!(statuses.iter().all(|s| s == "success"), "{statuses:?}");
+    // Every payment charged once, those in flight asked again (same key) by the next worker.
+    let calls = assert_charged_once(&p.db.url(), &ids).await;
+    assert!(calls >= 20, "{calls}");
+    let finished = second.logs();
+    assert!(
+        still_pending
+            .iter()
+            .all(|id| finished.contains(id.as_str())),
+        "the second worker finished what the first left in flight"
+    );
+    second.kill9();
+}
+
+/// Which of `ids` are still pending.
+async fn pending_of(db_url: &str, ids: &[String]) -> Vec<String> {
+    let store = paygate::store::Store::connect(db_url, 1).await.unwrap();
+    let mut out = Vec::new();
+    for id in ids {
+        let p = paygate::store::payments::get(&store, id)
+            .await
+            .unwrap()
+            .unwrap();
+        if p.status == "pending" {
+            out.push(id.clone());
+        }
+    }
+    store.close().await;
+    out
+}
+
+/// Waits until Redis holds at least `n` payment jobs, due or claimed; returns how many.
+async fn wait_jobs_in_redis(redis: &RedisServer, n: i64) -> i64 {
+    let mut held = 0;
+    for _ in 0..250 {
+        let count = |v: Option<redis::Value>| match v {
+            Some(redis::Value::Int(n)) => n,
+            _ => 0,
+        };
+        held = count(redis.command(&["ZCARD", "{paygate:payments}:due"]).await)
+            + count(redis.command(&["ZCARD", "{paygate:payments}:active"]).await);
+        if held >= n {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("only {held} of {n} jobs reached Redis");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,8 +251,11 @@ async fn a_redis_flush_mid_batch_delays_but_loses_nothing() {
     let _worker = p.worker().await;
     wait_workers(&p.api, 1).await;
     ids.extend(batch(&p.api, 10).await);
+    // The second batch is in Redis (due or being worked on) when it is flushed.
+    wait_jobs_in_redis(&p.redis, 1).await;
     assert!(p.redis.command(&["FLUSHALL"]).await.is_some());
     wait_all_final(&p.db.url(), &ids).await;
+    assert_charged_once(&p.db.url(), &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,16 +263,24 @@ async fn a_redis_restart_mid_batch_delays_but_loses_nothing() {
     let mut p = Production::start("300", &[("WORKER_CONCURRENCY", "2")]).await;
     // The first batch waits in Redis when it restarts (it keeps nothing on disk).
     let mut ids = batch(&p.api, 10).await;
+    assert_eq!(
+        wait_jobs_in_redis(&p.redis, 10).await,
+        10,
+        "the batch waits in Redis"
+    );
     p.redis.stop();
     p.redis.launch().await;
     let _worker = p.worker().await;
     wait_workers(&p.api, 1).await;
-    ids.extend(batch(&p.api, 10).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = batch(&p.api, 10).await;
+    ids.extend(second.iter().cloned());
+    // Restart it while the worker has part of the second batch in flight.
+    wait_in_flight(&p.db.url(), &second, 1).await;
     p.redis.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
     p.redis.launch().await;
     wait_all_final(&p.db.url(), &ids).await;
+    assert_charged_once(&p.db.url(), &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +334,8 @@ async fn sigterm_lets_a_redis_worker_finish_its_batch_and_exit_zero() {
     let mut worker = p.worker().await;
     wait_workers(&p.api, 1).await;
     let ids = batch(&p.api, 6).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // SIGTERM while the worker waits on the bank for all six.
+    wait_in_flight(&p.db.url(), &ids, 6).await;
     worker.sigterm();
     let started = Instant::now();
     let status = loop {

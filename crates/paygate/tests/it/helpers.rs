@@ -414,8 +414,18 @@ impl TestApp {
 
     /// API only, with a connector of the test's choosing (for driving jobs by hand).
     pub async fn spawn_api_with_connector(backend: Backend, connector: Arc<dyn Connector>) -> Self {
+        Self::spawn_with_connector(backend, connector, Mode::Serve, &[]).await
+    }
+
+    /// The given mode and extra flags, with a connector of the test's choosing.
+    pub async fn spawn_with_connector(
+        backend: Backend,
+        connector: Arc<dyn Connector>,
+        mode: Mode,
+        extra: &[&str],
+    ) -> Self {
         let db = TestDb::create(backend).await;
-        let config = config(&db, &[]);
+        let config = config(&db, extra);
         let store = Store::connect(&config.database_url, 5)
             .await
             .expect("store");
@@ -424,7 +434,7 @@ impl TestApp {
             .await
             .expect("seed");
         let app = App::new(config, store, connector).expect("app");
-        Self::start(app, db, Mode::Serve).await
+        Self::start(app, db, mode).await
     }
 
     async fn start(app: App, db: TestDb, mode: Mode) -> Self {
@@ -544,6 +554,41 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("only {ran} of {n} jobs ran");
+    }
+
+    /// The worker holding a job now, as the queue records it (the `jobs` table, or Redis).
+    pub async fn job_holder(&self, queue: &str, job_id: &str) -> Option<String> {
+        match self.db.redis() {
+            Some((url, prefix)) => {
+                let client = redis::Client::open(url).unwrap();
+                let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+                redis::cmd("HGET")
+                    .arg(format!("{{{prefix}:{queue}}}:owner"))
+                    .arg(job_id)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap()
+            }
+            None => {
+                let url = self.db.url();
+                let sql = "SELECT locked_by FROM jobs WHERE id = $1";
+                if url.starts_with("sqlite") {
+                    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                    sqlx::query_scalar(sql)
+                        .bind(job_id)
+                        .fetch_one(&mut c)
+                        .await
+                        .unwrap()
+                } else {
+                    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                    sqlx::query_scalar(sql)
+                        .bind(job_id)
+                        .fetch_one(&mut c)
+                        .await
+                        .unwrap()
+                }
+            }
+        }
     }
 
     /// Number of rows in a table.

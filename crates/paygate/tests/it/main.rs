@@ -13,6 +13,7 @@ mod payments;
 mod preflight;
 mod process;
 mod processing;
+mod production;
 mod refunds;
 mod validation;
 mod webhooks;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, KEY, SECRET, TestDb, every_backend, into_json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_paygate");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_paygate");
 
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -174,6 +174,54 @@ pub(crate) async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> 
     panic!("payments still pending");
 }
 
+/// Waits until at least `n` of the payments are in a processor call (a worker claimed their
+/// job and is waiting on the bank: pending, with a live processor lease); returns those.
+pub(crate) async fn wait_in_flight(db_url: &str, ids: &[String], n: usize) -> Vec<String> {
+    let store = Store::connect(db_url, 2).await.unwrap();
+    for _ in 0..500 {
+        let mut in_flight = Vec::new();
+        for id in ids {
+            let p = paygate::store::payments::get(&store, id)
+                .await
+                .unwrap()
+                .unwrap();
+            if p.status == "pending" && p.processor_lease_until.is_some() {
+                in_flight.push(id.clone());
+            }
+        }
+        if in_flight.len() >= n {
+            store.close().await;
+            return in_flight;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} payments reached the bank");
+}
+
+/// Checks that the bank charged each payment exactly once (one remembered operation per
+/// charge key) and that each payment's final status is the bank's answer; returns how many
+/// calls the bank got in all.
+pub(crate) async fn assert_charged_once(db_url: &str, ids: &[String]) -> i64 {
+    let store = Store::connect(db_url, 2).await.unwrap();
+    let mut calls = 0;
+    for id in ids {
+        let key = paygate::processor::charge_key(id);
+        let op = paygate::store::processor::get(&store, &key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id} was never charged"));
+        let p = paygate::store::payments::get(&store, id)
+            .await
+            .unwrap()
+            .unwrap();
+        let want = if op.succeeded { "success" } else { "failed" };
+        assert_eq!(p.status, want, "{id} ends as the bank answered");
+        calls += i64::from(op.calls);
+    }
+    store.close().await;
+    calls
+}
+
 fn quickstart_script() -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
@@ -228,8 +276,10 @@ async fn a_killed_gateway_finishes_pending_payments_after_restart(backend: Backe
     for _ in 0..5 {
         ids.push(g.upi_payment().await);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill it while it waits on the bank for every one of them.
+    let in_flight = wait_in_flight(&db.url(), &ids, 5).await;
     g.kill9();
+    assert_eq!(in_flight.len(), 5, "the kill hit five payments in flight");
     let g2 = Gateway::start(
         &db,
         &dir,
@@ -238,6 +288,9 @@ async fn a_killed_gateway_finishes_pending_payments_after_restart(backend: Backe
     .await;
     let statuses = wait_all_final(&db.url(), &ids).await;
     assert!(statuses.iter().all(|s| s == "success"), "{statuses:?}");
+    // Asked again after the crash (the answer was not known), charged once.
+    let calls = assert_charged_once(&db.url(), &ids).await;
+    assert!(calls >= 5, "{calls} calls");
     drop(g2);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -251,7 +304,7 @@ async fn sigterm_finishes_in_flight_payments_and_exits_zero(backend: Backend) {
     for _ in 0..3 {
         ids.push(g.upi_payment().await);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_in_flight(&db.url(), &ids, 3).await;
     g.sigterm();
     let started = std::time::Instant::now();
     let status = loop {
@@ -275,6 +328,11 @@ async fn sigterm_finishes_in_flight_payments_and_exits_zero(backend: Backend) {
         assert_eq!(p.status, "success", "{id}");
     }
     store.close().await;
+    assert_eq!(
+        assert_charged_once(&db.url(), &ids).await,
+        3,
+        "one call each"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -151,6 +151,82 @@ async fn a_crashed_worker_s_jobs_are_finished_by_the_next_one(backend: Backend) 
     first.stop().await;
 }
 
+async fn a_job_taken_over_while_its_run_waits_on_the_bank_asks_the_bank_once(backend: Backend) {
+    // The bank takes 1.5 s; a job lease lasts 300 ms, so a run that does not beat its
+    // heartbeat loses its job to the next worker long before the bank answers.
+    let flags = ["--test-processing-delay", "1500", "--job-lease-ms", "300"];
+    let bank = Counting::new(slow_bank(1500));
+    let t = TestApp::spawn_with_connector(backend, bank.clone(), Mode::Serve, &flags).await;
+    let id = t_payment(&t).await;
+    // A run of our own claims the job and asks the bank, without a heartbeat.
+    let job = loop {
+        let claimed = t
+            .app
+            .queue
+            .claim("silent-worker", "payments", 1)
+            .await
+            .unwrap();
+        if let Some(job) = claimed.into_iter().next() {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let first = {
+        let app = t.app.clone();
+        tokio::spawn(async move {
+            paygate::queue::worker::handle(&app, "silent-worker", &job).await;
+        })
+    };
+    for _ in 0..200 {
+        if bank.total() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(bank.total(), 1, "the first run is asking the bank");
+    // A real worker takes the job over once its lease runs out.
+    let config = crate::helpers::config(&t.db, &flags);
+    let worker = paygate::app::App::new(config, t.app.store.clone(), bank.clone()).unwrap();
+    let running = paygate::app::start(worker, Mode::Worker).await.unwrap();
+    let job_id = format!("payments-{id}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        // Held by the worker, or already put back by it (it found the bank busy).
+        let holder = t.job_holder("payments", &job_id).await;
+        if holder.as_deref() != Some("silent-worker") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job was not taken over: {holder:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !first.is_finished(),
+        "taken over while the first run waits on the bank"
+    );
+    first.await.unwrap();
+    assert_eq!(t.wait_final(&id).await["status"], "success");
+    // Wait for the worker's run after the first one finished: it finds the payment final.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = t.app.queue.counts(Some("payments")).await.unwrap();
+        if c.queued == 0 && c.active == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(bank.calls(&charge_key(&id)), 1, "the bank was asked once");
+    assert_eq!(
+        event_types(&t, &id).await,
+        ["payment.created", "payment.pending", "payment.success"]
+    );
+    running.stop();
+    running.wait().await.unwrap();
+}
+
 async fn t_payment(t: &TestApp) -> String {
     t.upi_payment("a@b").await["id"]
         .as_str()
@@ -163,4 +239,5 @@ every_backend!(
     the_queued_job_after_a_manual_run_changes_nothing,
     two_workers_share_a_batch_without_double_processing,
     a_crashed_worker_s_jobs_are_finished_by_the_next_one,
+    a_job_taken_over_while_its_run_waits_on_the_bank_asks_the_bank_once,
 );
