@@ -24,12 +24,29 @@ pub const KEY: &str = "key_test_abc123";
 pub const SECRET: &str = "secret_test_xyz789";
 
 /// The backends every API test runs against: SQLite with the embedded queue, PostgreSQL with
-/// the embedded queue, and PostgreSQL with the Redis queue (the production setup).
+/// the embedded queue, PostgreSQL with the Redis queue (the production setup), and PostgreSQL
+/// with the Redis queue on a 3-node Redis Cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
     PostgresRedis,
+    PostgresRedisCluster,
+}
+
+impl Backend {
+    /// Whether jobs travel through Redis.
+    pub fn uses_redis(self) -> bool {
+        matches!(self, Self::PostgresRedis | Self::PostgresRedisCluster)
+    }
+}
+
+/// The Redis a test uses: its URL (several nodes for a cluster), its key prefix.
+#[derive(Clone, Debug)]
+pub struct RedisTarget {
+    pub url: String,
+    pub prefix: String,
+    pub cluster: bool,
 }
 
 /// Generates one `#[tokio::test]` per backend for each named `async fn(Backend)`.
@@ -56,6 +73,14 @@ macro_rules! every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::helpers::Backend::PostgresRedis).await
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::PostgresRedisCluster).await
                 }
             )*
         }
@@ -160,34 +185,43 @@ fn on_own_runtime<T: Send + 'static>(
     .expect("probe thread")
 }
 
-/// Deletes every key under `prefix`.
-pub async fn delete_redis_prefix(url: &str, prefix: &str) {
+/// Deletes every key under the target's prefix (on every node of a cluster).
+pub async fn delete_redis_prefix(target: &RedisTarget) {
+    for url in target.url.split(',') {
+        delete_prefix_on(url.trim(), &target.prefix).await;
+    }
+}
+
+async fn delete_prefix_on(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else {
         return;
     };
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
         return;
     };
-    let pattern = format!("{prefix}:*");
-    let mut cursor: u64 = 0;
-    loop {
-        let reply: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await;
-        let Ok((next, keys)) = reply else { return };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> =
-                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+    // Keys are `{prefix:queue}:…` or `{prefix}:…` (hash tags keep a queue in one slot).
+    for pattern in [format!("{{{prefix}:*"), format!("{{{prefix}}}:*")] {
+        let mut cursor: u64 = 0;
+        loop {
+            let reply: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await;
+            let Ok((next, keys)) = reply else { break };
+            for key in keys {
+                // One key at a time: keys of different slots cannot share a DEL on a cluster.
+                let _: redis::RedisResult<i64> =
+                    redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
     }
 }
 
@@ -211,7 +245,7 @@ pub enum TestDb {
     },
     Postgres {
         name: String,
-        redis_prefix: Option<String>,
+        redis: Option<RedisTarget>,
     },
 }
 
@@ -223,7 +257,7 @@ impl TestDb {
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 Self::Sqlite { dir }
             }
-            Backend::Postgres | Backend::PostgresRedis => {
+            Backend::Postgres | Backend::PostgresRedis | Backend::PostgresRedisCluster => {
                 require_postgres();
                 if backend == Backend::PostgresRedis {
                     require_redis();
@@ -236,9 +270,21 @@ impl TestDb {
                     .execute(&mut admin)
                     .await
                     .expect("create test database");
-                let redis_prefix = (backend == Backend::PostgresRedis)
-                    .then(|| format!("paygate-test-{}", random_suffix()));
-                Self::Postgres { name, redis_prefix }
+                let prefix = format!("paygate-test-{}", random_suffix());
+                let redis = match backend {
+                    Backend::PostgresRedis => Some(RedisTarget {
+                        url: redis_url(),
+                        prefix,
+                        cluster: false,
+                    }),
+                    Backend::PostgresRedisCluster => Some(RedisTarget {
+                        url: crate::cluster::cluster().url.clone(),
+                        prefix,
+                        cluster: true,
+                    }),
+                    _ => None,
+                };
+                Self::Postgres { name, redis }
             }
         }
     }
@@ -255,23 +301,21 @@ impl TestDb {
         }
     }
 
-    /// The Redis URL and key prefix, when this test uses the Redis queue.
-    pub fn redis(&self) -> Option<(String, String)> {
+    /// The Redis this test uses for its queue, if any.
+    pub fn redis(&self) -> Option<RedisTarget> {
         match self {
-            Self::Postgres {
-                redis_prefix: Some(p),
-                ..
-            } => Some((redis_url(), p.clone())),
-            _ => None,
+            Self::Postgres { redis, .. } => redis.clone(),
+            Self::Sqlite { .. } => None,
         }
     }
 
     /// The environment a `paygate` process needs to use this database (and Redis).
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![("DATABASE_URL".to_owned(), self.url())];
-        if let Some((url, prefix)) = self.redis() {
-            env.push(("REDIS_URL".into(), url));
-            env.push(("REDIS_PREFIX".into(), prefix));
+        if let Some(r) = self.redis() {
+            env.push(("REDIS_URL".into(), r.url));
+            env.push(("REDIS_PREFIX".into(), r.prefix));
+            env.push(("REDIS_CLUSTER".into(), r.cluster.to_string()));
         }
         env
     }
@@ -319,9 +363,9 @@ impl Drop for TestDb {
             Self::Sqlite { dir } => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Self::Postgres { name, redis_prefix } => {
+            Self::Postgres { name, redis } => {
                 let name = name.clone();
-                let redis_prefix = redis_prefix.clone();
+                let redis = redis.clone();
                 // Drop runs outside async; a short-lived runtime on its own thread does it.
                 let _ = std::thread::spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -329,10 +373,10 @@ impl Drop for TestDb {
                         .build();
                     if let Ok(rt) = rt {
                         rt.block_on(async {
-                            if let Some(prefix) = redis_prefix {
+                            if let Some(target) = redis {
                                 // Let the pushes of the app's last requests land first.
                                 tokio::time::sleep(Duration::from_millis(200)).await;
-                                delete_redis_prefix(&redis_url(), &prefix).await;
+                                delete_redis_prefix(&target).await;
                             }
                             if let Ok(mut admin) =
                                 sqlx::PgConnection::connect(&postgres_admin_url()).await
@@ -373,9 +417,10 @@ pub fn config(db: &TestDb, extra: &[&str]) -> Config {
         ("--shutdown-timeout-ms", "5000"),
     ];
     let redis = db.redis();
-    if let Some((url, prefix)) = &redis {
-        pairs.push(("--redis-url", url));
-        pairs.push(("--redis-prefix", prefix));
+    if let Some(r) = &redis {
+        pairs.push(("--redis-url", &r.url));
+        pairs.push(("--redis-prefix", &r.prefix));
+        pairs.push(("--redis-cluster", if r.cluster { "true" } else { "false" }));
     }
     for kv in extra.chunks(2) {
         pairs.retain(|(k, _)| *k != kv[0]);
@@ -559,15 +604,20 @@ impl TestApp {
     /// The worker holding a job now, as the queue records it (the `jobs` table, or Redis).
     pub async fn job_holder(&self, queue: &str, job_id: &str) -> Option<String> {
         match self.db.redis() {
-            Some((url, prefix)) => {
-                let client = redis::Client::open(url).unwrap();
-                let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-                redis::cmd("HGET")
-                    .arg(format!("{{{prefix}:{queue}}}:owner"))
-                    .arg(job_id)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap()
+            Some(r) => {
+                let mut cmd = redis::cmd("HGET");
+                cmd.arg(format!("{{{}:{queue}}}:owner", r.prefix))
+                    .arg(job_id);
+                if r.cluster {
+                    let nodes: Vec<&str> = r.url.split(',').collect();
+                    let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+                    let mut conn = client.get_async_connection().await.unwrap();
+                    cmd.query_async(&mut conn).await.unwrap()
+                } else {
+                    let client = redis::Client::open(r.url).unwrap();
+                    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+                    cmd.query_async(&mut conn).await.unwrap()
+                }
             }
             None => {
                 let url = self.db.url();

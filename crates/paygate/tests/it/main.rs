@@ -1,10 +1,12 @@
 //! paygate's integration tests: one binary, a module per resource. API tests run on SQLite,
 //! on PostgreSQL, and on PostgreSQL + Redis (see `helpers::every_backend!`).
 
+mod cluster;
 mod helpers;
 
 mod auth;
 mod checkout;
+mod fairness;
 mod faults;
 mod hardening;
 mod idempotency;

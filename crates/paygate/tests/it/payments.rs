@@ -208,7 +208,7 @@ async fn health_and_status_endpoints_report_real_state(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["database"], "connected");
-    let redis = if backend == Backend::PostgresRedis {
+    let redis = if backend.uses_redis() {
         "connected"
     } else {
         "not_configured"
