@@ -290,6 +290,21 @@ describe("dashboard", () => {
     }
     const res = await page.goto(`${g.dashboard}/dashboard/payments/${mine[0].id}`);
     assert.equal(res.status(), 404);
+    // Rotating the API secret from the overview: the new one is shown once and works, the
+    // old one stops working at once.
+    const call = (secret) => fetch(`${g.api}/api/v1/payments`, { headers: { "X-Api-Key": created.api_key, "X-Api-Secret": secret } });
+    assert.equal((await call(created.api_secret)).status, 200);
+    await page.goto(`${g.dashboard}/dashboard`);
+    await page.click(tid("rotate-secret-button"));
+    await page.locator(".notice", { hasText: "rotated" }).waitFor();
+    const fresh = await page.locator(tid("api-secret")).textContent();
+    assert.match(fresh, /^secret_/);
+    assert.notEqual(fresh, created.api_secret);
+    assert.equal((await call(fresh)).status, 200);
+    assert.equal((await call(created.api_secret)).status, 401);
+    await page.goto(`${g.dashboard}/dashboard`);
+    assert.ok(!(await page.content()).includes(fresh), "shown only once");
+    assert.equal((await call(fresh)).status, 200, "and it still works");
     await page.close();
   });
 
