@@ -2,6 +2,7 @@
 //! else lives here so the integration tests drive the same code.
 
 pub mod app;
+pub mod batch;
 pub mod checkout;
 pub mod config;
 pub mod dashboard;

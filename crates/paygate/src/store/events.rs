@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{Row as _, types::Json};
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx};
+use super::{Store, Tx, merchant_page, on_pool};
 
 /// A stored event.
 #[derive(Clone, Debug)]
@@ -42,41 +42,20 @@ macro_rules! from_row {
 
 /// Inserts events in one statement.
 pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut sql = String::from(
-        "INSERT INTO events (id, merchant_id, event_type, resource_id, data, created_at) VALUES ",
-    );
-    for i in 0..events.len() {
-        let n = i * 6;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6
-        ));
-    }
-    on_tx!(tx, conn => {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for e in events {
-            query = query
-                .bind(&e.id)
-                .bind(&e.merchant_id)
-                .bind(&e.event_type)
-                .bind(&e.resource_id)
-                .bind(Json(&e.data))
-                .bind(e.created_at);
-        }
-        query.execute(&mut *conn).await?;
-        Ok(())
-    })
+    let input = super::rows::Rows::new(events.len())
+        .text("id", events.iter().map(|e| e.id.clone()))
+        .text("merchant_id", events.iter().map(|e| e.merchant_id.clone()))
+        .text("event_type", events.iter().map(|e| e.event_type.clone()))
+        .text("resource_id", events.iter().map(|e| e.resource_id.clone()))
+        .json("data", events.iter().map(|e| e.data.to_string()))
+        .time("created_at", events.iter().map(|e| e.created_at));
+    super::rows::execute(
+        tx,
+        input,
+        concat!("INSERT INTO events (", cols!(), ") SELECT ", cols!(), " FROM v"),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The events of one resource, oldest first.

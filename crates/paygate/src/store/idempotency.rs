@@ -128,6 +128,33 @@ pub async fn complete_in(tx: &mut Tx, held: &Held, response: &Stored) -> Result<
     })
 }
 
+/// [`complete_in`] for many keys in one statement; returns the `(merchant_id, key)` of those
+/// completed (a key missing from the answer was taken over: its change must not commit).
+pub async fn complete_all_in(
+    tx: &mut Tx,
+    done: &[(&Held, Stored)],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(done.len())
+        .text("merchant_id", done.iter().map(|(h, _)| h.merchant_id.clone()))
+        .text("key", done.iter().map(|(h, _)| h.key.clone()))
+        .text("token", done.iter().map(|(h, _)| h.token.clone()))
+        .int("status", done.iter().map(|(_, r)| i64::from(r.status)))
+        .bytes("body", done.iter().map(|(_, r)| r.body.clone()));
+    super::rows::with_rows!(
+        tx,
+        input,
+        "UPDATE idempotency_keys SET status = 'done', response_status = v.status, \
+         response_body = v.body FROM v WHERE idempotency_keys.merchant_id = v.merchant_id \
+         AND idempotency_keys.key = v.key AND idempotency_keys.claim_token = v.token \
+         AND idempotency_keys.status = 'running' \
+         RETURNING idempotency_keys.merchant_id, idempotency_keys.key",
+        |r| (r.try_get("merchant_id")?, r.try_get("key")?)
+    )
+}
+
 /// Replaces a completed key's stored response with a later view of the same result (the
 /// outcome of the test webhook's first attempt), if `held` still holds it.
 pub async fn update_response(

@@ -37,30 +37,21 @@ pub async fn upsert(
     tx: &mut Tx,
     jobs: &[JobRow<'_>],
     again: bool,
-    notify: Option<&str>,
+    notify: Option<&'static str>,
 ) -> Result<usize, sqlx::Error> {
     if jobs.is_empty() {
         return Ok(0);
     }
-    let mut sql = String::from(
-        "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) VALUES ",
-    );
-    for i in 0..jobs.len() {
-        let n = i * 5;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, 'queued', 0, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 5
-        ));
-    }
-    sql.push_str(if again {
+    let input = super::rows::Rows::new(jobs.len())
+        .text("id", jobs.iter().map(|j| j.id.to_owned()))
+        .text("queue", jobs.iter().map(|j| j.queue.to_owned()))
+        .text("resource_id", jobs.iter().map(|j| j.resource_id.to_owned()))
+        .time("run_at", jobs.iter().map(|j| j.run_at))
+        .time("now", jobs.iter().map(|j| j.now));
+    // (`WHERE true` keeps SQLite from reading the upsert's ON as the SELECT's join.)
+    let insert = "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) \
+                  SELECT id, queue, resource_id, 'queued', 0, run_at, now, now FROM v WHERE true";
+    let on_conflict = if again {
         " ON CONFLICT (id) DO UPDATE SET \
          status = CASE WHEN jobs.status = 'active' THEN 'active' ELSE 'queued' END, \
          attempts = CASE WHEN jobs.status = 'active' THEN jobs.attempts ELSE 0 END, \
@@ -76,41 +67,17 @@ pub async fn upsert(
          locked_by = NULL, locked_until = NULL, requeue_at = NULL, updated_at = excluded.updated_at \
          WHERE jobs.status IN ('completed', 'failed') \
          OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at) RETURNING queue"
-    });
-    macro_rules! bound {
-        ($sql:expr) => {{
-            let mut q = sqlx::query($sql);
-            for j in jobs {
-                q = q
-                    .bind(j.id)
-                    .bind(j.queue)
-                    .bind(j.resource_id)
-                    .bind(j.run_at)
-                    .bind(j.now);
-            }
-            q
-        }};
-    }
-    let rows = match (tx, notify) {
-        (Tx::Postgres(t), Some(channel)) => {
-            let n = jobs.len() * 5 + 1;
-            let sql = format!("WITH queued AS ({sql}) SELECT pg_notify(${n}, queue) FROM queued");
-            bound!(sqlx::AssertSqlSafe(sql))
-                .bind(channel)
-                .fetch_all(&mut **t)
-                .await?
-                .len()
-        }
-        (Tx::Postgres(t), None) => bound!(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut **t)
-            .await?
-            .len(),
-        (Tx::Sqlite(t), _) => bound!(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut **t)
-            .await?
-            .len(),
     };
-    Ok(rows)
+    let statement = match (&*tx, notify) {
+        // Listening workers in other processes wake at commit (one notification per queue:
+        // PostgreSQL folds identical ones).
+        (Tx::Postgres(_), Some(channel)) => format!(
+            ", queued AS ({insert}{on_conflict}) SELECT pg_notify('{channel}', queue) AS queue FROM queued"
+        ),
+        _ => format!("{insert}{on_conflict}"),
+    };
+    let queued = super::rows::with_rows!(tx, input, &statement, |_r| ())?;
+    Ok(queued.len())
 }
 
 /// A job to insert.
@@ -193,6 +160,54 @@ pub async fn complete(
         .await?;
         Ok(rows.iter().any(|r| r.try_get::<String, _>("status").is_ok_and(|s| s == "queued")))
     })
+}
+
+/// How a job held by a worker ends, as the batched update takes it.
+pub struct Ending {
+    pub id: String,
+    pub worker: String,
+    /// `None`: completed. `Some(Some(at))`: queued again at `at`. `Some(None)`: failed.
+    pub again_at: Option<Option<DateTime<Utc>>>,
+    pub error: Option<String>,
+}
+
+/// [`complete`] and [`reschedule`] for many jobs in one statement (each only if its worker still
+/// holds it); returns the queues of the jobs now queued (again), so their workers can be woken.
+pub async fn end_all(
+    store: &Store,
+    rows: &[Ending],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(rows.len())
+        .text("id", rows.iter().map(|r| r.id.clone()))
+        .text("worker", rows.iter().map(|r| r.worker.clone()))
+        .bool("done", rows.iter().map(|r| r.again_at.is_none()))
+        .opt_time("run_at", rows.iter().map(|r| r.again_at.flatten()))
+        .opt_text("error", rows.iter().map(|r| r.error.clone()))
+        .time("at", rows.iter().map(|_| now));
+    // A job enqueued again while it ran (`requeue_at`) is queued for the earlier of its two times.
+    let queued = super::rows::with_rows_write!(
+        store,
+        input,
+        "UPDATE jobs SET \
+         status = CASE WHEN jobs.requeue_at IS NOT NULL OR v.run_at IS NOT NULL THEN 'queued' \
+                       WHEN v.done THEN 'completed' ELSE 'failed' END, \
+         run_at = CASE WHEN jobs.requeue_at IS NOT NULL AND (v.run_at IS NULL OR jobs.requeue_at < v.run_at) \
+                       THEN jobs.requeue_at ELSE COALESCE(v.run_at, jobs.run_at) END, \
+         attempts = CASE WHEN jobs.requeue_at IS NULL THEN jobs.attempts ELSE 0 END, \
+         requeue_at = NULL, locked_by = NULL, locked_until = NULL, last_error = v.error, updated_at = v.at \
+         FROM v WHERE jobs.id = v.id AND jobs.locked_by = v.worker AND jobs.status = 'active' \
+         RETURNING jobs.queue, jobs.status",
+        |r| (r.try_get::<String, _>("queue")?, r.try_get::<String, _>("status")?)
+    )?;
+    Ok(queued
+        .into_iter()
+        .filter(|(_, status)| status == "queued")
+        .map(|(queue, _)| queue)
+        .collect())
 }
 
 /// Puts a job held by `worker` back: `queued` at `run_at`, or `failed` when `run_at` is

@@ -20,6 +20,7 @@ pub mod orders;
 pub mod payments;
 pub mod processor;
 pub mod refunds;
+pub mod rows;
 pub mod webhooks;
 
 use std::{path::Path, str::FromStr, time::Duration};

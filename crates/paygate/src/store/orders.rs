@@ -108,3 +108,53 @@ pub async fn mark_paid(tx: &mut Tx, id: &str, now: DateTime<Utc>) -> Result<bool
         Ok(done.rows_affected() == 1)
     })
 }
+
+/// Inserts orders, in one statement.
+pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error> {
+    let input = super::rows::Rows::new(orders.len())
+        .text("id", orders.iter().map(|o| o.id.clone()))
+        .text("merchant_id", orders.iter().map(|o| o.merchant_id.clone()))
+        .int("amount", orders.iter().map(|o| o.amount))
+        .text("currency", orders.iter().map(|o| o.currency.clone()))
+        .opt_text("receipt", orders.iter().map(|o| o.receipt.clone()))
+        .json("notes", orders.iter().map(|o| o.notes.to_string()))
+        .text("status", orders.iter().map(|o| o.status.clone()))
+        .time("created_at", orders.iter().map(|o| o.created_at))
+        .time("updated_at", orders.iter().map(|o| o.updated_at));
+    super::rows::execute(
+        tx,
+        input,
+        concat!("INSERT INTO orders (", cols!(), ") SELECT ", cols!(), " FROM v"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The owner and status of each of these orders that exists: `(id, merchant_id, status)`.
+pub async fn owners(tx: &mut Tx, ids: &[String]) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
+    super::rows::with_rows!(
+        tx,
+        input,
+        "SELECT o.id, o.merchant_id, o.status FROM orders o JOIN v ON o.id = v.id",
+        |r| (r.try_get("id")?, r.try_get("merchant_id")?, r.try_get("status")?)
+    )
+}
+
+/// Marks these `created` orders `paid`, in one statement.
+pub async fn mark_all_paid(tx: &mut Tx, ids: &[String], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let input = super::rows::Rows::new(ids.len())
+        .text("id", ids.iter().cloned())
+        .time("at", ids.iter().map(|_| now));
+    super::rows::execute(
+        tx,
+        input,
+        "UPDATE orders SET status = 'paid', updated_at = v.at FROM v \
+         WHERE orders.id = v.id AND orders.status = 'created'",
+    )
+    .await?;
+    Ok(())
+}

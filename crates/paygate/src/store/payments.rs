@@ -303,3 +303,124 @@ pub async fn pending_before(
         .await
     })
 }
+
+/// A payment to create for an order, as the batched insert takes it: the amount, currency and
+/// merchant come from the order, in the same statement.
+#[derive(Clone, Debug)]
+pub struct NewRow {
+    pub id: String,
+    pub order_id: String,
+    /// The order must belong to this merchant (the authenticated API); `None`: any (checkout).
+    pub merchant_filter: Option<String>,
+    pub method: String,
+    pub vpa: Option<String>,
+    pub card_network: Option<String>,
+    pub card_last4: Option<String>,
+    pub forced_outcome: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Inserts a pending payment for each row whose order exists (and is the merchant's) and is
+/// not paid, unless the order has a pending or successful payment (the unique index, with
+/// `ON CONFLICT DO NOTHING`: a conflict skips that row, it fails nothing else). One statement
+/// for the batch, which reads the orders itself. Returns the payments inserted.
+pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payment>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(rows.len())
+        .text("id", rows.iter().map(|r| r.id.clone()))
+        .text("order_id", rows.iter().map(|r| r.order_id.clone()))
+        .opt_text("merchant_filter", rows.iter().map(|r| r.merchant_filter.clone()))
+        .text("method", rows.iter().map(|r| r.method.clone()))
+        .opt_text("vpa", rows.iter().map(|r| r.vpa.clone()))
+        .opt_text("card_network", rows.iter().map(|r| r.card_network.clone()))
+        .opt_text("card_last4", rows.iter().map(|r| r.card_last4.clone()))
+        .opt_text("forced_outcome", rows.iter().map(|r| r.forced_outcome.clone()))
+        .time("at", rows.iter().map(|r| r.at));
+    super::rows::with_rows!(tx, input, concat!(
+        "INSERT INTO payments (id, merchant_id, order_id, amount, currency, method, vpa, card_network, ",
+        "card_last4, status, captured, forced_outcome, amount_refunded, created_at, updated_at) ",
+        "SELECT v.id, o.merchant_id, o.id, o.amount, o.currency, v.method, v.vpa, v.card_network, ",
+        "v.card_last4, 'pending', FALSE, v.forced_outcome, 0, v.at, v.at ",
+        "FROM v JOIN orders o ON o.id = v.order_id ",
+        "WHERE o.status = 'created' AND (v.merchant_filter IS NULL OR o.merchant_id = v.merchant_filter) ",
+        "ON CONFLICT DO NOTHING RETURNING ", cols!()
+    ), |r| from_row!(r))
+}
+
+/// Deletes payments this transaction inserted (whose request lost its idempotency key).
+pub async fn delete_in(tx: &mut Tx, ids: &[String]) -> Result<(), sqlx::Error> {
+    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
+    super::rows::execute(tx, input, "DELETE FROM payments WHERE id IN (SELECT id FROM v)").await?;
+    Ok(())
+}
+
+/// [`begin_processor_call`] for many payments in one statement; returns those whose lease
+/// this call took.
+pub async fn begin_processor_calls(
+    store: &Store,
+    ids: &[String],
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Payment>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(ids.len())
+        .text("id", ids.iter().cloned())
+        .time("now", ids.iter().map(|_| now))
+        .time("until", ids.iter().map(|_| until));
+    let sql = format!(
+        "UPDATE payments SET processor_lease_until = v.until, processor_calls = payments.processor_calls + 1 \
+         FROM v WHERE payments.id = v.id AND payments.status = 'pending' \
+         AND (payments.processor_lease_until IS NULL OR payments.processor_lease_until < v.now) \
+         RETURNING {}",
+        super::rows::qualified("payments", cols!())
+    );
+    super::rows::with_rows_write!(store, input, &sql, |r| from_row!(r))
+}
+
+/// A payment's final status, as the batched update takes it.
+#[derive(Clone, Debug)]
+pub struct Finish {
+    pub id: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub error_description: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// [`finish`] for many payments in one statement: moves each `pending` payment to its final
+/// status and returns the payments this call moved (one already final is left alone).
+pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(rows.len())
+        .text("id", rows.iter().map(|r| r.id.clone()))
+        .text("status", rows.iter().map(|r| r.status.clone()))
+        .opt_text("error_code", rows.iter().map(|r| r.error_code.clone()))
+        .opt_text("error_description", rows.iter().map(|r| r.error_description.clone()))
+        .time("at", rows.iter().map(|r| r.at));
+    let sql = format!(
+        "UPDATE payments SET status = v.status, error_code = v.error_code, \
+         error_description = v.error_description, processor_lease_until = NULL, updated_at = v.at \
+         FROM v WHERE payments.id = v.id AND payments.status = 'pending' RETURNING {}",
+        super::rows::qualified("payments", cols!())
+    );
+    super::rows::with_rows!(tx, input, &sql, |r| from_row!(r))
+}
+
+/// The payments with these ids (any order), whoever owns them.
+pub async fn get_many(store: &Store, ids: &[String]) -> Result<Vec<Payment>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
+    let sql = format!(
+        "SELECT {} FROM payments JOIN v ON payments.id = v.id",
+        super::rows::qualified("payments", cols!())
+    );
+    super::rows::with_rows_write!(store, input, &sql, |r| from_row!(r))
+}

@@ -60,43 +60,40 @@ macro_rules! from_row {
 /// A delivery to create if its merchant has a webhook URL.
 pub struct NewDelivery {
     pub id: String,
+    pub merchant_id: String,
     pub event_id: String,
     pub event: String,
     pub payload: String,
 }
 
-/// Inserts the merchant's deliveries, in one statement that reads the merchant inside the
-/// caller's transaction: nothing when it has no webhook URL. Returns the ids inserted.
+/// Inserts the deliveries whose merchants have a webhook URL, for any number of merchants, in
+/// one statement that reads the merchants inside the caller's transaction. Returns the ids
+/// inserted.
 pub async fn insert_if_configured(
     tx: &mut Tx,
-    merchant_id: &str,
     deliveries: &[NewDelivery],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
     if deliveries.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = String::from(
+    let input = super::rows::Rows::new(deliveries.len())
+        .text("id", deliveries.iter().map(|d| d.id.clone()))
+        .text("merchant_id", deliveries.iter().map(|d| d.merchant_id.clone()))
+        .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
+        .text("event", deliveries.iter().map(|d| d.event.clone()))
+        .text("payload", deliveries.iter().map(|d| d.payload.clone()))
+        .time("at", deliveries.iter().map(|_| now));
+    super::rows::with_rows!(
+        tx,
+        input,
         "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
          next_retry_at, created_at, updated_at) \
-         SELECT v.column1, m.id, v.column2, v.column3, v.column4, 'pending', 0, $2, $2, $2 \
-         FROM merchants m, (VALUES ",
-    );
-    for i in 0..deliveries.len() {
-        let n = 3 + i * 4;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${}, ${})", n, n + 1, n + 2, n + 3));
-    }
-    sql.push_str(") AS v WHERE m.id = $1 AND m.webhook_url IS NOT NULL RETURNING id");
-    on_tx!(tx, conn => {
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(merchant_id).bind(now);
-        for d in deliveries {
-            query = query.bind(&d.id).bind(&d.event_id).bind(&d.event).bind(&d.payload);
-        }
-        query.fetch_all(&mut *conn).await
-    })
+         SELECT v.id, m.id, v.event_id, v.event, v.payload, 'pending', 0, v.at, v.at, v.at \
+         FROM v JOIN merchants m ON m.id = v.merchant_id WHERE m.webhook_url IS NOT NULL \
+         RETURNING id",
+        |r| r.try_get::<String, _>("id")?
+    )
 }
 
 /// The delivery with this id, whoever owns it.
@@ -182,6 +179,75 @@ pub async fn record_attempt(
         .await?
         .map(|r| Ok(from_row!(r)))
         .transpose()
+    })
+}
+
+/// An attempt to record, as the batched update takes it.
+pub struct AttemptRow {
+    pub id: String,
+    /// The attempts recorded before this one, and the cycle, as the attempt read them.
+    pub previous: i32,
+    pub cycle: i32,
+    pub at: DateTime<Utc>,
+    pub status: String,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub response_code: Option<i32>,
+    pub response_body: String,
+    pub duration_ms: i64,
+}
+
+/// [`record_attempt`] for many deliveries in one statement; returns the ids recorded (an
+/// attempt raced by another, or of an old cycle, is not).
+pub async fn record_attempts(store: &Store, rows: &[AttemptRow]) -> Result<Vec<String>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(rows.len())
+        .text("id", rows.iter().map(|r| r.id.clone()))
+        .int("previous", rows.iter().map(|r| i64::from(r.previous)))
+        .int("cycle", rows.iter().map(|r| i64::from(r.cycle)))
+        .time("at", rows.iter().map(|r| r.at))
+        .text("status", rows.iter().map(|r| r.status.clone()))
+        .opt_time("next_retry_at", rows.iter().map(|r| r.next_retry_at))
+        .opt_int("code", rows.iter().map(|r| r.response_code.map(i64::from)))
+        .text("body", rows.iter().map(|r| r.response_body.clone()))
+        .int("duration", rows.iter().map(|r| r.duration_ms));
+    super::rows::with_rows_write!(
+        store,
+        input,
+        "UPDATE webhook_logs SET attempts = webhook_logs.attempts + 1, status = v.status, \
+         next_retry_at = v.next_retry_at, last_attempt_at = v.at, response_code = v.code, \
+         response_body = v.body, duration_ms = v.duration, updated_at = v.at FROM v \
+         WHERE webhook_logs.id = v.id AND webhook_logs.attempts = v.previous \
+         AND webhook_logs.cycle = v.cycle AND webhook_logs.status = 'pending' \
+         RETURNING webhook_logs.id",
+        |r| r.try_get::<String, _>("id")?
+    )
+}
+
+/// A delivery with where and how to send it: its merchant's webhook URL and secret.
+pub struct Sendable {
+    pub delivery: Delivery,
+    pub url: Option<String>,
+    pub secret: String,
+}
+
+/// The deliveries with these ids, each with its merchant's URL and secret, in one statement.
+pub async fn sendable(store: &Store, ids: &[String]) -> Result<Vec<Sendable>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
+    let sql = format!(
+        "SELECT {}, m.webhook_url AS merchant_url, m.webhook_secret AS merchant_secret \
+         FROM webhook_logs JOIN v ON webhook_logs.id = v.id \
+         JOIN merchants m ON m.id = webhook_logs.merchant_id",
+        super::rows::qualified("webhook_logs", cols!())
+    );
+    super::rows::with_rows_write!(store, input, &sql, |r| Sendable {
+        delivery: from_row!(r),
+        url: r.try_get("merchant_url")?,
+        secret: r.try_get("merchant_secret")?,
     })
 }
 

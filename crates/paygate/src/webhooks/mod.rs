@@ -77,31 +77,26 @@ pub async fn record(app: &App, tx: &mut Tx, events: &[Event]) -> Result<Vec<JobS
     Ok(jobs)
 }
 
-/// Writes `events` and their deliveries (one statement per merchant); returns the delivery
+/// Writes `events` and their deliveries (one statement each, for any merchants); returns the delivery
 /// jobs, not staged (for a caller that stages them with jobs of its own, in one go).
 pub async fn record_events(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
     events::insert(tx, events).await?;
     let at = now();
-    let mut jobs = Vec::new();
-    let mut merchants: Vec<&str> = events.iter().map(|e| e.merchant_id.as_str()).collect();
-    merchants.sort_unstable();
-    merchants.dedup();
-    for merchant_id in merchants {
-        let deliveries: Vec<NewDelivery> = events
-            .iter()
-            .filter(|e| e.merchant_id == merchant_id)
-            .map(|e| NewDelivery {
-                id: uuid::Uuid::new_v4().to_string(),
-                event_id: e.id.clone(),
-                event: e.event_type.clone(),
-                payload: payload(e),
-            })
-            .collect();
-        for id in rows::insert_if_configured(tx, merchant_id, &deliveries, at).await? {
-            jobs.push(JobSpec::at(WEBHOOKS, id, at));
-        }
-    }
-    Ok(jobs)
+    let deliveries: Vec<NewDelivery> = events
+        .iter()
+        .map(|e| NewDelivery {
+            id: uuid::Uuid::new_v4().to_string(),
+            merchant_id: e.merchant_id.clone(),
+            event_id: e.id.clone(),
+            event: e.event_type.clone(),
+            payload: payload(e),
+        })
+        .collect();
+    let ids = rows::insert_if_configured(tx, &deliveries, at).await?;
+    Ok(ids
+        .into_iter()
+        .map(|id| JobSpec::at(WEBHOOKS, id, at))
+        .collect())
 }
 
 /// The retry schedule in force.

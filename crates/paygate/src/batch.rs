@@ -1,0 +1,83 @@
+//! Group commit: a [`Batcher`] collects the requests that arrive together and hands them, as
+//! one batch, to one call of its function, which writes them all in one transaction with
+//! multi-row statements and answers each from what its own row did.
+//!
+//! How long a request may wait: not at all when the system is idle (a lone request is a batch
+//! of one and goes at once); under load, for the batch ahead of it in its lane to commit, while
+//! it collects with the others that arrive meanwhile (up to `max` per batch). Requests are
+//! answered only after their batch committed. A batch runs on a task of its own, so it runs to
+//! completion (commit, then handing its jobs to the queue) even when the request that asked for
+//! it is gone: a client that disconnects cannot leave half of its change behind. A batch that
+//! panics answers its requests with `None`.
+//!
+//! Why not a crate: the batching crates on crates.io batch by time or size for throughput
+//! (buffering a lone request), where this needs "whatever is waiting, now" with per-request
+//! answers and several lanes; it is these few lines.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+struct Pending<I, O> {
+    item: I,
+    reply: oneshot::Sender<O>,
+}
+
+/// Batches concurrent requests of type `I` into calls of one function answering `O` each.
+pub struct Batcher<I, O> {
+    sender: mpsc::UnboundedSender<Pending<I, O>>,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts `lanes` batch loops (several batches in flight at once: one per database
+    /// connection they use), each taking up to `max` waiting requests per batch and running
+    /// `run` on them. `run` returns one answer per request, in order.
+    pub fn new<F, Fut>(max: usize, lanes: usize, run: F) -> Self
+    where
+        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<O>> + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::unbounded_channel::<Pending<I, O>>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let run = Arc::new(run);
+        for _ in 0..lanes.max(1) {
+            let (receiver, run) = (receiver.clone(), run.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut receiver = receiver.lock().await;
+                        let Some(first) = receiver.recv().await else {
+                            return;
+                        };
+                        let mut batch = vec![first];
+                        while batch.len() < max {
+                            match receiver.try_recv() {
+                                Ok(p) => batch.push(p),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
+                        batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+                    let run = run.clone();
+                    // Its own task: a panic is contained to this batch.
+                    if let Ok(answers) = tokio::spawn(async move { run(items).await }).await {
+                        for (reply, answer) in replies.into_iter().zip(answers) {
+                            let _ = reply.send(answer);
+                        }
+                    }
+                }
+            });
+        }
+        Self { sender }
+    }
+
+    /// Submits a request; its answer once its batch committed (`None` if the batch failed
+    /// without answering).
+    pub async fn submit(&self, item: I) -> Option<O> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send(Pending { item, reply }).ok()?;
+        answer.await.ok()
+    }
+}

@@ -1,0 +1,358 @@
+//! The input rows of a batched statement: named, typed columns that become a relation `v` the
+//! statement reads (`INSERT … SELECT … FROM v`, `UPDATE … FROM v`), so a batch of any size is
+//! written by one statement.
+//!
+//! PostgreSQL reads them as `UNNEST($1::text[], $2::bigint[], …)`, one array parameter per
+//! column: the statement's text is the same for every batch size, so it is prepared once per
+//! connection. SQLite has no arrays and reads them as `VALUES ($1, $2), ($3, $4), …`, one
+//! parameter per value (preparing a statement is cheap there, and the connection caches one
+//! per batch size). sqlx offers neither form for both backends, hence this small builder.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Sqlite, postgres::PgArguments, query::Query, sqlite::SqliteArguments};
+
+use super::Tx;
+
+/// One column's values.
+enum Values {
+    Text(Vec<Option<String>>),
+    /// JSON text: `jsonb` on PostgreSQL, text on SQLite.
+    Json(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Bool(Vec<bool>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    Bytes(Vec<Option<Vec<u8>>>),
+}
+
+impl Values {
+    fn pg_type(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "text[]",
+            Self::Json(_) => "text[]::jsonb[]",
+            Self::Int(_) => "bigint[]",
+            Self::Bool(_) => "boolean[]",
+            Self::Time(_) => "timestamptz[]",
+            Self::Bytes(_) => "bytea[]",
+        }
+    }
+}
+
+/// Named columns of equal length.
+#[derive(Default)]
+pub struct Rows {
+    columns: Vec<(&'static str, Values)>,
+    len: usize,
+}
+
+impl Rows {
+    /// No columns yet, `len` rows.
+    pub fn new(len: usize) -> Self {
+        Self {
+            columns: Vec::new(),
+            len,
+        }
+    }
+
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(mut self, name: &'static str, values: Values, len: usize) -> Self {
+        debug_assert_eq!(len, self.len, "column {name} has {len} values, not {}", self.len);
+        self.columns.push((name, values));
+        self
+    }
+
+    /// A text column.
+    pub fn text<S: Into<String>>(self, name: &'static str, v: impl IntoIterator<Item = S>) -> Self {
+        let v: Vec<Option<String>> = v.into_iter().map(|s| Some(s.into())).collect();
+        let n = v.len();
+        self.push(name, Values::Text(v), n)
+    }
+
+    /// A text column with NULLs.
+    pub fn opt_text(self, name: &'static str, v: impl IntoIterator<Item = Option<String>>) -> Self {
+        let v: Vec<Option<String>> = v.into_iter().collect();
+        let n = v.len();
+        self.push(name, Values::Text(v), n)
+    }
+
+    /// A JSON column (each value a serialised JSON document).
+    pub fn json(self, name: &'static str, v: impl IntoIterator<Item = String>) -> Self {
+        let v: Vec<Option<String>> = v.into_iter().map(Some).collect();
+        let n = v.len();
+        self.push(name, Values::Json(v), n)
+    }
+
+    /// A bytes column.
+    pub fn bytes(self, name: &'static str, v: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        let v: Vec<Option<Vec<u8>>> = v.into_iter().map(Some).collect();
+        let n = v.len();
+        self.push(name, Values::Bytes(v), n)
+    }
+
+    /// An integer column.
+    pub fn int(self, name: &'static str, v: impl IntoIterator<Item = i64>) -> Self {
+        let v: Vec<Option<i64>> = v.into_iter().map(Some).collect();
+        let n = v.len();
+        self.push(name, Values::Int(v), n)
+    }
+
+    /// An integer column with NULLs.
+    pub fn opt_int(self, name: &'static str, v: impl IntoIterator<Item = Option<i64>>) -> Self {
+        let v: Vec<Option<i64>> = v.into_iter().collect();
+        let n = v.len();
+        self.push(name, Values::Int(v), n)
+    }
+
+    /// A boolean column.
+    pub fn bool(self, name: &'static str, v: impl IntoIterator<Item = bool>) -> Self {
+        let v: Vec<bool> = v.into_iter().collect();
+        let n = v.len();
+        self.push(name, Values::Bool(v), n)
+    }
+
+    /// A timestamp column.
+    pub fn time(self, name: &'static str, v: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
+        let v: Vec<Option<DateTime<Utc>>> = v.into_iter().map(Some).collect();
+        let n = v.len();
+        self.push(name, Values::Time(v), n)
+    }
+
+    /// A timestamp column with NULLs.
+    pub fn opt_time(
+        self,
+        name: &'static str,
+        v: impl IntoIterator<Item = Option<DateTime<Utc>>>,
+    ) -> Self {
+        let v: Vec<Option<DateTime<Utc>>> = v.into_iter().collect();
+        let n = v.len();
+        self.push(name, Values::Time(v), n)
+    }
+
+    fn names(&self) -> String {
+        self.columns
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `v(a, b) AS (…)`, for a `WITH` clause, for PostgreSQL.
+    fn pg_cte(&self) -> String {
+        let arrays: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| format!("${}::{}", i + 1, v.pg_type()))
+            .collect();
+        format!(
+            "v({}) AS (SELECT * FROM UNNEST({}))",
+            self.names(),
+            arrays.join(", ")
+        )
+    }
+
+    /// `v(a, b) AS (VALUES …)`, for a `WITH` clause, for SQLite.
+    fn sqlite_cte(&self) -> String {
+        let width = self.columns.len();
+        let rows: Vec<String> = (0..self.len)
+            .map(|r| {
+                let cells: Vec<String> = (0..width).map(|c| format!("${}", r * width + c + 1)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        format!("v({}) AS (VALUES {})", self.names(), rows.join(", "))
+    }
+
+    fn bind_pg(self, mut q: Query<'_, Postgres, PgArguments>) -> Query<'_, Postgres, PgArguments> {
+        for (_, v) in self.columns {
+            q = match v {
+                Values::Text(v) | Values::Json(v) => q.bind(v),
+                Values::Int(v) => q.bind(v),
+                Values::Bool(v) => q.bind(v),
+                Values::Time(v) => q.bind(v),
+                Values::Bytes(v) => q.bind(v),
+            };
+        }
+        q
+    }
+
+    fn bind_sqlite(
+        self,
+        mut q: Query<'_, Sqlite, SqliteArguments>,
+    ) -> Query<'_, Sqlite, SqliteArguments> {
+        // Row by row, in the order of the placeholders.
+        let mut columns: Vec<std::vec::IntoIter<Cell>> = self
+            .columns
+            .into_iter()
+            .map(|(_, v)| cells(v).into_iter())
+            .collect();
+        for _ in 0..self.len {
+            for column in &mut columns {
+                q = match column.next() {
+                    Some(Cell::Text(s)) => q.bind(s),
+                    Some(Cell::Int(i)) => q.bind(i),
+                    Some(Cell::Bool(b)) => q.bind(b),
+                    Some(Cell::Time(t)) => q.bind(t),
+                    Some(Cell::Bytes(b)) => q.bind(b),
+                    None => q,
+                };
+            }
+        }
+        q
+    }
+}
+
+/// One value of a column, for SQLite's one-parameter-per-value binding.
+enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+    Time(Option<DateTime<Utc>>),
+    Bytes(Option<Vec<u8>>),
+}
+
+fn cells(v: Values) -> Vec<Cell> {
+    match v {
+        Values::Text(v) | Values::Json(v) => v.into_iter().map(Cell::Text).collect(),
+        Values::Bytes(v) => v.into_iter().map(Cell::Bytes).collect(),
+        Values::Int(v) => v.into_iter().map(Cell::Int).collect(),
+        Values::Bool(v) => v.into_iter().map(Cell::Bool).collect(),
+        Values::Time(v) => v.into_iter().map(Cell::Time).collect(),
+    }
+}
+
+/// Runs `WITH <rows as v> <statement>` in `tx` and returns its rows, mapped by `map`. The
+/// statement reads the input rows as `v`.
+macro_rules! with_rows {
+    ($tx:expr, $rows:expr, $statement:expr, |$row:ident| $map:expr) => {{
+        let rows: $crate::store::rows::Rows = $rows;
+        let statement: &str = $statement;
+        match $tx {
+            $crate::store::Tx::Postgres(t) => {
+                let sql = format!("WITH {} {statement}", rows.cte_for_postgres());
+                let fetched = rows
+                    .bind_for_postgres(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut **t)
+                    .await?;
+                fetched
+                    .iter()
+                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+            $crate::store::Tx::Sqlite(t) => {
+                let sql = format!("WITH {} {statement}", rows.cte_for_sqlite());
+                let fetched = rows
+                    .bind_for_sqlite(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut **t)
+                    .await?;
+                fetched
+                    .iter()
+                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+        }
+    }};
+}
+pub(crate) use with_rows;
+
+/// [`with_rows!`] outside a transaction, on the store's write connection(s): for a batch that
+/// is one statement.
+macro_rules! with_rows_write {
+    ($store:expr, $rows:expr, $statement:expr, |$row:ident| $map:expr) => {{
+        let rows: $crate::store::rows::Rows = $rows;
+        let statement: &str = $statement;
+        match &$store.write {
+            $crate::store::Db::Postgres(pool) => {
+                let sql = format!("WITH {} {statement}", rows.cte_for_postgres());
+                let fetched = rows
+                    .bind_for_postgres(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(pool)
+                    .await?;
+                fetched
+                    .iter()
+                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+            $crate::store::Db::Sqlite(pool) => {
+                let sql = format!("WITH {} {statement}", rows.cte_for_sqlite());
+                let fetched = rows
+                    .bind_for_sqlite(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(pool)
+                    .await?;
+                fetched
+                    .iter()
+                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+        }
+    }};
+}
+pub(crate) use with_rows_write;
+
+/// `cols` (a comma-separated column list) with every column qualified by `table`, for the
+/// `RETURNING` of an `UPDATE … FROM v`, where a bare `id` would be ambiguous.
+pub fn qualified(table: &str, cols: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Rows {
+    #[doc(hidden)]
+    pub fn cte_for_postgres(&self) -> String {
+        self.pg_cte()
+    }
+
+    #[doc(hidden)]
+    pub fn cte_for_sqlite(&self) -> String {
+        self.sqlite_cte()
+    }
+
+    #[doc(hidden)]
+    pub fn bind_for_postgres(
+        self,
+        q: Query<'_, Postgres, PgArguments>,
+    ) -> Query<'_, Postgres, PgArguments> {
+        self.bind_pg(q)
+    }
+
+    #[doc(hidden)]
+    pub fn bind_for_sqlite(
+        self,
+        q: Query<'_, Sqlite, SqliteArguments>,
+    ) -> Query<'_, Sqlite, SqliteArguments> {
+        self.bind_sqlite(q)
+    }
+}
+
+/// Runs `WITH <rows as v> <statement>` in `tx` for its effect; returns the rows it affected.
+pub async fn execute(tx: &mut Tx, rows: Rows, statement: &str) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    Ok(match tx {
+        Tx::Postgres(t) => {
+            let sql = format!("WITH {} {statement}", rows.pg_cte());
+            rows.bind_pg(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .execute(&mut **t)
+                .await?
+                .rows_affected()
+        }
+        Tx::Sqlite(t) => {
+            let sql = format!("WITH {} {statement}", rows.sqlite_cte());
+            rows.bind_sqlite(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .execute(&mut **t)
+                .await?
+                .rows_affected()
+        }
+    })
+}
