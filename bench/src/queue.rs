@@ -107,6 +107,7 @@ pub async fn prepare(
     store.migrate().await?;
     paygate::merchants::seed_test_merchant(&store).await?;
     let mut order_ids = Vec::with_capacity(n);
+    let writer = orders::Writer::new(store.clone(), 1);
     for _ in 0..n {
         let new = NewOrder {
             amount: OrderAmount::parse(10_000).expect("valid amount"),
@@ -115,7 +116,7 @@ pub async fn prepare(
             notes: json!({}),
         };
         order_ids.push(
-            orders::create(&store, test_merchant::ID, new, None)
+            orders::create(&writer, test_merchant::ID, new, None)
                 .await?
                 .id,
         );

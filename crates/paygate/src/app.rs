@@ -28,6 +28,14 @@ pub struct Inner {
     pub credentials: merchants::CredentialCache,
     pub webhook_client: WebhookClient,
     pub login_throttle: crate::dashboard::LoginThrottle,
+    /// The payments' group-committing writer.
+    pub payment_writer: crate::payments::writes::Writer,
+    /// The orders' group-committing writer.
+    pub order_writer: crate::orders::Writer,
+    /// The refunds' group-committing writer.
+    pub refund_writer: crate::refunds::Writer,
+    /// The webhook deliveries' group-committed reads and attempt records.
+    pub delivery_writer: crate::webhooks::Writer,
     embedded: Option<Arc<EmbeddedQueue>>,
 }
 
@@ -90,7 +98,18 @@ impl App {
             allow_loopback: config.webhook_allow_loopback,
             allow_private: config.webhook_allow_private,
         })?;
+        // SQLite has one writer: one batch at a time; PostgreSQL takes a few in parallel.
+        let lanes = if store.backend() == "sqlite" { 1 } else { 4 };
+        let payment_writer =
+            crate::payments::writes::Writer::new(store.clone(), queue.clone(), lanes);
+        let order_writer = crate::orders::Writer::new(store.clone(), lanes);
+        let refund_writer = crate::refunds::Writer::new(store.clone(), queue.clone(), lanes);
+        let delivery_writer = crate::webhooks::Writer::new(store.clone(), lanes);
         Ok(Self(Arc::new(Inner {
+            payment_writer,
+            order_writer,
+            refund_writer,
+            delivery_writer,
             config,
             store,
             queue,

@@ -81,3 +81,33 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         answer.await.ok()
     }
 }
+
+/// Runs `all` on the whole batch; if its transaction fails, on each request alone, so that a
+/// fault answers only the request that caused it.
+pub async fn per_request<'a, I, T, E, F, Fut>(ops: &'a [I], all: F) -> Vec<Result<T, E>>
+where
+    E: From<sqlx::Error> + From<Stopped>,
+    F: Fn(&'a [I]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Result<T, E>>, sqlx::Error>>,
+{
+    match all(ops).await {
+        Ok(answers) => answers,
+        Err(e) if ops.len() == 1 => vec![Err(e.into())],
+        Err(e) => {
+            tracing::warn!(error = %e, batch = ops.len(), "batch failed; writing its requests one by one");
+            let mut answers = Vec::with_capacity(ops.len());
+            for op in ops.chunks(1) {
+                match all(op).await {
+                    Ok(mut one) => answers.push(one.pop().unwrap_or(Err(Stopped.into()))),
+                    Err(e) => answers.push(Err(e.into())),
+                }
+            }
+            answers
+        }
+    }
+}
+
+/// A writer whose batch loops are gone (the process is stopping).
+#[derive(Debug, thiserror::Error)]
+#[error("the writer stopped")]
+pub struct Stopped;

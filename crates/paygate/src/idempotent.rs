@@ -5,17 +5,31 @@
 //! key (taken over later, and the request runs once), one that dies after it leaves the
 //! response to replay.
 
+use std::sync::Arc;
+
 use crate::store::{
     Tx,
     idempotency::{self, Held, Stored},
 };
 
+/// The response the API gives for a result of type `T` (status and body bytes).
+pub type Render<T> = Arc<dyn Fn(&T) -> Stored + Send + Sync>;
+
 /// How to store the response for a result of type `T`.
-pub struct Replay<'a, T> {
+pub struct Replay<T> {
     /// The claim on the key.
-    pub held: &'a Held,
-    /// The response the API gives for a result (status and body bytes).
-    pub render: &'a (dyn Fn(&T) -> Stored + Send + Sync),
+    pub held: Arc<Held>,
+    /// How the API renders the result.
+    pub render: Render<T>,
+}
+
+impl<T> Clone for Replay<T> {
+    fn clone(&self) -> Self {
+        Self {
+            held: self.held.clone(),
+            render: self.render.clone(),
+        }
+    }
 }
 
 /// The key was taken over by another request while this one ran: its change must not commit.
@@ -32,7 +46,7 @@ pub enum StoreError {
     Store(#[from] sqlx::Error),
 }
 
-impl<T> Replay<'_, T> {
+impl<T> Replay<T> {
     /// The response for `value`.
     pub fn response(&self, value: &T) -> Stored {
         (self.render)(value)
@@ -42,13 +56,13 @@ impl<T> Replay<'_, T> {
 /// Stores the response for `value` in `tx` when the request holds a key (`replay`).
 pub async fn store_in<T>(
     tx: &mut Tx,
-    replay: Option<&Replay<'_, T>>,
+    replay: Option<&Replay<T>>,
     value: &T,
 ) -> Result<(), StoreError> {
     let Some(r) = replay else {
         return Ok(());
     };
-    if idempotency::complete_in(tx, r.held, &r.response(value)).await? {
+    if idempotency::complete_in(tx, &r.held, &r.response(value)).await? {
         Ok(())
     } else {
         Err(KeyTakenOver.into())

@@ -257,7 +257,7 @@ async fn demo_order(State(app): State<App>) -> Response {
         receipt: Some("demo".into()),
         notes: json!({"source": "demo"}),
     };
-    match orders::create(&app.store, test_merchant::ID, new, None).await {
+    match orders::create(&app.order_writer, test_merchant::ID, new, None).await {
         Ok(o) => (
             StatusCode::CREATED,
             Json(json!({"id": o.id, "amount": o.amount, "currency": o.currency})),

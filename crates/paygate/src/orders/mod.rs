@@ -4,9 +4,10 @@ use paygate_core::{Currency, OrderAmount, OrderId};
 use serde_json::Value;
 
 use crate::{
+    batch::{Batcher, Stopped, per_request},
     idempotent::{self, Replay},
     store::{
-        Store, now,
+        Store, idempotency, now,
         orders::{self, Order},
     },
 };
@@ -32,6 +33,12 @@ pub enum Error {
     Store(#[from] sqlx::Error),
 }
 
+impl From<Stopped> for Error {
+    fn from(_: Stopped) -> Self {
+        Self::Store(sqlx::Error::PoolClosed)
+    }
+}
+
 impl From<idempotent::StoreError> for Error {
     fn from(e: idempotent::StoreError) -> Self {
         match e {
@@ -42,12 +49,12 @@ impl From<idempotent::StoreError> for Error {
 }
 
 /// Creates an order for the merchant (with an idempotency key, its response is stored in
-/// the same transaction).
+/// the same transaction), group-committed with the orders created at the same time.
 pub async fn create(
-    store: &Store,
+    writer: &Writer,
     merchant_id: &str,
     new: NewOrder,
-    replay: Option<&Replay<'_, Order>>,
+    replay: Option<Replay<Order>>,
 ) -> Result<Order, Error> {
     let at = now();
     let order = Order {
@@ -61,11 +68,67 @@ pub async fn create(
         created_at: at,
         updated_at: at,
     };
+    writer
+        .create
+        .submit((order, replay))
+        .await
+        .unwrap_or(Err(Stopped.into()))
+}
+
+/// The orders' group-committing writer: the orders created together are inserted by one
+/// statement, their idempotency keys completed by another, in one transaction (see `batch`).
+pub struct Writer {
+    create: Batcher<NewRow, Result<Order, Error>>,
+}
+
+/// An order to insert, with its request's idempotency claim.
+type NewRow = (Order, Option<Replay<Order>>);
+
+impl Writer {
+    /// Starts the writer: `lanes` batches in flight at once.
+    pub fn new(store: Store, lanes: usize) -> Self {
+        let create = Batcher::new(
+            128,
+            lanes,
+            move |ops: Vec<NewRow>| {
+                let store = store.clone();
+                async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
+            },
+        );
+        Self { create }
+    }
+}
+
+async fn create_all(
+    store: &Store,
+    ops: &[NewRow],
+) -> Result<Vec<Result<Order, Error>>, sqlx::Error> {
+    let orders: Vec<Order> = ops.iter().map(|(o, _)| o.clone()).collect();
     let mut tx = store.begin().await?;
-    orders::insert(&mut tx, &order).await?;
-    idempotent::store_in(&mut tx, replay, &order).await?;
+    orders::insert_all(&mut tx, &orders).await?;
+    let stored: Vec<_> = ops
+        .iter()
+        .filter_map(|(o, r)| r.as_ref().map(|r| (&*r.held, r.response(o))))
+        .collect();
+    let done: std::collections::HashSet<(String, String)> =
+        idempotency::complete_all_in(&mut tx, &stored)
+            .await?
+            .into_iter()
+            .collect();
+    let mut answers = Vec::with_capacity(ops.len());
+    let mut lost = Vec::new();
+    for (order, replay) in ops {
+        match replay {
+            Some(r) if !done.contains(&(r.held.merchant_id.clone(), r.held.key.clone())) => {
+                lost.push(order.id.clone());
+                answers.push(Err(idempotent::KeyTakenOver.into()));
+            }
+            _ => answers.push(Ok(order.clone())),
+        }
+    }
+    orders::delete_in(&mut tx, &lost).await?;
     tx.commit().await?;
-    Ok(order)
+    Ok(answers)
 }
 
 /// The merchant's order; another merchant's order is not found.

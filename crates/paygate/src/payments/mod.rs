@@ -1,6 +1,7 @@
 //! Payments: creation (pending at once), asynchronous processing, reading.
 
 pub mod service;
+pub mod writes;
 
 use paygate_core::{Card, Vpa};
 

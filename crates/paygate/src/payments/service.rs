@@ -15,19 +15,21 @@
 //! - With an idempotency key, the create and capture responses are stored in the transaction
 //!   of the change (see `idempotent`).
 
-use paygate_core::{ForcedOutcome, Method, PaymentId, PaymentStatus};
+use paygate_core::{ForcedOutcome, Method, OrderId, PaymentId, PaymentStatus};
 use serde_json::json;
 
-use super::{Instrument, NewPayment};
+use super::{
+    NewPayment,
+    writes::{Create, Outcome},
+};
 use crate::{
     app::App,
     idempotent::{self, Replay},
     processor::{ChargeOutcome, ChargeRequest, charge_key},
-    queue::{JobSpec, PAYMENTS},
     store::{
         Store,
         events::Event,
-        is_unique_violation, now, orders,
+        now,
         payments::{self, Payment},
     },
     views::PaymentBody,
@@ -55,6 +57,12 @@ pub enum Error {
     Store(#[from] sqlx::Error),
 }
 
+impl From<crate::batch::Stopped> for Error {
+    fn from(_: crate::batch::Stopped) -> Self {
+        Self::Store(sqlx::Error::PoolClosed)
+    }
+}
+
 impl From<idempotent::StoreError> for Error {
     fn from(e: idempotent::StoreError) -> Self {
         match e {
@@ -65,80 +73,24 @@ impl From<idempotent::StoreError> for Error {
 }
 
 /// Creates a pending payment for an order. With `merchant_id`, the order must be that
-/// merchant's (the authenticated API); without, the order's merchant is used (checkout).
+/// merchant's (the authenticated API); without, the order's merchant is used (checkout). The
+/// write is group-committed with the payments created at the same time (see `writes`).
 pub async fn create(
     app: &App,
     merchant_id: Option<&str>,
     new: NewPayment,
-    replay: Option<&Replay<'_, Payment>>,
+    replay: Option<Replay<Payment>>,
 ) -> Result<Payment, Error> {
-    // Read outside the transaction: the unique index on open payments, not this read, is
-    // what keeps an order from being paid twice.
-    let order = match orders::get(&app.store, &new.order_id).await? {
-        Some(o) if merchant_id.is_none_or(|m| m == o.merchant_id) => o,
-        _ => return Err(Error::OrderNotFound),
-    };
-    if order.status == "paid" {
-        return Err(Error::OrderPaid);
+    if OrderId::parse(&new.order_id).is_none() {
+        return Err(Error::OrderNotFound);
     }
-    let at = now();
-    let (method, vpa, network, last4, forced) = match &new.instrument {
-        Instrument::Upi(vpa) => (
-            Method::Upi,
-            Some(vpa.as_str().to_owned()),
-            None,
-            None,
-            vpa.forced_outcome(),
-        ),
-        Instrument::Card(card) => (
-            Method::Card,
-            None,
-            Some(card.network.as_str().to_owned()),
-            Some(card.last4.clone()),
-            card.forced_outcome,
-        ),
-    };
-    let payment = Payment {
-        id: PaymentId::generate().into_string(),
-        merchant_id: order.merchant_id.clone(),
-        order_id: order.id.clone(),
-        amount: order.amount,
-        currency: order.currency.clone(),
-        method: method.as_str().into(),
-        vpa,
-        card_network: network,
-        card_last4: last4,
-        status: PaymentStatus::Pending.as_str().into(),
-        captured: false,
-        error_code: None,
-        error_description: None,
-        forced_outcome: forced.map(|f| f.as_str().into()),
-        captured_at: None,
-        amount_refunded: 0,
-        processor_lease_until: None,
-        created_at: at,
-        updated_at: at,
-    };
-    let mut tx = app.store.begin().await?;
-    if let Err(e) = payments::insert(&mut tx, &payment).await {
-        return Err(if is_unique_violation(&e, "payments_one_open_per_order") {
-            Error::OrderHasOpenPayment
-        } else {
-            e.into()
-        });
-    }
-    let data = event_data(&payment);
-    let events = [
-        event(&payment, "payment.created", data.clone()),
-        event(&payment, PaymentStatus::Pending.event_name(), data),
-    ];
-    let mut jobs = webhooks::record_events(&mut tx, &events).await?;
-    jobs.insert(0, JobSpec::now(PAYMENTS, payment.id.clone()));
-    app.queue.stage(&mut tx, &jobs).await?;
-    idempotent::store_in(&mut tx, replay, &payment).await?;
-    tx.commit().await?;
-    app.queue.dispatch(&jobs).await;
-    Ok(payment)
+    app.payment_writer
+        .create(Create {
+            merchant_id: merchant_id.map(str::to_owned),
+            new,
+            replay,
+        })
+        .await
 }
 
 /// Captures a successful payment, in full. `amount`, when given, must equal the payment's
@@ -149,7 +101,7 @@ pub async fn capture(
     merchant_id: &str,
     id: &str,
     amount: Option<i64>,
-    replay: Option<&Replay<'_, Payment>>,
+    replay: Option<Replay<Payment>>,
 ) -> Result<Payment, Error> {
     let payment = get(&app.store, Some(merchant_id), id).await?;
     if amount.is_some_and(|a| a != payment.amount) {
@@ -162,18 +114,18 @@ pub async fn capture(
     let data = event_data(&captured);
     let jobs =
         webhooks::record(app, &mut tx, &[event(&captured, "payment.captured", data)]).await?;
-    idempotent::store_in(&mut tx, replay, &captured).await?;
+    idempotent::store_in(&mut tx, replay.as_ref(), &captured).await?;
     tx.commit().await?;
     app.queue.dispatch(&jobs).await;
     Ok(captured)
 }
 
 /// The `data` of a payment event: the payment as the API shows it.
-fn event_data(payment: &Payment) -> serde_json::Value {
+pub(crate) fn event_data(payment: &Payment) -> serde_json::Value {
     json!({ "payment": PaymentBody::new(payment, true) })
 }
 
-fn event(payment: &Payment, event_type: &str, data: serde_json::Value) -> Event {
+pub(crate) fn event(payment: &Payment, event_type: &str, data: serde_json::Value) -> Event {
     Event {
         id: paygate_core::EventId::generate().into_string(),
         merchant_id: payment.merchant_id.clone(),
@@ -218,12 +170,15 @@ pub enum Processed {
 }
 
 /// Processes a pending payment through the connector. Idempotent: a payment already final
-/// changes nothing, and one another run is processing is left to it.
+/// changes nothing, and one another run is processing is left to it. Taking the lease and
+/// recording the outcome are group-committed with the other jobs running at the same time.
 pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
     let at = now();
     let lease = app.config.processor_call_lease();
-    let Some(payment) =
-        payments::begin_processor_call(&app.store, payment_id, at, at + lease).await?
+    let Some(payment) = app
+        .payment_writer
+        .begin(payment_id.to_owned(), at + lease)
+        .await?
     else {
         return Ok(match payments::get(&app.store, payment_id).await? {
             Some(p) if p.status == PaymentStatus::Pending.as_str() => {
@@ -251,27 +206,20 @@ pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
     )
     .await
     .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
-    let (status, error) = match &outcome {
+    let (status, error) = match outcome {
         ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
-        ChargeOutcome::Failed { code, description } => (
-            PaymentStatus::Failed,
-            Some((code.as_str(), description.as_str())),
-        ),
+        ChargeOutcome::Failed { code, description } => {
+            (PaymentStatus::Failed, Some((code, description)))
+        }
     };
-    let mut tx = app.store.begin().await?;
-    let Some(updated) =
-        payments::finish(&mut tx, payment_id, status.as_str(), error, now()).await?
-    else {
+    let outcome = Outcome {
+        id: payment_id.to_owned(),
+        status,
+        error,
+    };
+    let Some(updated) = app.payment_writer.finish(outcome).await? else {
         return Ok(Processed::AlreadyFinal);
     };
-    if status == PaymentStatus::Success {
-        orders::mark_paid(&mut tx, &updated.order_id, updated.updated_at).await?;
-    }
-    let data = event_data(&updated);
-    let jobs =
-        webhooks::record(app, &mut tx, &[event(&updated, status.event_name(), data)]).await?;
-    tx.commit().await?;
-    app.queue.dispatch(&jobs).await;
     tracing::info!(payment = %updated.id, status = %status, "payment processed");
     Ok(Processed::Finished(status))
 }

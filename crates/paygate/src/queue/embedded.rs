@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::{ClaimedJob, Counts, JobSpec, QUEUES, Queue};
+use crate::batch::Batcher;
 use crate::store::{Db, Store, Tx, jobs, now};
 
 /// The PostgreSQL notification channel that announces new jobs (the payload names the queue).
@@ -24,16 +25,47 @@ pub struct EmbeddedQueue {
     /// One wake-up per queue, so each queue's workers wake only for their own work.
     wake: Arc<HashMap<&'static str, Notify>>,
     lease: Duration,
+    /// Acknowledgements and reschedules, group-committed: one statement per batch.
+    endings: Batcher<jobs::Ending, Result<(), String>>,
 }
 
 impl EmbeddedQueue {
     /// A queue over `store`, leasing claimed jobs for `lease`.
     pub fn new(store: Store, lease: Duration) -> Self {
+        let wake: Arc<HashMap<&'static str, Notify>> =
+            Arc::new(QUEUES.iter().map(|q| (*q, Notify::new())).collect());
+        let (s, w) = (store.clone(), wake.clone());
+        let endings = Batcher::new(256, 1, move |rows: Vec<jobs::Ending>| {
+            let (s, w) = (s.clone(), w.clone());
+            async move {
+                match jobs::end_all(&s, &rows, now()).await {
+                    Ok(requeued) => {
+                        // Enqueued again while they ran (a manual retry): due now.
+                        for q in requeued {
+                            if let Some(n) = w.get(q.as_str()) {
+                                n.notify_one();
+                            }
+                        }
+                        rows.iter().map(|_| Ok(())).collect()
+                    }
+                    Err(e) => rows.iter().map(|_| Err(e.to_string())).collect(),
+                }
+            }
+        });
         Self {
             store,
-            wake: Arc::new(QUEUES.iter().map(|q| (*q, Notify::new())).collect()),
+            wake,
             lease,
+            endings,
         }
+    }
+
+    async fn end(&self, ending: jobs::Ending) -> anyhow::Result<()> {
+        self.endings
+            .submit(ending)
+            .await
+            .unwrap_or_else(|| Err("the queue stopped".into()))
+            .map_err(anyhow::Error::msg)
     }
 
     /// Starts forwarding PostgreSQL notifications to this process's workers (no-op on
@@ -137,13 +169,13 @@ impl Queue for EmbeddedQueue {
     }
 
     async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()> {
-        if jobs::complete(&self.store, &job.id, worker, now()).await?
-            && let Some(w) = self.wake.get(job.queue.as_str())
-        {
-            // Enqueued again while it ran (a manual retry): it is due now.
-            w.notify_one();
-        }
-        Ok(())
+        self.end(jobs::Ending {
+            id: job.id.clone(),
+            worker: worker.to_owned(),
+            again_at: None,
+            error: None,
+        })
+        .await
     }
 
     async fn retry(
@@ -153,7 +185,13 @@ impl Queue for EmbeddedQueue {
         run_at: Option<DateTime<Utc>>,
         error: &str,
     ) -> anyhow::Result<()> {
-        Ok(jobs::reschedule(&self.store, &job.id, worker, run_at, error, now()).await?)
+        self.end(jobs::Ending {
+            id: job.id.clone(),
+            worker: worker.to_owned(),
+            again_at: Some(run_at),
+            error: Some(error.to_owned()),
+        })
+        .await
     }
 
     async fn heartbeat(&self, worker: &str, concurrency: usize) -> anyhow::Result<()> {

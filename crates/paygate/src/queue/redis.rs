@@ -32,6 +32,7 @@ use redis::{
 };
 
 use super::{ClaimedJob, Counts, JobSpec, QUEUES, Queue};
+use crate::batch::Batcher;
 use crate::store::{Tx, now};
 
 /// KEYS: due, jobs, attempts, active, again, wake. ARGV: again (`1`: run again if running),
@@ -241,6 +242,15 @@ struct Scripts {
     release: Script,
 }
 
+/// One acknowledgement or reschedule, waiting for its batch.
+struct Finish {
+    queue: String,
+    worker: String,
+    id: String,
+    how: String,
+    error: String,
+}
+
 /// The Redis queue.
 pub struct RedisQueue {
     conn: Conn,
@@ -249,6 +259,8 @@ pub struct RedisQueue {
     prefix: String,
     lease: Duration,
     scripts: std::sync::Arc<Scripts>,
+    /// Acknowledgements and reschedules, batched: one script call per queue and worker.
+    finishes: Batcher<Finish, Result<(), String>>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -263,18 +275,28 @@ impl RedisQueue {
         for q in QUEUES {
             waiters.insert(*q, connect(url, cluster)?);
         }
+        let scripts = std::sync::Arc::new(Scripts {
+            claim: Script::new(CLAIM),
+            enqueue: Script::new(ENQUEUE),
+            finish: Script::new(FINISH),
+            heartbeat: Script::new(HEARTBEAT),
+            release: Script::new(RELEASE),
+        });
+        let (c, sc, p) = (conn.clone(), scripts.clone(), prefix.to_owned());
+        let finishes = Batcher::new(256, 2, move |batch: Vec<Finish>| {
+            let (mut c, sc, p) = (c.clone(), sc.clone(), p.clone());
+            async move {
+                let outcome = finish_all(&mut c, &sc, &p, &batch).await;
+                batch.iter().map(|_| outcome.clone()).collect()
+            }
+        });
         Ok(Self {
             conn,
             waiters,
             prefix: prefix.to_owned(),
             lease,
-            scripts: std::sync::Arc::new(Scripts {
-                claim: Script::new(CLAIM),
-                enqueue: Script::new(ENQUEUE),
-                finish: Script::new(FINISH),
-                heartbeat: Script::new(HEARTBEAT),
-                release: Script::new(RELEASE),
-            }),
+            scripts,
+            finishes,
         })
     }
 
@@ -340,9 +362,37 @@ impl RedisQueue {
         how: &str,
         error: &str,
     ) -> anyhow::Result<()> {
-        let mut conn = self.conn.clone();
-        let k = self.keys(&job.queue);
-        let mut invocation = self.scripts.finish.prepare_invoke();
+        let finish = Finish {
+            queue: job.queue.clone(),
+            worker: worker.to_owned(),
+            id: job.id.clone(),
+            how: how.to_owned(),
+            error: error.to_owned(),
+        };
+        self.finishes
+            .submit(finish)
+            .await
+            .unwrap_or_else(|| Err("the queue stopped".into()))
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+/// Runs a batch of finishes: one FINISH call per (queue, worker), each moving many jobs.
+async fn finish_all(
+    conn: &mut Conn,
+    scripts: &Scripts,
+    prefix: &str,
+    batch: &[Finish],
+) -> Result<(), String> {
+    let mut groups: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|f| (f.queue.as_str(), f.worker.as_str()))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for (queue, worker) in groups {
+        let k = Keys::new(prefix, queue);
+        let mut invocation = scripts.finish.prepare_invoke();
         for name in ["due", "active", "jobs", "attempts", "owner"] {
             invocation.key(k.key(name));
         }
@@ -350,10 +400,19 @@ impl RedisQueue {
         for name in ["again", "errors", "completed", "failed"] {
             invocation.key(k.key(name));
         }
-        invocation.arg(worker).arg(&job.id).arg(how).arg(error);
-        let _: i64 = invocation.invoke_async(&mut conn).await?;
-        Ok(())
+        invocation.arg(worker);
+        for f in batch
+            .iter()
+            .filter(|f| f.queue == queue && f.worker == worker)
+        {
+            invocation.arg(&f.id).arg(&f.how).arg(&f.error);
+        }
+        let _: i64 = invocation
+            .invoke_async(conn)
+            .await
+            .map_err(|e| e.to_string())?;
     }
+    Ok(())
 }
 
 #[async_trait]

@@ -14,11 +14,14 @@
 use paygate_core::{PaymentStatus, RefundId};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use crate::{
     app::App,
+    batch::{Batcher, Stopped, per_request},
     idempotent::{self, Replay},
     processor::{RefundRequest, refund_key},
-    queue::{JobSpec, REFUNDS},
+    queue::{JobSpec, Queue, REFUNDS},
     store::{
         Store,
         events::Event,
@@ -49,6 +52,12 @@ pub enum Error {
     Store(#[from] sqlx::Error),
 }
 
+impl From<Stopped> for Error {
+    fn from(_: Stopped) -> Self {
+        Self::Store(sqlx::Error::PoolClosed)
+    }
+}
+
 impl From<idempotent::StoreError> for Error {
     fn from(e: idempotent::StoreError) -> Self {
         match e {
@@ -69,14 +78,15 @@ fn refund_event(refund: &Refund, event_type: &str) -> Event {
     }
 }
 
-/// Creates a pending refund of `amount` (default: all that is left) on the merchant's payment.
+/// Creates a pending refund of `amount` (default: all that is left) on the merchant's payment,
+/// group-committed with the refunds created at the same time.
 pub async fn create(
     app: &App,
     merchant_id: &str,
     payment_id: &str,
     amount: Option<i64>,
     reason: Option<String>,
-    replay: Option<&Replay<'_, Refund>>,
+    replay: Option<Replay<Refund>>,
 ) -> Result<Refund, Error> {
     let payment =
         match crate::payments::service::get(&app.store, Some(merchant_id), payment_id).await {
@@ -87,43 +97,112 @@ pub async fn create(
     if payment.status != PaymentStatus::Success.as_str() {
         return Err(Error::NotRefundable);
     }
-    let at = now();
-    let mut tx = app.store.begin().await?;
-    // Read in the transaction: what is left depends on refunds committed a moment ago.
-    let current = payments::get_in(&mut tx, payment_id)
-        .await?
-        .ok_or(Error::PaymentNotFound)?;
-    let amount = amount.unwrap_or(current.amount - current.amount_refunded);
-    if amount <= 0 {
-        return Err(Error::ExceedsAvailable);
-    }
-    if payments::reserve_refund(&mut tx, payment_id, amount, at)
-        .await?
-        .is_none()
-    {
-        return Err(Error::ExceedsAvailable);
-    }
-    let refund = Refund {
-        id: RefundId::generate().into_string(),
-        merchant_id: payment.merchant_id.clone(),
-        payment_id: payment.id.clone(),
+    let op = Create {
+        merchant_id: payment.merchant_id,
+        payment_id: payment.id,
         amount,
         reason,
-        status: "pending".into(),
-        created_at: at,
-        updated_at: at,
-        processed_at: None,
-        processor_lease_until: None,
+        replay,
     };
-    refunds::insert(&mut tx, &refund).await?;
-    let mut jobs =
-        webhooks::record_events(&mut tx, &[refund_event(&refund, "refund.created")]).await?;
-    jobs.push(JobSpec::now(REFUNDS, refund.id.clone()));
-    app.queue.stage(&mut tx, &jobs).await?;
-    idempotent::store_in(&mut tx, replay, &refund).await?;
+    app.refund_writer
+        .create
+        .submit(op)
+        .await
+        .unwrap_or(Err(Stopped.into()))
+}
+
+/// A refund to create.
+pub struct Create {
+    merchant_id: String,
+    payment_id: String,
+    amount: Option<i64>,
+    reason: Option<String>,
+    replay: Option<Replay<Refund>>,
+}
+
+/// The refunds' group-committing writer. Refunds of one batch reserve their amounts one after
+/// another (each a conditional update of its payment's row: two refunds of one payment in one
+/// batch see each other), then are inserted, with their events, deliveries and jobs, by one
+/// statement each, in one transaction.
+pub struct Writer {
+    create: Batcher<Create, Result<Refund, Error>>,
+}
+
+impl Writer {
+    /// Starts the writer: `lanes` batches in flight at once.
+    pub fn new(store: Store, queue: Arc<dyn Queue>, lanes: usize) -> Self {
+        let create = Batcher::new(64, lanes, move |ops: Vec<Create>| {
+            let (store, queue) = (store.clone(), queue.clone());
+            async move { per_request(&ops, |chunk| create_all(&store, &*queue, chunk)).await }
+        });
+        Self { create }
+    }
+}
+
+async fn create_all(
+    store: &Store,
+    queue: &dyn Queue,
+    ops: &[Create],
+) -> Result<Vec<Result<Refund, Error>>, sqlx::Error> {
+    let at = now();
+    let mut tx = store.begin().await?;
+    let mut answers = Vec::with_capacity(ops.len());
+    for op in ops {
+        // Read in the transaction: what is left depends on refunds committed a moment ago.
+        let Some(current) = payments::get_in(&mut tx, &op.payment_id).await? else {
+            answers.push(Err(Error::PaymentNotFound));
+            continue;
+        };
+        let amount = op
+            .amount
+            .unwrap_or(current.amount - current.amount_refunded);
+        if amount <= 0
+            || payments::reserve_refund(&mut tx, &op.payment_id, amount, at)
+                .await?
+                .is_none()
+        {
+            answers.push(Err(Error::ExceedsAvailable));
+            continue;
+        }
+        let refund = Refund {
+            id: RefundId::generate().into_string(),
+            merchant_id: op.merchant_id.clone(),
+            payment_id: op.payment_id.clone(),
+            amount,
+            reason: op.reason.clone(),
+            status: "pending".into(),
+            created_at: at,
+            updated_at: at,
+            processed_at: None,
+            processor_lease_until: None,
+        };
+        if let Err(e) = idempotent::store_in(&mut tx, op.replay.as_ref(), &refund).await {
+            // Taken over: give the amount back, so nothing of this request remains.
+            payments::release_refund(&mut tx, &op.payment_id, amount).await?;
+            answers.push(Err(e.into()));
+            continue;
+        }
+        answers.push(Ok(refund));
+    }
+    let created: Vec<Refund> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok().cloned())
+        .collect();
+    refunds::insert_all(&mut tx, &created).await?;
+    let events: Vec<Event> = created
+        .iter()
+        .map(|r| refund_event(r, "refund.created"))
+        .collect();
+    let mut jobs = webhooks::record_events(&mut tx, &events).await?;
+    jobs.extend(
+        created
+            .iter()
+            .map(|r| JobSpec::at(REFUNDS, r.id.clone(), at)),
+    );
+    queue.stage(&mut tx, &jobs).await?;
     tx.commit().await?;
-    app.queue.dispatch(&jobs).await;
-    Ok(refund)
+    queue.dispatch(&jobs).await;
+    Ok(answers)
 }
 
 /// The merchant's refund; another merchant's refund is not found.

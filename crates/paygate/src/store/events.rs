@@ -52,7 +52,13 @@ pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
     super::rows::execute(
         tx,
         input,
-        concat!("INSERT INTO events (", cols!(), ") SELECT ", cols!(), " FROM v"),
+        concat!(
+            "INSERT INTO events (",
+            cols!(),
+            ") SELECT ",
+            cols!(),
+            " FROM v"
+        ),
     )
     .await?;
     Ok(())

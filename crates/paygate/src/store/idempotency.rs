@@ -138,7 +138,10 @@ pub async fn complete_all_in(
         return Ok(Vec::new());
     }
     let input = super::rows::Rows::new(done.len())
-        .text("merchant_id", done.iter().map(|(h, _)| h.merchant_id.clone()))
+        .text(
+            "merchant_id",
+            done.iter().map(|(h, _)| h.merchant_id.clone()),
+        )
         .text("key", done.iter().map(|(h, _)| h.key.clone()))
         .text("token", done.iter().map(|(h, _)| h.token.clone()))
         .int("status", done.iter().map(|(_, r)| i64::from(r.status)))

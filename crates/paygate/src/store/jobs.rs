@@ -201,7 +201,10 @@ pub async fn end_all(
          requeue_at = NULL, locked_by = NULL, locked_until = NULL, last_error = v.error, updated_at = v.at \
          FROM v WHERE jobs.id = v.id AND jobs.locked_by = v.worker AND jobs.status = 'active' \
          RETURNING jobs.queue, jobs.status",
-        |r| (r.try_get::<String, _>("queue")?, r.try_get::<String, _>("status")?)
+        |r| (
+            r.try_get::<String, _>("queue")?,
+            r.try_get::<String, _>("status")?
+        )
     )?;
     Ok(queued
         .into_iter()

@@ -124,14 +124,35 @@ pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error
     super::rows::execute(
         tx,
         input,
-        concat!("INSERT INTO orders (", cols!(), ") SELECT ", cols!(), " FROM v"),
+        concat!(
+            "INSERT INTO orders (",
+            cols!(),
+            ") SELECT ",
+            cols!(),
+            " FROM v"
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes orders this transaction inserted (whose request lost its idempotency key).
+pub async fn delete_in(tx: &mut Tx, ids: &[String]) -> Result<(), sqlx::Error> {
+    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
+    super::rows::execute(
+        tx,
+        input,
+        "DELETE FROM orders WHERE id IN (SELECT id FROM v)",
     )
     .await?;
     Ok(())
 }
 
 /// The owner and status of each of these orders that exists: `(id, merchant_id, status)`.
-pub async fn owners(tx: &mut Tx, ids: &[String]) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+pub async fn owners(
+    tx: &mut Tx,
+    ids: &[String],
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -140,12 +161,20 @@ pub async fn owners(tx: &mut Tx, ids: &[String]) -> Result<Vec<(String, String, 
         tx,
         input,
         "SELECT o.id, o.merchant_id, o.status FROM orders o JOIN v ON o.id = v.id",
-        |r| (r.try_get("id")?, r.try_get("merchant_id")?, r.try_get("status")?)
+        |r| (
+            r.try_get("id")?,
+            r.try_get("merchant_id")?,
+            r.try_get("status")?
+        )
     )
 }
 
 /// Marks these `created` orders `paid`, in one statement.
-pub async fn mark_all_paid(tx: &mut Tx, ids: &[String], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn mark_all_paid(
+    tx: &mut Tx,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let input = super::rows::Rows::new(ids.len())
         .text("id", ids.iter().cloned())
         .time("at", ids.iter().map(|_| now));

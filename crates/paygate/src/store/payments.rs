@@ -274,6 +274,19 @@ pub async fn reserve_refund(
     })
 }
 
+/// Gives back `amount` reserved by [`reserve_refund`] in this transaction (its request did
+/// not go through).
+pub async fn release_refund(tx: &mut Tx, id: &str, amount: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE payments SET amount_refunded = amount_refunded - $2 WHERE id = $1")
+            .bind(id)
+            .bind(amount)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
 /// The payment, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Payment>, sqlx::Error> {
     on_tx!(tx, conn => {
@@ -331,28 +344,45 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
     let input = super::rows::Rows::new(rows.len())
         .text("id", rows.iter().map(|r| r.id.clone()))
         .text("order_id", rows.iter().map(|r| r.order_id.clone()))
-        .opt_text("merchant_filter", rows.iter().map(|r| r.merchant_filter.clone()))
+        .opt_text(
+            "merchant_filter",
+            rows.iter().map(|r| r.merchant_filter.clone()),
+        )
         .text("method", rows.iter().map(|r| r.method.clone()))
         .opt_text("vpa", rows.iter().map(|r| r.vpa.clone()))
         .opt_text("card_network", rows.iter().map(|r| r.card_network.clone()))
         .opt_text("card_last4", rows.iter().map(|r| r.card_last4.clone()))
-        .opt_text("forced_outcome", rows.iter().map(|r| r.forced_outcome.clone()))
+        .opt_text(
+            "forced_outcome",
+            rows.iter().map(|r| r.forced_outcome.clone()),
+        )
         .time("at", rows.iter().map(|r| r.at));
-    super::rows::with_rows!(tx, input, concat!(
-        "INSERT INTO payments (id, merchant_id, order_id, amount, currency, method, vpa, card_network, ",
-        "card_last4, status, captured, forced_outcome, amount_refunded, created_at, updated_at) ",
-        "SELECT v.id, o.merchant_id, o.id, o.amount, o.currency, v.method, v.vpa, v.card_network, ",
-        "v.card_last4, 'pending', FALSE, v.forced_outcome, 0, v.at, v.at ",
-        "FROM v JOIN orders o ON o.id = v.order_id ",
-        "WHERE o.status = 'created' AND (v.merchant_filter IS NULL OR o.merchant_id = v.merchant_filter) ",
-        "ON CONFLICT DO NOTHING RETURNING ", cols!()
-    ), |r| from_row!(r))
+    super::rows::with_rows!(
+        tx,
+        input,
+        concat!(
+            "INSERT INTO payments (id, merchant_id, order_id, amount, currency, method, vpa, card_network, ",
+            "card_last4, status, captured, forced_outcome, amount_refunded, created_at, updated_at) ",
+            "SELECT v.id, o.merchant_id, o.id, o.amount, o.currency, v.method, v.vpa, v.card_network, ",
+            "v.card_last4, 'pending', FALSE, v.forced_outcome, 0, v.at, v.at ",
+            "FROM v JOIN orders o ON o.id = v.order_id ",
+            "WHERE o.status = 'created' AND (v.merchant_filter IS NULL OR o.merchant_id = v.merchant_filter) ",
+            "ON CONFLICT DO NOTHING RETURNING ",
+            cols!()
+        ),
+        |r| from_row!(r)
+    )
 }
 
 /// Deletes payments this transaction inserted (whose request lost its idempotency key).
 pub async fn delete_in(tx: &mut Tx, ids: &[String]) -> Result<(), sqlx::Error> {
     let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
-    super::rows::execute(tx, input, "DELETE FROM payments WHERE id IN (SELECT id FROM v)").await?;
+    super::rows::execute(
+        tx,
+        input,
+        "DELETE FROM payments WHERE id IN (SELECT id FROM v)",
+    )
+    .await?;
     Ok(())
 }
 
@@ -401,7 +431,10 @@ pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sq
         .text("id", rows.iter().map(|r| r.id.clone()))
         .text("status", rows.iter().map(|r| r.status.clone()))
         .opt_text("error_code", rows.iter().map(|r| r.error_code.clone()))
-        .opt_text("error_description", rows.iter().map(|r| r.error_description.clone()))
+        .opt_text(
+            "error_description",
+            rows.iter().map(|r| r.error_description.clone()),
+        )
         .time("at", rows.iter().map(|r| r.at));
     let sql = format!(
         "UPDATE payments SET status = v.status, error_code = v.error_code, \

@@ -66,6 +66,37 @@ pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
     })
 }
 
+/// Inserts refunds, in one statement.
+pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Error> {
+    let input = super::rows::Rows::new(refunds.len())
+        .text("id", refunds.iter().map(|f| f.id.clone()))
+        .text("merchant_id", refunds.iter().map(|f| f.merchant_id.clone()))
+        .text("payment_id", refunds.iter().map(|f| f.payment_id.clone()))
+        .int("amount", refunds.iter().map(|f| f.amount))
+        .opt_text("reason", refunds.iter().map(|f| f.reason.clone()))
+        .text("status", refunds.iter().map(|f| f.status.clone()))
+        .time("created_at", refunds.iter().map(|f| f.created_at))
+        .time("updated_at", refunds.iter().map(|f| f.updated_at))
+        .opt_time("processed_at", refunds.iter().map(|f| f.processed_at))
+        .opt_time(
+            "processor_lease_until",
+            refunds.iter().map(|f| f.processor_lease_until),
+        );
+    super::rows::execute(
+        tx,
+        input,
+        concat!(
+            "INSERT INTO refunds (",
+            cols!(),
+            ") SELECT ",
+            cols!(),
+            " FROM v"
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The refund with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Refund>, sqlx::Error> {
     on_pool!(store, pool => {

@@ -64,7 +64,11 @@ impl Rows {
     }
 
     fn push(mut self, name: &'static str, values: Values, len: usize) -> Self {
-        debug_assert_eq!(len, self.len, "column {name} has {len} values, not {}", self.len);
+        debug_assert_eq!(
+            len, self.len,
+            "column {name} has {len} values, not {}",
+            self.len
+        );
         self.columns.push((name, values));
         self
     }
@@ -164,7 +168,9 @@ impl Rows {
         let width = self.columns.len();
         let rows: Vec<String> = (0..self.len)
             .map(|r| {
-                let cells: Vec<String> = (0..width).map(|c| format!("${}", r * width + c + 1)).collect();
+                let cells: Vec<String> = (0..width)
+                    .map(|c| format!("${}", r * width + c + 1))
+                    .collect();
                 format!("({})", cells.join(", "))
             })
             .collect();

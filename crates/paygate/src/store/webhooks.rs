@@ -79,7 +79,10 @@ pub async fn insert_if_configured(
     }
     let input = super::rows::Rows::new(deliveries.len())
         .text("id", deliveries.iter().map(|d| d.id.clone()))
-        .text("merchant_id", deliveries.iter().map(|d| d.merchant_id.clone()))
+        .text(
+            "merchant_id",
+            deliveries.iter().map(|d| d.merchant_id.clone()),
+        )
         .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
         .text("event", deliveries.iter().map(|d| d.event.clone()))
         .text("payload", deliveries.iter().map(|d| d.payload.clone()))
@@ -198,7 +201,10 @@ pub struct AttemptRow {
 
 /// [`record_attempt`] for many deliveries in one statement; returns the ids recorded (an
 /// attempt raced by another, or of an old cycle, is not).
-pub async fn record_attempts(store: &Store, rows: &[AttemptRow]) -> Result<Vec<String>, sqlx::Error> {
+pub async fn record_attempts(
+    store: &Store,
+    rows: &[AttemptRow],
+) -> Result<Vec<String>, sqlx::Error> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }

@@ -23,14 +23,15 @@ use serde_json::{Value, json};
 
 use crate::{
     app::App,
+    batch::{Batcher, Stopped, per_request},
     idempotent::{self, Replay},
     queue::{JobSpec, WEBHOOKS},
     store::{
-        Tx,
+        Store, Tx,
         events::{self, Event},
         merchants::{self, Merchant},
         now,
-        webhooks::{self as rows, Attempt, Delivery, NewDelivery},
+        webhooks::{self as rows, AttemptRow, Delivery, NewDelivery, Sendable},
     },
 };
 
@@ -47,6 +48,12 @@ pub enum Error {
     KeyTakenOver(#[from] idempotent::KeyTakenOver),
     #[error(transparent)]
     Store(#[from] sqlx::Error),
+}
+
+impl From<Stopped> for Error {
+    fn from(_: Stopped) -> Self {
+        Self::Store(sqlx::Error::PoolClosed)
+    }
 }
 
 impl From<idempotent::StoreError> for Error {
@@ -108,9 +115,10 @@ pub fn schedule(app: &App) -> &[Duration] {
 /// pending). Idempotent: a delivery that is not pending is left alone, and one whose retry is
 /// not due yet is rescheduled.
 pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let Some(d) = rows::get(&app.store, id).await? else {
+    let Some(sendable) = app.delivery_writer.load(id.to_owned()).await? else {
         return Ok(None);
     };
+    let d = &sendable.delivery;
     if d.status != "pending" {
         return Ok(None);
     }
@@ -119,12 +127,8 @@ pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>
     {
         return Ok(Some(due));
     }
-    let merchant = merchants::get(&app.store, &d.merchant_id).await?;
-    let response = match merchant
-        .as_ref()
-        .and_then(|m| m.webhook_url.as_deref().map(|u| (m, u)))
-    {
-        Some((m, url)) => send(app, m, url, &d).await,
+    let response = match &sendable.url {
+        Some(url) => send(app, &sendable.secret, url, d).await,
         None => client::Response {
             code: None,
             body: "no webhook URL is configured".into(),
@@ -145,18 +149,18 @@ pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>
         (false, Some(_)) => "pending",
         (false, None) => "failed",
     };
-    let attempt = Attempt {
+    let attempt = AttemptRow {
+        id: id.to_owned(),
+        previous: d.attempts,
+        cycle: d.cycle,
         at,
-        status,
+        status: status.into(),
         next_retry_at: next,
         response_code: response.code.map(i32::from),
-        response_body: &response.body,
+        response_body: response.body,
         duration_ms: i64::try_from(response.duration.as_millis()).unwrap_or(i64::MAX),
     };
-    if rows::record_attempt(&app.store, id, d.attempts, d.cycle, &attempt)
-        .await?
-        .is_none()
-    {
+    if !app.delivery_writer.record(attempt).await? {
         // Another worker recorded this attempt first (its schedule stands), or a manual retry
         // started a new cycle while this attempt was in flight (its job runs again).
         return Ok(None);
@@ -166,22 +170,77 @@ pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>
 }
 
 /// Signs and sends the stored payload.
-async fn send(app: &App, merchant: &Merchant, url: &str, d: &Delivery) -> client::Response {
+async fn send(app: &App, secret: &str, url: &str, d: &Delivery) -> client::Response {
     let timestamp = now().timestamp();
     let body = d.payload.as_bytes();
     let headers = [
-        (
-            "x-webhook-signature",
-            webhook::hex_signature(&merchant.webhook_secret, body),
-        ),
+        ("x-webhook-signature", webhook::hex_signature(secret, body)),
         ("webhook-id", d.event_id.clone()),
         ("webhook-timestamp", timestamp.to_string()),
         (
             "webhook-signature",
-            webhook::standard_signature(&merchant.webhook_secret, &d.event_id, timestamp, body),
+            webhook::standard_signature(secret, &d.event_id, timestamp, body),
         ),
     ];
     app.webhook_client.post(url, &headers, &d.payload).await
+}
+
+/// The deliveries' group-committed reads and writes: the worker's concurrent delivery jobs
+/// read their deliveries (with their merchants' URL and secret) with one statement per batch,
+/// and record their attempts with one statement per batch.
+pub struct Writer {
+    load: Batcher<String, Result<Option<Sendable>, Error>>,
+    record: Batcher<AttemptRow, Result<bool, Error>>,
+}
+
+impl Writer {
+    /// Starts the writer: `lanes` batches of each kind in flight at once.
+    pub fn new(store: Store, lanes: usize) -> Self {
+        let s = store.clone();
+        let load = Batcher::new(256, lanes, move |ids: Vec<String>| {
+            let s = s.clone();
+            async move {
+                per_request(&ids, |chunk| async {
+                    let mut found: std::collections::HashMap<String, Sendable> =
+                        rows::sendable(&s, chunk)
+                            .await?
+                            .into_iter()
+                            .map(|x| (x.delivery.id.clone(), x))
+                            .collect();
+                    Ok(chunk.iter().map(|id| Ok(found.remove(id))).collect())
+                })
+                .await
+            }
+        });
+        let record = Batcher::new(256, lanes, move |attempts: Vec<AttemptRow>| {
+            let s = store.clone();
+            async move {
+                per_request(&attempts, |chunk| async {
+                    let recorded: std::collections::HashSet<String> =
+                        rows::record_attempts(&s, chunk)
+                            .await?
+                            .into_iter()
+                            .collect();
+                    Ok(chunk.iter().map(|a| Ok(recorded.contains(&a.id))).collect())
+                })
+                .await
+            }
+        });
+        Self { load, record }
+    }
+
+    /// The delivery with its merchant's URL and secret, read fresh.
+    pub async fn load(&self, id: String) -> Result<Option<Sendable>, Error> {
+        self.load.submit(id).await.unwrap_or(Err(Stopped.into()))
+    }
+
+    /// Records an attempt; `false` when another was recorded first or a new cycle began.
+    pub async fn record(&self, attempt: AttemptRow) -> Result<bool, Error> {
+        self.record
+            .submit(attempt)
+            .await
+            .unwrap_or(Err(Stopped.into()))
+    }
 }
 
 /// Starts a new cycle of attempts for the merchant's delivery, now. The job runs again even
@@ -190,7 +249,7 @@ pub async fn retry(
     app: &App,
     merchant_id: &str,
     id: &str,
-    replay: Option<&Replay<'_, Delivery>>,
+    replay: Option<Replay<Delivery>>,
 ) -> Result<Delivery, Error> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(Error::NotFound);
@@ -204,7 +263,7 @@ pub async fn retry(
         ..JobSpec::now(WEBHOOKS, d.id.clone())
     };
     app.queue.stage(&mut tx, std::slice::from_ref(&job)).await?;
-    idempotent::store_in(&mut tx, replay, &d).await?;
+    idempotent::store_in(&mut tx, replay.as_ref(), &d).await?;
     tx.commit().await?;
     app.queue.dispatch(std::slice::from_ref(&job)).await;
     Ok(d)
@@ -240,14 +299,14 @@ pub async fn set_url(app: &App, merchant_id: &str, url: Option<&str>) -> Result<
 pub async fn rotate_secret(
     app: &App,
     merchant_id: &str,
-    replay: Option<&Replay<'_, Merchant>>,
+    replay: Option<Replay<Merchant>>,
 ) -> Result<Merchant, Error> {
     let secret = crate::merchants::new_webhook_secret();
     let mut tx = app.store.begin().await?;
     let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, now())
         .await?
         .ok_or(Error::NotFound)?;
-    idempotent::store_in(&mut tx, replay, &updated).await?;
+    idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -260,7 +319,7 @@ pub async fn rotate_secret(
 pub async fn send_test(
     app: &App,
     merchant: &Merchant,
-    replay: Option<&Replay<'_, Delivery>>,
+    replay: Option<Replay<Delivery>>,
 ) -> Result<Delivery, Error> {
     let current = merchants::get(&app.store, &merchant.id)
         .await?
@@ -282,7 +341,7 @@ pub async fn send_test(
     let committed = rows::get_in(&mut tx, &job.resource_id)
         .await?
         .ok_or(Error::NotFound)?;
-    idempotent::store_in(&mut tx, replay, &committed).await?;
+    idempotent::store_in(&mut tx, replay.as_ref(), &committed).await?;
     tx.commit().await?;
     match deliver(app, &job.resource_id).await {
         Ok(Some(next)) => {
@@ -297,8 +356,8 @@ pub async fn send_test(
     let after = rows::get(&app.store, &job.resource_id)
         .await?
         .ok_or(Error::NotFound)?;
-    if let Some(r) = replay
-        && !crate::store::idempotency::update_response(&app.store, r.held, &r.response(&after))
+    if let Some(r) = &replay
+        && !crate::store::idempotency::update_response(&app.store, &r.held, &r.response(&after))
             .await?
     {
         tracing::warn!(

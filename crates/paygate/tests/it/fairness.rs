@@ -63,7 +63,7 @@ async fn a_refund_and_a_webhook_pass_a_backlog_of_slow_payments(backend: Backend
             receipt: None,
             notes: json!({}),
         };
-        let order = paygate::orders::create(&t.app.store, merchant, new, None)
+        let order = paygate::orders::create(&t.app.order_writer, merchant, new, None)
             .await
             .unwrap();
         let pay = NewPayment {

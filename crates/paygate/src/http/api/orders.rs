@@ -1,5 +1,7 @@
 //! Orders.
 
+use std::sync::Arc;
+
 use axum::{Json, extract::State, http::StatusCode};
 use paygate_core::{Currency, OrderAmount};
 use serde_json::Value;
@@ -12,7 +14,7 @@ use crate::{
         idempotency::{Answer, Idempotency},
         render,
     },
-    idempotent::Replay,
+    idempotent::{Render, Replay},
     orders::{self, NewOrder},
     store::orders::Order,
     views::{OrderBody, Page, PublicOrderBody},
@@ -75,12 +77,13 @@ pub async fn create(
     body: JsonObject,
 ) -> Result<Answer, ApiError> {
     let new = parse(&body)?;
-    let render = |o: &Order| Answer::json(StatusCode::CREATED, &OrderBody::new(o, false));
-    let replay = held.as_deref().map(|held| Replay {
+    let render: Render<Order> =
+        Arc::new(|o: &Order| Answer::json(StatusCode::CREATED, &OrderBody::new(o, false)));
+    let replay = held.map(|held| Replay {
         held,
-        render: &render,
+        render: render.clone(),
     });
-    let order = orders::create(&app.store, &m.id, new, replay.as_ref()).await?;
+    let order = orders::create(&app.order_writer, &m.id, new, replay.clone()).await?;
     Ok(Answer {
         response: render(&order),
         stored: replay.is_some(),

@@ -1,5 +1,7 @@
 //! Payments, authenticated and public (checkout).
 
+use std::sync::Arc;
+
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::Datelike as _;
 use paygate_core::{Card, CardError, CardInput, Method, OrderAmount, Vpa};
@@ -13,7 +15,7 @@ use crate::{
         idempotency::{Answer, Idempotency},
         render,
     },
-    idempotent::Replay,
+    idempotent::{Render, Replay},
     payments::{Instrument, NewPayment, service},
     store::{now, payments::Payment},
     views::{Page, PaymentBody, PublicPaymentBody},
@@ -77,12 +79,13 @@ pub async fn create(
     body: JsonObject,
 ) -> Result<Answer, ApiError> {
     let new = parse(&body)?;
-    let render = |p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false));
-    let replay = held.as_deref().map(|held| Replay {
+    let render: Render<Payment> =
+        Arc::new(|p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false)));
+    let replay = held.map(|held| Replay {
         held,
-        render: &render,
+        render: render.clone(),
     });
-    let payment = service::create(&app, Some(&m.id), new, replay.as_ref()).await?;
+    let payment = service::create(&app, Some(&m.id), new, replay.clone()).await?;
     Ok(Answer {
         response: render(&payment),
         stored: replay.is_some(),
@@ -137,12 +140,13 @@ pub async fn capture(
             OrderAmount::MAX
         )));
     }
-    let render = |p: &Payment| Answer::json(StatusCode::OK, &PaymentBody::new(p, true));
-    let replay = held.as_deref().map(|held| Replay {
+    let render: Render<Payment> =
+        Arc::new(|p: &Payment| Answer::json(StatusCode::OK, &PaymentBody::new(p, true)));
+    let replay = held.map(|held| Replay {
         held,
-        render: &render,
+        render: render.clone(),
     });
-    let payment = service::capture(&app, &m.id, &id, amount, replay.as_ref()).await?;
+    let payment = service::capture(&app, &m.id, &id, amount, replay.clone()).await?;
     Ok(Answer {
         response: render(&payment),
         stored: replay.is_some(),

@@ -1,5 +1,7 @@
 //! Refunds.
 
+use std::sync::Arc;
+
 use axum::{Json, extract::State, http::StatusCode};
 use paygate_core::OrderAmount;
 use serde_json::Value;
@@ -12,7 +14,7 @@ use crate::{
         idempotency::{Answer, Idempotency},
         render,
     },
-    idempotent::Replay,
+    idempotent::{Render, Replay},
     refunds::{self, REASON_MAX},
     store::refunds::Refund,
     views::{Page, RefundBody},
@@ -41,13 +43,14 @@ pub async fn create(
             "reason must be at most {REASON_MAX} characters"
         )));
     }
-    let render = |r: &Refund| Answer::json(StatusCode::CREATED, &RefundBody::new(r, false));
-    let replay = held.as_deref().map(|held| Replay {
+    let render: Render<Refund> =
+        Arc::new(|r: &Refund| Answer::json(StatusCode::CREATED, &RefundBody::new(r, false)));
+    let replay = held.map(|held| Replay {
         held,
-        render: &render,
+        render: render.clone(),
     });
     let reason = reason.map(str::to_owned);
-    let refund = refunds::create(&app, &m.id, &payment_id, amount, reason, replay.as_ref()).await?;
+    let refund = refunds::create(&app, &m.id, &payment_id, amount, reason, replay.clone()).await?;
     Ok(Answer {
         response: render(&refund),
         stored: replay.is_some(),

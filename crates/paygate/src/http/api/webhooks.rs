@@ -1,5 +1,7 @@
 //! Webhook configuration, deliveries, and the event log.
 
+use std::sync::Arc;
+
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
 
@@ -11,7 +13,7 @@ use crate::{
         idempotency::{Answer, Idempotency},
         render,
     },
-    idempotent::Replay,
+    idempotent::{Render, Replay},
     store::{events, merchants::Merchant, webhooks::Delivery},
     views::{Page, iso},
     webhooks::{self, delivery_json},
@@ -65,12 +67,13 @@ pub async fn rotate_secret(
     Authed(m): Authed,
     Idempotency(held): Idempotency,
 ) -> Result<Answer, ApiError> {
-    let render = |m: &Merchant| Answer::json(StatusCode::OK, &config(m));
-    let replay = held.as_deref().map(|held| Replay {
+    let render: Render<Merchant> =
+        Arc::new(|m: &Merchant| Answer::json(StatusCode::OK, &config(m)));
+    let replay = held.map(|held| Replay {
         held,
-        render: &render,
+        render: render.clone(),
     });
-    let updated = webhooks::rotate_secret(&app, &m.id, replay.as_ref()).await?;
+    let updated = webhooks::rotate_secret(&app, &m.id, replay.clone()).await?;
     Ok(Answer {
         response: render(&updated),
         stored: replay.is_some(),
@@ -83,12 +86,13 @@ pub async fn test(
     Authed(m): Authed,
     Idempotency(held): Idempotency,
 ) -> Result<Answer, ApiError> {
-    let render = |d: &Delivery| Answer::json(StatusCode::OK, &delivery_json(d));
-    let replay = held.as_deref().map(|held| Replay {
+    let render: Render<Delivery> =
+        Arc::new(|d: &Delivery| Answer::json(StatusCode::OK, &delivery_json(d)));
+    let replay = held.map(|held| Replay {
         held,
-        render: &render,
+        render: render.clone(),
     });
-    let delivery = webhooks::send_test(&app, &m, replay.as_ref()).await?;
+    let delivery = webhooks::send_test(&app, &m, replay.clone()).await?;
     Ok(Answer {
         response: render(&delivery),
         stored: replay.is_some(),
@@ -118,15 +122,15 @@ pub async fn retry(
     IdPath(id): IdPath,
     Idempotency(held): Idempotency,
 ) -> Result<Answer, ApiError> {
-    let render = |d: &Delivery| {
+    let render: Render<Delivery> = Arc::new(|d: &Delivery| {
         let body = json!({"id": d.id, "status": "pending", "message": "Webhook retry scheduled"});
         Answer::json(StatusCode::OK, &body)
-    };
-    let replay = held.as_deref().map(|held| Replay {
-        held,
-        render: &render,
     });
-    let d = webhooks::retry(&app, &m.id, &id, replay.as_ref()).await?;
+    let replay = held.map(|held| Replay {
+        held,
+        render: render.clone(),
+    });
+    let d = webhooks::retry(&app, &m.id, &id, replay.clone()).await?;
     Ok(Answer {
         response: render(&d),
         stored: replay.is_some(),

@@ -1,0 +1,305 @@
+//! The payments' writes, group-committed (see `batch`): creating payments (the API), taking
+//! processor leases and recording final statuses (the worker). Each kind of write is done once
+//! per batch of concurrent requests, with multi-row statements in one transaction, and each
+//! request is answered from what its own row did:
+//!
+//! - create: one `INSERT … SELECT … FROM orders` for the batch (it reads the orders itself; an
+//!   order that is missing, another merchant's, paid, or already paying skips its row and fails
+//!   only that request, `ON CONFLICT DO NOTHING` on the one-open-payment-per-order index), then
+//!   the idempotency keys, the events, the deliveries and the jobs of the rows inserted, one
+//!   statement each, then the commit, then the jobs are handed to the queue.
+//! - begin: one conditional `UPDATE` takes the processor leases of the batch.
+//! - finish: one conditional `UPDATE` moves the batch's payments to their final status, then
+//!   the orders paid, the events, the deliveries and their jobs.
+//!
+//! A batch whose transaction fails as a whole (a fault of the database, not of a request) is
+//! retried one request at a time, so only the request at fault fails.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
+
+use chrono::{DateTime, Utc};
+use paygate_core::{Method, PaymentId, PaymentStatus};
+
+use super::{Instrument, NewPayment, service::Error};
+use crate::{
+    batch::{Batcher, Stopped, per_request},
+    idempotent::{KeyTakenOver, Replay},
+    queue::{JobSpec, PAYMENTS, Queue},
+    store::{
+        Store, idempotency, now, orders,
+        payments::{self, Finish, NewRow, Payment},
+    },
+    webhooks,
+};
+
+/// Largest batch of one kind.
+const MAX_BATCH: usize = 128;
+
+/// A payment to create.
+pub struct Create {
+    pub merchant_id: Option<String>,
+    pub new: NewPayment,
+    pub replay: Option<Replay<Payment>>,
+}
+
+/// A final status to record.
+pub struct Outcome {
+    pub id: String,
+    pub status: PaymentStatus,
+    pub error: Option<(String, String)>,
+}
+
+type Answer<T> = Result<T, Error>;
+
+/// The payments' group-committing writer.
+pub struct Writer {
+    create: Batcher<Create, Answer<Payment>>,
+    begin: Batcher<(String, DateTime<Utc>), Answer<Option<Payment>>>,
+    finish: Batcher<Outcome, Answer<Option<Payment>>>,
+}
+
+impl Writer {
+    /// Starts the writer's batch loops: `lanes` batches of each kind in flight at once.
+    pub fn new(store: Store, queue: Arc<dyn Queue>, lanes: usize) -> Self {
+        let (s, q) = (store.clone(), queue.clone());
+        let create = Batcher::new(MAX_BATCH, lanes, move |ops: Vec<Create>| {
+            let (s, q) = (s.clone(), q.clone());
+            async move { per_request(&ops, |chunk| create_all(&s, &*q, chunk)).await }
+        });
+        let s = store.clone();
+        let begin = Batcher::new(
+            MAX_BATCH,
+            lanes,
+            move |ops: Vec<(String, DateTime<Utc>)>| {
+                let s = s.clone();
+                async move { per_request(&ops, |chunk| begin_all(&s, chunk)).await }
+            },
+        );
+        let (s, q) = (store, queue);
+        let finish = Batcher::new(MAX_BATCH, lanes, move |ops: Vec<Outcome>| {
+            let (s, q) = (s.clone(), q.clone());
+            async move { per_request(&ops, |chunk| finish_all(&s, &*q, chunk)).await }
+        });
+        Self {
+            create,
+            begin,
+            finish,
+        }
+    }
+
+    /// Creates a pending payment (with its events, deliveries and job), answered once its
+    /// batch committed.
+    pub async fn create(&self, op: Create) -> Answer<Payment> {
+        self.create
+            .submit(op)
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Takes the payment's processor lease until `until`; `None` when it is final or another
+    /// run holds the lease.
+    pub async fn begin(&self, id: String, until: DateTime<Utc>) -> Answer<Option<Payment>> {
+        self.begin
+            .submit((id, until))
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Records a payment's final status (with its event, delivery and the order paid); `None`
+    /// when it was final already.
+    pub async fn finish(&self, outcome: Outcome) -> Answer<Option<Payment>> {
+        self.finish
+            .submit(outcome)
+            .await
+            .unwrap_or_else(|| Err(stopped()))
+    }
+}
+
+fn stopped() -> Error {
+    Stopped.into()
+}
+
+fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
+    let (method, vpa, network, last4, forced) = match &op.new.instrument {
+        Instrument::Upi(vpa) => (
+            Method::Upi,
+            Some(vpa.as_str().to_owned()),
+            None,
+            None,
+            vpa.forced_outcome(),
+        ),
+        Instrument::Card(card) => (
+            Method::Card,
+            None,
+            Some(card.network.as_str().to_owned()),
+            Some(card.last4.clone()),
+            card.forced_outcome,
+        ),
+    };
+    NewRow {
+        id: PaymentId::generate().into_string(),
+        order_id: op.new.order_id.clone(),
+        merchant_filter: op.merchant_id.clone(),
+        method: method.as_str().into(),
+        vpa,
+        card_network: network,
+        card_last4: last4,
+        forced_outcome: forced.map(|f| f.as_str().into()),
+        at,
+    }
+}
+
+/// Why a row was not inserted, from its order: missing (or another merchant's), paid, or
+/// already paying.
+fn refusal(order: Option<&(String, String)>, merchant: Option<&str>) -> Error {
+    match order {
+        None => Error::OrderNotFound,
+        Some((owner, _)) if merchant.is_some_and(|m| m != owner) => Error::OrderNotFound,
+        Some((_, status)) if status == "paid" => Error::OrderPaid,
+        Some(_) => Error::OrderHasOpenPayment,
+    }
+}
+
+async fn create_all(
+    store: &Store,
+    queue: &dyn Queue,
+    ops: &[Create],
+) -> Result<Vec<Answer<Payment>>, sqlx::Error> {
+    let at = now();
+    let rows: Vec<NewRow> = ops.iter().map(|op| new_row(op, at)).collect();
+    let mut tx = store.begin().await?;
+    let mut inserted: HashMap<String, Payment> = payments::insert_for_orders(&mut tx, &rows)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    // The (rare) refusals are explained from their orders.
+    let refused: Vec<String> = rows
+        .iter()
+        .filter(|r| !inserted.contains_key(&r.id))
+        .map(|r| r.order_id.clone())
+        .collect();
+    let orders: HashMap<String, (String, String)> = orders::owners(&mut tx, &refused)
+        .await?
+        .into_iter()
+        .map(|(id, merchant, status)| (id, (merchant, status)))
+        .collect();
+    let mut answers: Vec<Answer<Payment>> = ops
+        .iter()
+        .zip(&rows)
+        .map(|(op, row)| match inserted.remove(&row.id) {
+            Some(p) => Ok(p),
+            None => Err(refusal(
+                orders.get(&row.order_id),
+                op.merchant_id.as_deref(),
+            )),
+        })
+        .collect();
+    // The answers of requests with an idempotency key, stored with the rows.
+    let stored: Vec<_> = ops
+        .iter()
+        .zip(&answers)
+        .filter_map(|(op, a)| {
+            let (r, p) = (op.replay.as_ref()?, a.as_ref().ok()?);
+            Some((&*r.held, r.response(p)))
+        })
+        .collect();
+    let done: HashSet<(String, String)> = idempotency::complete_all_in(&mut tx, &stored)
+        .await?
+        .into_iter()
+        .collect();
+    let mut lost = Vec::new();
+    for (op, answer) in ops.iter().zip(answers.iter_mut()) {
+        if let (Some(r), Ok(p)) = (&op.replay, &*answer)
+            && !done.contains(&(r.held.merchant_id.clone(), r.held.key.clone()))
+        {
+            lost.push(p.id.clone());
+            *answer = Err(KeyTakenOver.into());
+        }
+    }
+    payments::delete_in(&mut tx, &lost).await?;
+    let kept: Vec<&Payment> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    let events: Vec<_> = kept
+        .iter()
+        .flat_map(|p| {
+            let data = super::service::event_data(p);
+            [
+                super::service::event(p, "payment.created", data.clone()),
+                super::service::event(p, PaymentStatus::Pending.event_name(), data),
+            ]
+        })
+        .collect();
+    let mut jobs: Vec<JobSpec> = kept
+        .iter()
+        .map(|p| JobSpec::at(PAYMENTS, p.id.clone(), at))
+        .collect();
+    jobs.extend(webhooks::record_events(&mut tx, &events).await?);
+    queue.stage(&mut tx, &jobs).await?;
+    tx.commit().await?;
+    queue.dispatch(&jobs).await;
+    Ok(answers)
+}
+
+async fn begin_all(
+    store: &Store,
+    ops: &[(String, DateTime<Utc>)],
+) -> Result<Vec<Answer<Option<Payment>>>, sqlx::Error> {
+    let at = now();
+    // One lease length for the batch: the longest asked for.
+    let until = ops.iter().map(|(_, u)| *u).max().unwrap_or(at);
+    let ids: Vec<String> = ops.iter().map(|(id, _)| id.clone()).collect();
+    let mut began: HashMap<String, Payment> =
+        payments::begin_processor_calls(store, &ids, at, until)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+    Ok(ids.iter().map(|id| Ok(began.remove(id))).collect())
+}
+
+async fn finish_all(
+    store: &Store,
+    queue: &dyn Queue,
+    ops: &[Outcome],
+) -> Result<Vec<Answer<Option<Payment>>>, sqlx::Error> {
+    let at = now();
+    let rows: Vec<Finish> = ops
+        .iter()
+        .map(|o| Finish {
+            id: o.id.clone(),
+            status: o.status.as_str().into(),
+            error_code: o.error.as_ref().map(|e| e.0.clone()),
+            error_description: o.error.as_ref().map(|e| e.1.clone()),
+            at,
+        })
+        .collect();
+    let mut tx = store.begin().await?;
+    let mut finished: HashMap<String, Payment> = payments::finish_all(&mut tx, &rows)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let paid: Vec<String> = finished
+        .values()
+        .filter(|p| p.status == PaymentStatus::Success.as_str())
+        .map(|p| p.order_id.clone())
+        .collect();
+    orders::mark_all_paid(&mut tx, &paid, at).await?;
+    let events: Vec<_> = ops
+        .iter()
+        .filter_map(|o| finished.get(&o.id))
+        .map(|p| super::service::event(p, o_status(p).event_name(), super::service::event_data(p)))
+        .collect();
+    let jobs = webhooks::record_events(&mut tx, &events).await?;
+    queue.stage(&mut tx, &jobs).await?;
+    tx.commit().await?;
+    queue.dispatch(&jobs).await;
+    Ok(ops.iter().map(|o| Ok(finished.remove(&o.id))).collect())
+}
+
+fn o_status(p: &Payment) -> PaymentStatus {
+    PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Failed)
+}
