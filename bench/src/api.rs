@@ -3,6 +3,11 @@
 //! Phase 1 creates orders for `--duration` seconds from `--concurrency` clients; phase 2 pays
 //! those orders by UPI (one payment each, as the API allows) for at most as long. Each phase
 //! reports requests per second and the p50/p99 latency; one JSON line is printed per run.
+//!
+//! With `--rate`, each phase is paced instead (open loop): a request is sent every 1/rate
+//! seconds whatever the answers, and each latency counts from the moment the request was due,
+//! so a slow answer cannot hide the requests queued behind it. With `--webhook-url`, the
+//! merchant's webhook URL is set first (each payment then also writes its deliveries).
 
 use std::{
     sync::{
@@ -26,6 +31,12 @@ pub struct ApiArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Requests per second, paced (open loop); 0: as fast as the clients go.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Set this webhook URL on the merchant first.
+    #[arg(long)]
+    webhook_url: Option<String>,
     #[arg(long, default_value = "key_test_abc123")]
     key: String,
     #[arg(long, default_value = "secret_test_xyz789")]
@@ -95,6 +106,46 @@ where
     }
 }
 
+/// Sends `step(n)` every 1/`rate` s for `duration` (or until `step` says stop), each on its own
+/// task; latencies count from the moment each request was due.
+async fn paced<F, Fut>(rate: u64, duration: Duration, step: F) -> Phase
+where
+    F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Option<bool>> + Send + 'static,
+{
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let mut tasks = Vec::new();
+    let mut n = 0usize;
+    while started.elapsed() < duration {
+        let due = started + interval * u32::try_from(n).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(due.into()).await;
+        let step = step.clone();
+        tasks.push(tokio::spawn(async move {
+            let outcome = step(n).await;
+            (outcome, due.elapsed())
+        }));
+        n += 1;
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        match t.await {
+            Ok((Some(true), took)) => latencies.push(took),
+            Ok((Some(false), _)) => errors += 1,
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    Phase {
+        rate: latencies.len() as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        errors,
+    }
+}
+
 /// Runs the two phases and prints one JSON line.
 pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
@@ -102,10 +153,34 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         .build()?;
     let auth = Arc::new((args.key.clone(), args.secret.clone(), args.url.clone()));
     let duration = Duration::from_secs(args.duration);
+    if let Some(hook) = &args.webhook_url {
+        let res = client
+            .put(format!("{}/api/v1/webhooks/config", args.url))
+            .header("X-Api-Key", &args.key)
+            .header("X-Api-Secret", &args.secret)
+            .json(&json!({ "webhook_url": hook }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status() == 200,
+            "setting the webhook URL: {}",
+            res.status()
+        );
+    }
+    let rate = args.rate;
+    macro_rules! run_phase {
+        ($step:expr) => {
+            if rate > 0 {
+                paced(rate, duration, $step).await
+            } else {
+                phase(args.concurrency, duration, $step).await
+            }
+        };
+    }
     let orders: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
 
     let (c, a, o) = (client.clone(), auth.clone(), orders.clone());
-    let order_phase = phase(args.concurrency, duration, move |_| {
+    let order_phase = run_phase!(move |_| {
         let (c, a, o) = (c.clone(), a.clone(), o.clone());
         async move {
             let res = c
@@ -123,13 +198,12 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
             o.lock().unwrap().push(body["id"].as_str()?.to_owned());
             Some(true)
         }
-    })
-    .await;
+    });
 
     let ids = Arc::new(std::mem::take(&mut *orders.lock().unwrap()));
     let total_orders = ids.len();
     let (c, a) = (client.clone(), auth.clone());
-    let payment_phase = phase(args.concurrency, duration, move |n| {
+    let payment_phase = run_phase!(move |n| {
         let (c, a, ids) = (c.clone(), a.clone(), ids.clone());
         async move {
             let order = ids.get(n)?;
@@ -143,13 +217,14 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
                 .ok()?;
             Some(res.status() == 201)
         }
-    })
-    .await;
+    });
 
     println!(
         "{}",
         json!({
             "concurrency": args.concurrency,
+            "rate": args.rate,
+            "webhooks": args.webhook_url.is_some(),
             "orders": total_orders,
             "create_order_per_s": order_phase.rate.round(),
             "create_order_p50_ms": (order_phase.p50_ms * 100.0).round() / 100.0,

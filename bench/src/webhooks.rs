@@ -1,9 +1,12 @@
-//! `webhooks`: deliveries per second to a local receiver, and the delay from a payment's state
-//! change (its `updated_at` when it became `success`) to the arrival of its `payment.success`
-//! webhook, with zero processing delay, at a steady rate of payments.
+//! `webhooks`: the worker end to end. Payments are created (at a steady `--rate`, or with
+//! `--rate 0` as fast as 32 producers go), processed by the simulated bank (`--delay-ms`), and
+//! each makes three deliveries (created, pending, success) to a receiver in this process.
+//! Reported: payments per second end to end (all payments created, made final, and every
+//! webhook received, over the wall time from the first creation to the last arrival),
+//! deliveries per second, and the delay from a payment's state change (its `updated_at` when it
+//! became `success`) to the arrival of its `payment.success` webhook, i.e. the first attempt.
 //!
-//! In process against the `paygate` library: the test merchant's webhook URL points at a
-//! receiver in this process; each payment makes three deliveries (created, pending, success).
+//! In process against the `paygate` library (the gateway's worker and the receiver share it).
 
 use std::{
     sync::{Arc, Mutex},
@@ -35,9 +38,15 @@ pub struct WebhookArgs {
     /// Payments to make.
     #[arg(long, default_value_t = 1000)]
     payments: usize,
-    /// Payments per second.
+    /// Payments per second; 0: as fast as the producers go.
     #[arg(long, default_value_t = 100)]
     rate: u64,
+    /// The simulated bank's answer time, ms.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// The worker's slots per queue.
+    #[arg(long, default_value_t = 256)]
+    worker_concurrency: usize,
 }
 
 #[derive(Default)]
@@ -79,7 +88,9 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         .redis_url
         .as_deref()
         .map(|u| (u, args.redis_prefix.as_str()));
-    let (config, store, order_ids) = prepare(&args.database_url, redis, args.payments).await?;
+    let (mut config, store, order_ids) = prepare(&args.database_url, redis, args.payments).await?;
+    config.worker_concurrency = args.worker_concurrency;
+    config.test_processing_delay = Duration::from_millis(args.delay_ms);
 
     let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -96,24 +107,48 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    let bank = Arc::new(SimulatedBank::fixed(Duration::ZERO, true));
+    let bank = Arc::new(SimulatedBank::fixed(
+        Duration::from_millis(args.delay_ms),
+        true,
+    ));
     let app = App::new(config, store, bank)?;
     let worker = app::start(app.clone(), Mode::Worker).await?;
     let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1) as f64));
-    let mut creates = Vec::new();
-    for order_id in order_ids {
-        tick.tick().await;
-        let app = app.clone();
-        creates.push(tokio::spawn(async move {
-            service::create(&app, None, payment_for(order_id), None).await
-        }));
-    }
-    for c in creates {
-        c.await??;
+    if args.rate == 0 {
+        // 32 producers, each creating payments one after another.
+        let queue = Arc::new(Mutex::new(order_ids));
+        let mut producers = Vec::new();
+        for _ in 0..32 {
+            let (app, queue) = (app.clone(), queue.clone());
+            producers.push(tokio::spawn(async move {
+                loop {
+                    let Some(order_id) = queue.lock().ok().and_then(|mut q| q.pop()) else {
+                        return Ok::<_, anyhow::Error>(());
+                    };
+                    service::create(&app, None, payment_for(order_id), None).await?;
+                }
+            }));
+        }
+        for p in producers {
+            p.await??;
+        }
+    } else {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1) as f64));
+        let mut creates = Vec::new();
+        for order_id in order_ids {
+            tick.tick().await;
+            let app = app.clone();
+            creates.push(tokio::spawn(async move {
+                service::create(&app, None, payment_for(order_id), None).await
+            }));
+        }
+        for c in creates {
+            c.await??;
+        }
     }
     let expected = args.payments * 3;
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while arrivals.lock().map(|a| a.count).unwrap_or(0) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -129,8 +164,11 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             "backend": if args.redis_url.is_some() { "redis" } else { "embedded" },
             "database": app.store.backend(),
             "rate": args.rate,
+            "delay_ms": args.delay_ms,
             "payments": args.payments,
             "deliveries": a.count,
+            "complete": a.count >= expected,
+            "payments_per_s": (args.payments as f64 / elapsed.as_secs_f64()).round(),
             "deliveries_per_s": (a.count as f64 / elapsed.as_secs_f64()).round(),
             "first_attempt_p50_ms": (percentile(&delays, 0.5) * 100.0).round() / 100.0,
             "first_attempt_p99_ms": (percentile(&delays, 0.99) * 100.0).round() / 100.0,

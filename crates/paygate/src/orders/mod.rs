@@ -87,14 +87,10 @@ type NewRow = (Order, Option<Replay<Order>>);
 impl Writer {
     /// Starts the writer: `lanes` batches in flight at once.
     pub fn new(store: Store, lanes: usize) -> Self {
-        let create = Batcher::new(
-            128,
-            lanes,
-            move |ops: Vec<NewRow>| {
-                let store = store.clone();
-                async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
-            },
-        );
+        let create = Batcher::new(128, lanes, move |ops: Vec<NewRow>| {
+            let store = store.clone();
+            async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
+        });
         Self { create }
     }
 }

@@ -56,6 +56,8 @@ type Answer<T> = Result<T, Error>;
 
 /// The payments' group-committing writer.
 pub struct Writer {
+    store: Store,
+    queue: Arc<dyn Queue>,
     create: Batcher<Create, Answer<Payment>>,
     begin: Batcher<(String, DateTime<Utc>), Answer<Option<Payment>>>,
     finish: Batcher<Outcome, Answer<Option<Payment>>>,
@@ -65,6 +67,7 @@ impl Writer {
     /// Starts the writer's batch loops: `lanes` batches of each kind in flight at once.
     pub fn new(store: Store, queue: Arc<dyn Queue>, lanes: usize) -> Self {
         let (s, q) = (store.clone(), queue.clone());
+        let (keep_store, keep_queue) = (store.clone(), queue.clone());
         let create = Batcher::new(MAX_BATCH, lanes, move |ops: Vec<Create>| {
             let (s, q) = (s.clone(), q.clone());
             async move { per_request(&ops, |chunk| create_all(&s, &*q, chunk)).await }
@@ -84,6 +87,8 @@ impl Writer {
             async move { per_request(&ops, |chunk| finish_all(&s, &*q, chunk)).await }
         });
         Self {
+            store: keep_store,
+            queue: keep_queue,
             create,
             begin,
             finish,
@@ -97,6 +102,12 @@ impl Writer {
             .submit(op)
             .await
             .unwrap_or_else(|| Err(stopped()))
+    }
+
+    /// Creates these payments as one batch (one transaction), answering each: what concurrent
+    /// [`Writer::create`] calls amount to, for a caller that has the whole batch at hand.
+    pub async fn create_batch(&self, ops: Vec<Create>) -> Vec<Answer<Payment>> {
+        per_request(&ops, |chunk| create_all(&self.store, &*self.queue, chunk)).await
     }
 
     /// Takes the payment's processor lease until `until`; `None` when it is final or another

@@ -111,13 +111,13 @@ pub async fn create(
         .unwrap_or(Err(Stopped.into()))
 }
 
-/// A refund to create.
+/// A refund to create (of a payment already checked to be the merchant's and successful).
 pub struct Create {
-    merchant_id: String,
-    payment_id: String,
-    amount: Option<i64>,
-    reason: Option<String>,
-    replay: Option<Replay<Refund>>,
+    pub merchant_id: String,
+    pub payment_id: String,
+    pub amount: Option<i64>,
+    pub reason: Option<String>,
+    pub replay: Option<Replay<Refund>>,
 }
 
 /// The refunds' group-committing writer. Refunds of one batch reserve their amounts one after
@@ -125,17 +125,29 @@ pub struct Create {
 /// batch see each other), then are inserted, with their events, deliveries and jobs, by one
 /// statement each, in one transaction.
 pub struct Writer {
+    store: Store,
+    queue: Arc<dyn Queue>,
     create: Batcher<Create, Result<Refund, Error>>,
 }
 
 impl Writer {
     /// Starts the writer: `lanes` batches in flight at once.
     pub fn new(store: Store, queue: Arc<dyn Queue>, lanes: usize) -> Self {
+        let (s, q) = (store.clone(), queue.clone());
         let create = Batcher::new(64, lanes, move |ops: Vec<Create>| {
-            let (store, queue) = (store.clone(), queue.clone());
-            async move { per_request(&ops, |chunk| create_all(&store, &*queue, chunk)).await }
+            let (s, q) = (s.clone(), q.clone());
+            async move { per_request(&ops, |chunk| create_all(&s, &*q, chunk)).await }
         });
-        Self { create }
+        Self {
+            store,
+            queue,
+            create,
+        }
+    }
+
+    /// Creates these refunds as one batch (one transaction), answering each.
+    pub async fn create_batch(&self, ops: Vec<Create>) -> Vec<Result<Refund, Error>> {
+        per_request(&ops, |chunk| create_all(&self.store, &*self.queue, chunk)).await
     }
 }
 

@@ -5,6 +5,7 @@ mod cluster;
 mod helpers;
 
 mod auth;
+mod batching;
 mod checkout;
 mod fairness;
 mod faults;
