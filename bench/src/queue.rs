@@ -17,11 +17,14 @@ use async_trait::async_trait;
 use clap::Args;
 use paygate::{
     app::{self, App, Mode},
+    clock::Clock,
     config::Config,
+    context::Ctx,
     merchants::test_merchant,
-    orders::{self, NewOrder},
-    payments::{Instrument, NewPayment, service},
-    processor::{ChargeOutcome, ChargeRequest, Connector, RefundRequest},
+    orders::{NewOrder, Orders},
+    payments::{Instrument, NewPayment},
+    processor::{ChargeOutcome, ChargeRequest, Connector, RefundRequest, SimulatedBank},
+    queue::embedded::EmbeddedQueue,
     store::Store,
 };
 use paygate_core::{Currency, OrderAmount, Vpa};
@@ -107,7 +110,14 @@ pub async fn prepare(
     store.migrate().await?;
     paygate::merchants::seed_test_merchant(&store).await?;
     let mut order_ids = Vec::with_capacity(n);
-    let writer = orders::Writer::new(store.clone(), 1);
+    // Orders are written through the orders service (only its store and clock are used).
+    let ctx = Ctx {
+        store: store.clone(),
+        queue: Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease)),
+        connector: Arc::new(SimulatedBank::from_config(&config, store.clone())),
+        clock: Clock::system(),
+    };
+    let orders = Orders::new(ctx);
     for _ in 0..n {
         let new = NewOrder {
             amount: OrderAmount::parse(10_000).expect("valid amount"),
@@ -115,11 +125,7 @@ pub async fn prepare(
             receipt: None,
             notes: json!({}),
         };
-        order_ids.push(
-            orders::create(&writer, test_merchant::ID, new, None)
-                .await?
-                .id,
-        );
+        order_ids.push(orders.create(test_merchant::ID, new, None).await?.id);
     }
     Ok((config, store, order_ids))
 }
@@ -147,7 +153,10 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut producers = Vec::new();
     let create = |app: App, committed: Arc<Mutex<HashMap<String, Instant>>>, order_id: String| async move {
-        let payment = service::create(&app, None, payment_for(order_id), None).await?;
+        let payment = app
+            .payments
+            .create(None, payment_for(order_id), None)
+            .await?;
         if let Ok(mut c) = committed.lock() {
             c.insert(payment.id, Instant::now());
         }

@@ -18,7 +18,6 @@ use clap::Args;
 use paygate::{
     app::{self, App, Mode},
     merchants::test_merchant,
-    payments::service,
     processor::SimulatedBank,
 };
 use serde_json::{Value, json};
@@ -125,7 +124,9 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
                     let Some(order_id) = queue.lock().ok().and_then(|mut q| q.pop()) else {
                         return Ok::<_, anyhow::Error>(());
                     };
-                    service::create(&app, None, payment_for(order_id), None).await?;
+                    app.payments
+                        .create(None, payment_for(order_id), None)
+                        .await?;
                 }
             }));
         }
@@ -140,7 +141,7 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             tick.tick().await;
             let app = app.clone();
             creates.push(tokio::spawn(async move {
-                service::create(&app, None, payment_for(order_id), None).await
+                app.payments.create(None, payment_for(order_id), None).await
             }));
         }
         for c in creates {

@@ -12,5 +12,7 @@ pub mod webhook;
 pub use card::{Card, CardError, CardInput, CardNetwork};
 pub use ids::{EventId, OrderId, PaymentId, RefundId};
 pub use money::{Currency, MinorUnit, OrderAmount, display_amount};
-pub use payment::{ForcedOutcome, Method, PaymentStatus};
+pub use payment::{
+    DeliveryStatus, ForcedOutcome, Method, OrderStatus, PaymentStatus, RefundStatus, UnknownName,
+};
 pub use vpa::Vpa;

@@ -79,6 +79,18 @@ pub fn display_amount(amount: i64, currency: &str) -> String {
     }
 }
 
+impl From<i64> for MinorUnit {
+    fn from(value: i64) -> Self {
+        Self(value)
+    }
+}
+
+impl From<MinorUnit> for i64 {
+    fn from(value: MinorUnit) -> i64 {
+        value.0
+    }
+}
+
 impl fmt::Display for MinorUnit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -90,6 +90,140 @@ impl fmt::Display for PaymentStatus {
     }
 }
 
+/// A stored value that is not one of its type's names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName(pub String);
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown value {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+/// `TryFrom<String>` (what a database row holds) and `as_str` for a name-coded enum.
+macro_rules! stored_names {
+    ($ty:ty) => {
+        impl TryFrom<String> for $ty {
+            type Error = UnknownName;
+            fn try_from(s: String) -> Result<Self, UnknownName> {
+                Self::parse(&s).ok_or(UnknownName(s))
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.as_str().to_owned()
+            }
+        }
+    };
+}
+
+stored_names!(Method);
+stored_names!(PaymentStatus);
+
+/// An order's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    Created,
+    Paid,
+}
+
+impl OrderStatus {
+    /// Parses a stored status.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(Self::Created),
+            "paid" => Some(Self::Paid),
+            _ => None,
+        }
+    }
+
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Paid => "paid",
+        }
+    }
+}
+
+stored_names!(OrderStatus);
+
+/// A refund's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundStatus {
+    Pending,
+    Processed,
+}
+
+impl RefundStatus {
+    /// Parses a stored status.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "processed" => Some(Self::Processed),
+            _ => None,
+        }
+    }
+
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processed => "processed",
+        }
+    }
+}
+
+stored_names!(RefundStatus);
+
+/// A webhook delivery's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Attempts remain (or the first is due).
+    Pending,
+    /// An attempt was answered 2xx.
+    Success,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Parses a stored status.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "success" => Some(Self::Success),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+stored_names!(DeliveryStatus);
+
+macro_rules! display_as_str {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(OrderStatus, RefundStatus, DeliveryStatus);
+
 /// An outcome fixed by a documented test value, whatever the mode and success rates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForcedOutcome {

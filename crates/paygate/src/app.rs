@@ -1,21 +1,39 @@
-//! The application: configuration, store, queue and connector, and the processes built from
-//! them (`all`, `serve`, `worker`).
+//! The composition root: the only module that knows every other. It builds the store, the
+//! queue and the connector from the configuration, the services over one [`Ctx`], the worker
+//! with a handler per queue, the API's and the pages' states, and starts the listeners and the
+//! worker of a process (`all`, `serve`, `worker`).
 
 use std::{net::SocketAddr, ops::Deref, sync::Arc};
 
 use anyhow::Context as _;
+use axum::Router;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
 use crate::{
+    clock::Clock,
     config::Config,
-    merchants,
+    context::Ctx,
+    http::{self, ApiParts, ApiSettings, ApiState},
+    merchants::{self, CredentialCache},
+    orders::Orders,
+    pages::{self, PageSettings, PagesParts, PagesState},
+    payments::service::{CallLimits, Payments},
     processor::{Connector, SimulatedBank},
-    queue::{Queue, embedded::EmbeddedQueue, redis::RedisQueue, worker},
+    queue::{
+        self, JobHandler, Queue,
+        embedded::EmbeddedQueue,
+        redis::RedisQueue,
+        worker::{self, Handlers, Worker},
+    },
+    refunds::Refunds,
     store::Store,
-    webhooks::client::{NetPolicy, WebhookClient},
+    webhooks::{
+        Webhooks,
+        client::{NetPolicy, WebhookClient},
+    },
 };
 
-/// Shared state of a running process; cheap to clone.
+/// A process's parts, wired; cheap to clone.
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
 
@@ -24,18 +42,15 @@ pub struct Inner {
     pub config: Config,
     pub store: Store,
     pub queue: Arc<dyn Queue>,
-    pub connector: Arc<dyn Connector>,
-    pub credentials: merchants::CredentialCache,
-    pub webhook_client: WebhookClient,
-    pub login_throttle: crate::dashboard::LoginThrottle,
-    /// The payments' group-committing writer.
-    pub payment_writer: crate::payments::writes::Writer,
-    /// The orders' group-committing writer.
-    pub order_writer: crate::orders::Writer,
-    /// The refunds' group-committing writer.
-    pub refund_writer: crate::refunds::Writer,
-    /// The webhook deliveries' group-committed reads and attempt records.
-    pub delivery_writer: crate::webhooks::Writer,
+    pub orders: Arc<Orders>,
+    pub payments: Arc<Payments>,
+    pub refunds: Arc<Refunds>,
+    pub webhooks: Arc<Webhooks>,
+    pub worker: Arc<Worker>,
+    /// What the API's handlers see.
+    pub api: ApiState,
+    /// What the pages' handlers see.
+    pub pages: PagesState,
     embedded: Option<Arc<EmbeddedQueue>>,
 }
 
@@ -80,47 +95,108 @@ impl App {
         connector: Arc<dyn Connector>,
     ) -> anyhow::Result<Self> {
         let (queue, embedded): (Arc<dyn Queue>, _) = match &config.redis_url {
-            Some(url) => (
-                Arc::new(RedisQueue::new(
+            Some(url) => {
+                let redis = RedisQueue::new(
                     url,
                     config.redis_cluster,
                     &config.redis_prefix,
                     config.job_lease,
-                )?),
-                None,
-            ),
+                )?;
+                (Arc::new(redis), None)
+            }
             None => {
                 let embedded = Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease));
                 (embedded.clone(), Some(embedded))
             }
         };
-        let webhook_client = WebhookClient::new(NetPolicy {
+        let ctx = Ctx {
+            store: store.clone(),
+            queue: queue.clone(),
+            connector,
+            clock: Clock::system(),
+        };
+        let client = WebhookClient::new(NetPolicy {
             allow_loopback: config.webhook_allow_loopback,
             allow_private: config.webhook_allow_private,
         })?;
-        // One batch of each kind at a time: the next batch collects while one commits, so
-        // batches grow with the load (measured: more lanes made smaller batches and less
-        // throughput on both backends; SQLite has one writer anyway).
-        let lanes = 1;
-        let payment_writer =
-            crate::payments::writes::Writer::new(store.clone(), queue.clone(), lanes);
-        let order_writer = crate::orders::Writer::new(store.clone(), lanes);
-        let refund_writer = crate::refunds::Writer::new(store.clone(), queue.clone(), lanes);
-        let delivery_writer = crate::webhooks::Writer::new(store.clone(), lanes);
+        let limits = CallLimits {
+            lease: config.processor_call_lease(),
+            timeout: config.processor_call_timeout(),
+        };
+        let orders = Arc::new(Orders::new(ctx.clone()));
+        let payments = Arc::new(Payments::new(ctx.clone(), limits));
+        let refunds = Arc::new(Refunds::new(ctx.clone(), limits));
+        let webhooks = Arc::new(Webhooks::new(ctx, client, config.webhook_schedule.clone()));
+        let handlers: Handlers = [
+            (queue::PAYMENTS, payments.clone() as Arc<dyn JobHandler>),
+            (queue::REFUNDS, refunds.clone() as Arc<dyn JobHandler>),
+            (queue::WEBHOOKS, webhooks.clone() as Arc<dyn JobHandler>),
+        ]
+        .into_iter()
+        .collect();
+        let worker = Arc::new(Worker::new(
+            queue.clone(),
+            store.clone(),
+            handlers,
+            worker::Settings {
+                concurrency: config.worker_concurrency,
+                lease: config.job_lease,
+                shutdown_timeout: config.shutdown_timeout,
+            },
+        ));
+        let credentials = Arc::new(CredentialCache::default());
+        let api = ApiState::new(ApiParts {
+            store: store.clone(),
+            queue: queue.clone(),
+            credentials: credentials.clone(),
+            orders: orders.clone(),
+            payments: payments.clone(),
+            refunds: refunds.clone(),
+            webhooks: webhooks.clone(),
+            settings: ApiSettings {
+                test_endpoints: config.test_endpoints,
+                idempotency_takeover: config.idempotency_takeover,
+                fault_pause: config.fault_pause,
+            },
+        });
+        let pages = PagesState::new(PagesParts {
+            store: store.clone(),
+            credentials,
+            orders: orders.clone(),
+            payments: payments.clone(),
+            refunds: refunds.clone(),
+            webhooks: webhooks.clone(),
+            login_throttle: pages::dashboard::LoginThrottle::default(),
+            settings: PageSettings {
+                public_api_url: config.public_api_url.clone(),
+                public_checkout_url: config.public_checkout_url.clone(),
+                test_endpoints: config.test_endpoints,
+            },
+        });
         Ok(Self(Arc::new(Inner {
-            payment_writer,
-            order_writer,
-            refund_writer,
-            delivery_writer,
             config,
             store,
             queue,
-            connector,
-            credentials: merchants::CredentialCache::default(),
-            webhook_client,
-            login_throttle: crate::dashboard::LoginThrottle::default(),
+            orders,
+            payments,
+            refunds,
+            webhooks,
+            worker,
+            api,
+            pages,
             embedded,
         })))
+    }
+
+    /// The routers of the three listeners: API, checkout, dashboard.
+    fn routers(&self) -> [Router; 3] {
+        let checkout =
+            pages::checkout::router(self.pages.clone(), http::public_router(self.api.clone()));
+        [
+            http::api_router(self.api.clone()),
+            http::layers::common(checkout),
+            http::layers::common(pages::dashboard::router(self.pages.clone())),
+        ]
     }
 }
 
@@ -158,24 +234,20 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
     let mut tasks = JoinSet::new();
     let (mut api_addr, mut checkout_addr, mut dashboard_addr) = (None, None, None);
     if mode != Mode::Worker {
+        let [api, checkout, dashboard] = app.routers();
         let listeners = [
-            (
-                "API",
-                "PORT",
-                app.config.port,
-                crate::http::api_router(app.clone()),
-            ),
+            ("API", "PORT", app.config.port, api),
             (
                 "checkout",
                 "CHECKOUT_PORT",
                 app.config.checkout_port,
-                crate::checkout::router(app.clone()),
+                checkout,
             ),
             (
                 "dashboard",
                 "DASHBOARD_PORT",
                 app.config.dashboard_port,
-                crate::dashboard::router(app.clone()),
+                dashboard,
             ),
         ];
         for (name, setting, port, router) in listeners {
@@ -205,7 +277,7 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
         if let Some(embedded) = &app.embedded {
             embedded.listen_for_other_processes();
         }
-        tasks.spawn(worker::run(app.clone(), stop_rx));
+        tasks.spawn(app.worker.clone().run(stop_rx));
     }
     Ok(Running {
         api_addr,

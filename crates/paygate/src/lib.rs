@@ -3,13 +3,14 @@
 
 pub mod app;
 pub mod batch;
-pub mod checkout;
+pub mod clock;
 pub mod config;
-pub mod dashboard;
+pub mod context;
 pub mod http;
 pub mod idempotent;
 pub mod merchants;
 pub mod orders;
+pub mod pages;
 pub mod payments;
 pub mod processor;
 pub mod queue;

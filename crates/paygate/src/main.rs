@@ -127,7 +127,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::WebhookReceiver { listen, secret } => {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(async move {
-                paygate::webhooks::receiver::serve(listen, &secret, stopped).await
+                paygate::http::receiver::serve(listen, &secret, stopped).await
             });
             paygate::app::shutdown_signal().await;
             let _ = stop.send(true);

@@ -1,5 +1,5 @@
 //! Extractors that answer malformed requests with the API's error body: the authenticated
-//! merchant, a JSON object body, and pagination.
+//! merchant, a typed JSON body, a resource id from the path, and pagination.
 
 use std::collections::HashMap;
 
@@ -9,18 +9,22 @@ use axum::{
     http::{StatusCode, request::Parts},
 };
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::Value;
 
-use super::error::ApiError;
-use crate::{app::App, merchants, store::merchants::Merchant};
+use super::{ApiState, error::ApiError};
+use crate::{merchants, store::merchants::Merchant};
 
 /// The merchant authenticated by `X-Api-Key`/`X-Api-Secret` or HTTP Basic `key:secret`.
 pub struct Authed(pub Merchant);
 
-impl FromRequestParts<App> for Authed {
+impl FromRequestParts<ApiState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let (key, secret) = match (header("x-api-key"), header("x-api-secret")) {
             (Some(k), Some(s)) => (k.to_owned(), s.to_owned()),
@@ -65,14 +69,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-/// A request body that must be a JSON object.
-pub struct JsonObject(pub Map<String, Value>);
+/// A JSON request body of type `T`. Whatever does not fit answers the API's error body: a
+/// body that is not JSON or not an object, a missing field (`card.number is required`; a
+/// `null` counts as missing), a value of the wrong type (`amount must be an integer`). Fields
+/// the type does not name are ignored (the API's contract).
+pub struct ApiJson<T>(pub T);
 
-impl FromRequest<App> for JsonObject {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, app).await.map_err(|e| {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -83,72 +90,59 @@ impl FromRequest<App> for JsonObject {
                 ApiError::bad_request("Request body could not be read")
             }
         })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
-            Err(_) => Err(ApiError::bad_request("Request body is not valid JSON")),
-        }
+        let value = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return Err(ApiError::bad_request("Request body must be a JSON object")),
+            Err(_) => return Err(ApiError::bad_request("Request body is not valid JSON")),
+        };
+        serde_path_to_error::deserialize(value)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(describe(&e)))
     }
 }
 
-/// Typed access to the fields of a JSON object, with the API's messages. A `null` field
-/// counts as absent.
-pub struct Fields<'a>(pub &'a Map<String, Value>);
-
-impl<'a> Fields<'a> {
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    /// A required string.
-    pub fn str(&self, name: &str) -> Result<&'a str, ApiError> {
-        self.opt_str(name)?
-            .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
-    }
-
-    /// An optional string.
-    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::bad_request(format!("{name} must be a string"))),
+/// The API's message for a body that does not fit its type.
+fn describe(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    let within = |field: &str| {
+        if path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
         }
+    };
+    let inner = e.inner().to_string();
+    if let Some(field) = inner
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return format!("{} is required", within(field));
     }
+    if inner.starts_with("invalid type: null") {
+        return format!("{path} is required");
+    }
+    let expected = inner.rsplit("expected ").next().unwrap_or_default();
+    let kind = if expected.contains("i64") || expected.contains("integer") {
+        "an integer"
+    } else if expected.contains("string") {
+        "a string"
+    } else if expected.contains("map") || expected.contains("struct") {
+        "an object"
+    } else if expected.contains("bool") {
+        "a boolean"
+    } else {
+        "of another type"
+    };
+    format!("{path} must be {kind}")
+}
 
-    /// A required integer.
-    pub fn i64(&self, name: &str) -> Result<i64, ApiError> {
-        self.opt_i64(name)?
-            .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
-    }
-
-    /// An optional integer.
-    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| ApiError::bad_request(format!("{name} must be an integer"))),
-        }
-    }
-
-    /// A required object.
-    pub fn object(&self, name: &str) -> Result<Fields<'a>, ApiError> {
-        match self.get(name) {
-            None => Err(ApiError::bad_request(format!("{name} is required"))),
-            Some(Value::Object(map)) => Ok(Fields(map)),
-            Some(_) => Err(ApiError::bad_request(format!("{name} must be an object"))),
-        }
-    }
-
-    /// An optional object, as a JSON value.
-    pub fn opt_object(&self, name: &str) -> Result<Option<&'a Map<String, Value>>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(map)),
-            Some(_) => Err(ApiError::bad_request(format!("{name} must be an object"))),
-        }
-    }
+/// A field that may be given as `null` (`Some(None)`), or left out (`None`).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `limit` (1–100, default 10) and `offset` (≥ 0, default 0).

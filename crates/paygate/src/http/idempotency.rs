@@ -30,9 +30,8 @@ use axum::{
 use chrono::Duration;
 use sha2::{Digest, Sha256};
 
-use super::{BODY_LIMIT, error::ApiError, extract::Authed};
+use super::{ApiState, BODY_LIMIT, error::ApiError, extract::Authed};
 use crate::{
-    app::App,
     config::FaultPoint,
     store::{
         idempotency::{self, Claim, Held, Stored},
@@ -114,7 +113,7 @@ fn request_hash(method: &Method, path: &str, body: &Bytes) -> String {
 }
 
 /// The middleware.
-pub async fn idempotency(State(app): State<App>, req: Request, next: Next) -> Response {
+pub async fn idempotency(State(app): State<ApiState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -145,7 +144,7 @@ pub async fn idempotency(State(app): State<App>, req: Request, next: Next) -> Re
     };
     let hash = request_hash(&parts.method, parts.uri.path(), &bytes);
     let at = now();
-    let takeover = Duration::from_std(app.config.idempotency_takeover).unwrap_or(Duration::MAX);
+    let takeover = Duration::from_std(app.settings.idempotency_takeover).unwrap_or(Duration::MAX);
     let claim = idempotency::claim(
         &app.store,
         &merchant.id,
@@ -216,8 +215,8 @@ pub async fn idempotency(State(app): State<App>, req: Request, next: Next) -> Re
 }
 
 /// The `TEST_FAULT_PAUSE` hook: holds the request at `point` so a test can kill the process.
-async fn pause(app: &App, point: FaultPoint) {
-    if let Some((at, how_long)) = app.config.fault_pause
+async fn pause(app: &ApiState, point: FaultPoint) {
+    if let Some((at, how_long)) = app.settings.fault_pause
         && at == point
     {
         tracing::warn!(?point, ?how_long, "TEST_FAULT_PAUSE: holding the request");

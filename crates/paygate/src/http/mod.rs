@@ -1,24 +1,81 @@
-//! The HTTP surface. Handlers are adapters: extract, authenticate, validate into domain
-//! types, call one service function, render the result.
+//! The HTTP API (an adapter). Handlers extract, authenticate, validate into domain types, call
+//! one service function, and render the result; they see services and the store only through
+//! [`ApiState`], which the composition root builds.
+//!
+//! The cross-cutting layers are tower-http's: request ids (set when the client sent none,
+//! returned in `X-Request-Id`, and recorded on the request's tracing span so every log line of
+//! a request carries it), trace spans, request timeouts, panic catching, and the security
+//! headers (see [`layers`]).
 
 pub mod api;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod layers;
+pub mod receiver;
 
-use axum::{
-    Router,
-    extract::{DefaultBodyLimit, Request},
-    http::{HeaderValue, StatusCode},
-    middleware::{self, Next},
-    response::Response,
+use std::{ops::Deref, sync::Arc, time::Duration};
+
+use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
+
+use crate::{
+    config::FaultPoint, merchants::CredentialCache, orders::Orders, payments::service::Payments,
+    queue::Queue, refunds::Refunds, store::Store, webhooks::Webhooks,
 };
-
-use crate::app::App;
 use error::ApiError;
 
 /// Largest accepted request body, bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The settings the API reads.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// Serve `/api/v1/test/*`.
+    pub test_endpoints: bool,
+    /// How long a `running` idempotency key is kept for its request.
+    pub idempotency_takeover: Duration,
+    /// The test hook of `TEST_FAULT_PAUSE`.
+    pub fault_pause: Option<(FaultPoint, Duration)>,
+}
+
+/// What the API's handlers work with. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState(Arc<ApiParts>);
+
+/// The parts of an [`ApiState`].
+pub struct ApiParts {
+    pub store: Store,
+    pub queue: Arc<dyn Queue>,
+    pub credentials: Arc<CredentialCache>,
+    pub orders: Arc<Orders>,
+    pub payments: Arc<Payments>,
+    pub refunds: Arc<Refunds>,
+    pub webhooks: Arc<Webhooks>,
+    pub settings: ApiSettings,
+}
+
+impl ApiState {
+    /// The state over its parts.
+    pub fn new(parts: ApiParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl Deref for ApiState {
+    type Target = ApiParts;
+    fn deref(&self) -> &ApiParts {
+        &self.0
+    }
+}
+
+/// Renders an askama template as an HTML answer (a 500 in the API's error shape if it cannot).
+pub fn html<T: askama::Template>(page: &T) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match page.render() {
+        Ok(body) => axum::response::Html(body).into_response(),
+        Err(e) => ApiError::internal(&e).into_response(),
+    }
+}
 
 /// Serialises a view to a JSON response body.
 pub fn render<T: serde::Serialize>(view: T) -> Result<axum::Json<serde_json::Value>, ApiError> {
@@ -28,10 +85,15 @@ pub fn render<T: serde::Serialize>(view: T) -> Result<axum::Json<serde_json::Val
 }
 
 /// The API router (port 8000).
-pub fn api_router(app: App) -> Router {
-    with_api_rejections(api::routes(&app))
-        .layer(middleware::from_fn(request_id))
-        .with_state(app)
+pub fn api_router(state: ApiState) -> Router {
+    let router = with_api_rejections(api::routes(&state)).with_state(state);
+    layers::common(layers::api_headers(router))
+}
+
+/// The public endpoints of the checkout page, relative to `/api` (for the checkout port, which
+/// serves them on the page's own origin, with the API's JSON rejections).
+pub fn public_router(state: ApiState) -> Router {
+    with_api_rejections(Router::new().nest("/v1", api::public_routes_v1())).with_state(state)
 }
 
 /// The API's answers for what no route takes: a JSON 404 for an unknown path, a JSON 405 for
@@ -48,25 +110,4 @@ pub fn with_api_rejections<S: Clone + Send + Sync + 'static>(router: Router<S>) 
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-}
-
-/// Gives every response an `X-Request-Id` (the client's, or a new one) and logs the request
-/// with it at debug level.
-async fn request_id(req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let started = std::time::Instant::now();
-    let mut response = next.run(req).await;
-    tracing::debug!(request_id = %id, %method, %path, status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64, "request");
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
 }

@@ -21,7 +21,7 @@ use axum::{
     body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode, header::LOCATION},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::{get, post, put},
 };
 use paygate_core::webhook;
@@ -159,49 +159,30 @@ async fn received(State(state): State<Shared>) -> Json<Vec<Received>> {
     )
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The receiver's page: what it received, newest first.
+#[derive(askama::Template)]
+#[template(path = "receiver.html")]
+struct Page {
+    received: Vec<Received>,
 }
 
-async fn page(State(state): State<Shared>) -> Html<String> {
-    let list = state
+impl Received {
+    /// The event name in the body, if it is a paygate webhook.
+    fn event(&self) -> String {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v["event"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+async fn page(State(state): State<Shared>) -> Response {
+    let received = state
         .received
         .lock()
         .map(|l| l.iter().rev().cloned().collect::<Vec<_>>())
         .unwrap_or_default();
-    let rows: String = list
-        .iter()
-        .map(|r| {
-            let event = serde_json::from_str::<Value>(&r.body)
-                .ok()
-                .and_then(|v| v["event"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                escape(&r.received_at),
-                escape(&event),
-                escape(&r.path),
-                if r.hex_signature_valid { "valid" } else { "INVALID" },
-                if r.standard_signature_valid { "valid" } else { "INVALID" },
-                r.answered,
-                escape(&r.body)
-            )
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>paygate webhook receiver</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:1.5rem}}table{{border-collapse:collapse;\
-         width:100%}}td,th{{border:1px solid #ccc;padding:.3rem;text-align:left;vertical-align:top}}\
-         code{{word-break:break-all}}</style></head><body><h1>Webhooks received</h1>\
-         <p>{} received. JSON: <a href=\"/received\">/received</a></p><table><thead><tr><th>received</th>\
-         <th>event</th><th>path</th><th>X-Webhook-Signature</th><th>webhook-signature</th><th>answer</th>\
-         <th>body</th></tr></thead><tbody>{rows}</tbody></table></body></html>",
-        list.len()
-    ))
+    crate::http::html(&Page { received })
 }
 
 /// The receiver's router.
@@ -230,7 +211,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "webhook receiver listening");
     axum::serve(listener, router(secret))
-        .with_graceful_shutdown(async move { crate::queue::worker::stopped(&mut shutdown).await })
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
         .await?;
     Ok(())
 }

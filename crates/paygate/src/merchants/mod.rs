@@ -183,6 +183,33 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+/// Password checks in flight at once: argon2 is deliberately slow, so it runs on the blocking
+/// pool, a few at a time, and never on the threads that serve requests.
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Verifies a dashboard email and password; the merchant's id when they match. An unknown
+/// email is hashed too, so timing does not reveal which emails exist.
+pub async fn check_login(
+    store: &Store,
+    email: &str,
+    password: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J0M4m0nBv0yvxqJUHVpVdM4NF4g9n7p8LDBc1Y0M2Bk";
+    let row = crate::store::dashboard::login_row(store, email).await?;
+    let (id, hash) = match row {
+        Some((id, Some(hash))) => (Some(id), hash),
+        _ => (None, DUMMY.to_owned()),
+    };
+    let ok = {
+        let _permit = PASSWORD_CHECKS.acquire().await;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false)
+    };
+    Ok(id.filter(|_| ok))
+}
+
 /// Sets a merchant's dashboard password.
 pub async fn set_password(store: &Store, merchant_id: &str, password: &str) -> anyhow::Result<()> {
     if password.chars().count() < 8 {

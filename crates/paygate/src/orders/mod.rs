@@ -5,9 +5,10 @@ use serde_json::Value;
 
 use crate::{
     batch::{Batcher, Stopped, per_request},
+    context::Ctx,
     idempotent::{self, Replay},
     store::{
-        Store, idempotency, now,
+        Store, idempotency,
         orders::{self, Order},
     },
 };
@@ -48,50 +49,53 @@ impl From<idempotent::StoreError> for Error {
     }
 }
 
-/// Creates an order for the merchant (with an idempotency key, its response is stored in
-/// the same transaction), group-committed with the orders created at the same time.
-pub async fn create(
-    writer: &Writer,
-    merchant_id: &str,
-    new: NewOrder,
-    replay: Option<Replay<Order>>,
-) -> Result<Order, Error> {
-    let at = now();
-    let order = Order {
-        id: OrderId::generate().into_string(),
-        merchant_id: merchant_id.to_owned(),
-        amount: new.amount.get().get(),
-        currency: new.currency.code().to_owned(),
-        receipt: new.receipt,
-        notes: new.notes,
-        status: "created".into(),
-        created_at: at,
-        updated_at: at,
-    };
-    writer
-        .create
-        .submit((order, replay))
-        .await
-        .unwrap_or(Err(Stopped.into()))
+impl Orders {
+    /// Creates an order for the merchant (with an idempotency key, its response is stored in
+    /// the same transaction), group-committed with the orders created at the same time.
+    pub async fn create(
+        &self,
+        merchant_id: &str,
+        new: NewOrder,
+        replay: Option<Replay<Order>>,
+    ) -> Result<Order, Error> {
+        let at = self.ctx.now();
+        let order = Order {
+            id: OrderId::generate().into_string(),
+            merchant_id: merchant_id.to_owned(),
+            amount: new.amount.get().get(),
+            currency: new.currency.code().to_owned(),
+            receipt: new.receipt,
+            notes: new.notes,
+            status: "created".into(),
+            created_at: at,
+            updated_at: at,
+        };
+        self.create
+            .submit((order, replay))
+            .await
+            .unwrap_or(Err(Stopped.into()))
+    }
 }
 
-/// The orders' group-committing writer: the orders created together are inserted by one
+/// The orders service, group-committing: the orders created together are inserted by one
 /// statement, their idempotency keys completed by another, in one transaction (see `batch`).
-pub struct Writer {
+pub struct Orders {
+    ctx: Ctx,
     create: Batcher<NewRow, Result<Order, Error>>,
 }
 
 /// An order to insert, with its request's idempotency claim.
 type NewRow = (Order, Option<Replay<Order>>);
 
-impl Writer {
-    /// Starts the writer: `lanes` batches in flight at once.
-    pub fn new(store: Store, lanes: usize) -> Self {
-        let create = Batcher::new(128, lanes, move |ops: Vec<NewRow>| {
+impl Orders {
+    /// The service over `ctx`, with its group-committing writer.
+    pub fn new(ctx: Ctx) -> Self {
+        let store = ctx.store.clone();
+        let create = Batcher::new(128, 1, move |ops: Vec<NewRow>| {
             let store = store.clone();
             async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
         });
-        Self { create }
+        Self { ctx, create }
     }
 }
 

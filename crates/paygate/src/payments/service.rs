@@ -20,16 +20,18 @@ use serde_json::json;
 
 use super::{
     NewPayment,
-    writes::{Create, Outcome},
+    writes::{Create, Outcome, Writer},
 };
+use std::time::Duration;
+
 use crate::{
-    app::App,
+    context::Ctx,
     idempotent::{self, Replay},
     processor::{ChargeOutcome, ChargeRequest, charge_key},
+    queue::JobHandler,
     store::{
         Store,
         events::Event,
-        now,
         payments::{self, Payment},
     },
     views::PaymentBody,
@@ -72,52 +74,143 @@ impl From<idempotent::StoreError> for Error {
     }
 }
 
-/// Creates a pending payment for an order. With `merchant_id`, the order must be that
-/// merchant's (the authenticated API); without, the order's merchant is used (checkout). The
-/// write is group-committed with the payments created at the same time (see `writes`).
-pub async fn create(
-    app: &App,
-    merchant_id: Option<&str>,
-    new: NewPayment,
-    replay: Option<Replay<Payment>>,
-) -> Result<Payment, Error> {
-    if OrderId::parse(&new.order_id).is_none() {
-        return Err(Error::OrderNotFound);
-    }
-    app.payment_writer
-        .create(Create {
-            merchant_id: merchant_id.map(str::to_owned),
-            new,
-            replay,
-        })
-        .await
+/// How long a run may ask the processor about one payment (its processor lease), and how long
+/// it waits for the answer (within the lease).
+#[derive(Clone, Copy, Debug)]
+pub struct CallLimits {
+    pub lease: Duration,
+    pub timeout: Duration,
 }
 
-/// Captures a successful payment, in full. `amount`, when given, must equal the payment's
-/// amount (partial capture is not offered). A second capture is refused like any payment that
-/// is not `success` and uncaptured.
-pub async fn capture(
-    app: &App,
-    merchant_id: &str,
-    id: &str,
-    amount: Option<i64>,
-    replay: Option<Replay<Payment>>,
-) -> Result<Payment, Error> {
-    let payment = get(&app.store, Some(merchant_id), id).await?;
-    if amount.is_some_and(|a| a != payment.amount) {
-        return Err(Error::CaptureAmountMismatch);
+/// The payments service.
+pub struct Payments {
+    ctx: Ctx,
+    writer: Writer,
+    limits: CallLimits,
+}
+
+impl Payments {
+    /// The service over `ctx`, with its group-committing writer.
+    pub fn new(ctx: Ctx, limits: CallLimits) -> Self {
+        let writer = Writer::new(ctx.store.clone(), ctx.queue.clone(), 1);
+        Self {
+            ctx,
+            writer,
+            limits,
+        }
     }
-    let mut tx = app.store.begin().await?;
-    let Some(captured) = payments::capture(&mut tx, id, now()).await? else {
-        return Err(Error::NotCapturable);
-    };
-    let data = event_data(&captured);
-    let jobs =
-        webhooks::record(app, &mut tx, &[event(&captured, "payment.captured", data)]).await?;
-    idempotent::store_in(&mut tx, replay.as_ref(), &captured).await?;
-    tx.commit().await?;
-    app.queue.dispatch(&jobs).await;
-    Ok(captured)
+
+    /// The writer (for callers that write a whole batch at once).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Creates a pending payment for an order. With `merchant_id`, the order must be that
+    /// merchant's (the authenticated API); without, the order's merchant is used (checkout). The
+    /// write is group-committed with the payments created at the same time (see `writes`).
+    pub async fn create(
+        &self,
+        merchant_id: Option<&str>,
+        new: NewPayment,
+        replay: Option<Replay<Payment>>,
+    ) -> Result<Payment, Error> {
+        if OrderId::parse(&new.order_id).is_none() {
+            return Err(Error::OrderNotFound);
+        }
+        self.writer
+            .create(Create {
+                merchant_id: merchant_id.map(str::to_owned),
+                new,
+                replay,
+            })
+            .await
+    }
+
+    /// Captures a successful payment, in full. `amount`, when given, must equal the payment's
+    /// amount (partial capture is not offered). A second capture is refused like any payment that
+    /// is not `success` and uncaptured.
+    pub async fn capture(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        amount: Option<i64>,
+        replay: Option<Replay<Payment>>,
+    ) -> Result<Payment, Error> {
+        let payment = get(&self.ctx.store, Some(merchant_id), id).await?;
+        if amount.is_some_and(|a| a != payment.amount) {
+            return Err(Error::CaptureAmountMismatch);
+        }
+        let mut tx = self.ctx.store.begin().await?;
+        let Some(captured) = payments::capture(&mut tx, id, self.ctx.now()).await? else {
+            return Err(Error::NotCapturable);
+        };
+        let data = event_data(&captured);
+        let events = [event(&captured, "payment.captured", data)];
+        let jobs = webhooks::record(&*self.ctx.queue, &mut tx, &events).await?;
+        idempotent::store_in(&mut tx, replay.as_ref(), &captured).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        Ok(captured)
+    }
+
+    /// Processes a pending payment through the connector. Idempotent: a payment already final
+    /// changes nothing, and one another run is processing is left to it. Taking the lease and
+    /// recording the outcome are group-committed with the other jobs running at the same time.
+    pub async fn process(&self, payment_id: &str) -> anyhow::Result<Processed> {
+        let at = self.ctx.now();
+        let lease = self.limits.lease;
+        let Some(payment) = self.writer.begin(payment_id.to_owned(), at + lease).await? else {
+            return Ok(match payments::get(&self.ctx.store, payment_id).await? {
+                Some(p) if p.status == PaymentStatus::Pending.as_str() => {
+                    Processed::Busy(p.processor_lease_until.unwrap_or(at + lease))
+                }
+                _ => Processed::AlreadyFinal,
+            });
+        };
+        let request = ChargeRequest {
+            idempotency_key: charge_key(&payment.id),
+            payment_id: payment.id.clone(),
+            amount: payment.amount,
+            currency: payment.currency.clone(),
+            method: Method::parse(&payment.method).unwrap_or(Method::Card),
+            forced_outcome: payment
+                .forced_outcome
+                .as_deref()
+                .and_then(ForcedOutcome::parse),
+        };
+        // No connection is held while the processor works; a call that outlives its lease is
+        // abandoned (another run will ask again, with the same key).
+        let outcome =
+            tokio::time::timeout(self.limits.timeout, self.ctx.connector.charge(&request))
+                .await
+                .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
+        let (status, error) = match outcome {
+            ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
+            ChargeOutcome::Failed { code, description } => {
+                (PaymentStatus::Failed, Some((code, description)))
+            }
+        };
+        let outcome = Outcome {
+            id: payment_id.to_owned(),
+            status,
+            error,
+        };
+        let Some(updated) = self.writer.finish(outcome).await? else {
+            return Ok(Processed::AlreadyFinal);
+        };
+        tracing::info!(payment = %updated.id, status = %status, "payment processed");
+        Ok(Processed::Finished(status))
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Payments {
+    async fn run(&self, payment_id: &str) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(match self.process(payment_id).await? {
+            Processed::Busy(until) => Some(until),
+            _ => None,
+        })
+    }
 }
 
 /// The `data` of a payment event: the payment as the API shows it.
@@ -167,59 +260,4 @@ pub enum Processed {
     /// Another run is asking the processor now (it holds the payment's processor lease until
     /// then): this run asked nothing; try again at that time.
     Busy(chrono::DateTime<chrono::Utc>),
-}
-
-/// Processes a pending payment through the connector. Idempotent: a payment already final
-/// changes nothing, and one another run is processing is left to it. Taking the lease and
-/// recording the outcome are group-committed with the other jobs running at the same time.
-pub async fn process(app: &App, payment_id: &str) -> anyhow::Result<Processed> {
-    let at = now();
-    let lease = app.config.processor_call_lease();
-    let Some(payment) = app
-        .payment_writer
-        .begin(payment_id.to_owned(), at + lease)
-        .await?
-    else {
-        return Ok(match payments::get(&app.store, payment_id).await? {
-            Some(p) if p.status == PaymentStatus::Pending.as_str() => {
-                Processed::Busy(p.processor_lease_until.unwrap_or(at + lease))
-            }
-            _ => Processed::AlreadyFinal,
-        });
-    };
-    let request = ChargeRequest {
-        idempotency_key: charge_key(&payment.id),
-        payment_id: payment.id.clone(),
-        amount: payment.amount,
-        currency: payment.currency.clone(),
-        method: Method::parse(&payment.method).unwrap_or(Method::Card),
-        forced_outcome: payment
-            .forced_outcome
-            .as_deref()
-            .and_then(ForcedOutcome::parse),
-    };
-    // No connection is held while the processor works; a call that outlives its lease is
-    // abandoned (another run will ask again, with the same key).
-    let outcome = tokio::time::timeout(
-        app.config.processor_call_timeout(),
-        app.connector.charge(&request),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
-    let (status, error) = match outcome {
-        ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
-        ChargeOutcome::Failed { code, description } => {
-            (PaymentStatus::Failed, Some((code, description)))
-        }
-    };
-    let outcome = Outcome {
-        id: payment_id.to_owned(),
-        status,
-        error,
-    };
-    let Some(updated) = app.payment_writer.finish(outcome).await? else {
-        return Ok(Processed::AlreadyFinal);
-    };
-    tracing::info!(payment = %updated.id, status = %status, "payment processed");
-    Ok(Processed::Finished(status))
 }

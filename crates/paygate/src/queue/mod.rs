@@ -11,6 +11,8 @@ pub mod embedded;
 pub mod redis;
 pub mod worker;
 
+pub use worker::JobHandler;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -17,11 +17,12 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::{
-    app::App,
     batch::{Batcher, Stopped, per_request},
+    context::Ctx,
     idempotent::{self, Replay},
+    payments::service::CallLimits,
     processor::{RefundRequest, refund_key},
-    queue::{JobSpec, Queue, REFUNDS},
+    queue::{JobHandler, JobSpec, Queue, REFUNDS},
     store::{
         Store,
         events::Event,
@@ -78,39 +79,6 @@ fn refund_event(refund: &Refund, event_type: &str) -> Event {
     }
 }
 
-/// Creates a pending refund of `amount` (default: all that is left) on the merchant's payment,
-/// group-committed with the refunds created at the same time.
-pub async fn create(
-    app: &App,
-    merchant_id: &str,
-    payment_id: &str,
-    amount: Option<i64>,
-    reason: Option<String>,
-    replay: Option<Replay<Refund>>,
-) -> Result<Refund, Error> {
-    let payment =
-        match crate::payments::service::get(&app.store, Some(merchant_id), payment_id).await {
-            Ok(p) => p,
-            Err(crate::payments::service::Error::Store(e)) => return Err(e.into()),
-            Err(_) => return Err(Error::PaymentNotFound),
-        };
-    if payment.status != PaymentStatus::Success.as_str() {
-        return Err(Error::NotRefundable);
-    }
-    let op = Create {
-        merchant_id: payment.merchant_id,
-        payment_id: payment.id,
-        amount,
-        reason,
-        replay,
-    };
-    app.refund_writer
-        .create
-        .submit(op)
-        .await
-        .unwrap_or(Err(Stopped.into()))
-}
-
 /// A refund to create (of a payment already checked to be the merchant's and successful).
 pub struct Create {
     pub merchant_id: String,
@@ -118,6 +86,122 @@ pub struct Create {
     pub amount: Option<i64>,
     pub reason: Option<String>,
     pub replay: Option<Replay<Refund>>,
+}
+
+/// The refunds service.
+pub struct Refunds {
+    ctx: Ctx,
+    writer: Writer,
+    limits: CallLimits,
+}
+
+impl Refunds {
+    /// The service over `ctx`, with its group-committing writer.
+    pub fn new(ctx: Ctx, limits: CallLimits) -> Self {
+        let writer = Writer::new(ctx.store.clone(), ctx.queue.clone(), 1);
+        Self {
+            ctx,
+            writer,
+            limits,
+        }
+    }
+
+    /// The writer (for callers that write a whole batch at once).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Creates a pending refund of `amount` (default: all that is left) on the merchant's
+    /// payment, group-committed with the refunds created at the same time.
+    pub async fn create(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+        amount: Option<i64>,
+        reason: Option<String>,
+        replay: Option<Replay<Refund>>,
+    ) -> Result<Refund, Error> {
+        let payment =
+            match crate::payments::service::get(&self.ctx.store, Some(merchant_id), payment_id)
+                .await
+            {
+                Ok(p) => p,
+                Err(crate::payments::service::Error::Store(e)) => return Err(e.into()),
+                Err(_) => return Err(Error::PaymentNotFound),
+            };
+        if payment.status != PaymentStatus::Success.as_str() {
+            return Err(Error::NotRefundable);
+        }
+        let op = Create {
+            merchant_id: payment.merchant_id,
+            payment_id: payment.id,
+            amount,
+            reason,
+            replay,
+        };
+        self.writer
+            .create
+            .submit(op)
+            .await
+            .unwrap_or(Err(Stopped.into()))
+    }
+
+    /// Processes a pending refund through the connector. Idempotent.
+    pub async fn process(&self, refund_id: &str) -> anyhow::Result<Processed> {
+        let (store, at) = (&self.ctx.store, self.ctx.now());
+        let lease = self.limits.lease;
+        let Some(refund) = refunds::begin_processor_call(store, refund_id, at, at + lease).await?
+        else {
+            return Ok(match refunds::get(store, refund_id).await? {
+                Some(r) if r.status == "pending" => {
+                    Processed::Busy(r.processor_lease_until.unwrap_or(at + lease))
+                }
+                _ => Processed::AlreadyProcessed,
+            });
+        };
+        let payment = payments::get(store, &refund.payment_id).await?;
+        let request = RefundRequest {
+            idempotency_key: refund_key(&refund.id),
+            refund_id: refund.id.clone(),
+            payment_id: refund.payment_id.clone(),
+            amount: refund.amount,
+            currency: payment.map(|p| p.currency).unwrap_or_else(|| "INR".into()),
+        };
+        tokio::time::timeout(self.limits.timeout, self.ctx.connector.refund(&request))
+            .await
+            .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
+        let mut tx = store.begin().await?;
+        let Some(done) = refunds::finish(&mut tx, refund_id, self.ctx.now()).await? else {
+            return Ok(Processed::AlreadyProcessed);
+        };
+        let events = [refund_event(&done, "refund.processed")];
+        let jobs = webhooks::record(&*self.ctx.queue, &mut tx, &events).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        tracing::info!(refund = %done.id, "refund processed");
+        Ok(Processed::Processed)
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Refunds {
+    async fn run(&self, refund_id: &str) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(match self.process(refund_id).await? {
+            Processed::Busy(until) => Some(until),
+            _ => None,
+        })
+    }
+}
+
+/// What processing a refund job did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// This run processed the refund.
+    Processed,
+    /// It was processed already (or is gone): nothing changed.
+    AlreadyProcessed,
+    /// Another run is asking the processor now (until then): this run asked nothing.
+    Busy(chrono::DateTime<chrono::Utc>),
 }
 
 /// The refunds' group-committing writer. Refunds of one batch reserve their amounts one after
@@ -230,12 +314,12 @@ pub async fn get(store: &Store, merchant_id: &str, id: &str) -> Result<Refund, E
 
 /// The refunds of the merchant's payment, oldest first.
 pub async fn for_payment(
-    app: &App,
+    store: &Store,
     merchant_id: &str,
     payment_id: &str,
 ) -> Result<Vec<Refund>, Error> {
-    match crate::payments::service::get(&app.store, Some(merchant_id), payment_id).await {
-        Ok(_) => Ok(refunds::for_payment(&app.store, payment_id).await?),
+    match crate::payments::service::get(store, Some(merchant_id), payment_id).await {
+        Ok(_) => Ok(refunds::for_payment(store, payment_id).await?),
         Err(crate::payments::service::Error::Store(e)) => Err(e.into()),
         Err(_) => Err(Error::PaymentNotFound),
     }
@@ -249,53 +333,4 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<Refund>, i64), Error> {
     Ok(refunds::list(store, merchant_id, limit, offset).await?)
-}
-
-/// What processing a refund job did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Processed {
-    /// This run processed the refund.
-    Processed,
-    /// It was processed already (or is gone): nothing changed.
-    AlreadyProcessed,
-    /// Another run is asking the processor now (until then): this run asked nothing.
-    Busy(chrono::DateTime<chrono::Utc>),
-}
-
-/// Processes a pending refund through the connector. Idempotent.
-pub async fn process(app: &App, refund_id: &str) -> anyhow::Result<Processed> {
-    let at = now();
-    let lease = app.config.processor_call_lease();
-    let Some(refund) = refunds::begin_processor_call(&app.store, refund_id, at, at + lease).await?
-    else {
-        return Ok(match refunds::get(&app.store, refund_id).await? {
-            Some(r) if r.status == "pending" => {
-                Processed::Busy(r.processor_lease_until.unwrap_or(at + lease))
-            }
-            _ => Processed::AlreadyProcessed,
-        });
-    };
-    let payment = payments::get(&app.store, &refund.payment_id).await?;
-    let request = RefundRequest {
-        idempotency_key: refund_key(&refund.id),
-        refund_id: refund.id.clone(),
-        payment_id: refund.payment_id.clone(),
-        amount: refund.amount,
-        currency: payment.map(|p| p.currency).unwrap_or_else(|| "INR".into()),
-    };
-    tokio::time::timeout(
-        app.config.processor_call_timeout(),
-        app.connector.refund(&request),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
-    let mut tx = app.store.begin().await?;
-    let Some(done) = refunds::finish(&mut tx, refund_id, now()).await? else {
-        return Ok(Processed::AlreadyProcessed);
-    };
-    let jobs = webhooks::record(app, &mut tx, &[refund_event(&done, "refund.processed")]).await?;
-    tx.commit().await?;
-    app.queue.dispatch(&jobs).await;
-    tracing::info!(refund = %done.id, "refund processed");
-    Ok(Processed::Processed)
 }

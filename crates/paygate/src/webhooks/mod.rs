@@ -13,7 +13,8 @@
 //! - Delivery is at-least-once: a receiver de-duplicates by `webhook-id`.
 
 pub mod client;
-pub mod receiver;
+
+use client::WebhookClient;
 
 use std::time::Duration;
 
@@ -22,10 +23,10 @@ use paygate_core::{EventId, webhook};
 use serde_json::{Value, json};
 
 use crate::{
-    app::App,
     batch::{Batcher, Stopped, per_request},
+    context::Ctx,
     idempotent::{self, Replay},
-    queue::{JobSpec, WEBHOOKS},
+    queue::{JobHandler, JobSpec, Queue, WEBHOOKS},
     store::{
         Store, Tx,
         events::{self, Event},
@@ -78,9 +79,13 @@ pub fn payload(event: &Event) -> String {
 
 /// Writes `events` and, for a merchant with a webhook URL, a delivery per event, and stages
 /// their jobs in the caller's transaction. Returns the jobs to dispatch after commit.
-pub async fn record(app: &App, tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
+pub async fn record(
+    queue: &dyn Queue,
+    tx: &mut Tx,
+    events: &[Event],
+) -> Result<Vec<JobSpec>, sqlx::Error> {
     let jobs = record_events(tx, events).await?;
-    app.queue.stage(tx, &jobs).await?;
+    queue.stage(tx, &jobs).await?;
     Ok(jobs)
 }
 
@@ -106,83 +111,241 @@ pub async fn record_events(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>
         .collect())
 }
 
-/// The retry schedule in force.
-pub fn schedule(app: &App) -> &[Duration] {
-    &app.config.webhook_schedule
+/// The webhooks service: deliveries (the `webhooks` queue's jobs), manual retries, the
+/// merchant's webhook configuration, and the test webhook.
+pub struct Webhooks {
+    ctx: Ctx,
+    client: WebhookClient,
+    /// Delays before attempts 1–5.
+    schedule: Vec<Duration>,
+    writer: Writer,
 }
 
-/// Runs one attempt of a delivery. Returns when to run again (`None`: finished, or not
-/// pending). Idempotent: a delivery that is not pending is left alone, and one whose retry is
-/// not due yet is rescheduled.
-pub async fn deliver(app: &App, id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let Some(sendable) = app.delivery_writer.load(id.to_owned()).await? else {
-        return Ok(None);
-    };
-    let d = &sendable.delivery;
-    if d.status != "pending" {
-        return Ok(None);
+#[async_trait::async_trait]
+impl JobHandler for Webhooks {
+    async fn run(&self, delivery_id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        self.deliver(delivery_id).await
     }
-    if let Some(due) = d.next_retry_at
-        && due > now() + chrono::Duration::milliseconds(20)
-    {
-        return Ok(Some(due));
-    }
-    let response = match &sendable.url {
-        Some(url) => send(app, &sendable.secret, url, d).await,
-        None => client::Response {
-            code: None,
-            body: "no webhook URL is configured".into(),
-            retry_after: None,
-            duration: Duration::ZERO,
-        },
-    };
-    let attempts = u32::try_from(d.attempts).unwrap_or(0) + 1;
-    let at = now();
-    let success = response.code.is_some_and(|c| (200..300).contains(&c));
-    let next = if success {
-        None
-    } else {
-        webhook::next_delay(schedule(app), attempts, response.retry_after).map(|delay| at + delay)
-    };
-    let status = match (success, next) {
-        (true, _) => "success",
-        (false, Some(_)) => "pending",
-        (false, None) => "failed",
-    };
-    let attempt = AttemptRow {
-        id: id.to_owned(),
-        previous: d.attempts,
-        cycle: d.cycle,
-        at,
-        status: status.into(),
-        next_retry_at: next,
-        response_code: response.code.map(i32::from),
-        response_body: response.body,
-        duration_ms: i64::try_from(response.duration.as_millis()).unwrap_or(i64::MAX),
-    };
-    if !app.delivery_writer.record(attempt).await? {
-        // Another worker recorded this attempt first (its schedule stands), or a manual retry
-        // started a new cycle while this attempt was in flight (its job runs again).
-        return Ok(None);
-    }
-    tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, status, "webhook attempt");
-    Ok(next)
 }
 
-/// Signs and sends the stored payload.
-async fn send(app: &App, secret: &str, url: &str, d: &Delivery) -> client::Response {
-    let timestamp = now().timestamp();
-    let body = d.payload.as_bytes();
-    let headers = [
-        ("x-webhook-signature", webhook::hex_signature(secret, body)),
-        ("webhook-id", d.event_id.clone()),
-        ("webhook-timestamp", timestamp.to_string()),
-        (
-            "webhook-signature",
-            webhook::standard_signature(secret, &d.event_id, timestamp, body),
-        ),
-    ];
-    app.webhook_client.post(url, &headers, &d.payload).await
+impl Webhooks {
+    /// The service over `ctx`, sending with `client` on `schedule`.
+    pub fn new(ctx: Ctx, client: WebhookClient, schedule: Vec<Duration>) -> Self {
+        let writer = Writer::new(ctx.store.clone(), 1);
+        Self {
+            ctx,
+            client,
+            schedule,
+            writer,
+        }
+    }
+
+    /// Runs one attempt of a delivery. Returns when to run again (`None`: finished, or not
+    /// pending). Idempotent: a delivery that is not pending is left alone, and one whose retry is
+    /// not due yet is rescheduled.
+    pub async fn deliver(&self, id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let Some(sendable) = self.writer.load(id.to_owned()).await? else {
+            return Ok(None);
+        };
+        let d = &sendable.delivery;
+        if d.status != "pending" {
+            return Ok(None);
+        }
+        if let Some(due) = d.next_retry_at
+            && due > self.ctx.now() + chrono::Duration::milliseconds(20)
+        {
+            return Ok(Some(due));
+        }
+        let response = match &sendable.url {
+            Some(url) => self.send(&sendable.secret, url, d).await,
+            None => client::Response {
+                code: None,
+                body: "no webhook URL is configured".into(),
+                retry_after: None,
+                duration: Duration::ZERO,
+            },
+        };
+        let attempts = u32::try_from(d.attempts).unwrap_or(0) + 1;
+        let at = self.ctx.now();
+        let success = response.code.is_some_and(|c| (200..300).contains(&c));
+        let next = if success {
+            None
+        } else {
+            webhook::next_delay(&self.schedule, attempts, response.retry_after)
+                .map(|delay| at + delay)
+        };
+        let status = match (success, next) {
+            (true, _) => "success",
+            (false, Some(_)) => "pending",
+            (false, None) => "failed",
+        };
+        let attempt = AttemptRow {
+            id: id.to_owned(),
+            previous: d.attempts,
+            cycle: d.cycle,
+            at,
+            status: status.into(),
+            next_retry_at: next,
+            response_code: response.code.map(i32::from),
+            response_body: response.body,
+            duration_ms: i64::try_from(response.duration.as_millis()).unwrap_or(i64::MAX),
+        };
+        if !self.writer.record(attempt).await? {
+            // Another worker recorded this attempt first (its schedule stands), or a manual retry
+            // started a new cycle while this attempt was in flight (its job runs again).
+            return Ok(None);
+        }
+        tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, status, "webhook attempt");
+        Ok(next)
+    }
+
+    /// Signs and sends the stored payload.
+    async fn send(&self, secret: &str, url: &str, d: &Delivery) -> client::Response {
+        let timestamp = self.ctx.now().timestamp();
+        let body = d.payload.as_bytes();
+        let headers = [
+            ("x-webhook-signature", webhook::hex_signature(secret, body)),
+            ("webhook-id", d.event_id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            (
+                "webhook-signature",
+                webhook::standard_signature(secret, &d.event_id, timestamp, body),
+            ),
+        ];
+        self.client.post(url, &headers, &d.payload).await
+    }
+
+    /// Starts a new cycle of attempts for the merchant's delivery, now. The job runs again even
+    /// if an attempt of the old cycle is in flight (it runs once that attempt ends).
+    pub async fn retry(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        replay: Option<Replay<Delivery>>,
+    ) -> Result<Delivery, Error> {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(Error::NotFound);
+        }
+        let mut tx = self.ctx.store.begin().await?;
+        let at = self.ctx.now();
+        let Some(d) = rows::restart(&mut tx, id, merchant_id, at).await? else {
+            return Err(Error::NotFound);
+        };
+        let job = JobSpec {
+            again: true,
+            ..JobSpec::at(WEBHOOKS, d.id.clone(), at)
+        };
+        self.ctx
+            .queue
+            .stage(&mut tx, std::slice::from_ref(&job))
+            .await?;
+        idempotent::store_in(&mut tx, replay.as_ref(), &d).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(std::slice::from_ref(&job)).await;
+        Ok(d)
+    }
+
+    /// The merchant's deliveries, newest first.
+    pub async fn list(
+        &self,
+        merchant_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Delivery>, i64), Error> {
+        Ok(rows::list(&self.ctx.store, merchant_id, limit, offset).await?)
+    }
+
+    /// Sets or clears the merchant's webhook URL, refusing URLs on blocked networks when the
+    /// address is literal (names are checked at each delivery).
+    pub async fn set_url(&self, merchant_id: &str, url: Option<&str>) -> Result<Merchant, Error> {
+        if let Some(u) = url {
+            if u.len() > 2048 {
+                return Err(Error::InvalidUrl(
+                    "webhook_url must be at most 2048 characters".into(),
+                ));
+            }
+            self.client.check_url(u).map_err(Error::InvalidUrl)?;
+        }
+        merchants::set_webhook_url(&self.ctx.store, merchant_id, url, self.ctx.now())
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Replaces the merchant's webhook secret with a new `whsec_…` one.
+    pub async fn rotate_secret(
+        &self,
+        merchant_id: &str,
+        replay: Option<Replay<Merchant>>,
+    ) -> Result<Merchant, Error> {
+        let secret = crate::merchants::new_webhook_secret();
+        let mut tx = self.ctx.store.begin().await?;
+        let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, self.ctx.now())
+            .await?
+            .ok_or(Error::NotFound)?;
+        idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Records a `webhook.test` event and makes its first delivery attempt now, in this request;
+    /// later attempts follow the schedule through the queue. (Should the process die between the
+    /// commit and the attempt, the recovery sweep takes the delivery over.) Returns the delivery
+    /// as it stands after the attempt. With an idempotency key, the delivery as committed is the
+    /// stored response, replaced by the view after the attempt once it is made.
+    pub async fn send_test(
+        &self,
+        merchant: &Merchant,
+        replay: Option<Replay<Delivery>>,
+    ) -> Result<Delivery, Error> {
+        let current = merchants::get(&self.ctx.store, &merchant.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if current.webhook_url.is_none() {
+            return Err(Error::NotConfigured);
+        }
+        let event = Event {
+            id: EventId::generate().into_string(),
+            merchant_id: merchant.id.clone(),
+            event_type: "webhook.test".into(),
+            resource_id: merchant.id.clone(),
+            data: json!({"message": "This is a test webhook from paygate", "merchant_id": merchant.id}),
+            created_at: self.ctx.now(),
+        };
+        let mut tx = self.ctx.store.begin().await?;
+        let jobs = record_events(&mut tx, std::slice::from_ref(&event)).await?;
+        let job = jobs.first().ok_or(Error::NotConfigured)?.clone();
+        let committed = rows::get_in(&mut tx, &job.resource_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        idempotent::store_in(&mut tx, replay.as_ref(), &committed).await?;
+        tx.commit().await?;
+        match self.deliver(&job.resource_id).await {
+            Ok(Some(next)) => {
+                let retry = JobSpec::at(WEBHOOKS, job.resource_id.clone(), next);
+                if let Err(e) = self.ctx.queue.enqueue(std::slice::from_ref(&retry)).await {
+                    tracing::warn!(error = %e, "test webhook retry not queued; the sweep will queue it");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "test webhook attempt failed"),
+        }
+        let after = rows::get(&self.ctx.store, &job.resource_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if let Some(r) = &replay
+            && !crate::store::idempotency::update_response(
+                &self.ctx.store,
+                &r.held,
+                &r.response(&after),
+            )
+            .await?
+        {
+            tracing::warn!(
+                "test webhook: the idempotency key was taken over; its stored answer stands"
+            );
+        }
+        Ok(after)
+    }
 }
 
 /// The deliveries' group-committed reads and writes: the worker's concurrent delivery jobs
@@ -241,130 +404,6 @@ impl Writer {
             .await
             .unwrap_or(Err(Stopped.into()))
     }
-}
-
-/// Starts a new cycle of attempts for the merchant's delivery, now. The job runs again even
-/// if an attempt of the old cycle is in flight (it runs once that attempt ends).
-pub async fn retry(
-    app: &App,
-    merchant_id: &str,
-    id: &str,
-    replay: Option<Replay<Delivery>>,
-) -> Result<Delivery, Error> {
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(Error::NotFound);
-    }
-    let mut tx = app.store.begin().await?;
-    let Some(d) = rows::restart(&mut tx, id, merchant_id, now()).await? else {
-        return Err(Error::NotFound);
-    };
-    let job = JobSpec {
-        again: true,
-        ..JobSpec::now(WEBHOOKS, d.id.clone())
-    };
-    app.queue.stage(&mut tx, std::slice::from_ref(&job)).await?;
-    idempotent::store_in(&mut tx, replay.as_ref(), &d).await?;
-    tx.commit().await?;
-    app.queue.dispatch(std::slice::from_ref(&job)).await;
-    Ok(d)
-}
-
-/// The merchant's deliveries, newest first.
-pub async fn list(
-    app: &App,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Delivery>, i64), Error> {
-    Ok(rows::list(&app.store, merchant_id, limit, offset).await?)
-}
-
-/// Sets or clears the merchant's webhook URL, refusing URLs on blocked networks when the
-/// address is literal (names are checked at each delivery).
-pub async fn set_url(app: &App, merchant_id: &str, url: Option<&str>) -> Result<Merchant, Error> {
-    if let Some(u) = url {
-        if u.len() > 2048 {
-            return Err(Error::InvalidUrl(
-                "webhook_url must be at most 2048 characters".into(),
-            ));
-        }
-        app.webhook_client.check_url(u).map_err(Error::InvalidUrl)?;
-    }
-    merchants::set_webhook_url(&app.store, merchant_id, url, now())
-        .await?
-        .ok_or(Error::NotFound)
-}
-
-/// Replaces the merchant's webhook secret with a new `whsec_…` one.
-pub async fn rotate_secret(
-    app: &App,
-    merchant_id: &str,
-    replay: Option<Replay<Merchant>>,
-) -> Result<Merchant, Error> {
-    let secret = crate::merchants::new_webhook_secret();
-    let mut tx = app.store.begin().await?;
-    let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, now())
-        .await?
-        .ok_or(Error::NotFound)?;
-    idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
-    tx.commit().await?;
-    Ok(updated)
-}
-
-/// Records a `webhook.test` event and makes its first delivery attempt now, in this request;
-/// later attempts follow the schedule through the queue. (Should the process die between the
-/// commit and the attempt, the recovery sweep takes the delivery over.) Returns the delivery
-/// as it stands after the attempt. With an idempotency key, the delivery as committed is the
-/// stored response, replaced by the view after the attempt once it is made.
-pub async fn send_test(
-    app: &App,
-    merchant: &Merchant,
-    replay: Option<Replay<Delivery>>,
-) -> Result<Delivery, Error> {
-    let current = merchants::get(&app.store, &merchant.id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    if current.webhook_url.is_none() {
-        return Err(Error::NotConfigured);
-    }
-    let event = Event {
-        id: EventId::generate().into_string(),
-        merchant_id: merchant.id.clone(),
-        event_type: "webhook.test".into(),
-        resource_id: merchant.id.clone(),
-        data: json!({"message": "This is a test webhook from paygate", "merchant_id": merchant.id}),
-        created_at: now(),
-    };
-    let mut tx = app.store.begin().await?;
-    let jobs = record_events(&mut tx, std::slice::from_ref(&event)).await?;
-    let job = jobs.first().ok_or(Error::NotConfigured)?.clone();
-    let committed = rows::get_in(&mut tx, &job.resource_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    idempotent::store_in(&mut tx, replay.as_ref(), &committed).await?;
-    tx.commit().await?;
-    match deliver(app, &job.resource_id).await {
-        Ok(Some(next)) => {
-            let retry = JobSpec::at(WEBHOOKS, job.resource_id.clone(), next);
-            if let Err(e) = app.queue.enqueue(std::slice::from_ref(&retry)).await {
-                tracing::warn!(error = %e, "test webhook retry not queued; the sweep will queue it");
-            }
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "test webhook attempt failed"),
-    }
-    let after = rows::get(&app.store, &job.resource_id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    if let Some(r) = &replay
-        && !crate::store::idempotency::update_response(&app.store, &r.held, &r.response(&after))
-            .await?
-    {
-        tracing::warn!(
-            "test webhook: the idempotency key was taken over; its stored answer stands"
-        );
-    }
-    Ok(after)
 }
 
 /// A delivery as the API shows it.

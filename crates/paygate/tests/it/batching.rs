@@ -68,7 +68,8 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
     expected.push("missing");
     let answers = t
         .app
-        .payment_writer
+        .payments
+        .writer()
         .create_batch(
             ops.into_iter()
                 .map(|new| Create {
@@ -123,7 +124,8 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
     };
     let answers = t
         .app
-        .refund_writer
+        .refunds
+        .writer()
         .create_batch(vec![
             refund(20_000),
             refund(40_000),

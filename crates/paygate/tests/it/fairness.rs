@@ -9,7 +9,7 @@ use std::{
 use paygate::{
     app::Mode,
     orders::NewOrder,
-    payments::{Instrument, NewPayment, service},
+    payments::{Instrument, NewPayment},
     processor::{ChargeOutcome, ChargeRequest, Connector, RefundRequest},
 };
 use paygate_core::{Currency, ForcedOutcome, OrderAmount, Vpa};
@@ -63,14 +63,14 @@ async fn a_refund_and_a_webhook_pass_a_backlog_of_slow_payments(backend: Backend
             receipt: None,
             notes: json!({}),
         };
-        let order = paygate::orders::create(&t.app.order_writer, merchant, new, None)
-            .await
-            .unwrap();
+        let order = t.app.orders.create(merchant, new, None).await.unwrap();
         let pay = NewPayment {
             order_id: order.id,
             instrument: Instrument::Upi(Vpa::parse("someone@okaxis").unwrap()),
         };
-        service::create(&t.app, Some(merchant), pay, None)
+        t.app
+            .payments
+            .create(Some(merchant), pay, None)
             .await
             .unwrap();
     }

@@ -590,9 +590,7 @@ impl TestApp {
     pub async fn run_jobs(&self, n: usize) {
         let mut ran = 0;
         for _ in 0..250 {
-            ran += paygate::queue::worker::run_once(&self.app)
-                .await
-                .expect("run jobs");
+            ran += self.app.worker.run_once().await.expect("run jobs");
             if ran >= n {
                 return;
             }

@@ -3,11 +3,7 @@
 
 use std::time::Duration;
 
-use paygate::{
-    app::Mode,
-    payments::service::{Processed, process},
-    store::events,
-};
+use paygate::{app::Mode, payments::service::Processed, store::events};
 use paygate_core::PaymentStatus;
 
 use paygate::processor::charge_key;
@@ -28,7 +24,7 @@ async fn a_payment_job_run_twice_at_once_finishes_once(backend: Backend) {
     let t = TestApp::spawn_api_with_connector(backend, bank.clone()).await;
     let payment = t.upi_payment("someone@okaxis").await;
     let id = payment["id"].as_str().unwrap();
-    let (a, b) = tokio::join!(process(&t.app, id), process(&t.app, id));
+    let (a, b) = tokio::join!(t.app.payments.process(id), t.app.payments.process(id));
     let mut outcomes = [a.unwrap(), b.unwrap()];
     outcomes.sort_by_key(|o| matches!(o, Processed::Busy(_)));
     assert_eq!(outcomes[0], Processed::Finished(PaymentStatus::Success));
@@ -39,7 +35,10 @@ async fn a_payment_job_run_twice_at_once_finishes_once(backend: Backend) {
     assert_eq!(bank.calls(&charge_key(id)), 1, "one call to the processor");
     assert_eq!(bank.total(), 1);
     // A third run, later, changes nothing either, and asks nothing.
-    assert_eq!(process(&t.app, id).await.unwrap(), Processed::AlreadyFinal);
+    assert_eq!(
+        t.app.payments.process(id).await.unwrap(),
+        Processed::AlreadyFinal
+    );
     assert_eq!(bank.total(), 1);
     assert_eq!(
         event_types(&t, id).await,
@@ -58,7 +57,7 @@ async fn the_queued_job_after_a_manual_run_changes_nothing(backend: Backend) {
     let payment = t.upi_payment("failure@okaxis").await;
     let id = payment["id"].as_str().unwrap();
     assert_eq!(
-        process(&t.app, id).await.unwrap(),
+        t.app.payments.process(id).await.unwrap(),
         Processed::Finished(PaymentStatus::Failed)
     );
     // The job that was queued at creation now runs: nothing changes, and it completes.
@@ -174,7 +173,7 @@ async fn a_job_taken_over_while_its_run_waits_on_the_bank_asks_the_bank_once(bac
     let first = {
         let app = t.app.clone();
         tokio::spawn(async move {
-            paygate::queue::worker::handle(&app, "silent-worker", &job).await;
+            app.worker.handle("silent-worker", &job).await;
         })
     };
     for _ in 0..200 {

@@ -288,7 +288,7 @@ async fn a_refund_job_run_twice_processes_once(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{refund}");
     let rid = refund["id"].as_str().unwrap();
-    let (a, b) = tokio::join!(refunds::process(&t.app, rid), refunds::process(&t.app, rid));
+    let (a, b) = tokio::join!(t.app.refunds.process(rid), t.app.refunds.process(rid));
     let mut outcomes = [a.unwrap(), b.unwrap()];
     outcomes.sort_by_key(|o| matches!(o, refunds::Processed::Busy(_)));
     assert_eq!(outcomes[0], refunds::Processed::Processed);
@@ -304,7 +304,7 @@ async fn a_refund_job_run_twice_processes_once(backend: Backend) {
     );
     t.run_jobs(1).await;
     assert_eq!(
-        refunds::process(&t.app, rid).await.unwrap(),
+        t.app.refunds.process(rid).await.unwrap(),
         refunds::Processed::AlreadyProcessed
     );
     assert_eq!(bank.calls(&key), 1, "a later run asks nothing");

@@ -21,7 +21,7 @@ impl Receiver {
     pub async fn start(secret: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = paygate::webhooks::receiver::router(secret);
+        let router = paygate::http::receiver::router(secret);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

@@ -4,8 +4,7 @@ use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::{Value, json};
 
 use crate::{
-    app::App,
-    http::{error::ApiError, extract::Authed},
+    http::{ApiState, error::ApiError, extract::Authed},
     merchants::test_merchant,
     queue::QUEUES,
     store::now,
@@ -14,7 +13,7 @@ use crate::{
 
 /// `GET /health`: 200 `healthy`, or `degraded` when no worker is alive; 503 `unhealthy`
 /// when the database or Redis does not answer, naming it.
-pub async fn health(State(app): State<App>) -> impl IntoResponse {
+pub async fn health(State(app): State<ApiState>) -> impl IntoResponse {
     let (database, redis) = tokio::join!(app.store.ping(), app.queue.backend_healthy());
     let workers = app.queue.live_workers().await.unwrap_or(0);
     let up = database && redis != Some(false);
@@ -55,7 +54,7 @@ pub async fn test_merchant() -> Json<Value> {
     }))
 }
 
-async fn counts(app: &App, queue: Option<&str>) -> Result<Value, ApiError> {
+async fn counts(app: &ApiState, queue: Option<&str>) -> Result<Value, ApiError> {
     let c = app
         .queue
         .counts(queue)
@@ -69,7 +68,7 @@ async fn counts(app: &App, queue: Option<&str>) -> Result<Value, ApiError> {
     }))
 }
 
-async fn worker_status(app: &App) -> Result<(&'static str, i64), ApiError> {
+async fn worker_status(app: &ApiState) -> Result<(&'static str, i64), ApiError> {
     let live = app
         .queue
         .live_workers()
@@ -79,7 +78,7 @@ async fn worker_status(app: &App) -> Result<(&'static str, i64), ApiError> {
 }
 
 /// `GET /api/v1/test/jobs/status`: counts from the queue, worker status from heartbeats.
-pub async fn jobs_status(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+pub async fn jobs_status(State(app): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let mut body = counts(&app, None).await?;
     let (status, live) = worker_status(&app).await?;
     body["worker_status"] = json!(status);
@@ -88,7 +87,7 @@ pub async fn jobs_status(State(app): State<App>) -> Result<Json<Value>, ApiError
 }
 
 /// `GET /api/v1/queue/status`: the same figures per queue.
-pub async fn queue_status(State(app): State<App>, _: Authed) -> Result<Json<Value>, ApiError> {
+pub async fn queue_status(State(app): State<ApiState>, _: Authed) -> Result<Json<Value>, ApiError> {
     let mut queues = serde_json::Map::new();
     for q in QUEUES {
         queues.insert((*q).to_owned(), counts(&app, Some(q)).await?);

@@ -11,11 +11,11 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::{app::App, http::idempotency::idempotency};
+use crate::http::{ApiState, idempotency::idempotency};
 
 /// The unauthenticated endpoints of the checkout page, relative to `/api/v1`; served on the
 /// API port and on the checkout port (where the page calls them on its own origin).
-pub fn public_routes_v1() -> Router<App> {
+pub fn public_routes_v1() -> Router<ApiState> {
     Router::new()
         .route("/orders/{id}/public", get(orders::get_public))
         .route("/payments/public", post(payments::create_public))
@@ -24,7 +24,7 @@ pub fn public_routes_v1() -> Router<App> {
 
 /// Every API route; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The authenticated routes
 /// honour `Idempotency-Key` on POST.
-pub fn routes(app: &App) -> Router<App> {
+pub fn routes(app: &ApiState) -> Router<ApiState> {
     let authenticated = Router::new()
         .route("/api/v1/orders", post(orders::create).get(orders::list))
         .route("/api/v1/orders/{id}", get(orders::get))
@@ -58,7 +58,7 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/health", get(health::health))
         .nest("/api/v1", public_routes_v1())
         .merge(authenticated);
-    if app.config.test_endpoints {
+    if app.settings.test_endpoints {
         router = router
             .route("/api/v1/test/merchant", get(health::test_merchant))
             .route("/api/v1/test/jobs/status", get(health::jobs_status));

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::Datelike as _;
 use paygate_core::{Card, CardError, CardInput, Method, OrderAmount, Vpa};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    app::App,
     http::{
+        ApiState,
         error::ApiError,
-        extract::{Authed, Fields, IdPath, JsonObject, Paging},
+        extract::{ApiJson, Authed, IdPath, Paging},
         idempotency::{Answer, Idempotency},
         render,
     },
@@ -21,45 +22,79 @@ use crate::{
     views::{Page, PaymentBody, PublicPaymentBody},
 };
 
-/// Validates a payment request (SPEC A4) into domain types.
-fn parse(body: &JsonObject) -> Result<NewPayment, ApiError> {
-    let f = Fields(&body.0);
-    let order_id = f.str("order_id")?.to_owned();
-    let method = f.str("method")?;
-    let instrument = match Method::parse(method) {
-        Some(Method::Upi) => {
-            let vpa = f.str("vpa")?;
-            Instrument::Upi(Vpa::parse(vpa).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_VPA",
-                    "VPA format is invalid",
-                )
-            })?)
-        }
-        Some(Method::Card) => {
-            let card = f.object("card")?;
-            let input = CardInput {
-                number: card.str("number").map_err(|e| prefixed(e, "card."))?,
-                expiry_month: card.str("expiry_month").map_err(|e| prefixed(e, "card."))?,
-                expiry_year: card.str("expiry_year").map_err(|e| prefixed(e, "card."))?,
-                cvv: card.str("cvv").map_err(|e| prefixed(e, "card."))?,
-                holder_name: card.str("holder_name").map_err(|e| prefixed(e, "card."))?,
-            };
-            let today = now();
-            Instrument::Card(Card::parse(input, (today.year(), today.month())).map_err(card_error)?)
-        }
-        None => return Err(ApiError::bad_request("method must be one of: upi, card")),
-    };
-    Ok(NewPayment {
-        order_id,
-        instrument,
-    })
+/// The body of `POST /api/v1/payments` (and of the checkout's public create).
+#[derive(Deserialize)]
+pub struct CreatePayment {
+    /// The order to pay (`order_…`): its amount and currency are the payment's.
+    pub order_id: String,
+    /// How the customer pays: `upi` (with `vpa`) or `card` (with `card`).
+    pub method: String,
+    /// The customer's UPI id, `handle@provider`, for `upi`.
+    pub vpa: Option<String>,
+    /// The card, for `card`. Only its network and last four digits are kept.
+    pub card: Option<CardBody>,
 }
 
-fn prefixed(mut e: ApiError, prefix: &str) -> ApiError {
-    e.description.insert_str(0, prefix);
-    e
+/// A card as a payment request carries it. (No `Debug`: the number and CVV never reach a log.)
+#[derive(Deserialize)]
+pub struct CardBody {
+    /// 13–19 digits (spaces and dashes allowed), Luhn-valid.
+    pub number: String,
+    /// `1`–`12`.
+    pub expiry_month: String,
+    /// Two digits (20YY) or four.
+    pub expiry_year: String,
+    /// 3 or 4 digits.
+    pub cvv: String,
+    /// The name on the card, 1 to 100 characters.
+    pub holder_name: String,
+}
+
+impl CreatePayment {
+    /// Validates the request (SPEC A4) into domain types; `today` is the current time.
+    fn parse(self, today: chrono::DateTime<chrono::Utc>) -> Result<NewPayment, ApiError> {
+        let instrument = match Method::parse(&self.method) {
+            Some(Method::Upi) => {
+                let vpa = self
+                    .vpa
+                    .ok_or_else(|| ApiError::bad_request("vpa is required"))?;
+                Instrument::Upi(Vpa::parse(&vpa).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_VPA",
+                        "VPA format is invalid",
+                    )
+                })?)
+            }
+            Some(Method::Card) => {
+                let card = self
+                    .card
+                    .ok_or_else(|| ApiError::bad_request("card is required"))?;
+                let input = CardInput {
+                    number: &card.number,
+                    expiry_month: &card.expiry_month,
+                    expiry_year: &card.expiry_year,
+                    cvv: &card.cvv,
+                    holder_name: &card.holder_name,
+                };
+                let parsed =
+                    Card::parse(input, (today.year(), today.month())).map_err(card_error)?;
+                Instrument::Card(parsed)
+            }
+            None => return Err(ApiError::bad_request("method must be one of: upi, card")),
+        };
+        Ok(NewPayment {
+            order_id: self.order_id,
+            instrument,
+        })
+    }
+}
+
+/// The body of `POST /api/v1/payments/{id}/capture`.
+#[derive(Deserialize)]
+pub struct Capture {
+    /// The amount to capture: the payment's whole amount (partial capture is not offered).
+    pub amount: Option<i64>,
 }
 
 fn card_error(e: CardError) -> ApiError {
@@ -73,19 +108,22 @@ fn card_error(e: CardError) -> ApiError {
 
 /// `POST /api/v1/payments`: 201 with the payment, `pending`.
 pub async fn create(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     Idempotency(held): Idempotency,
-    body: JsonObject,
+    ApiJson(body): ApiJson<CreatePayment>,
 ) -> Result<Answer, ApiError> {
-    let new = parse(&body)?;
+    let new = body.parse(now())?;
     let render: Render<Payment> =
         Arc::new(|p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false)));
     let replay = held.map(|held| Replay {
         held,
         render: render.clone(),
     });
-    let payment = service::create(&app, Some(&m.id), new, replay.clone()).await?;
+    let payment = app
+        .payments
+        .create(Some(&m.id), new, replay.clone())
+        .await?;
     Ok(Answer {
         response: render(&payment),
         stored: replay.is_some(),
@@ -95,10 +133,10 @@ pub async fn create(
 /// `POST /api/v1/payments/public`: the same, for the checkout page; the merchant is the
 /// order's.
 pub async fn create_public(
-    State(app): State<App>,
-    body: JsonObject,
+    State(app): State<ApiState>,
+    ApiJson(body): ApiJson<CreatePayment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let payment = service::create(&app, None, parse(&body)?, None).await?;
+    let payment = app.payments.create(None, body.parse(now())?, None).await?;
     Ok((
         StatusCode::CREATED,
         render(PaymentBody::new(&payment, false))?,
@@ -107,7 +145,7 @@ pub async fn create_public(
 
 /// `GET /api/v1/payments/{id}`.
 pub async fn get(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
@@ -117,7 +155,7 @@ pub async fn get(
 
 /// `GET /api/v1/payments/{id}/public`: status fields for polling.
 pub async fn get_public(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
     let payment = service::get(&app.store, None, &id).await?;
@@ -127,13 +165,13 @@ pub async fn get_public(
 /// `POST /api/v1/payments/{id}/capture`: body `{"amount"}` (optional; if given, the payment's
 /// amount).
 pub async fn capture(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(id): IdPath,
     Idempotency(held): Idempotency,
-    body: JsonObject,
+    ApiJson(body): ApiJson<Capture>,
 ) -> Result<Answer, ApiError> {
-    let amount = Fields(&body.0).opt_i64("amount")?;
+    let amount = body.amount;
     if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
         return Err(ApiError::bad_request(format!(
             "amount must be a positive integer of at most {}",
@@ -146,7 +184,10 @@ pub async fn capture(
         held,
         render: render.clone(),
     });
-    let payment = service::capture(&app, &m.id, &id, amount, replay.clone()).await?;
+    let payment = app
+        .payments
+        .capture(&m.id, &id, amount, replay.clone())
+        .await?;
     Ok(Answer {
         response: render(&payment),
         stored: replay.is_some(),
@@ -155,7 +196,7 @@ pub async fn capture(
 
 /// `GET /api/v1/payments`: newest first.
 pub async fn list(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     page: Paging,
 ) -> Result<Json<Value>, ApiError> {

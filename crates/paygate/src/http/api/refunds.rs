@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
 use paygate_core::OrderAmount;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
-    app::App,
     http::{
+        ApiState,
         error::ApiError,
-        extract::{Authed, Fields, IdPath, JsonObject, Paging},
+        extract::{ApiJson, Authed, IdPath, Paging},
         idempotency::{Answer, Idempotency},
         render,
     },
@@ -20,25 +21,37 @@ use crate::{
     views::{Page, RefundBody},
 };
 
+/// The body of `POST /api/v1/payments/{id}/refunds`.
+#[derive(Deserialize)]
+pub struct CreateRefund {
+    /// How much to refund, in the smallest currency unit; all that is left of the payment
+    /// when absent.
+    pub amount: Option<i64>,
+    /// Why, at most 255 characters.
+    pub reason: Option<String>,
+}
+
 /// `POST /api/v1/payments/{id}/refunds`: body `{amount?, reason?}`; without `amount`, all that
 /// is left of the payment.
 pub async fn create(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(payment_id): IdPath,
     Idempotency(held): Idempotency,
-    body: JsonObject,
+    ApiJson(body): ApiJson<CreateRefund>,
 ) -> Result<Answer, ApiError> {
-    let f = Fields(&body.0);
-    let amount = f.opt_i64("amount")?;
+    let amount = body.amount;
     if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
         return Err(ApiError::bad_request(format!(
             "amount must be a positive integer of at most {}",
             OrderAmount::MAX
         )));
     }
-    let reason = f.opt_str("reason")?;
-    if reason.is_some_and(|r| r.chars().count() > REASON_MAX) {
+    let reason = body.reason;
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > REASON_MAX)
+    {
         return Err(ApiError::bad_request(format!(
             "reason must be at most {REASON_MAX} characters"
         )));
@@ -49,8 +62,10 @@ pub async fn create(
         held,
         render: render.clone(),
     });
-    let reason = reason.map(str::to_owned);
-    let refund = refunds::create(&app, &m.id, &payment_id, amount, reason, replay.clone()).await?;
+    let refund = app
+        .refunds
+        .create(&m.id, &payment_id, amount, reason, replay.clone())
+        .await?;
     Ok(Answer {
         response: render(&refund),
         stored: replay.is_some(),
@@ -59,7 +74,7 @@ pub async fn create(
 
 /// `GET /api/v1/refunds/{id}`.
 pub async fn get(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
@@ -69,18 +84,18 @@ pub async fn get(
 
 /// `GET /api/v1/payments/{id}/refunds`: `{data, total}`, oldest first.
 pub async fn for_payment(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(payment_id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
-    let list = refunds::for_payment(&app, &m.id, &payment_id).await?;
+    let list = refunds::for_payment(&app.store, &m.id, &payment_id).await?;
     let data: Vec<_> = list.iter().map(|r| RefundBody::new(r, true)).collect();
     render(serde_json::json!({"data": data, "total": list.len()}))
 }
 
 /// `GET /api/v1/refunds`: newest first.
 pub async fn list(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     page: Paging,
 ) -> Result<Json<Value>, ApiError> {

@@ -3,20 +3,21 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    app::App,
     http::{
+        ApiState,
         error::ApiError,
-        extract::{Authed, IdPath, JsonObject, Paging},
+        extract::{ApiJson, Authed, IdPath, Paging, nullable},
         idempotency::{Answer, Idempotency},
         render,
     },
     idempotent::{Render, Replay},
     store::{events, merchants::Merchant, webhooks::Delivery},
     views::{Page, iso},
-    webhooks::{self, delivery_json},
+    webhooks::delivery_json,
 };
 
 fn config(m: &Merchant) -> Value {
@@ -26,7 +27,7 @@ fn config(m: &Merchant) -> Value {
 /// `GET /api/v1/webhooks/config`, read fresh (the authenticated merchant may come from the
 /// credential cache).
 pub async fn get_config(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
 ) -> Result<Json<Value>, ApiError> {
     let current = crate::store::merchants::get(&app.store, &m.id)
@@ -36,34 +37,38 @@ pub async fn get_config(
     Ok(Json(config(&current)))
 }
 
+/// The body of `PUT /api/v1/webhooks/config`.
+#[derive(Deserialize)]
+pub struct WebhookConfig {
+    /// Where to deliver events: an http(s) URL, or `null` (or an empty string) to turn
+    /// webhooks off. Required.
+    #[serde(default, deserialize_with = "nullable")]
+    pub webhook_url: Option<Option<String>>,
+}
+
 /// `PUT /api/v1/webhooks/config`: body `{"webhook_url": "https://…" | null}`.
 pub async fn put_config(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
-    body: JsonObject,
+    ApiJson(body): ApiJson<WebhookConfig>,
 ) -> Result<Json<Value>, ApiError> {
-    let url = match body.0.get("webhook_url") {
+    let url = match &body.webhook_url {
         None => {
             return Err(ApiError::bad_request(
                 "webhook_url is required (a URL, or null)",
             ));
         }
-        Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim()),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "webhook_url must be a string or null",
-            ));
-        }
+        Some(None) => None,
+        Some(Some(s)) if s.trim().is_empty() => None,
+        Some(Some(s)) => Some(s.trim()),
     };
-    let updated = webhooks::set_url(&app, &m.id, url).await?;
+    let updated = app.webhooks.set_url(&m.id, url).await?;
     Ok(Json(config(&updated)))
 }
 
 /// `POST /api/v1/webhooks/config/secret`: a new `whsec_…` secret.
 pub async fn rotate_secret(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     Idempotency(held): Idempotency,
 ) -> Result<Answer, ApiError> {
@@ -73,7 +78,7 @@ pub async fn rotate_secret(
         held,
         render: render.clone(),
     });
-    let updated = webhooks::rotate_secret(&app, &m.id, replay.clone()).await?;
+    let updated = app.webhooks.rotate_secret(&m.id, replay.clone()).await?;
     Ok(Answer {
         response: render(&updated),
         stored: replay.is_some(),
@@ -82,7 +87,7 @@ pub async fn rotate_secret(
 
 /// `POST /api/v1/webhooks/test`: a `webhook.test` delivery, attempted now.
 pub async fn test(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     Idempotency(held): Idempotency,
 ) -> Result<Answer, ApiError> {
@@ -92,7 +97,7 @@ pub async fn test(
         held,
         render: render.clone(),
     });
-    let delivery = webhooks::send_test(&app, &m, replay.clone()).await?;
+    let delivery = app.webhooks.send_test(&m, replay.clone()).await?;
     Ok(Answer {
         response: render(&delivery),
         stored: replay.is_some(),
@@ -101,11 +106,11 @@ pub async fn test(
 
 /// `GET /api/v1/webhooks`: the delivery log, newest first.
 pub async fn list(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     page: Paging,
 ) -> Result<Json<Value>, ApiError> {
-    let (rows, total) = webhooks::list(&app, &m.id, page.limit, page.offset).await?;
+    let (rows, total) = app.webhooks.list(&m.id, page.limit, page.offset).await?;
     let data = rows.iter().map(delivery_json).collect();
     render(Page {
         data,
@@ -117,7 +122,7 @@ pub async fn list(
 
 /// `POST /api/v1/webhooks/{id}/retry`: a new cycle of attempts, starting now.
 pub async fn retry(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(id): IdPath,
     Idempotency(held): Idempotency,
@@ -130,7 +135,7 @@ pub async fn retry(
         held,
         render: render.clone(),
     });
-    let d = webhooks::retry(&app, &m.id, &id, replay.clone()).await?;
+    let d = app.webhooks.retry(&m.id, &id, replay.clone()).await?;
     Ok(Answer {
         response: render(&d),
         stored: replay.is_some(),
@@ -139,7 +144,7 @@ pub async fn retry(
 
 /// `GET /api/v1/events`: the event log, newest first.
 pub async fn events(
-    State(app): State<App>,
+    State(app): State<ApiState>,
     Authed(m): Authed,
     page: Paging,
 ) -> Result<Json<Value>, ApiError> {

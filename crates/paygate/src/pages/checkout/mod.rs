@@ -1,190 +1,135 @@
 //! The checkout listener (port 3001): the hosted checkout page, `checkout.js`, their assets,
-//! a demo merchant page, and the public payment endpoints the page calls on its own origin.
+//! a demo merchant page, and the public payment endpoints the page calls on its own origin
+//! (the API's own routes, mounted under `/api` by the composition root).
 //!
-//! Pages are rendered here from templates compiled into the binary; CSS and JavaScript are
-//! embedded assets. The checkout page may be framed by any merchant page (that is its job) but
-//! runs only its own scripts (Content-Security-Policy), and it talks only to its own origin.
+//! Pages are askama templates (`templates/checkout/`); CSS and JavaScript are the embedded
+//! assets. The checkout page may be framed by any merchant page (that is its job) but runs
+//! only its own scripts (Content-Security-Policy), and it talks only to its own origin.
 
 use std::collections::HashMap;
 
 use axum::{
     Json, Router,
     extract::{Query, State},
-    http::{HeaderValue, StatusCode, header},
-    middleware::{self, Next},
-    response::{Html, IntoResponse, Response},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
-use paygate_core::{Currency, OrderAmount};
+use paygate_core::{Currency, OrderAmount, OrderStatus, display_amount};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::{PagesState, page};
 use crate::{
-    app::App,
-    http::{api, error::ApiError},
+    http::error::ApiError,
     merchants::test_merchant,
     orders::{self, NewOrder},
     store::merchants,
 };
 
-const CSS: &str = include_str!("../../assets/checkout.css");
-const PAGE_JS: &str = include_str!("../../assets/checkout-page.js");
-const SDK_JS: &str = include_str!("../../assets/checkout.js");
-const DEMO_JS: &str = include_str!("../../assets/demo.js");
-const PAGE: &str = include_str!("../../templates/checkout.html");
-const MESSAGE: &str = include_str!("../../templates/message.html");
-const DEMO: &str = include_str!("../../templates/demo.html");
+/// The page Content-Security-Policy: this origin's scripts, styles and requests only; any page
+/// may frame the checkout.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; \
+                   frame-src 'self'; frame-ancestors *";
 
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Fills `{{name}}` placeholders; values must already be escaped.
-pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
-    }
-    out
-}
-
-pub use paygate_core::display_amount;
-
-/// The checkout router.
-pub fn router(app: App) -> Router {
+/// The checkout router; `public_api` answers under `/api` (the public payment endpoints).
+pub fn router(state: PagesState, public_api: Router) -> Router {
     Router::new()
         .route("/checkout", get(checkout))
         .route("/checkout.js", get(sdk))
-        .route(
-            "/assets/checkout.css",
-            get(|| async { asset("text/css", CSS.to_owned()) }),
-        )
-        .route(
-            "/assets/checkout-page.js",
-            get(|| async { asset("text/javascript", PAGE_JS.to_owned()) }),
-        )
-        .route(
-            "/assets/demo.js",
-            get(|| async { asset("text/javascript", DEMO_JS.to_owned()) }),
-        )
+        .route("/assets/{file}", get(super::asset))
         .route("/demo", get(demo))
         .route("/demo/order", post(demo_order))
-        // The public API routes answer exactly as on the API port: JSON errors, body limit.
-        .nest(
-            "/api",
-            crate::http::with_api_rejections(Router::new().nest("/v1", api::public_routes_v1())),
-        )
         .fallback(|| async {
-            message(
-                StatusCode::NOT_FOUND,
-                "Page not found",
-                "There is nothing at this address.",
-                false,
-            )
+            let page_not_found =
+                Message::new("Page not found", "There is nothing at this address.");
+            page(StatusCode::NOT_FOUND, &page_not_found)
         })
-        .layer(middleware::from_fn(security_headers))
-        .with_state(app)
+        .with_state(state)
+        .nest("/api", public_api)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            |res: &Response| is_html(res).then(|| HeaderValue::from_static(CSP)),
+        ))
 }
 
-fn asset(content_type: &'static str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// `X-Content-Type-Options` everywhere, and a Content-Security-Policy for pages that lets
-/// them run only this origin's scripts while any page may frame the checkout.
-async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        "referrer-policy",
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    let is_html = h
+fn is_html(res: &Response) -> bool {
+    res.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
-        h.insert(
-            "content-security-policy",
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                 connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; \
-                 frame-src 'self'; frame-ancestors *",
-            ),
-        );
-    }
-    res
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
-/// A simple page with a title and a message.
-fn message(status: StatusCode, title: &str, text: &str, embedded: bool) -> Response {
-    let body = fill(
-        MESSAGE,
-        &[
-            ("title", &escape(title)),
-            ("text", &escape(text)),
-            ("body_class", if embedded { "embedded" } else { "" }),
-        ],
-    );
-    (status, Html(body)).into_response()
+/// A simple page with a title and a message (`templates/checkout/message.html`).
+#[derive(askama::Template)]
+#[template(path = "checkout/message.html")]
+struct Message {
+    title: &'static str,
+    text: &'static str,
+    embedded: bool,
+}
+
+impl Message {
+    fn new(title: &'static str, text: &'static str) -> Self {
+        Self {
+            title,
+            text,
+            embedded: false,
+        }
+    }
+
+    fn embedded(self, embedded: bool) -> Self {
+        Self { embedded, ..self }
+    }
+}
+
+/// The payment page (`templates/checkout/checkout.html`).
+#[derive(askama::Template)]
+#[template(path = "checkout/checkout.html")]
+struct Checkout {
+    order_id: String,
+    merchant: String,
+    amount: String,
+    embedded: bool,
+    /// The framing page's origin, for `postMessage` (empty when unknown).
+    parent_origin: String,
 }
 
 /// `GET /checkout?order_id=…[&embedded=true][&origin=…]`.
-async fn checkout(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn checkout(
+    State(app): State<PagesState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let embedded = q.get("embedded").is_some_and(|v| v == "true");
+    let say = |status, title, text| page(status, &Message::new(title, text).embedded(embedded));
     let Some(order_id) = q.get("order_id") else {
-        return message(
-            StatusCode::BAD_REQUEST,
-            "No order",
-            "This checkout link has no order in it.",
-            embedded,
-        );
+        let text = "This checkout link has no order in it.";
+        return say(StatusCode::BAD_REQUEST, "No order", text);
     };
     let order = match orders::get(&app.store, None, order_id).await {
         Ok(o) => o,
         Err(orders::Error::NotFound) => {
-            return message(
-                StatusCode::NOT_FOUND,
-                "Order not found",
-                "We could not find this order. Please go back to the shop and try again.",
-                embedded,
-            );
+            let text = "We could not find this order. Please go back to the shop and try again.";
+            return say(StatusCode::NOT_FOUND, "Order not found", text);
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if order.status == "paid" {
-        return message(
-            StatusCode::OK,
-            "Already paid",
-            "This order has already been paid. Thank you!",
-            embedded,
-        );
+    if order.status == OrderStatus::Paid.as_str() {
+        let text = "This order has already been paid. Thank you!";
+        return say(StatusCode::OK, "Already paid", text);
     }
     let merchant = match merchants::get(&app.store, &order.merchant_id).await {
-        Ok(Some(m)) => m.name,
-        Ok(None) => String::new(),
+        Ok(m) => m.map(|m| m.name).unwrap_or_default(),
         Err(e) => return ApiError::internal(&e).into_response(),
     };
     // The parent page's origin, for postMessage; only a well-formed http(s) origin is kept.
@@ -194,30 +139,24 @@ async fn checkout(State(app): State<App>, Query(q): Query<HashMap<String, String
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    let amount = display_amount(order.amount, &order.currency);
-    let page = fill(
-        PAGE,
-        &[
-            ("order_id", &escape(&order.id)),
-            ("merchant", &escape(&merchant)),
-            ("amount", &escape(&amount)),
-            ("embedded", if embedded { "true" } else { "false" }),
-            ("body_class", if embedded { "embedded" } else { "" }),
-            ("parent_origin", &escape(&parent_origin)),
-        ],
-    );
-    Html(page).into_response()
+    let view = Checkout {
+        amount: display_amount(order.amount, &order.currency),
+        order_id: order.id,
+        merchant,
+        embedded,
+        parent_origin,
+    };
+    page(StatusCode::OK, &view)
 }
 
 /// `GET /checkout.js`: the SDK, with this checkout's public URL as its fallback origin (used
 /// when it is imported as a module, where the script cannot see its own address).
-async fn sdk(State(app): State<App>) -> Response {
+async fn sdk(State(app): State<PagesState>, headers: HeaderMap) -> Response {
     let origin =
-        serde_json::to_string(&app.config.public_checkout_url).unwrap_or_else(|_| "\"\"".into());
-    let mut res = asset(
-        "text/javascript",
-        SDK_JS.replace("\"__PUBLIC_CHECKOUT_URL__\"", &origin),
-    );
+        serde_json::to_string(&app.settings.public_checkout_url).unwrap_or_else(|_| "\"\"".into());
+    let body = super::asset_text("checkout.js").replace("\"__PUBLIC_CHECKOUT_URL__\"", &origin);
+    let tag = hex::encode(Sha256::digest(body.as_bytes()));
+    let mut res = super::with_etag("text/javascript", body.into_bytes(), &tag, &headers);
     // A module import from a merchant's page is a cross-origin (CORS) fetch; the SDK is public.
     res.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -226,26 +165,30 @@ async fn sdk(State(app): State<App>) -> Response {
     res
 }
 
+/// The demo shop (`templates/checkout/demo.html`).
+#[derive(askama::Template)]
+#[template(path = "checkout/demo.html")]
+struct Demo {
+    key: &'static str,
+}
+
 /// `GET /demo`: a small shop that sells one thing through the widget (with the test
 /// merchant; only when `TEST_ENDPOINTS` is on).
-async fn demo(State(app): State<App>) -> Response {
-    if !app.config.test_endpoints {
-        return message(
-            StatusCode::NOT_FOUND,
-            "Not here",
-            "The demo is turned off.",
-            false,
-        );
+async fn demo(State(app): State<PagesState>) -> Response {
+    if !app.settings.test_endpoints {
+        let off = Message::new("Not here", "The demo is turned off.");
+        return page(StatusCode::NOT_FOUND, &off);
     }
-    Html(fill(DEMO, &[("key", test_merchant::API_KEY)])).into_response()
+    let key = test_merchant::API_KEY;
+    page(StatusCode::OK, &Demo { key })
 }
 
 /// The price of the demo product, paise.
 const DEMO_PRICE: i64 = 49_900;
 
 /// `POST /demo/order`: the demo shop's server creates an order for its customer.
-async fn demo_order(State(app): State<App>) -> Response {
-    if !app.config.test_endpoints {
+async fn demo_order(State(app): State<PagesState>) -> Response {
+    if !app.settings.test_endpoints {
         return ApiError::not_found("The demo is turned off").into_response();
     }
     let Some(amount) = OrderAmount::parse(DEMO_PRICE) else {
@@ -257,29 +200,12 @@ async fn demo_order(State(app): State<App>) -> Response {
         receipt: Some("demo".into()),
         notes: json!({"source": "demo"}),
     };
-    match orders::create(&app.order_writer, test_merchant::ID, new, None).await {
+    match app.orders.create(test_merchant::ID, new, None).await {
         Ok(o) => (
             StatusCode::CREATED,
             Json(json!({"id": o.id, "amount": o.amount, "currency": o.currency})),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_and_amounts() {
-        assert_eq!(
-            escape(r#"<a href="x">&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-        assert_eq!(display_amount(50_000, "INR"), "₹500.00");
-        assert_eq!(display_amount(123_456_700, "INR"), "₹12,34,567.00");
-        assert_eq!(display_amount(1_205, "USD"), "USD 12.05");
-        assert_eq!(fill("a {{x}} b {{x}}", &[("x", "1")]), "a 1 b 1");
     }
 }

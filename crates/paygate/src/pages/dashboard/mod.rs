@@ -3,10 +3,16 @@
 //! Sessions: a random token in an `HttpOnly`, `SameSite=Strict` cookie; the database keeps
 //! only its SHA-256 digest, with an expiry (`SESSION_TTL`). Every form carries the session's
 //! CSRF token, checked in constant time, so another site cannot post forms for a merchant.
-//! Repeated failed logins for an email are slowed down (`LoginThrottle`). Pages call the same
-//! services as the API.
+//! Repeated failed logins for an email or from an address are slowed down (`LoginThrottle`).
+//! Pages call the same services as the API. One file per page; the HTML is in
+//! `templates/dashboard/`.
 
-mod pages;
+mod docs;
+mod login;
+mod overview;
+mod payment;
+mod transactions;
+mod webhooks;
 
 use std::{
     collections::HashMap,
@@ -19,71 +25,145 @@ use axum::{
     Router,
     extract::FromRequestParts,
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
-    middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
+use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::PagesState;
 use crate::{
-    app::App,
     merchants::{self, secret_digest},
     store::{dashboard as db, merchants::Merchant, now},
 };
 
-const CSS: &str = include_str!("../../assets/dashboard.css");
 const COOKIE: &str = "paygate_session";
 /// How long a session lives.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 
 /// The dashboard router.
-pub fn router(app: App) -> Router {
+pub fn router(state: PagesState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/login", get(pages::login_page).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/dashboard", get(pages::overview))
+        .route("/login", get(login::page).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/dashboard", get(overview::page))
         .route(
             "/dashboard/credentials/rotate",
-            post(pages::rotate_credentials),
+            post(overview::rotate_credentials),
         )
-        .route("/dashboard/transactions", get(pages::transactions))
-        .route("/dashboard/transactions.csv", get(pages::export_csv))
-        .route("/dashboard/payments/{id}", get(pages::payment))
-        .route("/dashboard/payments/{id}/capture", post(pages::capture))
-        .route("/dashboard/payments/{id}/refund", post(pages::refund))
-        .route("/dashboard/webhooks", get(pages::webhooks))
-        .route("/dashboard/webhooks/config", post(pages::save_webhook))
-        .route("/dashboard/webhooks/secret", post(pages::regenerate_secret))
-        .route("/dashboard/webhooks/test", post(pages::test_webhook))
-        .route("/dashboard/webhooks/{id}/retry", post(pages::retry_webhook))
-        .route("/dashboard/docs", get(pages::docs))
+        .route("/dashboard/transactions", get(transactions::page))
+        .route("/dashboard/transactions.csv", get(transactions::export_csv))
+        .route("/dashboard/payments/{id}", get(payment::page))
+        .route("/dashboard/payments/{id}/capture", post(payment::capture))
+        .route("/dashboard/payments/{id}/refund", post(payment::refund))
+        .route("/dashboard/webhooks", get(webhooks::page))
+        .route("/dashboard/webhooks/config", post(webhooks::save))
         .route(
-            "/assets/dashboard.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
+            "/dashboard/webhooks/secret",
+            post(webhooks::regenerate_secret),
         )
-        .layer(middleware::from_fn(security_headers))
-        .with_state(app)
+        .route("/dashboard/webhooks/test", post(webhooks::test))
+        .route("/dashboard/webhooks/{id}/retry", post(webhooks::retry))
+        .route("/dashboard/docs", get(docs::page))
+        .route("/assets/{file}", get(super::asset))
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
+                 form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            ),
+        ))
 }
 
-async fn security_headers(req: axum::extract::Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
-             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    res
+/// What every signed-in page shows around its body (`templates/dashboard/layout.html`).
+pub struct Frame {
+    pub title: &'static str,
+    /// The navigation entry of this page.
+    pub active: &'static str,
+    pub merchant: String,
+    pub csrf: String,
+    pub notice: Option<String>,
+}
+
+impl Frame {
+    /// The frame of a page for the signed-in merchant.
+    pub fn new(title: &'static str, active: &'static str, s: &SignedIn) -> Self {
+        Self {
+            title,
+            active,
+            merchant: s.merchant.name.clone(),
+            csrf: s.csrf.clone(),
+            notice: s.flash.clone(),
+        }
+    }
+
+    /// The navigation: `(href, name)`.
+    pub fn nav(&self) -> [(&'static str, &'static str); 4] {
+        [
+            ("/dashboard", "Overview"),
+            ("/dashboard/transactions", "Transactions"),
+            ("/dashboard/webhooks", "Webhooks"),
+            ("/dashboard/docs", "Docs"),
+        ]
+    }
+}
+
+/// A page for a missing (or another merchant's) thing.
+#[derive(askama::Template)]
+#[template(path = "dashboard/not_found.html")]
+struct NotFound {
+    frame: Frame,
+    what: &'static str,
+}
+
+/// 404 inside the dashboard's frame.
+fn not_found(s: &SignedIn, what: &'static str) -> Response {
+    let page = NotFound {
+        frame: Frame::new("Not found", "Transactions", s),
+        what,
+    };
+    super::page(StatusCode::NOT_FOUND, &page)
+}
+
+fn internal(e: &dyn std::fmt::Display) -> Response {
+    crate::http::error::ApiError::internal(e).into_response()
+}
+
+/// Redirects to `to` after a form, with `notice` kept in the session for the next page (a
+/// flash message): nothing a page shows comes from its query string.
+async fn back(state: &PagesState, s: &SignedIn, to: &str, notice: &str) -> Response {
+    if let Err(e) = db::set_flash(&state.store, &s.token_digest, notice).await {
+        return internal(&e);
+    }
+    Redirect::to(to).into_response()
+}
+
+type Q = axum::extract::Query<HashMap<String, String>>;
+type F = axum::Form<HashMap<String, String>>;
+
+/// The highest page number a list accepts (anything above shows that page, empty).
+const MAX_PAGE: i64 = 100_000;
+
+/// `?page=N`, from 1 to [`MAX_PAGE`]; anything that is not a number is page 1.
+fn page_number(q: &HashMap<String, String>) -> i64 {
+    q.get("page")
+        .and_then(|p| p.trim().parse::<i64>().ok())
+        .map_or(1, |p| p.clamp(1, MAX_PAGE))
 }
 
 /// A signed-in merchant; pages without a session redirect to `/login`.
@@ -106,20 +186,23 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-impl FromRequestParts<App> for SignedIn {
+impl FromRequestParts<PagesState> for SignedIn {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &PagesState,
+    ) -> Result<Self, Self::Rejection> {
         let to_login = || Redirect::to("/login").into_response();
         let token = cookie_token(&parts.headers).ok_or_else(to_login)?;
         let digest = secret_digest(&token);
         let session = db::session(&app.store, &digest, now())
             .await
-            .map_err(|e| crate::http::error::ApiError::internal(&e).into_response())?
+            .map_err(|e| internal(&e))?
             .ok_or_else(to_login)?;
         let merchant = crate::store::merchants::get(&app.store, &session.merchant_id)
             .await
-            .map_err(|e| crate::http::error::ApiError::internal(&e).into_response())?
+            .map_err(|e| internal(&e))?
             .ok_or_else(to_login)?;
         // A notice is shown by the next page that is not a form post, then forgotten.
         if parts.method == axum::http::Method::GET
@@ -127,7 +210,7 @@ impl FromRequestParts<App> for SignedIn {
         {
             db::take_flash(&app.store, &digest, notice)
                 .await
-                .map_err(|e| crate::http::error::ApiError::internal(&e).into_response())?;
+                .map_err(|e| internal(&e))?;
         }
         Ok(Self {
             merchant,
@@ -161,7 +244,7 @@ impl IntoResponse for CsrfRejected {
 }
 
 /// Starts a session: the cookie to set.
-async fn start_session(app: &App, merchant_id: &str) -> Result<String, sqlx::Error> {
+async fn start_session(app: &PagesState, merchant_id: &str) -> Result<String, sqlx::Error> {
     let token = Alphanumeric.sample_string(&mut rand::rng(), 43);
     let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let at = now();
@@ -174,7 +257,7 @@ async fn start_session(app: &App, merchant_id: &str) -> Result<String, sqlx::Err
         at + SESSION_TTL,
     )
     .await?;
-    let secure = if app.config.public_api_url.starts_with("https:") {
+    let secure = if app.settings.public_api_url.starts_with("https:") {
         "; Secure"
     } else {
         ""
@@ -249,33 +332,6 @@ impl LoginThrottle {
             map.remove(&format!("email:{}", email.to_lowercase()));
         }
     }
-}
-
-/// Password checks in flight at once: argon2 is deliberately slow, so it runs on the blocking
-/// pool, a few at a time, and never on the threads that serve requests.
-static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
-
-/// Verifies an email and password; the merchant's id when they match.
-async fn check_login(
-    app: &App,
-    email: &str,
-    password: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row = db::login_row(&app.store, email).await?;
-    // Hash even for unknown emails, so timing does not reveal which emails exist.
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J0M4m0nBv0yvxqJUHVpVdM4NF4g9n7p8LDBc1Y0M2Bk";
-    let (id, hash) = match row {
-        Some((id, Some(hash))) => (Some(id), hash),
-        _ => (None, DUMMY.to_owned()),
-    };
-    let ok = {
-        let _permit = PASSWORD_CHECKS.acquire().await;
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || merchants::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false)
-    };
-    Ok(id.filter(|_| ok))
 }
 
 /// The merchant's own API secret when it can be shown: only the seeded test merchant's,

@@ -1,0 +1,23 @@
+//! What every service works with: the store, the queue, the processor and the clock. The
+//! composition root (`app.rs`) builds one and hands it to each service; services never see the
+//! HTTP layer or each other's state.
+
+use std::sync::Arc;
+
+use crate::{clock::Clock, processor::Connector, queue::Queue, store::Store};
+
+/// A service's context. Cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    pub store: Store,
+    pub queue: Arc<dyn Queue>,
+    pub connector: Arc<dyn Connector>,
+    pub clock: Clock,
+}
+
+impl Ctx {
+    /// The current time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,98 @@
+//! The cross-cutting layers every listener wears, from tower-http: a request id (the client's
+//! `X-Request-Id`, or a new UUID), sent back in the response and recorded on the request's
+//! tracing span (so every log line written while handling the request names it); a trace span
+//! per request with its method and path, and a debug line with status and latency when it
+//! ends; a timeout; and a panic turned into the API's 500. Security headers are set per
+//! listener (the API's here; the pages set their own, with their Content-Security-Policy).
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderName, HeaderValue, Request, Response, StatusCode, header},
+    response::IntoResponse,
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use super::error::ApiError;
+
+/// How long a request may take before it is answered 408 (its writes, group-committed on
+/// tasks of their own, still run to completion).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request id, tracing, timeout and panic layers.
+pub fn common(router: Router) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<Body>| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!(
+                            "request",
+                            request_id = %id,
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                        )
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+            )
+            .layer(CatchPanicLayer::custom(|_| {
+                ApiError::internal(&"a request handler panicked").into_response()
+            }))
+            .layer(axum::middleware::map_response(timed_out))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            )),
+    )
+}
+
+/// The timeout's answer in the API's error shape (tower-http's has an empty body).
+async fn timed_out(res: Response<Body>) -> Response<Body> {
+    if res.status() == StatusCode::REQUEST_TIMEOUT
+        && !res.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "BAD_REQUEST_ERROR",
+            "The request took too long",
+        )
+        .into_response();
+    }
+    res
+}
+
+/// The API's security headers: nothing it answers is to be sniffed, framed or sent on as a
+/// referrer.
+pub fn api_headers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+}

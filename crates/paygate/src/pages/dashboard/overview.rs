@@ -1,0 +1,250 @@
+//! The overview: API credentials, the headline figures, and the 30-day chart.
+
+use std::collections::HashMap;
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use paygate_core::display_amount;
+
+use super::{F, Frame, SignedIn, internal, revealable_secret};
+use crate::{
+    merchants,
+    pages::{PagesState, page as render},
+    store::{dashboard as db, now},
+};
+
+/// Success rate in whole percent, rounded half up; 0 when there are no payments.
+pub fn success_rate(successful: i64, total: i64) -> i64 {
+    if total <= 0 {
+        0
+    } else {
+        (successful * 200 + total) / (2 * total)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "dashboard/overview.html")]
+struct Overview<'a> {
+    frame: Frame,
+    api_key: String,
+    /// A secret just rotated (shown once), or the seeded merchant's public one.
+    new_secret: Option<&'a str>,
+    public_secret: Option<&'static str>,
+    total: i64,
+    amount: String,
+    rate: i64,
+    chart: Chart,
+}
+
+/// The 30-day chart, laid out for `templates/dashboard/overview.html`: a focusable bar per day
+/// (its figures shown on hover and focus), the success rate as a line, day labels under the
+/// axis, and the same figures as a table.
+struct Chart {
+    width: f64,
+    height: f64,
+    side: f64,
+    top: f64,
+    plot: f64,
+    step: String,
+    bar_width: String,
+    baseline: f64,
+    right: f64,
+    label_y: f64,
+    total: String,
+    bars: Vec<Bar>,
+    labels: Vec<Label>,
+    rate_points: String,
+    rows: Vec<Row>,
+}
+
+struct Bar {
+    day: String,
+    long: String,
+    short: String,
+    x: String,
+    center: String,
+    anchor: &'static str,
+    bar_x: String,
+    bar_y: String,
+    bar_height: String,
+}
+
+struct Label {
+    x: String,
+    text: String,
+}
+
+struct Row {
+    day: String,
+    label: String,
+    payments: i64,
+    successful: i64,
+    amount: String,
+}
+
+/// One day of the chart.
+struct ChartDay {
+    day: chrono::NaiveDate,
+    payments: i64,
+    successful: i64,
+    amount: i64,
+}
+
+/// The last 30 days (oldest first), with a zero for days without payments.
+fn chart_days(days: &[db::Day]) -> Vec<ChartDay> {
+    let today = now().date_naive();
+    let by_day: HashMap<&str, &db::Day> = days.iter().map(|d| (d.0.as_str(), d)).collect();
+    (0..30)
+        .rev()
+        .map(|back| {
+            let day = today - chrono::Duration::days(back);
+            let key = day.format("%Y-%m-%d").to_string();
+            let (payments, successful, amount) = by_day
+                .get(key.as_str())
+                .map_or((0, 0, 0), |d| (d.1, d.2, d.3));
+            ChartDay {
+                day,
+                payments,
+                successful,
+                amount,
+            }
+        })
+        .collect()
+}
+
+fn chart(days: &[db::Day]) -> Chart {
+    let series = chart_days(days);
+    let max = series.iter().map(|d| d.amount).max().unwrap_or(0).max(1);
+    let (width, height, side, top, bottom) = (640.0, 200.0, 8.0, 26.0, 26.0);
+    let plot = height - top - bottom;
+    let step = (width - 2.0 * side) / series.len() as f64;
+    let (mut bars, mut labels, mut rows, mut points) = (vec![], vec![], vec![], vec![]);
+    for (i, d) in series.iter().enumerate() {
+        let x = side + i as f64 * step;
+        let center = x + step / 2.0;
+        let bar_height = (d.amount as f64 / max as f64) * plot;
+        let amount = display_amount(d.amount, "INR");
+        bars.push(Bar {
+            day: d.day.format("%Y-%m-%d").to_string(),
+            long: format!(
+                "{}: {} payments, {} successful, {amount} collected",
+                d.day.format("%-d %b %Y"),
+                d.payments,
+                d.successful
+            ),
+            short: format!(
+                "{}: {amount}, {} of {}",
+                d.day.format("%-d %b"),
+                d.successful,
+                d.payments
+            ),
+            x: format!("{x:.1}"),
+            center: format!("{center:.1}"),
+            anchor: match i {
+                0..=2 => "start",
+                27.. => "end",
+                _ => "middle",
+            },
+            bar_x: format!("{:.1}", x + step * 0.15),
+            bar_y: format!("{:.1}", top + plot - bar_height),
+            bar_height: format!("{bar_height:.1}"),
+        });
+        if d.payments > 0 {
+            let rate = d.successful as f64 / d.payments as f64;
+            points.push(format!("{center:.1},{:.1}", top + plot - rate * plot));
+        }
+        if i % 7 == 1 || i == series.len() - 1 {
+            labels.push(Label {
+                x: format!("{center:.1}"),
+                text: d.day.format("%-d %b").to_string(),
+            });
+        }
+        rows.push(Row {
+            day: d.day.format("%Y-%m-%d").to_string(),
+            label: d.day.format("%-d %b %Y").to_string(),
+            payments: d.payments,
+            successful: d.successful,
+            amount,
+        });
+    }
+    Chart {
+        width,
+        height,
+        side,
+        top,
+        plot,
+        step: format!("{step:.1}"),
+        bar_width: format!("{:.1}", step * 0.7),
+        baseline: top + plot,
+        right: width - side,
+        label_y: height - 8.0,
+        total: display_amount(series.iter().map(|d| d.amount).sum(), "INR"),
+        bars,
+        labels,
+        rate_points: points.join(" "),
+        rows,
+    }
+}
+
+async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> Response {
+    let stats = match db::stats(&app.store, &s.merchant.id).await {
+        Ok(x) => x,
+        Err(e) => return internal(&e),
+    };
+    let since = now() - chrono::Duration::days(30);
+    let days = match db::daily(&app.store, &s.merchant.id, since).await {
+        Ok(d) => d,
+        Err(e) => return internal(&e),
+    };
+    let page = Overview {
+        frame: Frame::new("Overview", "Overview", s),
+        api_key: s.merchant.api_key.clone(),
+        new_secret,
+        public_secret: revealable_secret(&s.merchant),
+        total: stats.total,
+        amount: display_amount(stats.successful_amount, "INR"),
+        rate: success_rate(stats.successful, stats.total),
+        chart: chart(&days),
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// `GET /dashboard`.
+pub async fn page(State(app): State<PagesState>, s: SignedIn) -> Response {
+    overview(&app, &s, None).await
+}
+
+/// `POST /dashboard/credentials/rotate`: a new API secret, shown once on the page it answers.
+pub async fn rotate_credentials(
+    State(app): State<PagesState>,
+    mut s: SignedIn,
+    axum::Form(f): F,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    match merchants::rotate_api_secret(&app.store, &app.credentials, &s.merchant).await {
+        Ok(secret) => {
+            s.flash = Some("API secret rotated: the old one no longer works.".into());
+            overview(&app, &s, Some(&secret)).await
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_rate_rounds_half_up_to_whole_percent() {
+        assert_eq!(success_rate(0, 0), 0);
+        assert_eq!(success_rate(2, 3), 67);
+        assert_eq!(success_rate(1, 3), 33);
+        assert_eq!(success_rate(1, 8), 13);
+        assert_eq!(success_rate(5, 5), 100);
+    }
+}

@@ -1,0 +1,182 @@
+//! A payment's page: its figures, capture and refund forms, timeline, refunds and webhook
+//! deliveries.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use paygate_core::{OrderAmount, PaymentStatus, display_amount};
+
+use super::{F, Frame, SignedIn, back, internal, not_found};
+use crate::{
+    http::error::ApiError,
+    pages::{PagesState, Time, page as render},
+    payments::service as payments,
+    refunds,
+    store::{events, refunds as refund_store, webhooks as deliveries},
+};
+
+#[derive(askama::Template)]
+#[template(path = "dashboard/payment.html")]
+struct PaymentPage {
+    frame: Frame,
+    p: Shown,
+    timeline: Vec<Step>,
+    refunds: Vec<RefundRow>,
+    deliveries: Vec<DeliveryRow>,
+}
+
+/// The payment's figures as the page shows them.
+struct Shown {
+    id: String,
+    status: String,
+    captured: bool,
+    amount: String,
+    refunded: String,
+    order_id: String,
+    method: String,
+    error: Option<String>,
+    capturable: bool,
+    /// What is left to refund, in paise (0: no refund form).
+    refundable: i64,
+}
+
+struct Step {
+    event: String,
+    at: Time,
+}
+
+struct RefundRow {
+    id: String,
+    amount: String,
+    status: String,
+    reason: String,
+    at: Time,
+}
+
+struct DeliveryRow {
+    event: String,
+    status: String,
+    attempts: i32,
+    code: String,
+}
+
+/// `GET /dashboard/payments/{id}`.
+pub async fn page(State(app): State<PagesState>, s: SignedIn, Path(id): Path<String>) -> Response {
+    let p = match payments::get(&app.store, Some(&s.merchant.id), &id).await {
+        Ok(p) => p,
+        Err(payments::Error::Store(e)) => return internal(&e),
+        Err(_) => return not_found(&s, "Payment"),
+    };
+    let (evs, refund_rows, delivery_rows) = match (
+        events::for_resource(&app.store, &p.id).await,
+        refund_store::for_payment(&app.store, &p.id).await,
+        deliveries::for_resource(&app.store, &p.id).await,
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&e),
+    };
+    let success = p.status == PaymentStatus::Success.as_str();
+    let view = PaymentPage {
+        frame: Frame::new("Payment", "Transactions", &s),
+        timeline: evs
+            .into_iter()
+            .map(|e| Step {
+                event: e.event_type,
+                at: e.created_at.into(),
+            })
+            .collect(),
+        refunds: refund_rows
+            .into_iter()
+            .map(|r| RefundRow {
+                amount: display_amount(r.amount, &p.currency),
+                id: r.id,
+                status: r.status,
+                reason: r.reason.unwrap_or_default(),
+                at: r.created_at.into(),
+            })
+            .collect(),
+        deliveries: delivery_rows
+            .into_iter()
+            .map(|d| DeliveryRow {
+                event: d.event,
+                status: d.status,
+                attempts: d.attempts,
+                code: d.response_code.map(|c| c.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        p: Shown {
+            capturable: success && !p.captured,
+            refundable: if success {
+                p.amount.saturating_sub(p.amount_refunded).max(0)
+            } else {
+                0
+            },
+            amount: display_amount(p.amount, &p.currency),
+            refunded: display_amount(p.amount_refunded, &p.currency),
+            id: p.id,
+            status: p.status,
+            captured: p.captured,
+            order_id: p.order_id,
+            method: p.method,
+            error: p.error_description,
+        },
+    };
+    render(StatusCode::OK, &view)
+}
+
+/// `POST /dashboard/payments/{id}/capture`.
+pub async fn capture(
+    State(app): State<PagesState>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    axum::Form(f): F,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    let path = format!("/dashboard/payments/{id}");
+    match app.payments.capture(&s.merchant.id, &id, None, None).await {
+        Ok(_) => back(&app, &s, &path, "Payment captured.").await,
+        Err(payments::Error::Store(e)) => internal(&e),
+        Err(e) => back(&app, &s, &path, &ApiError::from(e).description).await,
+    }
+}
+
+/// `POST /dashboard/payments/{id}/refund`: all that is left, or the amount given.
+pub async fn refund(
+    State(app): State<PagesState>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    axum::Form(f): F,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    let path = format!("/dashboard/payments/{id}");
+    let amount = match f.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => match a.parse::<i64>() {
+            Ok(n) if (1..=OrderAmount::MAX).contains(&n) => Some(n),
+            _ => {
+                let msg = "The refund amount must be a positive whole number of paise.";
+                return back(&app, &s, &path, msg).await;
+            }
+        },
+    };
+    let reason = f
+        .get("reason")
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(refunds::REASON_MAX).collect());
+    match app
+        .refunds
+        .create(&s.merchant.id, &id, amount, reason, None)
+        .await
+    {
+        Ok(r) => back(&app, &s, &path, &format!("Refund {} created.", r.id)).await,
+        Err(refunds::Error::Store(e)) => internal(&e),
+        Err(e) => back(&app, &s, &path, &ApiError::from(e).description).await,
+    }
+}

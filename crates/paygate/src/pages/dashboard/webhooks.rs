@@ -1,0 +1,151 @@
+//! The webhooks page: the URL and secret, a test event, and the delivery log with retries.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use super::{F, Frame, Q, SignedIn, back, page_number};
+use crate::{
+    http::error::ApiError,
+    pages::{PagesState, Time, page as render},
+};
+
+const PAGE_SIZE: i64 = 50;
+/// Where every form of the page returns.
+const HERE: &str = "/dashboard/webhooks";
+
+#[derive(askama::Template)]
+#[template(path = "dashboard/webhooks.html")]
+struct WebhooksPage {
+    frame: Frame,
+    url: String,
+    secret: String,
+    total: i64,
+    rows: Vec<Row>,
+    older: Option<String>,
+}
+
+/// A delivery as the log shows it.
+struct Row {
+    id: String,
+    event: String,
+    status: String,
+    attempts: i32,
+    last: Option<Time>,
+    code: String,
+    next: Option<Time>,
+    duration: i64,
+    /// The start of the receiver's answer.
+    excerpt: String,
+}
+
+/// `GET /dashboard/webhooks`.
+pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
+    let page = page_number(&q);
+    let listed = app
+        .webhooks
+        .list(&s.merchant.id, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        .await;
+    let (rows, total) = match listed {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let view = WebhooksPage {
+        frame: Frame::new("Webhooks", "Webhooks", &s),
+        url: s.merchant.webhook_url.clone().unwrap_or_default(),
+        secret: s.merchant.webhook_secret.clone(),
+        total,
+        rows: rows
+            .into_iter()
+            .map(|d| Row {
+                next: d
+                    .next_retry_at
+                    .filter(|_| d.status == "pending")
+                    .map(Time::from),
+                excerpt: d
+                    .response_body
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect(),
+                id: d.id,
+                event: d.event,
+                status: d.status,
+                attempts: d.attempts,
+                last: d.last_attempt_at.map(Time::from),
+                code: d.response_code.map(|c| c.to_string()).unwrap_or_default(),
+                duration: d.duration_ms.unwrap_or(0),
+            })
+            .collect(),
+        older: (page * PAGE_SIZE < total).then(|| format!("{HERE}?page={}", page + 1)),
+    };
+    render(StatusCode::OK, &view)
+}
+
+/// `POST /dashboard/webhooks/config`: sets (or, empty, clears) the webhook URL.
+pub async fn save(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    let url = f
+        .get("webhook_url")
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty());
+    let notice = match app.webhooks.set_url(&s.merchant.id, url).await {
+        Ok(_) if url.is_some() => "Webhook URL saved.".to_owned(),
+        Ok(_) => "Webhooks turned off.".to_owned(),
+        Err(e) => ApiError::from(e).description,
+    };
+    back(&app, &s, HERE, &notice).await
+}
+
+/// `POST /dashboard/webhooks/secret`: a new webhook secret.
+pub async fn regenerate_secret(
+    State(app): State<PagesState>,
+    s: SignedIn,
+    axum::Form(f): F,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    match app.webhooks.rotate_secret(&s.merchant.id, None).await {
+        Ok(_) => back(&app, &s, HERE, "New webhook secret generated.").await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// `POST /dashboard/webhooks/test`: sends a `webhook.test` event now.
+pub async fn test(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    let notice = match app.webhooks.send_test(&s.merchant, None).await {
+        Ok(d) => {
+            let answer = d
+                .response_code
+                .map_or_else(|| "no answer".into(), |c| c.to_string());
+            format!("Test webhook sent: {} ({answer}).", d.status)
+        }
+        Err(e) => ApiError::from(e).description,
+    };
+    back(&app, &s, HERE, &notice).await
+}
+
+/// `POST /dashboard/webhooks/{id}/retry`: a new cycle of attempts, now.
+pub async fn retry(
+    State(app): State<PagesState>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    axum::Form(f): F,
+) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
+    let notice = match app.webhooks.retry(&s.merchant.id, &id, None).await {
+        Ok(_) => "Webhook retry scheduled.".to_owned(),
+        Err(e) => ApiError::from(e).description,
+    };
+    back(&app, &s, HERE, &notice).await
+}

@@ -1,0 +1,151 @@
+//! The HTML pages (an adapter): the merchant dashboard and the hosted checkout, rendered from
+//! askama templates (`templates/`, escaped by default) with the assets embedded in the binary.
+//! What both listeners share lives here: their state, how a timestamp reads, the assets with
+//! their `ETag`s, and the page security headers.
+
+pub mod checkout;
+pub mod dashboard;
+
+use std::{ops::Deref, sync::Arc};
+
+use axum::{
+    body::Body,
+    extract::Path,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use rust_embed::RustEmbed;
+
+use crate::{
+    merchants::CredentialCache, orders::Orders, payments::service::Payments, refunds::Refunds,
+    store::Store, views::iso, webhooks::Webhooks,
+};
+
+/// The settings the pages read.
+#[derive(Clone, Debug)]
+pub struct PageSettings {
+    /// How browsers reach the API (the docs' snippets).
+    pub public_api_url: String,
+    /// How browsers reach the checkout (the SDK, the docs' snippets).
+    pub public_checkout_url: String,
+    /// Serve the demo shop.
+    pub test_endpoints: bool,
+}
+
+/// What the pages' handlers work with. Cheap to clone.
+#[derive(Clone)]
+pub struct PagesState(Arc<PagesParts>);
+
+/// The parts of a [`PagesState`].
+pub struct PagesParts {
+    pub store: Store,
+    pub credentials: Arc<CredentialCache>,
+    pub orders: Arc<Orders>,
+    pub payments: Arc<Payments>,
+    pub refunds: Arc<Refunds>,
+    pub webhooks: Arc<Webhooks>,
+    pub login_throttle: dashboard::LoginThrottle,
+    pub settings: PageSettings,
+}
+
+impl PagesState {
+    /// The state over its parts.
+    pub fn new(parts: PagesParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl Deref for PagesState {
+    type Target = PagesParts;
+    fn deref(&self) -> &PagesParts {
+        &self.0
+    }
+}
+
+/// A timestamp for people, `1 Dec 2026, 17:43 UTC`, with the exact ISO-8601 time for
+/// `<time datetime>` and its `title` (shown on hover).
+pub struct Time {
+    pub exact: String,
+    pub readable: String,
+}
+
+impl From<DateTime<Utc>> for Time {
+    fn from(t: DateTime<Utc>) -> Self {
+        Self {
+            exact: iso(t),
+            readable: t.format("%-d %b %Y, %H:%M UTC").to_string(),
+        }
+    }
+}
+
+/// The CSS, images and scripts of the pages, embedded in the binary.
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+/// `GET /assets/{file}`: an embedded asset, with an `ETag` (its SHA-256), so a browser
+/// revalidates it with `If-None-Match` and gets a 304 when it did not change.
+pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    match Assets::get(&file) {
+        Some(found) => with_etag(
+            content_type(&file),
+            found.data.into_owned(),
+            &hex::encode(found.metadata.sha256_hash()),
+            &headers,
+        ),
+        None => (StatusCode::NOT_FOUND, "No such asset").into_response(),
+    }
+}
+
+/// An embedded asset's text (for the SDK, which the checkout fills in before serving).
+pub fn asset_text(file: &str) -> String {
+    Assets::get(file)
+        .map(|f| String::from_utf8_lossy(&f.data).into_owned())
+        .unwrap_or_default()
+}
+
+/// `body` with its `ETag`, or a 304 when the browser already has it.
+pub fn with_etag(
+    content_type: &'static str,
+    body: Vec<u8>,
+    tag: &str,
+    request: &HeaderMap,
+) -> Response {
+    let etag = format!("\"{tag}\"");
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(body))
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    res
+}
+
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next() {
+        Some("css") => "text/css",
+        Some("js") => "text/javascript",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Renders a template with `status`.
+pub fn page<T: askama::Template>(status: StatusCode, template: &T) -> Response {
+    let mut res = crate::http::html(template);
+    if res.status() == StatusCode::OK {
+        *res.status_mut() = status;
+    }
+    res
+}
