@@ -68,7 +68,8 @@ impl MinorUnit {
 /// An amount as people read it: `₹12,34,567.00` for INR, `USD 1,234,567.00` otherwise (the
 /// code first), with the currency's digit grouping (see [`MinorUnit::to_grouped_string`]).
 /// An unknown currency code is shown as given, with groups of three.
-pub fn display_amount(amount: i64, currency: &str) -> String {
+pub fn display_amount(amount: impl Into<MinorUnit>, currency: &str) -> String {
+    let amount = amount.into().get();
     let parsed = Currency::parse(currency);
     let sign = if amount < 0 { "-" } else { "" };
     let abs = MinorUnit::new(i64::try_from(amount.unsigned_abs()).unwrap_or(i64::MAX));
@@ -88,6 +89,12 @@ impl From<i64> for MinorUnit {
 impl From<MinorUnit> for i64 {
     fn from(value: MinorUnit) -> i64 {
         value.0
+    }
+}
+
+impl PartialEq<i64> for MinorUnit {
+    fn eq(&self, other: &i64) -> bool {
+        self.0 == *other
     }
 }
 

@@ -4,66 +4,96 @@
 
 use std::fmt;
 
-/// How the customer pays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Upi,
-    Card,
-}
+/// A stored value that is not one of its type's names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName(pub String);
 
-impl Method {
-    /// Parses the API's method name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "upi" => Some(Self::Upi),
-            "card" => Some(Self::Card),
-            _ => None,
-        }
-    }
-
-    /// The API's method name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Upi => "upi",
-            Self::Card => "card",
-        }
-    }
-}
-
-impl fmt::Display for Method {
+impl fmt::Display for UnknownName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        write!(f, "unknown value {:?}", self.0)
     }
 }
 
-/// A payment's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaymentStatus {
-    Pending,
-    Success,
-    Failed,
+impl std::error::Error for UnknownName {}
+
+/// A closed set of names, as stored in the database and shown in the API: the enum with
+/// `parse` and `as_str`, `Display`, `TryFrom<String>` (what a row holds) and comparison with
+/// the name itself.
+macro_rules! names {
+    ($(#[$meta:meta])* pub enum $ty:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $name:literal),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $ty {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $ty {
+            /// Every value.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// Parses a name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The name, as stored and shown.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = UnknownName;
+            fn try_from(s: String) -> Result<Self, UnknownName> {
+                Self::parse(&s).ok_or(UnknownName(s))
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+names! {
+    /// How the customer pays.
+    pub enum Method {
+        Upi = "upi",
+        Card = "card",
+    }
+}
+
+names! {
+    /// A payment's status.
+    pub enum PaymentStatus {
+        Pending = "pending",
+        Success = "success",
+        Failed = "failed",
+    }
 }
 
 impl PaymentStatus {
-    /// Parses a stored status.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "success" => Some(Self::Success),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
-    }
-
-    /// The status as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Success => "success",
-            Self::Failed => "failed",
-        }
-    }
-
     /// Whether the status is final.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Pending)
@@ -84,151 +114,40 @@ impl PaymentStatus {
     }
 }
 
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+names! {
+    /// An order's status.
+    pub enum OrderStatus {
+        Created = "created",
+        Paid = "paid",
     }
 }
 
-/// A stored value that is not one of its type's names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownName(pub String);
-
-impl fmt::Display for UnknownName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown value {:?}", self.0)
+names! {
+    /// A refund's status.
+    pub enum RefundStatus {
+        Pending = "pending",
+        Processed = "processed",
     }
 }
 
-impl std::error::Error for UnknownName {}
-
-/// `TryFrom<String>` (what a database row holds) and `as_str` for a name-coded enum.
-macro_rules! stored_names {
-    ($ty:ty) => {
-        impl TryFrom<String> for $ty {
-            type Error = UnknownName;
-            fn try_from(s: String) -> Result<Self, UnknownName> {
-                Self::parse(&s).ok_or(UnknownName(s))
-            }
-        }
-
-        impl From<$ty> for String {
-            fn from(v: $ty) -> String {
-                v.as_str().to_owned()
-            }
-        }
-    };
-}
-
-stored_names!(Method);
-stored_names!(PaymentStatus);
-
-/// An order's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrderStatus {
-    Created,
-    Paid,
-}
-
-impl OrderStatus {
-    /// Parses a stored status.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "created" => Some(Self::Created),
-            "paid" => Some(Self::Paid),
-            _ => None,
-        }
-    }
-
-    /// The status as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Paid => "paid",
-        }
+names! {
+    /// A webhook delivery's status.
+    pub enum DeliveryStatus {
+        /// Attempts remain (or the first is due).
+        Pending = "pending",
+        /// An attempt was answered 2xx.
+        Success = "success",
+        /// Every attempt failed.
+        Failed = "failed",
     }
 }
 
-stored_names!(OrderStatus);
-
-/// A refund's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefundStatus {
-    Pending,
-    Processed,
-}
-
-impl RefundStatus {
-    /// Parses a stored status.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "processed" => Some(Self::Processed),
-            _ => None,
-        }
+names! {
+    /// An outcome fixed by a documented test value, whatever the mode and success rates.
+    pub enum ForcedOutcome {
+        Success = "success",
+        Failure = "failure",
     }
-
-    /// The status as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processed => "processed",
-        }
-    }
-}
-
-stored_names!(RefundStatus);
-
-/// A webhook delivery's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Attempts remain (or the first is due).
-    Pending,
-    /// An attempt was answered 2xx.
-    Success,
-    /// Every attempt failed.
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// Parses a stored status.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "success" => Some(Self::Success),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
-    }
-
-    /// The status as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Success => "success",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-stored_names!(DeliveryStatus);
-
-macro_rules! display_as_str {
-    ($($ty:ty),*) => {$(
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    )*};
-}
-display_as_str!(OrderStatus, RefundStatus, DeliveryStatus);
-
-/// An outcome fixed by a documented test value, whatever the mode and success rates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ForcedOutcome {
-    Success,
-    Failure,
 }
 
 /// Test cards that always succeed.
@@ -254,23 +173,6 @@ impl ForcedOutcome {
             Some(Self::Failure)
         } else {
             None
-        }
-    }
-
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "success" => Some(Self::Success),
-            "failure" => Some(Self::Failure),
-            _ => None,
         }
     }
 }

@@ -34,11 +34,11 @@ impl<'a> OrderBody<'a> {
         Self {
             id: &o.id,
             merchant_id: &o.merchant_id,
-            amount: o.amount,
+            amount: o.amount.get(),
             currency: &o.currency,
             receipt: o.receipt.as_deref(),
             notes: &o.notes,
-            status: &o.status,
+            status: o.status.as_str(),
             created_at: iso(o.created_at),
             updated_at: full.then(|| iso(o.updated_at)),
         }
@@ -58,9 +58,9 @@ impl<'a> From<&'a Order> for PublicOrderBody<'a> {
     fn from(o: &'a Order) -> Self {
         Self {
             id: &o.id,
-            amount: o.amount,
+            amount: o.amount.get(),
             currency: &o.currency,
-            status: &o.status,
+            status: o.status.as_str(),
         }
     }
 }
@@ -104,18 +104,18 @@ impl<'a> PaymentBody<'a> {
         Self {
             id: &p.id,
             order_id: &p.order_id,
-            amount: p.amount,
+            amount: p.amount.get(),
             currency: &p.currency,
-            method: &p.method,
+            method: p.method.as_str(),
             vpa: p.vpa.as_deref(),
             card_network: p.card_network.as_deref(),
             card_last4: p.card_last4.as_deref(),
-            status: &p.status,
+            status: p.status.as_str(),
             captured: full.then_some(p.captured),
-            amount_refunded: full.then_some(p.amount_refunded),
-            refund_status: full.then_some(match p.amount_refunded {
+            amount_refunded: full.then_some(p.amount_refunded.get()),
+            refund_status: full.then_some(match p.amount_refunded.get() {
                 0 => None,
-                n if n >= p.amount => Some("full"),
+                n if n >= p.amount.get() => Some("full"),
                 _ => Some("partial"),
             }),
             error_code: p.error_code.as_deref().filter(|_| full),
@@ -146,10 +146,10 @@ impl<'a> From<&'a Payment> for PublicPaymentBody<'a> {
         Self {
             id: &p.id,
             order_id: &p.order_id,
-            amount: p.amount,
+            amount: p.amount.get(),
             currency: &p.currency,
-            method: &p.method,
-            status: &p.status,
+            method: p.method.as_str(),
+            status: p.status.as_str(),
             error_code: p.error_code.as_deref(),
             error_description: p.error_description.as_deref(),
             created_at: iso(p.created_at),
@@ -178,9 +178,9 @@ impl<'a> RefundBody<'a> {
         Self {
             id: &r.id,
             payment_id: &r.payment_id,
-            amount: r.amount,
+            amount: r.amount.get(),
             reason: r.reason.as_deref(),
-            status: &r.status,
+            status: r.status.as_str(),
             created_at: iso(r.created_at),
             processed_at: full.then(|| r.processed_at.map(iso)),
         }

@@ -1,6 +1,6 @@
 //! Orders: what the merchant wants to be paid.
 
-use paygate_core::{Currency, OrderAmount, OrderId};
+use paygate_core::{Currency, OrderAmount, OrderId, OrderStatus};
 use serde_json::Value;
 
 use crate::{
@@ -62,11 +62,11 @@ impl Orders {
         let order = Order {
             id: OrderId::generate().into_string(),
             merchant_id: merchant_id.to_owned(),
-            amount: new.amount.get().get(),
+            amount: new.amount.get(),
             currency: new.currency.code().to_owned(),
             receipt: new.receipt,
             notes: new.notes,
-            status: "created".into(),
+            status: OrderStatus::Created,
             created_at: at,
             updated_at: at,
         };

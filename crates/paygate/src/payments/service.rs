@@ -15,7 +15,7 @@
 //! - With an idempotency key, the create and capture responses are stored in the transaction
 //!   of the change (see `idempotent`).
 
-use paygate_core::{ForcedOutcome, Method, OrderId, PaymentId, PaymentStatus};
+use paygate_core::{ForcedOutcome, OrderId, PaymentId, PaymentStatus};
 use serde_json::json;
 
 use super::{
@@ -137,7 +137,7 @@ impl Payments {
         replay: Option<Replay<Payment>>,
     ) -> Result<Payment, Error> {
         let payment = get(&self.ctx.store, Some(merchant_id), id).await?;
-        if amount.is_some_and(|a| a != payment.amount) {
+        if amount.is_some_and(|a| payment.amount != a) {
             return Err(Error::CaptureAmountMismatch);
         }
         let mut tx = self.ctx.store.begin().await?;
@@ -161,7 +161,7 @@ impl Payments {
         let lease = self.limits.lease;
         let Some(payment) = self.writer.begin(payment_id.to_owned(), at + lease).await? else {
             return Ok(match payments::get(&self.ctx.store, payment_id).await? {
-                Some(p) if p.status == PaymentStatus::Pending.as_str() => {
+                Some(p) if p.status == PaymentStatus::Pending => {
                     Processed::Busy(p.processor_lease_until.unwrap_or(at + lease))
                 }
                 _ => Processed::AlreadyFinal,
@@ -170,9 +170,9 @@ impl Payments {
         let request = ChargeRequest {
             idempotency_key: charge_key(&payment.id),
             payment_id: payment.id.clone(),
-            amount: payment.amount,
+            amount: payment.amount.get(),
             currency: payment.currency.clone(),
-            method: Method::parse(&payment.method).unwrap_or(Method::Card),
+            method: payment.method,
             forced_outcome: payment
                 .forced_outcome
                 .as_deref()

@@ -21,7 +21,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use paygate_core::{Method, PaymentId, PaymentStatus};
+use paygate_core::{Method, OrderStatus, PaymentId, PaymentStatus};
 
 use super::{Instrument, NewPayment, service::Error};
 use crate::{
@@ -154,7 +154,7 @@ fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
         id: PaymentId::generate().into_string(),
         order_id: op.new.order_id.clone(),
         merchant_filter: op.merchant_id.clone(),
-        method: method.as_str().into(),
+        method,
         vpa,
         card_network: network,
         card_last4: last4,
@@ -169,7 +169,7 @@ fn refusal(order: Option<&(String, String)>, merchant: Option<&str>) -> Error {
     match order {
         None => Error::OrderNotFound,
         Some((owner, _)) if merchant.is_some_and(|m| m != owner) => Error::OrderNotFound,
-        Some((_, status)) if status == "paid" => Error::OrderPaid,
+        Some((_, status)) if OrderStatus::Paid == status.as_str() => Error::OrderPaid,
         Some(_) => Error::OrderHasOpenPayment,
     }
 }
@@ -281,7 +281,7 @@ async fn finish_all(
         .iter()
         .map(|o| Finish {
             id: o.id.clone(),
-            status: o.status.as_str().into(),
+            status: o.status,
             error_code: o.error.as_ref().map(|e| e.0.clone()),
             error_description: o.error.as_ref().map(|e| e.1.clone()),
             at,
@@ -295,7 +295,7 @@ async fn finish_all(
         .collect();
     let paid: Vec<String> = finished
         .values()
-        .filter(|p| p.status == PaymentStatus::Success.as_str())
+        .filter(|p| p.status == PaymentStatus::Success)
         .map(|p| p.order_id.clone())
         .collect();
     orders::mark_all_paid(&mut tx, &paid, at).await?;
@@ -312,5 +312,5 @@ async fn finish_all(
 }
 
 fn o_status(p: &Payment) -> PaymentStatus {
-    PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Failed)
+    p.status
 }

@@ -11,7 +11,7 @@
 //!   processor lease), always with the refund's idempotency key, so nothing is refunded twice.
 //! - With an idempotency key, the create response is stored in the transaction of the change.
 
-use paygate_core::{PaymentStatus, RefundId};
+use paygate_core::{MinorUnit, PaymentStatus, RefundId, RefundStatus};
 use serde_json::json;
 
 use std::sync::Arc;
@@ -83,7 +83,7 @@ fn refund_event(refund: &Refund, event_type: &str) -> Event {
 pub struct Create {
     pub merchant_id: String,
     pub payment_id: String,
-    pub amount: Option<i64>,
+    pub amount: Option<MinorUnit>,
     pub reason: Option<String>,
     pub replay: Option<Replay<Refund>>,
 }
@@ -117,7 +117,7 @@ impl Refunds {
         &self,
         merchant_id: &str,
         payment_id: &str,
-        amount: Option<i64>,
+        amount: Option<MinorUnit>,
         reason: Option<String>,
         replay: Option<Replay<Refund>>,
     ) -> Result<Refund, Error> {
@@ -129,7 +129,7 @@ impl Refunds {
                 Err(crate::payments::service::Error::Store(e)) => return Err(e.into()),
                 Err(_) => return Err(Error::PaymentNotFound),
             };
-        if payment.status != PaymentStatus::Success.as_str() {
+        if payment.status != PaymentStatus::Success {
             return Err(Error::NotRefundable);
         }
         let op = Create {
@@ -153,7 +153,7 @@ impl Refunds {
         let Some(refund) = refunds::begin_processor_call(store, refund_id, at, at + lease).await?
         else {
             return Ok(match refunds::get(store, refund_id).await? {
-                Some(r) if r.status == "pending" => {
+                Some(r) if r.status == RefundStatus::Pending => {
                     Processed::Busy(r.processor_lease_until.unwrap_or(at + lease))
                 }
                 _ => Processed::AlreadyProcessed,
@@ -164,7 +164,7 @@ impl Refunds {
             idempotency_key: refund_key(&refund.id),
             refund_id: refund.id.clone(),
             payment_id: refund.payment_id.clone(),
-            amount: refund.amount,
+            amount: refund.amount.get(),
             currency: payment.map(|p| p.currency).unwrap_or_else(|| "INR".into()),
         };
         tokio::time::timeout(self.limits.timeout, self.ctx.connector.refund(&request))
@@ -249,10 +249,10 @@ async fn create_all(
             answers.push(Err(Error::PaymentNotFound));
             continue;
         };
-        let amount = op
-            .amount
-            .unwrap_or(current.amount - current.amount_refunded);
-        if amount <= 0
+        // All that is left by default (checked: a corrupt row reads as nothing left).
+        let left = current.amount.checked_sub(current.amount_refunded);
+        let amount = op.amount.or(left).unwrap_or(MinorUnit::ZERO);
+        if amount <= MinorUnit::ZERO
             || payments::reserve_refund(&mut tx, &op.payment_id, amount, at)
                 .await?
                 .is_none()
@@ -266,7 +266,7 @@ async fn create_all(
             payment_id: op.payment_id.clone(),
             amount,
             reason: op.reason.clone(),
-            status: "pending".into(),
+            status: RefundStatus::Pending,
             created_at: at,
             updated_at: at,
             processed_at: None,

@@ -1,22 +1,23 @@
 //! Queries of the merchant dashboard: sessions, logins, statistics.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
+use paygate_core::MinorUnit;
 
 use super::{Db, Store, on_pool, on_write};
 
 /// Headline figures of a merchant.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Stats {
     pub total: i64,
     pub successful: i64,
-    pub successful_amount: i64,
+    #[sqlx(rename = "amount", try_from = "i64")]
+    pub successful_amount: MinorUnit,
 }
 
 /// Counts all payments and sums the successful ones, in the database.
 pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Error> {
     on_pool!(store, pool => {
-        let r = sqlx::query(
+        sqlx::query_as::<_, Stats>(
             // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
             "SELECT COUNT(*) AS total, \
              CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS BIGINT) AS successful, \
@@ -25,12 +26,7 @@ pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Erro
         )
         .bind(merchant_id)
         .fetch_one(pool)
-        .await?;
-        Ok(Stats {
-            total: r.try_get("total")?,
-            successful: r.try_get("successful")?,
-            successful_amount: r.try_get("amount")?,
-        })
+        .await
     })
 }
 
@@ -59,14 +55,12 @@ pub async fn daily(
         }
     };
     on_pool!(store, pool => {
-        let rows = sqlx::query(sql).bind(merchant_id).bind(since).fetch_all(pool).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("day")?, r.try_get("n")?, r.try_get("ok")?, r.try_get("amount")?)))
-            .collect()
+        sqlx::query_as(sql).bind(merchant_id).bind(since).fetch_all(pool).await
     })
 }
 
 /// A session: its merchant, CSRF token, and the notice left for its next page.
+#[derive(sqlx::FromRow)]
 pub struct Session {
     pub merchant_id: String,
     pub csrf_token: String,
@@ -102,17 +96,11 @@ pub async fn session(
     now: DateTime<Utc>,
 ) -> Result<Option<Session>, sqlx::Error> {
     on_pool!(store, pool => {
-        let row = sqlx::query("SELECT merchant_id, csrf_token, flash FROM sessions WHERE id = $1 AND expires_at > $2")
+        sqlx::query_as("SELECT merchant_id, csrf_token, flash FROM sessions WHERE id = $1 AND expires_at > $2")
             .bind(digest)
             .bind(now)
             .fetch_optional(pool)
-            .await?;
-        row.map(|r| Ok(Session {
-            merchant_id: r.try_get("merchant_id")?,
-            csrf_token: r.try_get("csrf_token")?,
-            flash: r.try_get("flash")?,
-        }))
-        .transpose()
+            .await
     })
 }
 
@@ -162,11 +150,10 @@ pub async fn login_row(
     email: &str,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
     on_pool!(store, pool => {
-        let row = sqlx::query("SELECT id, password_hash FROM merchants WHERE lower(email) = lower($1)")
+        sqlx::query_as("SELECT id, password_hash FROM merchants WHERE lower(email) = lower($1)")
             .bind(email)
             .fetch_optional(pool)
-            .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("password_hash")?))).transpose()
+            .await
     })
 }
 

@@ -3,18 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Row as _, types::Json};
 
 use super::{Store, Tx, merchant_page, on_pool};
 
 /// A stored event.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Event {
     pub id: String,
     pub merchant_id: String,
     pub event_type: String,
     pub resource_id: String,
     /// The webhook payload's `data` object, e.g. `{"payment": {…}}`.
+    #[sqlx(json)]
     pub data: Value,
     pub created_at: DateTime<Utc>,
 }
@@ -23,21 +23,6 @@ macro_rules! cols {
     () => {
         "id, merchant_id, event_type, resource_id, data, created_at"
     };
-}
-
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        let Json(data) = r.try_get::<Json<Value>, _>("data")?;
-        Event {
-            id: r.try_get("id")?,
-            merchant_id: r.try_get("merchant_id")?,
-            event_type: r.try_get("event_type")?,
-            resource_id: r.try_get("resource_id")?,
-            data,
-            created_at: r.try_get("created_at")?,
-        }
-    }};
 }
 
 /// Inserts events in one statement.
@@ -67,11 +52,11 @@ pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
 /// The events of one resource, oldest first.
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Event>, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(concat!("SELECT ", cols!(), " FROM events WHERE resource_id = $1 ORDER BY seq"))
+        let rows = sqlx::query_as::<_, Event>(concat!("SELECT ", cols!(), " FROM events WHERE resource_id = $1 ORDER BY seq"))
             .bind(resource_id)
             .fetch_all(pool)
             .await?;
-        rows.iter().map(|r| Ok(from_row!(r))).collect()
+        Ok(rows)
     })
 }
 
@@ -86,7 +71,7 @@ pub async fn list(
         store,
         "events",
         cols,
-        from_row,
+        Event,
         "seq DESC",
         merchant_id,
         limit,

@@ -7,7 +7,6 @@
 //! over the new holder's nor free the key under it: its transaction is rolled back instead.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
 
 use super::{Store, Tx, on_pool, on_tx, on_write};
 
@@ -37,6 +36,16 @@ pub struct Held {
 pub struct Stored {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+/// A key as [`claim`] reads it when the key exists.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    request_hash: String,
+    /// `running` or `done`.
+    status: String,
+    response_status: Option<i32>,
+    response_body: Option<Vec<u8>>,
 }
 
 /// Claims `key` for a request with `hash`, under a new random token. A key whose row expired,
@@ -82,7 +91,7 @@ pub async fn claim(
         }));
     }
     on_pool!(store, pool => {
-        let row = sqlx::query(
+        let row: Option<KeyRow> = sqlx::query_as(
             "SELECT request_hash, status, response_status, response_body FROM idempotency_keys \
              WHERE merchant_id = $1 AND key = $2",
         )
@@ -94,17 +103,15 @@ pub async fn claim(
             // Released by its request a moment ago: the caller may try again.
             return Ok(Claim::InUse);
         };
-        let stored_hash: String = row.try_get("request_hash")?;
-        let status: String = row.try_get("status")?;
-        if stored_hash != hash {
+        if row.request_hash != hash {
             return Ok(Claim::Mismatch);
         }
-        if status != "done" {
-            return Ok(Claim::InUse);
+        match (row.status.as_str(), row.response_status, row.response_body) {
+            ("done", Some(code), Some(body)) => {
+                Ok(Claim::Replay(Stored { status: u16::try_from(code).unwrap_or(500), body }))
+            }
+            _ => Ok(Claim::InUse),
         }
-        let code: i32 = row.try_get("response_status")?;
-        let body: Vec<u8> = row.try_get("response_body")?;
-        Ok(Claim::Replay(Stored { status: u16::try_from(code).unwrap_or(500), body }))
     })
 }
 
@@ -146,7 +153,7 @@ pub async fn complete_all_in(
         .text("token", done.iter().map(|(h, _)| h.token.clone()))
         .int("status", done.iter().map(|(_, r)| i64::from(r.status)))
         .bytes("body", done.iter().map(|(_, r)| r.body.clone()));
-    super::rows::with_rows!(
+    super::rows::fetch(
         tx,
         input,
         "UPDATE idempotency_keys SET status = 'done', response_status = v.status, \
@@ -154,8 +161,8 @@ pub async fn complete_all_in(
          AND idempotency_keys.key = v.key AND idempotency_keys.claim_token = v.token \
          AND idempotency_keys.status = 'running' \
          RETURNING idempotency_keys.merchant_id, idempotency_keys.key",
-        |r| (r.try_get("merchant_id")?, r.try_get("key")?)
     )
+    .await
 }
 
 /// Replaces a completed key's stored response with a later view of the same result (the

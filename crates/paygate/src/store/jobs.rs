@@ -5,12 +5,11 @@
 //! runs out (its worker died) makes the job claimable again.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
 
 use super::{Db, Store, Tx, on_pool, on_write};
 
 /// A claimed job.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub id: String,
     pub queue: String,
@@ -76,7 +75,8 @@ pub async fn upsert(
         ),
         _ => format!("{insert}{on_conflict}"),
     };
-    let queued = super::rows::with_rows!(tx, input, &statement, |_r| ())?;
+    // Counted, not read: the PostgreSQL form returns what `pg_notify` returns (void).
+    let queued: Vec<()> = super::rows::fetch(tx, input, &statement).await?;
     Ok(queued.len())
 }
 
@@ -116,24 +116,14 @@ pub async fn claim(
         }
     };
     on_write!(store, pool => {
-        let rows = sqlx::query(sql)
+        sqlx::query_as(sql)
             .bind(worker)
             .bind(lease_until)
             .bind(now)
             .bind(limit)
             .bind(queue)
             .fetch_all(pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ClaimedJob {
-                    id: r.try_get("id")?,
-                    queue: r.try_get("queue")?,
-                    resource_id: r.try_get("resource_id")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+            .await
     })
 }
 
@@ -146,7 +136,7 @@ pub async fn complete(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     on_write!(store, pool => {
-        let rows = sqlx::query(
+        let rows: Vec<(String,)> = sqlx::query_as(
             "UPDATE jobs SET status = CASE WHEN requeue_at IS NULL THEN 'completed' ELSE 'queued' END, \
              run_at = COALESCE(requeue_at, run_at), \
              attempts = CASE WHEN requeue_at IS NULL THEN attempts ELSE 0 END, requeue_at = NULL, \
@@ -158,7 +148,7 @@ pub async fn complete(
         .bind(now)
         .fetch_all(pool)
         .await?;
-        Ok(rows.iter().any(|r| r.try_get::<String, _>("status").is_ok_and(|s| s == "queued")))
+        Ok(rows.iter().any(|(status,)| status == "queued"))
     })
 }
 
@@ -189,7 +179,7 @@ pub async fn end_all(
         .opt_text("error", rows.iter().map(|r| r.error.clone()))
         .time("at", rows.iter().map(|_| now));
     // A job enqueued again while it ran (`requeue_at`) is queued for the earlier of its two times.
-    let queued = super::rows::with_rows_write!(
+    let queued: Vec<(String, String)> = super::rows::fetch_write(
         store,
         input,
         "UPDATE jobs SET \
@@ -201,11 +191,8 @@ pub async fn end_all(
          requeue_at = NULL, locked_by = NULL, locked_until = NULL, last_error = v.error, updated_at = v.at \
          FROM v WHERE jobs.id = v.id AND jobs.locked_by = v.worker AND jobs.status = 'active' \
          RETURNING jobs.queue, jobs.status",
-        |r| (
-            r.try_get::<String, _>("queue")?,
-            r.try_get::<String, _>("status")?
-        )
-    )?;
+    )
+    .await?;
     Ok(queued
         .into_iter()
         .filter(|(_, status)| status == "queued")
@@ -277,16 +264,15 @@ pub async fn release(store: &Store, worker: &str, now: DateTime<Utc>) -> Result<
 /// Job counts by status, for one queue or all.
 pub async fn counts(store: &Store, queue: Option<&str>) -> Result<Counts, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) AS n FROM jobs WHERE ($1 IS NULL OR queue = $1) GROUP BY status",
         )
         .bind(queue)
         .fetch_all(pool)
         .await?;
         let mut c = Counts::default();
-        for r in &rows {
-            let n: i64 = r.try_get("n")?;
-            match r.try_get::<String, _>("status")?.as_str() {
+        for (status, n) in rows {
+            match status.as_str() {
                 "queued" => c.queued = n,
                 "active" => c.active = n,
                 "completed" => c.completed = n,

@@ -1,12 +1,11 @@
 //! Merchant rows.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
 
 use super::{Store, Tx, on_pool, on_tx, on_write};
 
 /// A stored merchant. `api_secret_hash` is the hex SHA-256 of the API secret.
-#[derive(Clone)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct Merchant {
     pub id: String,
     pub name: String,
@@ -31,22 +30,6 @@ macro_rules! cols {
     () => {
         "id, name, email, api_key, api_secret_hash, webhook_secret, webhook_url, created_at"
     };
-}
-
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        Merchant {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            email: r.try_get("email")?,
-            api_key: r.try_get("api_key")?,
-            api_secret_hash: r.try_get("api_secret_hash")?,
-            webhook_secret: r.try_get("webhook_secret")?,
-            webhook_url: r.try_get("webhook_url")?,
-            created_at: r.try_get("created_at")?,
-        }
-    }};
 }
 
 /// Inserts a merchant; with `if_missing`, an existing id is left as it is. Returns whether a
@@ -87,32 +70,32 @@ pub async fn find_by_api_key(
     api_key: &str,
 ) -> Result<Option<Merchant>, sqlx::Error> {
     on_pool!(store, pool => {
-        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM merchants WHERE api_key = $1"))
+        let row = sqlx::query_as::<_, Merchant>(concat!("SELECT ", cols!(), " FROM merchants WHERE api_key = $1"))
             .bind(api_key)
             .fetch_optional(pool)
             .await?;
-        row.map(|r| Ok(from_row!(r))).transpose()
+        Ok(row)
     })
 }
 
 /// The merchant with this id.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Merchant>, sqlx::Error> {
     on_pool!(store, pool => {
-        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM merchants WHERE id = $1"))
+        let row = sqlx::query_as::<_, Merchant>(concat!("SELECT ", cols!(), " FROM merchants WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
             .await?;
-        row.map(|r| Ok(from_row!(r))).transpose()
+        Ok(row)
     })
 }
 
 /// Every merchant, oldest first.
 pub async fn list(store: &Store) -> Result<Vec<Merchant>, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(concat!("SELECT ", cols!(), " FROM merchants ORDER BY created_at, id"))
+        let rows = sqlx::query_as::<_, Merchant>(concat!("SELECT ", cols!(), " FROM merchants ORDER BY created_at, id"))
             .fetch_all(pool)
             .await?;
-        rows.iter().map(|r| Ok(from_row!(r))).collect()
+        Ok(rows)
     })
 }
 
@@ -124,14 +107,12 @@ pub async fn set_webhook_url(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Merchant>, sqlx::Error> {
     on_write!(store, pool => {
-        sqlx::query(concat!("UPDATE merchants SET webhook_url = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
+        sqlx::query_as::<_, Merchant>(concat!("UPDATE merchants SET webhook_url = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
             .bind(id)
             .bind(url)
             .bind(now)
             .fetch_optional(pool)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }
 
@@ -143,13 +124,11 @@ pub async fn set_webhook_secret(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Merchant>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!("UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
+        sqlx::query_as::<_, Merchant>(concat!("UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
             .bind(id)
             .bind(secret)
             .bind(now)
             .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }

@@ -69,12 +69,12 @@ macro_rules! on_tx {
         }
     };
 }
-/// A page of a merchant's rows of `$table` in `$order`, and the merchant's total, mapped by
-/// the calling module's `$cols!()` and `$from_row!()` macros.
+/// A page of a merchant's rows of `$table` in `$order` (the calling module's `$cols!()`, read
+/// as `$row`), and the merchant's total.
 macro_rules! merchant_page {
-    ($store:expr, $table:literal, $cols:ident, $from_row:ident, $order:literal, $merchant:expr, $limit:expr, $offset:expr) => {
+    ($store:expr, $table:literal, $cols:ident, $row:ty, $order:literal, $merchant:expr, $limit:expr, $offset:expr) => {
         $crate::store::on_pool!($store, pool => {
-            let rows = sqlx::query(concat!(
+            let page = sqlx::query_as::<_, $row>(concat!(
                 "SELECT ", $cols!(), " FROM ", $table, " WHERE merchant_id = $1 ORDER BY ", $order,
                 " LIMIT $2 OFFSET $3"
             ))
@@ -87,7 +87,6 @@ macro_rules! merchant_page {
                 .bind($merchant)
                 .fetch_one(pool)
                 .await?;
-            let page = rows.iter().map(|r| Ok($from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
             Ok((page, total))
         })
     };

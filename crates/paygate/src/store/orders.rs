@@ -1,21 +1,26 @@
 //! Order rows.
 
 use chrono::{DateTime, Utc};
+use paygate_core::{MinorUnit, OrderStatus};
 use serde_json::Value;
-use sqlx::{Row as _, types::Json};
+use sqlx::types::Json;
 
 use super::{Store, Tx, merchant_page, on_pool, on_tx};
 
 /// A stored order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Order {
     pub id: String,
     pub merchant_id: String,
-    pub amount: i64,
+    #[sqlx(try_from = "i64")]
+    pub amount: MinorUnit,
     pub currency: String,
     pub receipt: Option<String>,
+    /// A JSON object.
+    #[sqlx(json)]
     pub notes: Value,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -26,24 +31,6 @@ macro_rules! cols {
     };
 }
 
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        let Json(notes) = r.try_get::<Json<Value>, _>("notes")?;
-        Order {
-            id: r.try_get("id")?,
-            merchant_id: r.try_get("merchant_id")?,
-            amount: r.try_get("amount")?,
-            currency: r.try_get("currency")?,
-            receipt: r.try_get("receipt")?,
-            notes,
-            status: r.try_get("status")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        }
-    }};
-}
-
 /// Inserts an order.
 pub async fn insert(tx: &mut Tx, o: &Order) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
@@ -52,11 +39,11 @@ pub async fn insert(tx: &mut Tx, o: &Order) -> Result<(), sqlx::Error> {
         ))
         .bind(&o.id)
         .bind(&o.merchant_id)
-        .bind(o.amount)
+        .bind(o.amount.get())
         .bind(&o.currency)
         .bind(&o.receipt)
         .bind(Json(&o.notes))
-        .bind(&o.status)
+        .bind(o.status.as_str())
         .bind(o.created_at)
         .bind(o.updated_at)
         .execute(&mut *conn)
@@ -68,11 +55,10 @@ pub async fn insert(tx: &mut Tx, o: &Order) -> Result<(), sqlx::Error> {
 /// The order with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Order>, sqlx::Error> {
     on_pool!(store, pool => {
-        let row = sqlx::query(concat!("SELECT ", cols!(), " FROM orders WHERE id = $1"))
+        sqlx::query_as::<_, Order>(concat!("SELECT ", cols!(), " FROM orders WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
-            .await?;
-        row.map(|r| Ok(from_row!(r))).transpose()
+            .await
     })
 }
 
@@ -87,7 +73,7 @@ pub async fn list(
         store,
         "orders",
         cols,
-        from_row,
+        Order,
         "created_at DESC, id DESC",
         merchant_id,
         limit,
@@ -114,11 +100,11 @@ pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error
     let input = super::rows::Rows::new(orders.len())
         .text("id", orders.iter().map(|o| o.id.clone()))
         .text("merchant_id", orders.iter().map(|o| o.merchant_id.clone()))
-        .int("amount", orders.iter().map(|o| o.amount))
+        .int("amount", orders.iter().map(|o| o.amount.get()))
         .text("currency", orders.iter().map(|o| o.currency.clone()))
         .opt_text("receipt", orders.iter().map(|o| o.receipt.clone()))
         .json("notes", orders.iter().map(|o| o.notes.to_string()))
-        .text("status", orders.iter().map(|o| o.status.clone()))
+        .text("status", orders.iter().map(|o| o.status.as_str()))
         .time("created_at", orders.iter().map(|o| o.created_at))
         .time("updated_at", orders.iter().map(|o| o.updated_at));
     super::rows::execute(
@@ -157,16 +143,12 @@ pub async fn owners(
         return Ok(Vec::new());
     }
     let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
-    super::rows::with_rows!(
+    super::rows::fetch(
         tx,
         input,
         "SELECT o.id, o.merchant_id, o.status FROM orders o JOIN v ON o.id = v.id",
-        |r| (
-            r.try_get("id")?,
-            r.try_get("merchant_id")?,
-            r.try_get("status")?
-        )
     )
+    .await
 }
 
 /// Marks these `created` orders `paid`, in one statement.

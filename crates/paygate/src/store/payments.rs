@@ -2,23 +2,26 @@
 //! transition applies once however many times it is attempted.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
+use paygate_core::{Method, MinorUnit, PaymentStatus};
 
 use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored payment. The card number and CVV are never stored: only network and last four.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Payment {
     pub id: String,
     pub merchant_id: String,
     pub order_id: String,
-    pub amount: i64,
+    #[sqlx(try_from = "i64")]
+    pub amount: MinorUnit,
     pub currency: String,
-    pub method: String,
+    #[sqlx(try_from = "String")]
+    pub method: Method,
     pub vpa: Option<String>,
     pub card_network: Option<String>,
     pub card_last4: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: PaymentStatus,
     pub captured: bool,
     pub error_code: Option<String>,
     pub error_description: Option<String>,
@@ -26,7 +29,8 @@ pub struct Payment {
     pub forced_outcome: Option<String>,
     pub captured_at: Option<DateTime<Utc>>,
     /// Sum of the pending and processed refunds.
-    pub amount_refunded: i64,
+    #[sqlx(try_from = "i64")]
+    pub amount_refunded: MinorUnit,
     /// While a run asks the processor about this payment: until when it may.
     pub processor_lease_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -41,33 +45,6 @@ macro_rules! cols {
     };
 }
 
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        Payment {
-            id: r.try_get("id")?,
-            merchant_id: r.try_get("merchant_id")?,
-            order_id: r.try_get("order_id")?,
-            amount: r.try_get("amount")?,
-            currency: r.try_get("currency")?,
-            method: r.try_get("method")?,
-            vpa: r.try_get("vpa")?,
-            card_network: r.try_get("card_network")?,
-            card_last4: r.try_get("card_last4")?,
-            status: r.try_get("status")?,
-            captured: r.try_get("captured")?,
-            error_code: r.try_get("error_code")?,
-            error_description: r.try_get("error_description")?,
-            forced_outcome: r.try_get("forced_outcome")?,
-            captured_at: r.try_get("captured_at")?,
-            amount_refunded: r.try_get("amount_refunded")?,
-            processor_lease_until: r.try_get("processor_lease_until")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        }
-    }};
-}
-
 /// Inserts a payment.
 pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
@@ -78,19 +55,19 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
         .bind(&p.id)
         .bind(&p.merchant_id)
         .bind(&p.order_id)
-        .bind(p.amount)
+        .bind(p.amount.get())
         .bind(&p.currency)
-        .bind(&p.method)
+        .bind(p.method.as_str())
         .bind(&p.vpa)
         .bind(&p.card_network)
         .bind(&p.card_last4)
-        .bind(&p.status)
+        .bind(p.status.as_str())
         .bind(p.captured)
         .bind(&p.error_code)
         .bind(&p.error_description)
         .bind(&p.forced_outcome)
         .bind(p.captured_at)
-        .bind(p.amount_refunded)
+        .bind(p.amount_refunded.get())
         .bind(p.processor_lease_until)
         .bind(p.created_at)
         .bind(p.updated_at)
@@ -103,12 +80,10 @@ pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
 /// The payment with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Payment>, sqlx::Error> {
     on_pool!(store, pool => {
-        sqlx::query(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
+        sqlx::query_as::<_, Payment>(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }
 
@@ -123,7 +98,7 @@ pub async fn list(
         store,
         "payments",
         cols,
-        from_row,
+        Payment,
         "created_at DESC, id DESC",
         merchant_id,
         limit,
@@ -134,8 +109,8 @@ pub async fn list(
 /// Filters of the dashboard's transactions page.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    pub status: Option<String>,
-    pub method: Option<String>,
+    pub status: Option<PaymentStatus>,
+    pub method: Option<Method>,
     /// A payment id or an order id.
     pub search: Option<String>,
 }
@@ -155,12 +130,12 @@ pub async fn list_filtered(
         };
     }
     on_pool!(store, pool => {
-        let rows = sqlx::query(concat!(
+        let page = sqlx::query_as::<_, Payment>(concat!(
             "SELECT ", cols!(), filtered!(), " ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
         ))
         .bind(merchant_id)
-        .bind(&f.status)
-        .bind(&f.method)
+        .bind(f.status.map(PaymentStatus::as_str))
+        .bind(f.method.map(Method::as_str))
         .bind(&f.search)
         .bind(limit)
         .bind(offset)
@@ -168,12 +143,11 @@ pub async fn list_filtered(
         .await?;
         let total: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*)", filtered!()))
             .bind(merchant_id)
-            .bind(&f.status)
-            .bind(&f.method)
+            .bind(f.status.map(PaymentStatus::as_str))
+            .bind(f.method.map(Method::as_str))
             .bind(&f.search)
             .fetch_one(pool)
             .await?;
-        let page = rows.iter().map(|r| Ok(from_row!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok((page, total))
     })
 }
@@ -183,24 +157,22 @@ pub async fn list_filtered(
 pub async fn finish(
     tx: &mut Tx,
     id: &str,
-    status: &str,
+    status: PaymentStatus,
     error: Option<(&str, &str)>,
     now: DateTime<Utc>,
 ) -> Result<Option<Payment>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Payment>(concat!(
             "UPDATE payments SET status = $2, error_code = $3, error_description = $4, ",
             "processor_lease_until = NULL, updated_at = $5 WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
         ))
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error.map(|e| e.0))
         .bind(error.map(|e| e.1))
         .bind(now)
         .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
@@ -214,7 +186,7 @@ pub async fn begin_processor_call(
     until: DateTime<Utc>,
 ) -> Result<Option<Payment>, sqlx::Error> {
     on_write!(store, pool => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Payment>(concat!(
             "UPDATE payments SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
             "WHERE id = $1 AND status = 'pending' ",
             "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ", cols!()
@@ -223,9 +195,7 @@ pub async fn begin_processor_call(
         .bind(now)
         .bind(until)
         .fetch_optional(pool)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
@@ -236,16 +206,14 @@ pub async fn capture(
     now: DateTime<Utc>,
 ) -> Result<Option<Payment>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Payment>(concat!(
             "UPDATE payments SET captured = TRUE, captured_at = $2, updated_at = $2 ",
             "WHERE id = $1 AND status = 'success' AND captured = FALSE RETURNING ", cols!()
         ))
         .bind(id)
         .bind(now)
         .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
@@ -255,32 +223,30 @@ pub async fn capture(
 pub async fn reserve_refund(
     tx: &mut Tx,
     id: &str,
-    amount: i64,
+    amount: MinorUnit,
     now: DateTime<Utc>,
 ) -> Result<Option<Payment>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Payment>(concat!(
             "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = $3 ",
             // Written as a difference: `amount_refunded + $2` could overflow BIGINT.
             "WHERE id = $1 AND status = 'success' AND $2 <= amount - amount_refunded RETURNING ", cols!()
         ))
         .bind(id)
-        .bind(amount)
+        .bind(amount.get())
         .bind(now)
         .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
 /// Gives back `amount` reserved by [`reserve_refund`] in this transaction (its request did
 /// not go through).
-pub async fn release_refund(tx: &mut Tx, id: &str, amount: i64) -> Result<(), sqlx::Error> {
+pub async fn release_refund(tx: &mut Tx, id: &str, amount: MinorUnit) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
         sqlx::query("UPDATE payments SET amount_refunded = amount_refunded - $2 WHERE id = $1")
             .bind(id)
-            .bind(amount)
+            .bind(amount.get())
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -290,12 +256,10 @@ pub async fn release_refund(tx: &mut Tx, id: &str, amount: i64) -> Result<(), sq
 /// The payment, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Payment>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
+        sqlx::query_as::<_, Payment>(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }
 
@@ -325,7 +289,7 @@ pub struct NewRow {
     pub order_id: String,
     /// The order must belong to this merchant (the authenticated API); `None`: any (checkout).
     pub merchant_filter: Option<String>,
-    pub method: String,
+    pub method: Method,
     pub vpa: Option<String>,
     pub card_network: Option<String>,
     pub card_last4: Option<String>,
@@ -348,7 +312,7 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
             "merchant_filter",
             rows.iter().map(|r| r.merchant_filter.clone()),
         )
-        .text("method", rows.iter().map(|r| r.method.clone()))
+        .text("method", rows.iter().map(|r| r.method.as_str()))
         .opt_text("vpa", rows.iter().map(|r| r.vpa.clone()))
         .opt_text("card_network", rows.iter().map(|r| r.card_network.clone()))
         .opt_text("card_last4", rows.iter().map(|r| r.card_last4.clone()))
@@ -357,7 +321,7 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
             rows.iter().map(|r| r.forced_outcome.clone()),
         )
         .time("at", rows.iter().map(|r| r.at));
-    super::rows::with_rows!(
+    super::rows::fetch(
         tx,
         input,
         concat!(
@@ -370,8 +334,8 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
             "ON CONFLICT DO NOTHING RETURNING ",
             cols!()
         ),
-        |r| from_row!(r)
     )
+    .await
 }
 
 /// Deletes payments this transaction inserted (whose request lost its idempotency key).
@@ -408,14 +372,14 @@ pub async fn begin_processor_calls(
          RETURNING {}",
         super::rows::qualified("payments", cols!())
     );
-    super::rows::with_rows_write!(store, input, &sql, |r| from_row!(r))
+    super::rows::fetch_write(store, input, &sql).await
 }
 
 /// A payment's final status, as the batched update takes it.
 #[derive(Clone, Debug)]
 pub struct Finish {
     pub id: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub error_code: Option<String>,
     pub error_description: Option<String>,
     pub at: DateTime<Utc>,
@@ -429,7 +393,7 @@ pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sq
     }
     let input = super::rows::Rows::new(rows.len())
         .text("id", rows.iter().map(|r| r.id.clone()))
-        .text("status", rows.iter().map(|r| r.status.clone()))
+        .text("status", rows.iter().map(|r| r.status.as_str()))
         .opt_text("error_code", rows.iter().map(|r| r.error_code.clone()))
         .opt_text(
             "error_description",
@@ -442,7 +406,7 @@ pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sq
          FROM v WHERE payments.id = v.id AND payments.status = 'pending' RETURNING {}",
         super::rows::qualified("payments", cols!())
     );
-    super::rows::with_rows!(tx, input, &sql, |r| from_row!(r))
+    super::rows::fetch(tx, input, &sql).await
 }
 
 /// The payments with these ids (any order), whoever owns them.
@@ -455,5 +419,5 @@ pub async fn get_many(store: &Store, ids: &[String]) -> Result<Vec<Payment>, sql
         "SELECT {} FROM payments JOIN v ON payments.id = v.id",
         super::rows::qualified("payments", cols!())
     );
-    super::rows::with_rows_write!(store, input, &sql, |r| from_row!(r))
+    super::rows::fetch_write(store, input, &sql).await
 }

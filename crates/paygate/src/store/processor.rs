@@ -2,12 +2,11 @@
 //! idempotency key, so a repeated call gets the first answer back, across restarts.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
 
 use super::{Store, on_pool, on_write};
 
 /// What the bank answered to a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Operation {
     pub idempotency_key: String,
     pub kind: String,
@@ -20,21 +19,6 @@ pub struct Operation {
     pub ready_at: DateTime<Utc>,
 }
 
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        Operation {
-            idempotency_key: r.try_get("idempotency_key")?,
-            kind: r.try_get("kind")?,
-            succeeded: r.try_get("succeeded")?,
-            error_code: r.try_get("error_code")?,
-            error_description: r.try_get("error_description")?,
-            calls: r.try_get("calls")?,
-            ready_at: r.try_get("ready_at")?,
-        }
-    }};
-}
-
 /// Records the first answer for `op.idempotency_key`, or counts one more call for a key seen
 /// before; returns the answer that stands (the first one) in one statement.
 pub async fn record(
@@ -43,7 +27,7 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> Result<Operation, sqlx::Error> {
     on_write!(store, pool => {
-        let r = sqlx::query(
+        sqlx::query_as::<_, Operation>(
             "INSERT INTO processor_operations (idempotency_key, kind, succeeded, error_code, \
              error_description, calls, ready_at, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) \
              ON CONFLICT (idempotency_key) DO UPDATE SET calls = processor_operations.calls + 1 \
@@ -57,22 +41,19 @@ pub async fn record(
         .bind(op.ready_at)
         .bind(now)
         .fetch_one(pool)
-        .await?;
-        Ok(from_row!(r))
+        .await
     })
 }
 
 /// The answer recorded for a key, if any.
 pub async fn get(store: &Store, key: &str) -> Result<Option<Operation>, sqlx::Error> {
     on_pool!(store, pool => {
-        sqlx::query(
+        sqlx::query_as::<_, Operation>(
             "SELECT idempotency_key, kind, succeeded, error_code, error_description, calls, ready_at \
              FROM processor_operations WHERE idempotency_key = $1",
         )
         .bind(key)
         .fetch_optional(pool)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }

@@ -1,19 +1,21 @@
 //! Refund rows. A refund moves `pending → processed` once, by a conditional update.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
+use paygate_core::{MinorUnit, RefundStatus};
 
 use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored refund.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Refund {
     pub id: String,
     pub merchant_id: String,
     pub payment_id: String,
-    pub amount: i64,
+    #[sqlx(try_from = "i64")]
+    pub amount: MinorUnit,
     pub reason: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RefundStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
@@ -28,24 +30,6 @@ macro_rules! cols {
     };
 }
 
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        Refund {
-            id: r.try_get("id")?,
-            merchant_id: r.try_get("merchant_id")?,
-            payment_id: r.try_get("payment_id")?,
-            amount: r.try_get("amount")?,
-            reason: r.try_get("reason")?,
-            status: r.try_get("status")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-            processed_at: r.try_get("processed_at")?,
-            processor_lease_until: r.try_get("processor_lease_until")?,
-        }
-    }};
-}
-
 /// Inserts a refund.
 pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
@@ -53,9 +37,9 @@ pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
             .bind(&f.id)
             .bind(&f.merchant_id)
             .bind(&f.payment_id)
-            .bind(f.amount)
+            .bind(f.amount.get())
             .bind(&f.reason)
-            .bind(&f.status)
+            .bind(f.status.as_str())
             .bind(f.created_at)
             .bind(f.updated_at)
             .bind(f.processed_at)
@@ -72,9 +56,9 @@ pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Err
         .text("id", refunds.iter().map(|f| f.id.clone()))
         .text("merchant_id", refunds.iter().map(|f| f.merchant_id.clone()))
         .text("payment_id", refunds.iter().map(|f| f.payment_id.clone()))
-        .int("amount", refunds.iter().map(|f| f.amount))
+        .int("amount", refunds.iter().map(|f| f.amount.get()))
         .opt_text("reason", refunds.iter().map(|f| f.reason.clone()))
-        .text("status", refunds.iter().map(|f| f.status.clone()))
+        .text("status", refunds.iter().map(|f| f.status.as_str()))
         .time("created_at", refunds.iter().map(|f| f.created_at))
         .time("updated_at", refunds.iter().map(|f| f.updated_at))
         .opt_time("processed_at", refunds.iter().map(|f| f.processed_at))
@@ -100,25 +84,23 @@ pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Err
 /// The refund with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Refund>, sqlx::Error> {
     on_pool!(store, pool => {
-        sqlx::query(concat!("SELECT ", cols!(), " FROM refunds WHERE id = $1"))
+        sqlx::query_as::<_, Refund>(concat!("SELECT ", cols!(), " FROM refunds WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }
 
 /// The refunds of one payment, oldest first.
 pub async fn for_payment(store: &Store, payment_id: &str) -> Result<Vec<Refund>, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(concat!(
+        let rows = sqlx::query_as::<_, Refund>(concat!(
             "SELECT ", cols!(), " FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
         ))
         .bind(payment_id)
         .fetch_all(pool)
         .await?;
-        rows.iter().map(|r| Ok(from_row!(r))).collect()
+        Ok(rows)
     })
 }
 
@@ -133,7 +115,7 @@ pub async fn list(
         store,
         "refunds",
         cols,
-        from_row,
+        Refund,
         "created_at DESC, id DESC",
         merchant_id,
         limit,
@@ -148,7 +130,7 @@ pub async fn finish(
     now: DateTime<Utc>,
 ) -> Result<Option<Refund>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Refund>(concat!(
             "UPDATE refunds SET status = 'processed', processed_at = $2, updated_at = $2, ",
             "processor_lease_until = NULL ",
             "WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
@@ -156,9 +138,7 @@ pub async fn finish(
         .bind(id)
         .bind(now)
         .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
@@ -171,7 +151,7 @@ pub async fn begin_processor_call(
     until: DateTime<Utc>,
 ) -> Result<Option<Refund>, sqlx::Error> {
     on_write!(store, pool => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Refund>(concat!(
             "UPDATE refunds SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
             "WHERE id = $1 AND status = 'pending' ",
             "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ", cols!()
@@ -180,9 +160,7 @@ pub async fn begin_processor_call(
         .bind(now)
         .bind(until)
         .fetch_optional(pool)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 

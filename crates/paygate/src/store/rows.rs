@@ -9,9 +9,13 @@
 //! per batch size). sqlx offers neither form for both backends, hence this small builder.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Sqlite, postgres::PgArguments, query::Query, sqlite::SqliteArguments};
+use sqlx::{
+    Arguments as _, AssertSqlSafe, FromRow,
+    postgres::{PgArguments, PgRow},
+    sqlite::{SqliteArguments, SqliteRow},
+};
 
-use super::Tx;
+use super::{Db, Store, Tx};
 
 /// One column's values.
 enum Values {
@@ -175,24 +179,24 @@ impl Rows {
         )
     }
 
-    fn bind_pg(self, mut q: Query<'_, Postgres, PgArguments>) -> Query<'_, Postgres, PgArguments> {
+    /// The arguments for PostgreSQL: one array per column.
+    fn pg_arguments(self) -> Result<PgArguments, sqlx::Error> {
+        let mut args = PgArguments::default();
         for (_, v) in self.columns {
-            q = match v {
-                Values::Text(v) | Values::Json(v) => q.bind(v),
-                Values::Int(v) => q.bind(v),
-                Values::Bool(v) => q.bind(v),
-                Values::Time(v) => q.bind(v),
-                Values::Bytes(v) => q.bind(v),
-            };
+            match v {
+                Values::Text(v) | Values::Json(v) => args.add(v).map_err(sqlx::Error::Encode)?,
+                Values::Int(v) => args.add(v).map_err(sqlx::Error::Encode)?,
+                Values::Bool(v) => args.add(v).map_err(sqlx::Error::Encode)?,
+                Values::Time(v) => args.add(v).map_err(sqlx::Error::Encode)?,
+                Values::Bytes(v) => args.add(v).map_err(sqlx::Error::Encode)?,
+            }
         }
-        q
+        Ok(args)
     }
 
-    fn bind_sqlite(
-        self,
-        mut q: Query<'_, Sqlite, SqliteArguments>,
-    ) -> Query<'_, Sqlite, SqliteArguments> {
-        // Row by row, in the order of the placeholders.
+    /// The arguments for SQLite: row by row, in the order of the placeholders.
+    fn sqlite_arguments(self) -> Result<SqliteArguments, sqlx::Error> {
+        let mut args = SqliteArguments::default();
         let mut columns: Vec<std::vec::IntoIter<Cell>> = self
             .columns
             .into_iter()
@@ -200,17 +204,17 @@ impl Rows {
             .collect();
         for _ in 0..self.len {
             for column in &mut columns {
-                q = match column.next() {
-                    Some(Cell::Text(s)) => q.bind(s),
-                    Some(Cell::Int(i)) => q.bind(i),
-                    Some(Cell::Bool(b)) => q.bind(b),
-                    Some(Cell::Time(t)) => q.bind(t),
-                    Some(Cell::Bytes(b)) => q.bind(b),
-                    None => q,
-                };
+                match column.next() {
+                    Some(Cell::Text(s)) => args.add(s).map_err(sqlx::Error::Encode)?,
+                    Some(Cell::Int(i)) => args.add(i).map_err(sqlx::Error::Encode)?,
+                    Some(Cell::Bool(b)) => args.add(b).map_err(sqlx::Error::Encode)?,
+                    Some(Cell::Time(t)) => args.add(t).map_err(sqlx::Error::Encode)?,
+                    Some(Cell::Bytes(b)) => args.add(b).map_err(sqlx::Error::Encode)?,
+                    None => {}
+                }
             }
         }
-        q
+        Ok(args)
     }
 }
 
@@ -233,73 +237,64 @@ fn cells(v: Values) -> Vec<Cell> {
     }
 }
 
-/// Runs `WITH <rows as v> <statement>` in `tx` and returns its rows, mapped by `map`. The
-/// statement reads the input rows as `v`.
-macro_rules! with_rows {
-    ($tx:expr, $rows:expr, $statement:expr, |$row:ident| $map:expr) => {{
-        let rows: $crate::store::rows::Rows = $rows;
-        let statement: &str = $statement;
-        match $tx {
-            $crate::store::Tx::Postgres(t) => {
-                let sql = format!("WITH {} {statement}", rows.cte_for_postgres());
-                let fetched = rows
-                    .bind_for_postgres(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_all(&mut **t)
-                    .await?;
-                fetched
-                    .iter()
-                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
-            $crate::store::Tx::Sqlite(t) => {
-                let sql = format!("WITH {} {statement}", rows.cte_for_sqlite());
-                let fetched = rows
-                    .bind_for_sqlite(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_all(&mut **t)
-                    .await?;
-                fetched
-                    .iter()
-                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
-        }
-    }};
+/// What a batched statement can return: a row type both backends decode.
+pub trait Fetched:
+    Send + Unpin + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow>
+{
 }
-pub(crate) use with_rows;
+impl<T: Send + Unpin + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow>> Fetched for T {}
 
-/// [`with_rows!`] outside a transaction, on the store's write connection(s): for a batch that
-/// is one statement.
-macro_rules! with_rows_write {
-    ($store:expr, $rows:expr, $statement:expr, |$row:ident| $map:expr) => {{
-        let rows: $crate::store::rows::Rows = $rows;
-        let statement: &str = $statement;
-        match &$store.write {
-            $crate::store::Db::Postgres(pool) => {
-                let sql = format!("WITH {} {statement}", rows.cte_for_postgres());
-                let fetched = rows
-                    .bind_for_postgres(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_all(pool)
-                    .await?;
-                fetched
-                    .iter()
-                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
-            $crate::store::Db::Sqlite(pool) => {
-                let sql = format!("WITH {} {statement}", rows.cte_for_sqlite());
-                let fetched = rows
-                    .bind_for_sqlite(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                    .fetch_all(pool)
-                    .await?;
-                fetched
-                    .iter()
-                    .map(|$row| -> Result<_, sqlx::Error> { Ok($map) })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
+/// Runs `WITH <rows as v> <statement>` in `tx` and returns its rows. The statement reads the
+/// input rows as `v`.
+pub async fn fetch<T: Fetched>(
+    tx: &mut Tx,
+    rows: Rows,
+    statement: &str,
+) -> Result<Vec<T>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    match tx {
+        Tx::Postgres(t) => {
+            let sql = format!("WITH {} {statement}", rows.pg_cte());
+            sqlx::query_as_with(AssertSqlSafe(sql), rows.pg_arguments()?)
+                .fetch_all(&mut **t)
+                .await
         }
-    }};
+        Tx::Sqlite(t) => {
+            let sql = format!("WITH {} {statement}", rows.sqlite_cte());
+            sqlx::query_as_with(AssertSqlSafe(sql), rows.sqlite_arguments()?)
+                .fetch_all(&mut **t)
+                .await
+        }
+    }
 }
-pub(crate) use with_rows_write;
+
+/// [`fetch`] outside a transaction, on the store's write connection(s): for a batch that is
+/// one statement.
+pub async fn fetch_write<T: Fetched>(
+    store: &Store,
+    rows: Rows,
+    statement: &str,
+) -> Result<Vec<T>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    match &store.write {
+        Db::Postgres(pool) => {
+            let sql = format!("WITH {} {statement}", rows.pg_cte());
+            sqlx::query_as_with(AssertSqlSafe(sql), rows.pg_arguments()?)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Sqlite(pool) => {
+            let sql = format!("WITH {} {statement}", rows.sqlite_cte());
+            sqlx::query_as_with(AssertSqlSafe(sql), rows.sqlite_arguments()?)
+                .fetch_all(pool)
+                .await
+        }
+    }
+}
 
 /// `cols` (a comma-separated column list) with every column qualified by `table`, for the
 /// `RETURNING` of an `UPDATE … FROM v`, where a bare `id` would be ambiguous.
@@ -310,34 +305,6 @@ pub fn qualified(table: &str, cols: &str) -> String {
         .join(", ")
 }
 
-impl Rows {
-    #[doc(hidden)]
-    pub fn cte_for_postgres(&self) -> String {
-        self.pg_cte()
-    }
-
-    #[doc(hidden)]
-    pub fn cte_for_sqlite(&self) -> String {
-        self.sqlite_cte()
-    }
-
-    #[doc(hidden)]
-    pub fn bind_for_postgres(
-        self,
-        q: Query<'_, Postgres, PgArguments>,
-    ) -> Query<'_, Postgres, PgArguments> {
-        self.bind_pg(q)
-    }
-
-    #[doc(hidden)]
-    pub fn bind_for_sqlite(
-        self,
-        q: Query<'_, Sqlite, SqliteArguments>,
-    ) -> Query<'_, Sqlite, SqliteArguments> {
-        self.bind_sqlite(q)
-    }
-}
-
 /// Runs `WITH <rows as v> <statement>` in `tx` for its effect; returns the rows it affected.
 pub async fn execute(tx: &mut Tx, rows: Rows, statement: &str) -> Result<u64, sqlx::Error> {
     if rows.is_empty() {
@@ -346,14 +313,14 @@ pub async fn execute(tx: &mut Tx, rows: Rows, statement: &str) -> Result<u64, sq
     Ok(match tx {
         Tx::Postgres(t) => {
             let sql = format!("WITH {} {statement}", rows.pg_cte());
-            rows.bind_pg(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            sqlx::query_with(AssertSqlSafe(sql), rows.pg_arguments()?)
                 .execute(&mut **t)
                 .await?
                 .rows_affected()
         }
         Tx::Sqlite(t) => {
             let sql = format!("WITH {} {statement}", rows.sqlite_cte());
-            rows.bind_sqlite(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            sqlx::query_with(AssertSqlSafe(sql), rows.sqlite_arguments()?)
                 .execute(&mut **t)
                 .await?
                 .rows_affected()

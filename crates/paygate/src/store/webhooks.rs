@@ -1,12 +1,12 @@
 //! Webhook delivery rows (`webhook_logs`). The retry schedule lives here: `next_retry_at`.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
+use paygate_core::DeliveryStatus;
 
 use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
 
 /// A stored delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Delivery {
     pub id: String,
     pub merchant_id: String,
@@ -14,7 +14,8 @@ pub struct Delivery {
     pub event: String,
     /// The exact body sent, every attempt.
     pub payload: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i32,
     /// Incremented by every manual retry (a new cycle of attempts).
     pub cycle: i32,
@@ -32,29 +33,6 @@ macro_rules! cols {
         "id, merchant_id, event_id, event, payload, status, attempts, cycle, next_retry_at, \
          last_attempt_at, response_code, response_body, duration_ms, created_at, updated_at"
     };
-}
-
-macro_rules! from_row {
-    ($row:expr) => {{
-        let r = &$row;
-        Delivery {
-            id: r.try_get("id")?,
-            merchant_id: r.try_get("merchant_id")?,
-            event_id: r.try_get("event_id")?,
-            event: r.try_get("event")?,
-            payload: r.try_get("payload")?,
-            status: r.try_get("status")?,
-            attempts: r.try_get("attempts")?,
-            cycle: r.try_get("cycle")?,
-            next_retry_at: r.try_get("next_retry_at")?,
-            last_attempt_at: r.try_get("last_attempt_at")?,
-            response_code: r.try_get("response_code")?,
-            response_body: r.try_get("response_body")?,
-            duration_ms: r.try_get("duration_ms")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        }
-    }};
 }
 
 /// A delivery to create if its merchant has a webhook URL.
@@ -87,7 +65,7 @@ pub async fn insert_if_configured(
         .text("event", deliveries.iter().map(|d| d.event.clone()))
         .text("payload", deliveries.iter().map(|d| d.payload.clone()))
         .time("at", deliveries.iter().map(|_| now));
-    super::rows::with_rows!(
+    let ids: Vec<(String,)> = super::rows::fetch(
         tx,
         input,
         "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
@@ -95,31 +73,28 @@ pub async fn insert_if_configured(
          SELECT v.id, m.id, v.event_id, v.event, v.payload, 'pending', 0, v.at, v.at, v.at \
          FROM v JOIN merchants m ON m.id = v.merchant_id WHERE m.webhook_url IS NOT NULL \
          RETURNING id",
-        |r| r.try_get::<String, _>("id")?
     )
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// The delivery with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
     on_pool!(store, pool => {
-        sqlx::query(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
+        sqlx::query_as::<_, Delivery>(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
             .bind(id)
             .fetch_optional(pool)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }
 
 /// The delivery with this id, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
+        sqlx::query_as::<_, Delivery>(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| Ok(from_row!(r)))
-            .transpose()
+            .await
     })
 }
 
@@ -134,7 +109,7 @@ pub async fn list(
         store,
         "webhook_logs",
         cols,
-        from_row,
+        Delivery,
         "created_at DESC, id DESC",
         merchant_id,
         limit,
@@ -145,7 +120,7 @@ pub async fn list(
 /// The outcome of one attempt.
 pub struct Attempt<'a> {
     pub at: DateTime<Utc>,
-    pub status: &'a str,
+    pub status: DeliveryStatus,
     pub next_retry_at: Option<DateTime<Utc>>,
     pub response_code: Option<i32>,
     pub response_body: &'a str,
@@ -163,7 +138,7 @@ pub async fn record_attempt(
     a: &Attempt<'_>,
 ) -> Result<Option<Delivery>, sqlx::Error> {
     on_write!(store, pool => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Delivery>(concat!(
             "UPDATE webhook_logs SET attempts = attempts + 1, status = $3, next_retry_at = $4, ",
             "last_attempt_at = $5, response_code = $6, response_body = $7, duration_ms = $8, ",
             "updated_at = $5 WHERE id = $1 AND attempts = $2 AND cycle = $9 AND status = 'pending' ",
@@ -171,7 +146,7 @@ pub async fn record_attempt(
         ))
         .bind(id)
         .bind(previous)
-        .bind(a.status)
+        .bind(a.status.as_str())
         .bind(a.next_retry_at)
         .bind(a.at)
         .bind(a.response_code)
@@ -179,9 +154,7 @@ pub async fn record_attempt(
         .bind(a.duration_ms)
         .bind(cycle)
         .fetch_optional(pool)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
@@ -192,7 +165,7 @@ pub struct AttemptRow {
     pub previous: i32,
     pub cycle: i32,
     pub at: DateTime<Utc>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub next_retry_at: Option<DateTime<Utc>>,
     pub response_code: Option<i32>,
     pub response_body: String,
@@ -213,12 +186,12 @@ pub async fn record_attempts(
         .int("previous", rows.iter().map(|r| i64::from(r.previous)))
         .int("cycle", rows.iter().map(|r| i64::from(r.cycle)))
         .time("at", rows.iter().map(|r| r.at))
-        .text("status", rows.iter().map(|r| r.status.clone()))
+        .text("status", rows.iter().map(|r| r.status.as_str()))
         .opt_time("next_retry_at", rows.iter().map(|r| r.next_retry_at))
         .opt_int("code", rows.iter().map(|r| r.response_code.map(i64::from)))
         .text("body", rows.iter().map(|r| r.response_body.clone()))
         .int("duration", rows.iter().map(|r| r.duration_ms));
-    super::rows::with_rows_write!(
+    let ids: Vec<(String,)> = super::rows::fetch_write(
         store,
         input,
         "UPDATE webhook_logs SET attempts = webhook_logs.attempts + 1, status = v.status, \
@@ -227,14 +200,19 @@ pub async fn record_attempts(
          WHERE webhook_logs.id = v.id AND webhook_logs.attempts = v.previous \
          AND webhook_logs.cycle = v.cycle AND webhook_logs.status = 'pending' \
          RETURNING webhook_logs.id",
-        |r| r.try_get::<String, _>("id")?
     )
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// A delivery with where and how to send it: its merchant's webhook URL and secret.
+#[derive(sqlx::FromRow)]
 pub struct Sendable {
+    #[sqlx(flatten)]
     pub delivery: Delivery,
+    #[sqlx(rename = "merchant_url")]
     pub url: Option<String>,
+    #[sqlx(rename = "merchant_secret")]
     pub secret: String,
 }
 
@@ -250,11 +228,7 @@ pub async fn sendable(store: &Store, ids: &[String]) -> Result<Vec<Sendable>, sq
          JOIN merchants m ON m.id = webhook_logs.merchant_id",
         super::rows::qualified("webhook_logs", cols!())
     );
-    super::rows::with_rows_write!(store, input, &sql, |r| Sendable {
-        delivery: from_row!(r),
-        url: r.try_get("merchant_url")?,
-        secret: r.try_get("merchant_secret")?,
-    })
+    super::rows::fetch_write(store, input, &sql).await
 }
 
 /// Starts a new cycle of attempts for the merchant's delivery: `pending`, 0 attempts, due now.
@@ -265,7 +239,7 @@ pub async fn restart(
     now: DateTime<Utc>,
 ) -> Result<Option<Delivery>, sqlx::Error> {
     on_tx!(tx, conn => {
-        sqlx::query(concat!(
+        sqlx::query_as::<_, Delivery>(concat!(
             "UPDATE webhook_logs SET status = 'pending', attempts = 0, cycle = cycle + 1, ",
             "next_retry_at = $3, updated_at = $3 ",
             "WHERE id = $1 AND merchant_id = $2 RETURNING ", cols!()
@@ -274,16 +248,14 @@ pub async fn restart(
         .bind(merchant_id)
         .bind(now)
         .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| Ok(from_row!(r)))
-        .transpose()
+        .await
     })
 }
 
 /// The deliveries of the events of one resource, oldest first.
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delivery>, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(
+        sqlx::query_as::<_, Delivery>(
             "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
              w.cycle, w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
              w.created_at, w.updated_at FROM webhook_logs w JOIN events e ON e.id = w.event_id \
@@ -291,8 +263,7 @@ pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delive
         )
         .bind(resource_id)
         .fetch_all(pool)
-        .await?;
-        rows.iter().map(|r| Ok(from_row!(r))).collect()
+        .await
     })
 }
 
@@ -303,14 +274,13 @@ pub async fn due_before(
     limit: i64,
 ) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
     on_pool!(store, pool => {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT id, next_retry_at FROM webhook_logs WHERE status = 'pending' AND next_retry_at < $1 \
              ORDER BY next_retry_at LIMIT $2",
         )
         .bind(before)
         .bind(limit)
         .fetch_all(pool)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("next_retry_at")?))).collect()
+        .await
     })
 }

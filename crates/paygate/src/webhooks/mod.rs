@@ -19,7 +19,7 @@ use client::WebhookClient;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use paygate_core::{EventId, webhook};
+use paygate_core::{DeliveryStatus, EventId, webhook};
 use serde_json::{Value, json};
 
 use crate::{
@@ -148,7 +148,7 @@ impl Webhooks {
             return Ok(None);
         };
         let d = &sendable.delivery;
-        if d.status != "pending" {
+        if d.status != DeliveryStatus::Pending {
             return Ok(None);
         }
         if let Some(due) = d.next_retry_at
@@ -175,16 +175,16 @@ impl Webhooks {
                 .map(|delay| at + delay)
         };
         let status = match (success, next) {
-            (true, _) => "success",
-            (false, Some(_)) => "pending",
-            (false, None) => "failed",
+            (true, _) => DeliveryStatus::Success,
+            (false, Some(_)) => DeliveryStatus::Pending,
+            (false, None) => DeliveryStatus::Failed,
         };
         let attempt = AttemptRow {
             id: id.to_owned(),
             previous: d.attempts,
             cycle: d.cycle,
             at,
-            status: status.into(),
+            status,
             next_retry_at: next,
             response_code: response.code.map(i32::from),
             response_body: response.body,
@@ -195,7 +195,7 @@ impl Webhooks {
             // started a new cycle while this attempt was in flight (its job runs again).
             return Ok(None);
         }
-        tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, status, "webhook attempt");
+        tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, %status, "webhook attempt");
         Ok(next)
     }
 
@@ -413,11 +413,11 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "id": d.id,
         "event": d.event,
         "event_id": d.event_id,
-        "status": d.status,
+        "status": d.status.as_str(),
         "attempts": d.attempts,
         "created_at": iso(d.created_at),
         "last_attempt_at": d.last_attempt_at.map(iso),
-        "next_retry_at": if d.status == "pending" { d.next_retry_at.map(iso) } else { None },
+        "next_retry_at": if d.status == DeliveryStatus::Pending { d.next_retry_at.map(iso) } else { None },
         "response_code": d.response_code,
         "response_body": d.response_body,
         "duration_ms": d.duration_ms,

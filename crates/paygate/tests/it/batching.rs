@@ -118,7 +118,7 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
     let refund = |amount: i64| paygate::refunds::Create {
         merchant_id: me.to_owned(),
         payment_id: pid.clone(),
-        amount: Some(amount),
+        amount: Some(amount.into()),
         reason: None,
         replay: None,
     };

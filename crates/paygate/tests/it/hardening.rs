@@ -219,10 +219,14 @@ async fn amounts_near_the_integer_limit_are_refused_not_overflowed(backend: Back
     }
     // The reservation itself cannot overflow either: refused, not a database error.
     let mut tx = t.app.store.begin().await.unwrap();
-    let reserved =
-        paygate::store::payments::reserve_refund(&mut tx, id, i64::MAX, paygate::store::now())
-            .await
-            .expect("no overflow in the database");
+    let reserved = paygate::store::payments::reserve_refund(
+        &mut tx,
+        id,
+        i64::MAX.into(),
+        paygate::store::now(),
+    )
+    .await
+    .expect("no overflow in the database");
     assert!(reserved.is_none());
     drop(tx);
     assert_eq!(t.count("refunds").await, 0);

@@ -150,7 +150,7 @@ pub(crate) async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> 
                 .await
                 .unwrap()
                 .unwrap();
-            statuses.push(p.status);
+            statuses.push(p.status.to_string());
         }
         if statuses.iter().all(|s| s != "pending") {
             for id in ids {
@@ -383,7 +383,51 @@ async fn card_numbers_and_cvvs_are_never_stored_or_logged(backend: Backend) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A log line written by a handler carries the request's id: the client's `X-Request-Id`, or
+/// the one the gateway made up and answered with.
+async fn log_lines_of_a_request_carry_its_request_id(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    // The fault hook makes the idempotency handler log a line while it holds each request.
+    let env = [("RUST_LOG", "info"), ("TEST_FAULT_PAUSE", "after-claim:1")];
+    let g = Gateway::start(&db, &dir, &env).await;
+    let create = |key: &'static str, request_id: Option<&'static str>| {
+        let mut req = crate::helpers::http()
+            .post(g.url("/api/v1/orders"))
+            .header("X-Api-Key", KEY)
+            .header("X-Api-Secret", SECRET)
+            .header("Idempotency-Key", key)
+            .json(&json!({"amount": 1000}));
+        if let Some(id) = request_id {
+            req = req.header("X-Request-Id", id);
+        }
+        req.send()
+    };
+    let given = create("log-key-1", Some("req-from-the-client-7f3a"))
+        .await
+        .unwrap();
+    assert_eq!(given.status(), 201);
+    assert_eq!(given.headers()["x-request-id"], "req-from-the-client-7f3a");
+    let made = create("log-key-2", None).await.unwrap();
+    assert_eq!(made.status(), 201);
+    let made_id = made.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made_id.len(), 36, "a UUID: {made_id}");
+
+    let logs = g.logs();
+    for id in ["req-from-the-client-7f3a", made_id.as_str()] {
+        let lines: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("holding the request"))
+            .filter(|l| l.contains(&format!("request_id={id}")))
+            .collect();
+        assert_eq!(lines.len(), 1, "one held-request line names {id}:\n{logs}");
+        assert!(lines[0].contains("path=/api/v1/orders"), "{}", lines[0]);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 every_backend!(
+    log_lines_of_a_request_carry_its_request_id,
     readme_quickstart_takes_a_payment_to_success,
     a_killed_gateway_finishes_pending_payments_after_restart,
     sigterm_finishes_in_flight_payments_and_exits_zero,

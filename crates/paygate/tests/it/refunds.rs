@@ -266,7 +266,7 @@ async fn concurrent_refunds_never_exceed_the_payment(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(rows.len(), accepted_count);
-    assert_eq!(rows.iter().map(|r| r.amount).sum::<i64>(), accepted);
+    assert_eq!(rows.iter().map(|r| r.amount.get()).sum::<i64>(), accepted);
     let payment = paygate::store::payments::get(&t.app.store, &id)
         .await
         .unwrap()

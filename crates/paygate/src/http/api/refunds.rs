@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
-use paygate_core::OrderAmount;
+use paygate_core::{MinorUnit, OrderAmount};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -64,7 +64,13 @@ pub async fn create(
     });
     let refund = app
         .refunds
-        .create(&m.id, &payment_id, amount, reason, replay.clone())
+        .create(
+            &m.id,
+            &payment_id,
+            amount.map(MinorUnit::new),
+            reason,
+            replay.clone(),
+        )
         .await?;
     Ok(Answer {
         response: render(&refund),

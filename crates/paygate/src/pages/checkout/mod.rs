@@ -124,7 +124,7 @@ async fn checkout(
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if order.status == OrderStatus::Paid.as_str() {
+    if order.status == OrderStatus::Paid {
         let text = "This order has already been paid. Thank you!";
         return say(StatusCode::OK, "Already paid", text);
     }
@@ -203,7 +203,7 @@ async fn demo_order(State(app): State<PagesState>) -> Response {
     match app.orders.create(test_merchant::ID, new, None).await {
         Ok(o) => (
             StatusCode::CREATED,
-            Json(json!({"id": o.id, "amount": o.amount, "currency": o.currency})),
+            Json(json!({"id": o.id, "amount": o.amount.get(), "currency": o.currency})),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),

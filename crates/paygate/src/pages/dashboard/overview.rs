@@ -181,7 +181,7 @@ fn chart(days: &[db::Day]) -> Chart {
         baseline: top + plot,
         right: width - side,
         label_y: height - 8.0,
-        total: display_amount(series.iter().map(|d| d.amount).sum(), "INR"),
+        total: display_amount(series.iter().map(|d| d.amount).sum::<i64>(), "INR"),
         bars,
         labels,
         rate_points: points.join(" "),

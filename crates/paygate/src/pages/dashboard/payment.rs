@@ -6,7 +6,9 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use paygate_core::{OrderAmount, PaymentStatus, display_amount};
+use paygate_core::{
+    DeliveryStatus, Method, MinorUnit, OrderAmount, PaymentStatus, RefundStatus, display_amount,
+};
 
 use super::{F, Frame, SignedIn, back, internal, not_found};
 use crate::{
@@ -30,12 +32,12 @@ struct PaymentPage {
 /// The payment's figures as the page shows them.
 struct Shown {
     id: String,
-    status: String,
+    status: PaymentStatus,
     captured: bool,
     amount: String,
     refunded: String,
     order_id: String,
-    method: String,
+    method: Method,
     error: Option<String>,
     capturable: bool,
     /// What is left to refund, in paise (0: no refund form).
@@ -50,14 +52,14 @@ struct Step {
 struct RefundRow {
     id: String,
     amount: String,
-    status: String,
+    status: RefundStatus,
     reason: String,
     at: Time,
 }
 
 struct DeliveryRow {
     event: String,
-    status: String,
+    status: DeliveryStatus,
     attempts: i32,
     code: String,
 }
@@ -77,7 +79,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Path(id): Path<Str
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&e),
     };
-    let success = p.status == PaymentStatus::Success.as_str();
+    let success = p.status == PaymentStatus::Success;
     let view = PaymentPage {
         frame: Frame::new("Payment", "Transactions", &s),
         timeline: evs
@@ -109,7 +111,9 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Path(id): Path<Str
         p: Shown {
             capturable: success && !p.captured,
             refundable: if success {
-                p.amount.saturating_sub(p.amount_refunded).max(0)
+                p.amount
+                    .checked_sub(p.amount_refunded)
+                    .map_or(0, |left| left.get().max(0))
             } else {
                 0
             },
@@ -158,7 +162,7 @@ pub async fn refund(
     let amount = match f.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => match a.parse::<i64>() {
-            Ok(n) if (1..=OrderAmount::MAX).contains(&n) => Some(n),
+            Ok(n) if (1..=OrderAmount::MAX).contains(&n) => Some(MinorUnit::new(n)),
             _ => {
                 let msg = "The refund amount must be a positive whole number of paise.";
                 return back(&app, &s, &path, msg).await;

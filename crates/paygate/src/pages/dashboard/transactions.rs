@@ -7,7 +7,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use paygate_core::display_amount;
+use paygate_core::{Method, PaymentStatus, display_amount};
 
 use super::{Frame, Q, SignedIn, internal, page_number};
 use crate::{
@@ -19,11 +19,9 @@ use crate::{
 const PAGE_SIZE: i64 = 20;
 
 fn filter_of(q: &HashMap<String, String>) -> Filter {
-    let pick =
-        |k: &str, allowed: &[&str]| q.get(k).filter(|v| allowed.contains(&v.as_str())).cloned();
     Filter {
-        status: pick("status", &["pending", "success", "failed"]),
-        method: pick("method", &["upi", "card"]),
+        status: q.get("status").and_then(|s| PaymentStatus::parse(s)),
+        method: q.get("method").and_then(|m| Method::parse(m)),
         search: q
             .get("q")
             .map(|s| s.trim().to_owned())
@@ -34,9 +32,9 @@ fn filter_of(q: &HashMap<String, String>) -> Filter {
 fn query_of(f: &Filter) -> String {
     let mut u = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in [
-        ("status", &f.status),
-        ("method", &f.method),
-        ("q", &f.search),
+        ("status", f.status.map(PaymentStatus::as_str)),
+        ("method", f.method.map(Method::as_str)),
+        ("q", f.search.as_deref()),
     ] {
         if let Some(v) = v {
             u.append_pair(k, v);
@@ -78,14 +76,14 @@ impl Select {
         name: &'static str,
         label: &'static str,
         options: &[&'static str],
-        current: Option<&String>,
+        current: Option<&'static str>,
     ) -> Self {
         let options = std::iter::once(("", "All"))
             .chain(options.iter().map(|o| (*o, *o)))
             .map(|(value, text)| Choice {
                 value,
                 text,
-                selected: current.map(String::as_str).unwrap_or_default() == value,
+                selected: current.unwrap_or_default() == value,
             })
             .collect();
         Self {
@@ -101,8 +99,8 @@ struct Row {
     id: String,
     order_id: String,
     amount: String,
-    method: String,
-    status: String,
+    method: Method,
+    status: PaymentStatus,
     created: Time,
 }
 
@@ -128,10 +126,18 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
             Select::new(
                 "status",
                 "Status",
-                &["pending", "success", "failed"],
-                f.status.as_ref(),
+                &PaymentStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>(),
+                f.status.map(PaymentStatus::as_str),
             ),
-            Select::new("method", "Method", &["upi", "card"], f.method.as_ref()),
+            Select::new(
+                "method",
+                "Method",
+                &Method::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                f.method.map(Method::as_str),
+            ),
         ],
         search: f.search.clone().unwrap_or_default(),
         rows: rows
@@ -140,8 +146,8 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
                 id: p.id.clone(),
                 order_id: p.order_id.clone(),
                 amount: display_amount(p.amount, &p.currency),
-                method: p.method.clone(),
-                status: p.status.clone(),
+                method: p.method,
+                status: p.status,
                 created: p.created_at.into(),
             })
             .collect(),
@@ -184,8 +190,8 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
                 csv_field(&p.order_id),
                 p.amount,
                 csv_field(&p.currency),
-                csv_field(&p.method),
-                csv_field(&p.status),
+                p.method,
+                p.status,
                 p.captured,
                 p.amount_refunded,
                 iso(p.created_at)

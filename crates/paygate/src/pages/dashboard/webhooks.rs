@@ -6,6 +6,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use paygate_core::DeliveryStatus;
+
 use super::{F, Frame, Q, SignedIn, back, page_number};
 use crate::{
     http::error::ApiError,
@@ -31,7 +33,7 @@ struct WebhooksPage {
 struct Row {
     id: String,
     event: String,
-    status: String,
+    status: DeliveryStatus,
     attempts: i32,
     last: Option<Time>,
     code: String,
@@ -62,7 +64,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
             .map(|d| Row {
                 next: d
                     .next_retry_at
-                    .filter(|_| d.status == "pending")
+                    .filter(|_| d.status == DeliveryStatus::Pending)
                     .map(Time::from),
                 excerpt: d
                     .response_body
