@@ -71,8 +71,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 
 /// A JSON request body of type `T`. Whatever does not fit answers the API's error body: a
 /// body that is not JSON or not an object, a missing field (`card.number is required`; a
-/// `null` counts as missing), a value of the wrong type (`amount must be an integer`). Fields
-/// the type does not name are ignored (the API's contract).
+/// `null` counts as missing), a value of the wrong type (`amount must be an integer`), a field
+/// the type does not name (`colour is not a field of this request`: refused, as Stripe and
+/// Razorpay do, so a misspelt optional field is not silently dropped).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -117,6 +118,14 @@ fn describe(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
         .and_then(|rest| rest.split('`').next())
     {
         return format!("{} is required", within(field));
+    }
+    if inner.starts_with("unknown field `") {
+        // The path names the unknown field itself.
+        let expected = inner
+            .split_once("expected ")
+            .map_or("", |(_, e)| e)
+            .replace('`', "");
+        return format!("{path} is not a field of this request (expected {expected})");
     }
     if inner.starts_with("invalid type: null") {
         return format!("{path} is required");
@@ -177,5 +186,56 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             limit: read("limit", 10, 1..=100)?,
             offset: read("offset", 0, 0..=i64::from(i32::MAX))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::describe;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        amount: i64,
+        card: Option<Card>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Card {
+        number: String,
+    }
+
+    fn message(json: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let e = serde_path_to_error::deserialize::<_, Body>(value).unwrap_err();
+        describe(&e)
+    }
+
+    #[test]
+    fn each_kind_of_misfit_names_its_field() {
+        assert_eq!(message(r#"{}"#), "amount is required");
+        assert_eq!(message(r#"{"amount": null}"#), "amount is required");
+        assert_eq!(message(r#"{"amount": "5"}"#), "amount must be an integer");
+        assert_eq!(
+            message(r#"{"amount": 5, "card": {}}"#),
+            "card.number is required"
+        );
+        assert_eq!(
+            message(r#"{"amount": 5, "card": {"number": 4}}"#),
+            "card.number must be a string"
+        );
+        assert_eq!(
+            message(r#"{"amount": 5, "colour": "red"}"#),
+            "colour is not a field of this request (expected amount or card)"
+        );
+        assert_eq!(
+            message(r#"{"amount": 5, "card": {"number": "4", "cvc": "1"}}"#),
+            "card.cvc is not a field of this request (expected number)"
+        );
     }
 }

@@ -334,7 +334,37 @@ async fn oversized_bodies_and_unknown_routes_answer_json_errors(backend: Backend
     }
 }
 
+/// A field a request type does not name is refused with a message that names it (a misspelt
+/// optional field is not silently dropped), and nothing is written.
+async fn unknown_fields_are_refused_by_name(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (status, body) = t
+        .post("/api/v1/orders", &json!({"amount": 500, "reciept": "r1"}))
+        .await;
+    assert_error(status, &body, 400, "BAD_REQUEST_ERROR");
+    let description = body["error"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("reciept is not a field of this request"),
+        "{body}"
+    );
+    assert!(
+        description.contains("receipt"),
+        "the fields it takes are named: {body}"
+    );
+    assert_eq!(t.count("orders").await, 0);
+
+    let (_, order) = t.post("/api/v1/orders", &json!({"amount": 500})).await;
+    let with_card =
+        json!({"order_id": order["id"], "method": "card", "card": card(json!({"cvc": "123"}))});
+    let (status, body) = t.post("/api/v1/payments", &with_card).await;
+    assert_error(status, &body, 400, "BAD_REQUEST_ERROR");
+    let description = body["error"]["description"].as_str().unwrap();
+    assert!(description.starts_with("card.cvc is not a field"), "{body}");
+    assert_eq!(t.count("payments").await, 0);
+}
+
 every_backend!(
+    unknown_fields_are_refused_by_name,
     bad_order_requests_get_clear_errors_and_write_nothing,
     bad_payment_requests_get_the_documented_codes_and_write_nothing,
     current_month_expiry_is_accepted,

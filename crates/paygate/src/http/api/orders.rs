@@ -30,6 +30,7 @@ const NOTE_MAX_LEN: usize = 256;
 
 /// The body of `POST /api/v1/orders`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// What the order costs, in the currency's smallest unit (paise for INR): at least 100,
     /// at most 9007199254740991.

@@ -24,6 +24,7 @@ use crate::{
 
 /// The body of `POST /api/v1/payments` (and of the checkout's public create).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// The order to pay (`order_…`): its amount and currency are the payment's.
     pub order_id: String,
@@ -37,6 +38,7 @@ pub struct CreatePayment {
 
 /// A card as a payment request carries it. (No `Debug`: the number and CVV never reach a log.)
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CardBody {
     /// 13–19 digits (spaces and dashes allowed), Luhn-valid.
     pub number: String,
@@ -92,6 +94,7 @@ impl CreatePayment {
 
 /// The body of `POST /api/v1/payments/{id}/capture`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Capture {
     /// The amount to capture: the payment's whole amount (partial capture is not offered).
     pub amount: Option<i64>,

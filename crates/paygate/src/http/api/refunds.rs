@@ -23,6 +23,7 @@ use crate::{
 
 /// The body of `POST /api/v1/payments/{id}/refunds`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRefund {
     /// How much to refund, in the smallest currency unit; all that is left of the payment
     /// when absent.

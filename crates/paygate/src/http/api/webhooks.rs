@@ -39,6 +39,7 @@ pub async fn get_config(
 
 /// The body of `PUT /api/v1/webhooks/config`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Where to deliver events: an http(s) URL, or `null` (or an empty string) to turn
     /// webhooks off. Required.
