@@ -25,7 +25,7 @@ use paygate::{
     payments::{Instrument, NewPayment},
     processor::{ChargeOutcome, ChargeRequest, Connector, RefundRequest, SimulatedBank},
     queue::embedded::EmbeddedQueue,
-    store::Store,
+    store::{Store, payments::Payment, table::pending_before},
 };
 use paygate_core::{Currency, OrderAmount, Vpa};
 use serde_json::json;
@@ -233,7 +233,6 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
 /// 0 when no payment is pending any more.
 async fn pending_payments(store: &Store) -> anyhow::Result<usize> {
     let now = paygate::store::now() + chrono::Duration::seconds(1);
-    Ok(paygate::store::payments::pending_before(store, now, 1)
-        .await?
-        .len())
+    let pending = pending_before::<Payment>(store, now, 1).await?;
+    Ok(pending.len())
 }

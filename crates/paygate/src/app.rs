@@ -17,8 +17,8 @@ use crate::{
     merchants::{self, CredentialCache},
     orders::Orders,
     pages::{self, PageSettings, PagesParts, PagesState},
-    payments::service::{CallLimits, Payments},
-    processor::{Connector, SimulatedBank},
+    payments::service::Payments,
+    processor::{CallLimits, Connector, SimulatedBank},
     queue::{
         self, JobHandler, Queue,
         embedded::EmbeddedQueue,

@@ -82,6 +82,18 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     }
 }
 
+impl<I: Send + 'static, T: Send + 'static, E: From<Stopped> + Send + 'static>
+    Batcher<I, Result<T, E>>
+{
+    /// [`Batcher::submit`] for a writer that answers results: a batch that failed without
+    /// answering answers [`Stopped`].
+    pub async fn call(&self, item: I) -> Result<T, E> {
+        self.submit(item)
+            .await
+            .unwrap_or_else(|| Err(Stopped.into()))
+    }
+}
+
 /// Runs `all` on the whole batch; if its transaction fails, on each request alone, so that a
 /// fault answers only the request that caused it.
 pub async fn per_request<'a, I, T, E, F, Fut>(ops: &'a [I], all: F) -> Vec<Result<T, E>>

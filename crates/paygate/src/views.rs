@@ -12,49 +12,16 @@ pub fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// An order as the API shows it.
+/// What every form of an order shows.
 #[derive(Serialize)]
-pub struct OrderBody<'a> {
-    pub id: &'a str,
-    pub merchant_id: &'a str,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub receipt: Option<&'a str>,
-    pub notes: &'a Value,
-    pub status: &'a str,
-    pub created_at: String,
-    /// Shown when reading an order, not in the create response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-}
-
-impl<'a> OrderBody<'a> {
-    /// The create response (no `updated_at`) or the full order.
-    pub fn new(o: &'a Order, full: bool) -> Self {
-        Self {
-            id: &o.id,
-            merchant_id: &o.merchant_id,
-            amount: o.amount.get(),
-            currency: &o.currency,
-            receipt: o.receipt.as_deref(),
-            notes: &o.notes,
-            status: o.status.as_str(),
-            created_at: iso(o.created_at),
-            updated_at: full.then(|| iso(o.updated_at)),
-        }
-    }
-}
-
-/// An order as the public checkout endpoint shows it.
-#[derive(Serialize)]
-pub struct PublicOrderBody<'a> {
+pub struct OrderFields<'a> {
     pub id: &'a str,
     pub amount: i64,
     pub currency: &'a str,
     pub status: &'a str,
 }
 
-impl<'a> From<&'a Order> for PublicOrderBody<'a> {
+impl<'a> From<&'a Order> for OrderFields<'a> {
     fn from(o: &'a Order) -> Self {
         Self {
             id: &o.id,
@@ -65,22 +32,85 @@ impl<'a> From<&'a Order> for PublicOrderBody<'a> {
     }
 }
 
-/// A payment as the API shows it: UPI payments carry `vpa`, card payments `card_network`
-/// and `card_last4`; the full form adds `captured`, `updated_at` and, when failed, the error.
+/// An order as the API shows it.
 #[derive(Serialize)]
-pub struct PaymentBody<'a> {
+pub struct OrderBody<'a> {
+    #[serde(flatten)]
+    pub fields: OrderFields<'a>,
+    pub merchant_id: &'a str,
+    pub receipt: Option<&'a str>,
+    pub notes: &'a Value,
+    pub created_at: String,
+    /// Shown when reading an order, not in the create response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl<'a> OrderBody<'a> {
+    /// The create response (no `updated_at`) or the full order.
+    pub fn new(o: &'a Order, full: bool) -> Self {
+        Self {
+            fields: o.into(),
+            merchant_id: &o.merchant_id,
+            receipt: o.receipt.as_deref(),
+            notes: &o.notes,
+            created_at: iso(o.created_at),
+            updated_at: full.then(|| iso(o.updated_at)),
+        }
+    }
+}
+
+/// An order as the public checkout endpoint shows it.
+#[derive(Serialize)]
+pub struct PublicOrderBody<'a> {
+    #[serde(flatten)]
+    pub fields: OrderFields<'a>,
+}
+
+impl<'a> From<&'a Order> for PublicOrderBody<'a> {
+    fn from(o: &'a Order) -> Self {
+        Self { fields: o.into() }
+    }
+}
+
+/// What every form of a payment shows.
+#[derive(Serialize)]
+pub struct PaymentFields<'a> {
     pub id: &'a str,
     pub order_id: &'a str,
     pub amount: i64,
     pub currency: &'a str,
     pub method: &'a str,
+    pub status: &'a str,
+    pub created_at: String,
+}
+
+impl<'a> From<&'a Payment> for PaymentFields<'a> {
+    fn from(p: &'a Payment) -> Self {
+        Self {
+            id: &p.id,
+            order_id: &p.order_id,
+            amount: p.amount.get(),
+            currency: &p.currency,
+            method: p.method.as_str(),
+            status: p.status.as_str(),
+            created_at: iso(p.created_at),
+        }
+    }
+}
+
+/// A payment as the API shows it: UPI payments carry `vpa`, card payments `card_network`
+/// and `card_last4`; the full form adds `captured`, `updated_at` and, when failed, the error.
+#[derive(Serialize)]
+pub struct PaymentBody<'a> {
+    #[serde(flatten)]
+    pub fields: PaymentFields<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpa: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_network: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_last4: Option<&'a str>,
-    pub status: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured: Option<bool>,
     /// Sum of the pending and processed refunds (full form only).
@@ -93,7 +123,6 @@ pub struct PaymentBody<'a> {
     pub error_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<&'a str>,
-    pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
@@ -102,15 +131,10 @@ impl<'a> PaymentBody<'a> {
     /// The create response, or the full payment.
     pub fn new(p: &'a Payment, full: bool) -> Self {
         Self {
-            id: &p.id,
-            order_id: &p.order_id,
-            amount: p.amount.get(),
-            currency: &p.currency,
-            method: p.method.as_str(),
+            fields: p.into(),
             vpa: p.vpa.as_deref(),
             card_network: p.card_network.as_deref(),
             card_last4: p.card_last4.as_deref(),
-            status: p.status.as_str(),
             captured: full.then_some(p.captured),
             amount_refunded: full.then_some(p.amount_refunded.get()),
             refund_status: full.then_some(match p.amount_refunded.get() {
@@ -120,7 +144,6 @@ impl<'a> PaymentBody<'a> {
             }),
             error_code: p.error_code.as_deref().filter(|_| full),
             error_description: p.error_description.as_deref().filter(|_| full),
-            created_at: iso(p.created_at),
             updated_at: full.then(|| iso(p.updated_at)),
         }
     }
@@ -129,30 +152,19 @@ impl<'a> PaymentBody<'a> {
 /// A payment's status fields, for the checkout page's polling.
 #[derive(Serialize)]
 pub struct PublicPaymentBody<'a> {
-    pub id: &'a str,
-    pub order_id: &'a str,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub method: &'a str,
-    pub status: &'a str,
+    #[serde(flatten)]
+    pub fields: PaymentFields<'a>,
     pub error_code: Option<&'a str>,
     pub error_description: Option<&'a str>,
-    pub created_at: String,
     pub updated_at: String,
 }
 
 impl<'a> From<&'a Payment> for PublicPaymentBody<'a> {
     fn from(p: &'a Payment) -> Self {
         Self {
-            id: &p.id,
-            order_id: &p.order_id,
-            amount: p.amount.get(),
-            currency: &p.currency,
-            method: p.method.as_str(),
-            status: p.status.as_str(),
+            fields: p.into(),
             error_code: p.error_code.as_deref(),
             error_description: p.error_description.as_deref(),
-            created_at: iso(p.created_at),
             updated_at: iso(p.updated_at),
         }
     }

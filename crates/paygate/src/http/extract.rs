@@ -1,5 +1,6 @@
 //! Extractors that answer malformed requests with the API's error body: the authenticated
-//! merchant, a typed JSON body, a resource id from the path, and pagination.
+//! merchant, a typed JSON body, a resource id from the path, and pagination (which also renders
+//! the page it asked for).
 
 use std::collections::HashMap;
 
@@ -9,11 +10,18 @@ use axum::{
     http::{StatusCode, request::Parts},
 };
 use base64::Engine as _;
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::{ApiState, error::ApiError};
-use crate::{merchants, store::merchants::Merchant};
+use super::{ApiResult, ApiState, error::ApiError, render};
+use crate::{
+    merchants,
+    store::{
+        merchants::Merchant,
+        table::{self, Window},
+    },
+    views::Page,
+};
 
 /// The merchant authenticated by `X-Api-Key`/`X-Api-Secret` or HTTP Basic `key:secret`.
 pub struct Authed(pub Merchant);
@@ -158,6 +166,30 @@ where
 pub struct Paging {
     pub limit: i64,
     pub offset: i64,
+}
+
+impl Paging {
+    /// The rows asked for, as the services take them.
+    pub fn window(&self) -> Window {
+        Window {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+
+    /// `{data, total, limit, offset}`: a page of the rows, each as `view` shows it, of `total`.
+    pub fn render<'a, T, V: Serialize>(
+        &self,
+        (rows, total): &'a table::Page<T>,
+        view: impl Fn(&'a T) -> V,
+    ) -> ApiResult {
+        render(Page {
+            data: rows.iter().map(view).collect(),
+            total: *total,
+            limit: self.limit,
+            offset: self.offset,
+        })
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Paging {

@@ -30,9 +30,10 @@ use axum::{
 use chrono::Duration;
 use sha2::{Digest, Sha256};
 
-use super::{ApiState, BODY_LIMIT, error::ApiError, extract::Authed};
+use super::{ApiResult, ApiState, BODY_LIMIT, error::ApiError, extract::Authed};
 use crate::{
     config::FaultPoint,
+    idempotent::{Render, Replay},
     store::{
         idempotency::{self, Claim, Held, Stored},
         now,
@@ -53,6 +54,33 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(parts.extensions.get::<Arc<Held>>().cloned()))
+    }
+}
+
+impl Idempotency {
+    /// Runs `call` (the handler's service call) with the request's claim and how the API
+    /// renders its result, so the service stores that response with its change; answers the
+    /// result rendered the same way. Without a key, `call` gets no claim and nothing is stored.
+    pub async fn answer<T, E, Fut>(
+        self,
+        render: impl Fn(&T) -> Stored + Send + Sync + 'static,
+        call: impl FnOnce(Option<Replay<T>>) -> Fut,
+    ) -> ApiResult<Answer>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        ApiError: From<E>,
+    {
+        let render: Render<T> = Arc::new(render);
+        let replay = self.0.map(|held| Replay {
+            held,
+            render: render.clone(),
+        });
+        let stored = replay.is_some();
+        let value = call(replay).await?;
+        Ok(Answer {
+            response: render(&value),
+            stored,
+        })
     }
 }
 
@@ -230,26 +258,11 @@ mod tests {
 
     #[test]
     fn the_hash_ignores_json_key_order_and_whitespace_but_not_values_or_paths() {
-        let a = request_hash(
-            &Method::POST,
-            "/api/v1/orders",
-            &Bytes::from(r#"{"amount":100,"currency":"INR"}"#),
-        );
-        let b = request_hash(
-            &Method::POST,
-            "/api/v1/orders",
-            &Bytes::from(r#"{ "currency": "INR", "amount": 100 }"#),
-        );
-        let c = request_hash(
-            &Method::POST,
-            "/api/v1/orders",
-            &Bytes::from(r#"{"amount":101,"currency":"INR"}"#),
-        );
-        let d = request_hash(
-            &Method::POST,
-            "/api/v1/payments",
-            &Bytes::from(r#"{"amount":100,"currency":"INR"}"#),
-        );
+        let hash = |path, body: &'static str| request_hash(&Method::POST, path, &Bytes::from(body));
+        let a = hash("/api/v1/orders", r#"{"amount":100,"currency":"INR"}"#);
+        let b = hash("/api/v1/orders", r#"{ "currency": "INR", "amount": 100 }"#);
+        let c = hash("/api/v1/orders", r#"{"amount":101,"currency":"INR"}"#);
+        let d = hash("/api/v1/payments", r#"{"amount":100,"currency":"INR"}"#);
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

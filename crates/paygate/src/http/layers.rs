@@ -3,7 +3,8 @@
 //! tracing span (so every log line written while handling the request names it); a trace span
 //! per request with its method and path, and a debug line with status and latency when it
 //! ends; a timeout; and a panic turned into the API's 500. Security headers are set per
-//! listener (the API's here; the pages set their own, with their Content-Security-Policy).
+//! listener (the API's here; the pages set their own, with their Content-Security-Policy),
+//! each list through [`with_headers`].
 
 use std::time::Duration;
 
@@ -82,17 +83,35 @@ async fn timed_out(res: Response<Body>) -> Response<Body> {
 /// The API's security headers: nothing it answers is to be sniffed, framed or sent on as a
 /// referrer.
 pub fn api_headers(router: Router) -> Router {
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
+    let headers = [
+        NO_SNIFF,
+        NO_FRAMES,
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    with_headers(router, Set::IfNotPresent, &headers)
+}
+
+/// A header every listener sets: no answer's type is to be sniffed.
+pub const NO_SNIFF: (HeaderName, &str) = (header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+/// A header of the listeners whose answers no page may frame (all but the checkout's).
+pub const NO_FRAMES: (HeaderName, &str) = (header::X_FRAME_OPTIONS, "DENY");
+
+/// Whether a header layer replaces a value the handler set.
+#[derive(Clone, Copy, Debug)]
+pub enum Set {
+    /// The layer's value, always.
+    Overriding,
+    /// The handler's value when it set one.
+    IfNotPresent,
+}
+
+/// `router` with a layer per header setting it on every response, in the order given.
+pub fn with_headers(router: Router, set: Set, headers: &[(HeaderName, &'static str)]) -> Router {
+    headers.iter().fold(router, |router, (name, value)| {
+        let value = HeaderValue::from_static(value);
+        router.layer(match set {
+            Set::Overriding => SetResponseHeaderLayer::overriding(name.clone(), value),
+            Set::IfNotPresent => SetResponseHeaderLayer::if_not_present(name.clone(), value),
+        })
+    })
 }

@@ -14,7 +14,7 @@ pub mod idempotency;
 pub mod layers;
 pub mod receiver;
 
-use std::{ops::Deref, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
 
@@ -39,8 +39,7 @@ pub struct ApiSettings {
 }
 
 /// What the API's handlers work with. Cheap to clone.
-#[derive(Clone)]
-pub struct ApiState(Arc<ApiParts>);
+pub type ApiState = Arc<ApiParts>;
 
 /// The parts of an [`ApiState`].
 pub struct ApiParts {
@@ -54,20 +53,6 @@ pub struct ApiParts {
     pub settings: ApiSettings,
 }
 
-impl ApiState {
-    /// The state over its parts.
-    pub fn new(parts: ApiParts) -> Self {
-        Self(Arc::new(parts))
-    }
-}
-
-impl Deref for ApiState {
-    type Target = ApiParts;
-    fn deref(&self) -> &ApiParts {
-        &self.0
-    }
-}
-
 /// Renders an askama template as an HTML answer (a 500 in the API's error shape if it cannot).
 pub fn html<T: askama::Template>(page: &T) -> axum::response::Response {
     use axum::response::IntoResponse as _;
@@ -77,8 +62,11 @@ pub fn html<T: askama::Template>(page: &T) -> axum::response::Response {
     }
 }
 
+/// What a handler answers: `T` (a JSON body by default), or the API's error body.
+pub type ApiResult<T = axum::Json<serde_json::Value>> = Result<T, ApiError>;
+
 /// Serialises a view to a JSON response body.
-pub fn render<T: serde::Serialize>(view: T) -> Result<axum::Json<serde_json::Value>, ApiError> {
+pub fn render<T: serde::Serialize>(view: T) -> ApiResult {
     serde_json::to_value(view)
         .map(axum::Json)
         .map_err(|e| ApiError::internal(&e))

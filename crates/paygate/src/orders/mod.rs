@@ -4,12 +4,13 @@ use paygate_core::{Currency, OrderAmount, OrderId, OrderStatus};
 use serde_json::Value;
 
 use crate::{
-    batch::{Batcher, Stopped, per_request},
+    batch::{Batcher, per_request},
     context::Ctx,
     idempotent::{self, Replay},
     store::{
-        Store, idempotency,
+        Store,
         orders::{self, Order},
+        table::{self, Page, Window},
     },
 };
 
@@ -23,29 +24,11 @@ pub struct NewOrder {
     pub notes: Value,
 }
 
-/// Order errors.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("order not found")]
-    NotFound,
-    #[error(transparent)]
-    KeyTakenOver(#[from] idempotent::KeyTakenOver),
-    #[error(transparent)]
-    Store(#[from] sqlx::Error),
-}
-
-impl From<Stopped> for Error {
-    fn from(_: Stopped) -> Self {
-        Self::Store(sqlx::Error::PoolClosed)
-    }
-}
-
-impl From<idempotent::StoreError> for Error {
-    fn from(e: idempotent::StoreError) -> Self {
-        match e {
-            idempotent::StoreError::TakenOver(t) => t.into(),
-            idempotent::StoreError::Store(s) => s.into(),
-        }
+idempotent::service_error! {
+    /// Order errors.
+    pub enum Error {
+        #[error("order not found")]
+        NotFound,
     }
 }
 
@@ -70,10 +53,7 @@ impl Orders {
             created_at: at,
             updated_at: at,
         };
-        self.create
-            .submit((order, replay))
-            .await
-            .unwrap_or(Err(Stopped.into()))
+        self.create.call((order, replay)).await
     }
 }
 
@@ -106,48 +86,20 @@ async fn create_all(
     let orders: Vec<Order> = ops.iter().map(|(o, _)| o.clone()).collect();
     let mut tx = store.begin().await?;
     orders::insert_all(&mut tx, &orders).await?;
-    let stored: Vec<_> = ops
-        .iter()
-        .filter_map(|(o, r)| r.as_ref().map(|r| (&*r.held, r.response(o))))
-        .collect();
-    let done: std::collections::HashSet<(String, String)> =
-        idempotency::complete_all_in(&mut tx, &stored)
-            .await?
-            .into_iter()
-            .collect();
-    let mut answers = Vec::with_capacity(ops.len());
-    let mut lost = Vec::new();
-    for (order, replay) in ops {
-        match replay {
-            Some(r) if !done.contains(&(r.held.merchant_id.clone(), r.held.key.clone())) => {
-                lost.push(order.id.clone());
-                answers.push(Err(idempotent::KeyTakenOver.into()));
-            }
-            _ => answers.push(Ok(order.clone())),
-        }
-    }
-    orders::delete_in(&mut tx, &lost).await?;
+    let mut answers: Vec<Result<Order, Error>> = orders.into_iter().map(Ok).collect();
+    let replays = ops.iter().map(|(_, r)| r.as_ref());
+    idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
     tx.commit().await?;
     Ok(answers)
 }
 
 /// The merchant's order; another merchant's order is not found.
 pub async fn get(store: &Store, merchant_id: Option<&str>, id: &str) -> Result<Order, Error> {
-    if OrderId::parse(id).is_none() {
-        return Err(Error::NotFound);
-    }
-    match orders::get(store, id).await? {
-        Some(o) if merchant_id.is_none_or(|m| m == o.merchant_id) => Ok(o),
-        _ => Err(Error::NotFound),
-    }
+    let found = table::owned(store, merchant_id, id, OrderId::parse(id).is_some()).await?;
+    found.ok_or(Error::NotFound)
 }
 
 /// A page of the merchant's orders, newest first.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Order>, i64), Error> {
-    Ok(orders::list(store, merchant_id, limit, offset).await?)
+pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page<Order>, Error> {
+    Ok(table::page(store, merchant_id, page).await?)
 }

@@ -6,7 +6,7 @@
 pub mod checkout;
 pub mod dashboard;
 
-use std::{ops::Deref, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
@@ -34,8 +34,7 @@ pub struct PageSettings {
 }
 
 /// What the pages' handlers work with. Cheap to clone.
-#[derive(Clone)]
-pub struct PagesState(Arc<PagesParts>);
+pub type PagesState = Arc<PagesParts>;
 
 /// The parts of a [`PagesState`].
 pub struct PagesParts {
@@ -47,20 +46,6 @@ pub struct PagesParts {
     pub webhooks: Arc<Webhooks>,
     pub login_throttle: dashboard::LoginThrottle,
     pub settings: PageSettings,
-}
-
-impl PagesState {
-    /// The state over its parts.
-    pub fn new(parts: PagesParts) -> Self {
-        Self(Arc::new(parts))
-    }
-}
-
-impl Deref for PagesState {
-    type Target = PagesParts;
-    fn deref(&self) -> &PagesParts {
-        &self.0
-    }
 }
 
 /// A timestamp for people, `1 Dec 2026, 17:43 UTC`, with the exact ISO-8601 time for

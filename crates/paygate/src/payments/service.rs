@@ -22,64 +22,37 @@ use super::{
     NewPayment,
     writes::{Create, Outcome, Writer},
 };
-use std::time::Duration;
-
 use crate::{
     context::Ctx,
     idempotent::{self, Replay},
-    processor::{ChargeOutcome, ChargeRequest, charge_key},
+    processor::{CallLimits, ChargeOutcome, ChargeRequest, charge_key},
     queue::JobHandler,
     store::{
         Store,
         events::Event,
         payments::{self, Payment},
+        table::{self, Page, Window},
     },
     views::PaymentBody,
     webhooks,
 };
 
-/// Payment errors.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("payment not found")]
-    NotFound,
-    #[error("order not found")]
-    OrderNotFound,
-    #[error("order is already paid")]
-    OrderPaid,
-    #[error("order already has a pending or successful payment")]
-    OrderHasOpenPayment,
-    #[error("payment not in capturable state")]
-    NotCapturable,
-    #[error("capture amount differs from the payment amount")]
-    CaptureAmountMismatch,
-    #[error(transparent)]
-    KeyTakenOver(#[from] idempotent::KeyTakenOver),
-    #[error(transparent)]
-    Store(#[from] sqlx::Error),
-}
-
-impl From<crate::batch::Stopped> for Error {
-    fn from(_: crate::batch::Stopped) -> Self {
-        Self::Store(sqlx::Error::PoolClosed)
+idempotent::service_error! {
+    /// Payment errors.
+    pub enum Error {
+        #[error("payment not found")]
+        NotFound,
+        #[error("order not found")]
+        OrderNotFound,
+        #[error("order is already paid")]
+        OrderPaid,
+        #[error("order already has a pending or successful payment")]
+        OrderHasOpenPayment,
+        #[error("payment not in capturable state")]
+        NotCapturable,
+        #[error("capture amount differs from the payment amount")]
+        CaptureAmountMismatch,
     }
-}
-
-impl From<idempotent::StoreError> for Error {
-    fn from(e: idempotent::StoreError) -> Self {
-        match e {
-            idempotent::StoreError::TakenOver(t) => t.into(),
-            idempotent::StoreError::Store(s) => s.into(),
-        }
-    }
-}
-
-/// How long a run may ask the processor about one payment (its processor lease), and how long
-/// it waits for the answer (within the lease).
-#[derive(Clone, Copy, Debug)]
-pub struct CallLimits {
-    pub lease: Duration,
-    pub timeout: Duration,
 }
 
 /// The payments service.
@@ -178,12 +151,10 @@ impl Payments {
                 .as_deref()
                 .and_then(ForcedOutcome::parse),
         };
-        // No connection is held while the processor works; a call that outlives its lease is
-        // abandoned (another run will ask again, with the same key).
-        let outcome =
-            tokio::time::timeout(self.limits.timeout, self.ctx.connector.charge(&request))
-                .await
-                .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
+        let outcome = self
+            .limits
+            .call(self.ctx.connector.charge(&request))
+            .await?;
         let (status, error) = match outcome {
             ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
             ChargeOutcome::Failed { code, description } => {
@@ -218,36 +189,21 @@ pub(crate) fn event_data(payment: &Payment) -> serde_json::Value {
     json!({ "payment": PaymentBody::new(payment, true) })
 }
 
+/// An event of the payment, written as it changed.
 pub(crate) fn event(payment: &Payment, event_type: &str, data: serde_json::Value) -> Event {
-    Event {
-        id: paygate_core::EventId::generate().into_string(),
-        merchant_id: payment.merchant_id.clone(),
-        event_type: event_type.to_owned(),
-        resource_id: payment.id.clone(),
-        data,
-        created_at: payment.updated_at,
-    }
+    let (merchant, id) = (&payment.merchant_id, &payment.id);
+    Event::new(merchant, event_type, id, data, payment.updated_at)
 }
 
 /// The payment; another merchant's payment is not found.
 pub async fn get(store: &Store, merchant_id: Option<&str>, id: &str) -> Result<Payment, Error> {
-    if PaymentId::parse(id).is_none() {
-        return Err(Error::NotFound);
-    }
-    match payments::get(store, id).await? {
-        Some(p) if merchant_id.is_none_or(|m| m == p.merchant_id) => Ok(p),
-        _ => Err(Error::NotFound),
-    }
+    let found = table::owned(store, merchant_id, id, PaymentId::parse(id).is_some()).await?;
+    found.ok_or(Error::NotFound)
 }
 
 /// A page of the merchant's payments, newest first.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Payment>, i64), Error> {
-    Ok(payments::list(store, merchant_id, limit, offset).await?)
+pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page<Payment>, Error> {
+    Ok(table::page(store, merchant_id, page).await?)
 }
 
 /// What processing a payment job did.

@@ -15,22 +15,20 @@
 //! A batch whose transaction fails as a whole (a fault of the database, not of a request) is
 //! retried one request at a time, so only the request at fault fails.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use paygate_core::{Method, OrderStatus, PaymentId, PaymentStatus};
 
 use super::{Instrument, NewPayment, service::Error};
 use crate::{
-    batch::{Batcher, Stopped, per_request},
-    idempotent::{KeyTakenOver, Replay},
+    batch::{Batcher, per_request},
+    idempotent::{self, Replay},
     queue::{JobSpec, PAYMENTS, Queue},
     store::{
-        Store, idempotency, now, orders,
+        Store, now, orders,
         payments::{self, Finish, NewRow, Payment},
+        table,
     },
     webhooks,
 };
@@ -98,10 +96,7 @@ impl Writer {
     /// Creates a pending payment (with its events, deliveries and job), answered once its
     /// batch committed.
     pub async fn create(&self, op: Create) -> Answer<Payment> {
-        self.create
-            .submit(op)
-            .await
-            .unwrap_or_else(|| Err(stopped()))
+        self.create.call(op).await
     }
 
     /// Creates these payments as one batch (one transaction), answering each: what concurrent
@@ -113,24 +108,14 @@ impl Writer {
     /// Takes the payment's processor lease until `until`; `None` when it is final or another
     /// run holds the lease.
     pub async fn begin(&self, id: String, until: DateTime<Utc>) -> Answer<Option<Payment>> {
-        self.begin
-            .submit((id, until))
-            .await
-            .unwrap_or_else(|| Err(stopped()))
+        self.begin.call((id, until)).await
     }
 
     /// Records a payment's final status (with its event, delivery and the order paid); `None`
     /// when it was final already.
     pub async fn finish(&self, outcome: Outcome) -> Answer<Option<Payment>> {
-        self.finish
-            .submit(outcome)
-            .await
-            .unwrap_or_else(|| Err(stopped()))
+        self.finish.call(outcome).await
     }
-}
-
-fn stopped() -> Error {
-    Stopped.into()
 }
 
 fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
@@ -182,11 +167,7 @@ async fn create_all(
     let at = now();
     let rows: Vec<NewRow> = ops.iter().map(|op| new_row(op, at)).collect();
     let mut tx = store.begin().await?;
-    let mut inserted: HashMap<String, Payment> = payments::insert_for_orders(&mut tx, &rows)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
+    let mut inserted = table::by_id(payments::insert_for_orders(&mut tx, &rows).await?);
     // The (rare) refusals are explained from their orders.
     let refused: Vec<String> = rows
         .iter()
@@ -210,28 +191,8 @@ async fn create_all(
         })
         .collect();
     // The answers of requests with an idempotency key, stored with the rows.
-    let stored: Vec<_> = ops
-        .iter()
-        .zip(&answers)
-        .filter_map(|(op, a)| {
-            let (r, p) = (op.replay.as_ref()?, a.as_ref().ok()?);
-            Some((&*r.held, r.response(p)))
-        })
-        .collect();
-    let done: HashSet<(String, String)> = idempotency::complete_all_in(&mut tx, &stored)
-        .await?
-        .into_iter()
-        .collect();
-    let mut lost = Vec::new();
-    for (op, answer) in ops.iter().zip(answers.iter_mut()) {
-        if let (Some(r), Ok(p)) = (&op.replay, &*answer)
-            && !done.contains(&(r.held.merchant_id.clone(), r.held.key.clone()))
-        {
-            lost.push(p.id.clone());
-            *answer = Err(KeyTakenOver.into());
-        }
-    }
-    payments::delete_in(&mut tx, &lost).await?;
+    let replays = ops.iter().map(|op| op.replay.as_ref());
+    idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
     let kept: Vec<&Payment> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
     let events: Vec<_> = kept
         .iter()
@@ -262,12 +223,7 @@ async fn begin_all(
     // One lease length for the batch: the longest asked for.
     let until = ops.iter().map(|(_, u)| *u).max().unwrap_or(at);
     let ids: Vec<String> = ops.iter().map(|(id, _)| id.clone()).collect();
-    let mut began: HashMap<String, Payment> =
-        payments::begin_processor_calls(store, &ids, at, until)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+    let mut began = table::by_id(payments::begin_processor_calls(store, &ids, at, until).await?);
     Ok(ids.iter().map(|id| Ok(began.remove(id))).collect())
 }
 
@@ -288,11 +244,7 @@ async fn finish_all(
         })
         .collect();
     let mut tx = store.begin().await?;
-    let mut finished: HashMap<String, Payment> = payments::finish_all(&mut tx, &rows)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
+    let mut finished = table::by_id(payments::finish_all(&mut tx, &rows).await?);
     let paid: Vec<String> = finished
         .values()
         .filter(|p| p.status == PaymentStatus::Success)

@@ -68,6 +68,28 @@ pub trait Connector: Send + Sync + 'static {
     async fn refund(&self, request: &RefundRequest) -> anyhow::Result<()>;
 }
 
+/// How long a run may ask the processor about one payment or refund (its processor lease), and
+/// how long it waits for the answer (within the lease).
+#[derive(Clone, Copy, Debug)]
+pub struct CallLimits {
+    pub lease: Duration,
+    pub timeout: Duration,
+}
+
+impl CallLimits {
+    /// Waits for the processor's answer to `call` at most `timeout`. No connection is held
+    /// meanwhile; a call that outlives its time is abandoned (another run will ask again, with
+    /// the same key).
+    pub async fn call<T>(
+        &self,
+        call: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))?
+    }
+}
+
 /// The idempotency key of a payment's charge.
 pub fn charge_key(payment_id: &str) -> String {
     format!("charge_{payment_id}")

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::{ClaimedJob, Counts, JobSpec, QUEUES, Queue};
+use super::{ClaimedJob, Counts, JobEnd, JobSpec, QUEUES, Queue};
 use crate::batch::Batcher;
 use crate::store::{Db, Store, Tx, jobs, now};
 
@@ -58,14 +58,6 @@ impl EmbeddedQueue {
             lease,
             endings,
         }
-    }
-
-    async fn end(&self, ending: jobs::Ending) -> anyhow::Result<()> {
-        self.endings
-            .submit(ending)
-            .await
-            .unwrap_or_else(|| Err("the queue stopped".into()))
-            .map_err(anyhow::Error::msg)
     }
 
     /// Starts forwarding PostgreSQL notifications to this process's workers (no-op on
@@ -168,30 +160,22 @@ impl Queue for EmbeddedQueue {
         Ok(jobs::claim(&self.store, worker, queue, limit, now(), self.lease_until()).await?)
     }
 
-    async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()> {
-        self.end(jobs::Ending {
+    async fn end(&self, worker: &str, job: &ClaimedJob, end: JobEnd<'_>) -> anyhow::Result<()> {
+        let (again_at, error) = match end {
+            JobEnd::Done => (None, None),
+            JobEnd::Retry { run_at, error } => (Some(run_at), Some(error.to_owned())),
+        };
+        let ending = jobs::Ending {
             id: job.id.clone(),
             worker: worker.to_owned(),
-            again_at: None,
-            error: None,
-        })
-        .await
-    }
-
-    async fn retry(
-        &self,
-        worker: &str,
-        job: &ClaimedJob,
-        run_at: Option<DateTime<Utc>>,
-        error: &str,
-    ) -> anyhow::Result<()> {
-        self.end(jobs::Ending {
-            id: job.id.clone(),
-            worker: worker.to_owned(),
-            again_at: Some(run_at),
-            error: Some(error.to_owned()),
-        })
-        .await
+            again_at,
+            error,
+        };
+        self.endings
+            .submit(ending)
+            .await
+            .unwrap_or_else(|| Err("the queue stopped".into()))
+            .map_err(anyhow::Error::msg)
     }
 
     async fn heartbeat(&self, worker: &str, concurrency: usize) -> anyhow::Result<()> {

@@ -63,6 +63,18 @@ impl JobSpec {
     }
 }
 
+/// How a claimed job ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobEnd<'a> {
+    /// Finished: acknowledged.
+    Done,
+    /// Another attempt at `run_at`, or failed when `None`, with the error of this one.
+    Retry {
+        run_at: Option<DateTime<Utc>>,
+        error: &'a str,
+    },
+}
+
 /// A job queue backend. Each queue (`payments`, `refunds`, `webhooks`) is claimed on its own,
 /// so the worker gives every queue its own slots and no backlog delays another queue.
 #[async_trait]
@@ -82,8 +94,12 @@ pub trait Queue: Send + Sync + 'static {
         queue: &'static str,
         max: usize,
     ) -> anyhow::Result<Vec<ClaimedJob>>;
+    /// Ends a job `worker` claimed (only while it still holds it).
+    async fn end(&self, worker: &str, job: &ClaimedJob, end: JobEnd<'_>) -> anyhow::Result<()>;
     /// Acknowledges a finished job.
-    async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()>;
+    async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()> {
+        self.end(worker, job, JobEnd::Done).await
+    }
     /// Returns a job for another attempt at `run_at`, or marks it failed when `None`.
     async fn retry(
         &self,
@@ -91,7 +107,9 @@ pub trait Queue: Send + Sync + 'static {
         job: &ClaimedJob,
         run_at: Option<DateTime<Utc>>,
         error: &str,
-    ) -> anyhow::Result<()>;
+    ) -> anyhow::Result<()> {
+        self.end(worker, job, JobEnd::Retry { run_at, error }).await
+    }
     /// Records that `worker` is alive and extends the leases of the jobs it holds.
     async fn heartbeat(&self, worker: &str, concurrency: usize) -> anyhow::Result<()>;
     /// A stopping worker hands back the jobs it still holds and leaves the registry.

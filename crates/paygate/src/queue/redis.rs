@@ -25,13 +25,13 @@ use std::{collections::HashMap, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::{
-    Client, Cmd, Pipeline, RedisFuture, Script, Value,
+    Client, Cmd, Pipeline, RedisFuture, Script, ScriptInvocation, Value,
     aio::{ConnectionLike, ConnectionManager},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
 };
 
-use super::{ClaimedJob, Counts, JobSpec, QUEUES, Queue};
+use super::{ClaimedJob, Counts, JobEnd, JobSpec, QUEUES, Queue};
 use crate::batch::Batcher;
 use crate::store::{Tx, now};
 
@@ -232,6 +232,24 @@ impl Keys {
     fn held(&self, worker: &str) -> String {
         format!("{}:held:{worker}", self.tag)
     }
+
+    /// An invocation of `script` given the keys `names`, in order; `held` is the set of the jobs
+    /// `worker` holds.
+    fn invocation<'s>(
+        &self,
+        script: &'s Script,
+        names: &[&str],
+        worker: &str,
+    ) -> ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        for name in names {
+            invocation.key(match *name {
+                "held" => self.held(worker),
+                name => self.key(name),
+            });
+        }
+        invocation
+    }
 }
 
 struct Scripts {
@@ -337,10 +355,8 @@ impl RedisQueue {
                     continue;
                 }
                 let k = Keys::new(prefix, q);
-                let mut invocation = scripts.enqueue.prepare_invoke();
-                for name in ["due", "jobs", "attempts", "active", "again", "wake"] {
-                    invocation.key(k.key(name));
-                }
+                let keys = ["due", "jobs", "attempts", "active", "again", "wake"];
+                let mut invocation = k.invocation(&scripts.enqueue, &keys, "");
                 invocation.arg(if again { "1" } else { "0" });
                 for job in batch {
                     invocation
@@ -392,14 +408,19 @@ async fn finish_all(
     groups.dedup();
     for (queue, worker) in groups {
         let k = Keys::new(prefix, queue);
-        let mut invocation = scripts.finish.prepare_invoke();
-        for name in ["due", "active", "jobs", "attempts", "owner"] {
-            invocation.key(k.key(name));
-        }
-        invocation.key(k.held(worker));
-        for name in ["again", "errors", "completed", "failed"] {
-            invocation.key(k.key(name));
-        }
+        let keys = [
+            "due",
+            "active",
+            "jobs",
+            "attempts",
+            "owner",
+            "held",
+            "again",
+            "errors",
+            "completed",
+            "failed",
+        ];
+        let mut invocation = k.invocation(&scripts.finish, &keys, worker);
         invocation.arg(worker);
         for f in batch
             .iter()
@@ -449,12 +470,9 @@ impl Queue for RedisQueue {
     ) -> anyhow::Result<Vec<ClaimedJob>> {
         let mut conn = self.conn.clone();
         let k = self.keys(queue);
-        let mut invocation = self.scripts.claim.prepare_invoke();
-        for name in ["due", "active", "jobs", "attempts", "owner"] {
-            invocation.key(k.key(name));
-        }
+        let keys = ["due", "active", "jobs", "attempts", "owner", "held"];
+        let mut invocation = k.invocation(&self.scripts.claim, &keys, worker);
         invocation
-            .key(k.held(worker))
             .arg(worker)
             .arg(ms(now()))
             .arg(ms(now() + self.lease))
@@ -471,20 +489,17 @@ impl Queue for RedisQueue {
             .collect())
     }
 
-    async fn complete(&self, worker: &str, job: &ClaimedJob) -> anyhow::Result<()> {
-        self.finish(worker, job, "done", "").await
-    }
-
-    async fn retry(
-        &self,
-        worker: &str,
-        job: &ClaimedJob,
-        run_at: Option<DateTime<Utc>>,
-        error: &str,
-    ) -> anyhow::Result<()> {
-        match run_at {
-            Some(at) => self.finish(worker, job, &ms(at).to_string(), error).await,
-            None => self.finish(worker, job, "fail", error).await,
+    async fn end(&self, worker: &str, job: &ClaimedJob, end: JobEnd<'_>) -> anyhow::Result<()> {
+        match end {
+            JobEnd::Done => self.finish(worker, job, "done", "").await,
+            JobEnd::Retry {
+                run_at: Some(at),
+                error,
+            } => self.finish(worker, job, &ms(at).to_string(), error).await,
+            JobEnd::Retry {
+                run_at: None,
+                error,
+            } => self.finish(worker, job, "fail", error).await,
         }
     }
 
@@ -506,12 +521,9 @@ impl Queue for RedisQueue {
         let keep = i64::try_from((self.lease * 10).as_millis()).unwrap_or(i64::MAX);
         for q in QUEUES {
             let k = self.keys(q);
-            let _: i64 = self
-                .scripts
-                .heartbeat
-                .key(k.key("active"))
-                .key(k.key("owner"))
-                .key(k.held(worker))
+            let keys = ["active", "owner", "held"];
+            let _: i64 = k
+                .invocation(&self.scripts.heartbeat, &keys, worker)
                 .arg(worker)
                 .arg(ms(at + self.lease))
                 .arg(keep)
@@ -526,13 +538,9 @@ impl Queue for RedisQueue {
         let mut released = 0;
         for q in QUEUES {
             let k = self.keys(q);
-            let n: i64 = self
-                .scripts
-                .release
-                .key(k.key("due"))
-                .key(k.key("active"))
-                .key(k.key("owner"))
-                .key(k.held(worker))
+            let keys = ["due", "active", "owner", "held"];
+            let n: i64 = k
+                .invocation(&self.scripts.release, &keys, worker)
                 .arg(worker)
                 .arg(ms(now()))
                 .invoke_async(&mut conn)

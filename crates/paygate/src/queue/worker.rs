@@ -18,7 +18,7 @@ use tokio::{
 };
 
 use super::{ClaimedJob, JobSpec, PAYMENTS, QUEUES, Queue, REFUNDS, WEBHOOKS};
-use crate::store::{Store, now};
+use crate::store::{Store, now, payments::Payment, refunds::Refund, table::pending_before};
 
 /// Largest number of jobs claimed in one round trip.
 const CLAIM_BATCH: usize = 64;
@@ -284,10 +284,10 @@ impl Worker {
         let before = at - self.settings.lease;
         let store = &self.store;
         let mut due: Vec<JobSpec> = Vec::new();
-        for id in crate::store::payments::pending_before(store, before, SWEEP_BATCH).await? {
+        for id in pending_before::<Payment>(store, before, SWEEP_BATCH).await? {
             due.push(JobSpec::now(PAYMENTS, id));
         }
-        for id in crate::store::refunds::pending_before(store, before, SWEEP_BATCH).await? {
+        for id in pending_before::<Refund>(store, before, SWEEP_BATCH).await? {
             due.push(JobSpec::now(REFUNDS, id));
         }
         for (id, run_at) in crate::store::webhooks::due_before(store, before, SWEEP_BATCH).await? {

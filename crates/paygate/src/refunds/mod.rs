@@ -17,17 +17,18 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::{
-    batch::{Batcher, Stopped, per_request},
+    batch::{Batcher, per_request},
     context::Ctx,
     idempotent::{self, Replay},
-    payments::service::CallLimits,
-    processor::{RefundRequest, refund_key},
+    processor::{CallLimits, RefundRequest, refund_key},
     queue::{JobHandler, JobSpec, Queue, REFUNDS},
     store::{
         Store,
         events::Event,
-        now, payments,
+        now,
+        payments::{self, Payment},
         refunds::{self, Refund},
+        table::{self, Page, Window},
     },
     views::RefundBody,
     webhooks,
@@ -36,46 +37,39 @@ use crate::{
 /// Longest `reason`, characters.
 pub const REASON_MAX: usize = 255;
 
-/// Refund errors.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("payment not found")]
-    PaymentNotFound,
-    #[error("refund not found")]
-    NotFound,
-    #[error("payment not in refundable state")]
-    NotRefundable,
-    #[error("refund amount exceeds available amount")]
-    ExceedsAvailable,
-    #[error(transparent)]
-    KeyTakenOver(#[from] idempotent::KeyTakenOver),
-    #[error(transparent)]
-    Store(#[from] sqlx::Error),
-}
-
-impl From<Stopped> for Error {
-    fn from(_: Stopped) -> Self {
-        Self::Store(sqlx::Error::PoolClosed)
+idempotent::service_error! {
+    /// Refund errors.
+    pub enum Error {
+        #[error("payment not found")]
+        PaymentNotFound,
+        #[error("refund not found")]
+        NotFound,
+        #[error("payment not in refundable state")]
+        NotRefundable,
+        #[error("refund amount exceeds available amount")]
+        ExceedsAvailable,
     }
 }
 
-impl From<idempotent::StoreError> for Error {
-    fn from(e: idempotent::StoreError) -> Self {
-        match e {
-            idempotent::StoreError::TakenOver(t) => t.into(),
-            idempotent::StoreError::Store(s) => s.into(),
-        }
-    }
-}
-
+/// An event of the refund, written as it changed.
 fn refund_event(refund: &Refund, event_type: &str) -> Event {
-    Event {
-        id: paygate_core::EventId::generate().into_string(),
-        merchant_id: refund.merchant_id.clone(),
-        event_type: event_type.to_owned(),
-        resource_id: refund.id.clone(),
-        data: json!({ "refund": RefundBody::new(refund, true) }),
-        created_at: refund.updated_at,
+    let data = json!({ "refund": RefundBody::new(refund, true) });
+    Event::new(
+        &refund.merchant_id,
+        event_type,
+        &refund.id,
+        data,
+        refund.updated_at,
+    )
+}
+
+/// The merchant's payment, as a refund of it sees it: missing (or another merchant's) is
+/// `PaymentNotFound`.
+async fn payment(store: &Store, merchant_id: &str, id: &str) -> Result<Payment, Error> {
+    match crate::payments::service::get(store, Some(merchant_id), id).await {
+        Ok(p) => Ok(p),
+        Err(crate::payments::service::Error::Store(e)) => Err(e.into()),
+        Err(_) => Err(Error::PaymentNotFound),
     }
 }
 
@@ -121,14 +115,7 @@ impl Refunds {
         reason: Option<String>,
         replay: Option<Replay<Refund>>,
     ) -> Result<Refund, Error> {
-        let payment =
-            match crate::payments::service::get(&self.ctx.store, Some(merchant_id), payment_id)
-                .await
-            {
-                Ok(p) => p,
-                Err(crate::payments::service::Error::Store(e)) => return Err(e.into()),
-                Err(_) => return Err(Error::PaymentNotFound),
-            };
+        let payment = payment(&self.ctx.store, merchant_id, payment_id).await?;
         if payment.status != PaymentStatus::Success {
             return Err(Error::NotRefundable);
         }
@@ -139,11 +126,7 @@ impl Refunds {
             reason,
             replay,
         };
-        self.writer
-            .create
-            .submit(op)
-            .await
-            .unwrap_or(Err(Stopped.into()))
+        self.writer.create.call(op).await
     }
 
     /// Processes a pending refund through the connector. Idempotent.
@@ -167,9 +150,9 @@ impl Refunds {
             amount: refund.amount.get(),
             currency: payment.map(|p| p.currency).unwrap_or_else(|| "INR".into()),
         };
-        tokio::time::timeout(self.limits.timeout, self.ctx.connector.refund(&request))
-            .await
-            .map_err(|_| anyhow::anyhow!("the processor did not answer in time"))??;
+        self.limits
+            .call(self.ctx.connector.refund(&request))
+            .await?;
         let mut tx = store.begin().await?;
         let Some(done) = refunds::finish(&mut tx, refund_id, self.ctx.now()).await? else {
             return Ok(Processed::AlreadyProcessed);
@@ -303,13 +286,8 @@ async fn create_all(
 
 /// The merchant's refund; another merchant's refund is not found.
 pub async fn get(store: &Store, merchant_id: &str, id: &str) -> Result<Refund, Error> {
-    if RefundId::parse(id).is_none() {
-        return Err(Error::NotFound);
-    }
-    match refunds::get(store, id).await? {
-        Some(r) if r.merchant_id == merchant_id => Ok(r),
-        _ => Err(Error::NotFound),
-    }
+    let found = table::owned(store, Some(merchant_id), id, RefundId::parse(id).is_some()).await?;
+    found.ok_or(Error::NotFound)
 }
 
 /// The refunds of the merchant's payment, oldest first.
@@ -318,19 +296,11 @@ pub async fn for_payment(
     merchant_id: &str,
     payment_id: &str,
 ) -> Result<Vec<Refund>, Error> {
-    match crate::payments::service::get(store, Some(merchant_id), payment_id).await {
-        Ok(_) => Ok(refunds::for_payment(store, payment_id).await?),
-        Err(crate::payments::service::Error::Store(e)) => Err(e.into()),
-        Err(_) => Err(Error::PaymentNotFound),
-    }
+    payment(store, merchant_id, payment_id).await?;
+    Ok(refunds::for_payment(store, payment_id).await?)
 }
 
 /// A page of the merchant's refunds, newest first.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Refund>, i64), Error> {
-    Ok(refunds::list(store, merchant_id, limit, offset).await?)
+pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page<Refund>, Error> {
+    Ok(table::page(store, merchant_id, page).await?)
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use paygate_core::MinorUnit;
 
-use super::{Db, Store, on_pool, on_write};
+use super::{Db, Store, sql};
 
 /// Headline figures of a merchant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -16,18 +16,12 @@ pub struct Stats {
 
 /// Counts all payments and sums the successful ones, in the database.
 pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as::<_, Stats>(
-            // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
-            "SELECT COUNT(*) AS total, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS BIGINT) AS successful, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END), 0) AS BIGINT) AS amount \
-             FROM payments WHERE merchant_id = $1",
-        )
-        .bind(merchant_id)
-        .fetch_one(pool)
-        .await
-    })
+    // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
+    let sql = "SELECT COUNT(*) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS BIGINT) AS successful, \
+         CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END), 0) AS BIGINT) AS amount \
+         FROM payments WHERE merchant_id = $1";
+    sql!(on_pool(store) => fetch_one(sql, merchant_id))
 }
 
 /// One day of the chart: `(YYYY-MM-DD, payments, successful, successful amount)`.
@@ -54,9 +48,7 @@ pub async fn daily(
              FROM payments WHERE merchant_id = $1 AND created_at >= $2 GROUP BY day ORDER BY day"
         }
     };
-    on_pool!(store, pool => {
-        sqlx::query_as(sql).bind(merchant_id).bind(since).fetch_all(pool).await
-    })
+    sql!(on_pool(store) => fetch_all(sql, merchant_id, since))
 }
 
 /// A session: its merchant, CSRF token, and the notice left for its next page.
@@ -76,17 +68,10 @@ pub async fn create_session(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("INSERT INTO sessions (id, merchant_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(digest)
-            .bind(merchant_id)
-            .bind(csrf)
-            .bind(now)
-            .bind(expires)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "INSERT INTO sessions (id, merchant_id, csrf_token, created_at, expires_at) \
+               VALUES ($1, $2, $3, $4, $5)";
+    sql!(on_write(store) => execute(sql, digest, merchant_id, csrf, now, expires))?;
+    Ok(())
 }
 
 /// The live session with this token digest.
@@ -95,37 +80,23 @@ pub async fn session(
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Session>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as("SELECT merchant_id, csrf_token, flash FROM sessions WHERE id = $1 AND expires_at > $2")
-            .bind(digest)
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-    })
+    let sql =
+        "SELECT merchant_id, csrf_token, flash FROM sessions WHERE id = $1 AND expires_at > $2";
+    sql!(on_pool(store) => fetch_optional(sql, digest, now))
 }
 
 /// Leaves a notice for the session's next page.
 pub async fn set_flash(store: &Store, digest: &str, notice: &str) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("UPDATE sessions SET flash = $2 WHERE id = $1")
-            .bind(digest)
-            .bind(notice)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "UPDATE sessions SET flash = $2 WHERE id = $1";
+    sql!(on_write(store) => execute(sql, digest, notice))?;
+    Ok(())
 }
 
 /// Clears the session's notice once a page showed it (only if it is still that notice).
 pub async fn take_flash(store: &Store, digest: &str, notice: &str) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("UPDATE sessions SET flash = NULL WHERE id = $1 AND flash = $2")
-            .bind(digest)
-            .bind(notice)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "UPDATE sessions SET flash = NULL WHERE id = $1 AND flash = $2";
+    sql!(on_write(store) => execute(sql, digest, notice))?;
+    Ok(())
 }
 
 /// Ends a session, and any expired ones.
@@ -134,14 +105,9 @@ pub async fn end_session(
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("DELETE FROM sessions WHERE id = $1 OR expires_at <= $2")
-            .bind(digest)
-            .bind(now)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "DELETE FROM sessions WHERE id = $1 OR expires_at <= $2";
+    sql!(on_write(store) => execute(sql, digest, now))?;
+    Ok(())
 }
 
 /// The merchant's email and password hash, by email.
@@ -149,12 +115,8 @@ pub async fn login_row(
     store: &Store,
     email: &str,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as("SELECT id, password_hash FROM merchants WHERE lower(email) = lower($1)")
-            .bind(email)
-            .fetch_optional(pool)
-            .await
-    })
+    let sql = "SELECT id, password_hash FROM merchants WHERE lower(email) = lower($1)";
+    sql!(on_pool(store) => fetch_optional(sql, email))
 }
 
 /// Sets the merchant's dashboard password hash (only where none is set, with `if_unset`).
@@ -169,10 +131,7 @@ pub async fn set_password_hash(
     } else {
         "UPDATE merchants SET password_hash = $2 WHERE id = $1"
     };
-    on_write!(store, pool => {
-        let done = sqlx::query(sql).bind(merchant_id).bind(hash).execute(pool).await?;
-        Ok(done.rows_affected() == 1)
-    })
+    Ok(sql!(on_write(store) => execute(sql, merchant_id, hash))? == 1)
 }
 
 /// Replaces the merchant's API secret digest.
@@ -182,13 +141,7 @@ pub async fn set_api_secret_hash(
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("UPDATE merchants SET api_secret_hash = $2, updated_at = $3 WHERE id = $1")
-            .bind(merchant_id)
-            .bind(digest)
-            .bind(now)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "UPDATE merchants SET api_secret_hash = $2, updated_at = $3 WHERE id = $1";
+    sql!(on_write(store) => execute(sql, merchant_id, digest, now))?;
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Store, Tx, merchant_page, on_pool};
+use super::{Store, Tx, sql, table::table};
 
 /// A stored event.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -25,6 +25,28 @@ macro_rules! cols {
     };
 }
 
+table!(Event, "events", cols, "seq DESC");
+
+impl Event {
+    /// A new event (with a new id) of the merchant's resource.
+    pub fn new(
+        merchant_id: &str,
+        event_type: &str,
+        resource_id: &str,
+        data: Value,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: paygate_core::EventId::generate().into_string(),
+            merchant_id: merchant_id.to_owned(),
+            event_type: event_type.to_owned(),
+            resource_id: resource_id.to_owned(),
+            data,
+            created_at,
+        }
+    }
+}
+
 /// Inserts events in one statement.
 pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
     let input = super::rows::Rows::new(events.len())
@@ -34,47 +56,15 @@ pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
         .text("resource_id", events.iter().map(|e| e.resource_id.clone()))
         .json("data", events.iter().map(|e| e.data.to_string()))
         .time("created_at", events.iter().map(|e| e.created_at));
-    super::rows::execute(
-        tx,
-        input,
-        concat!(
-            "INSERT INTO events (",
-            cols!(),
-            ") SELECT ",
-            cols!(),
-            " FROM v"
-        ),
-    )
-    .await?;
-    Ok(())
+    super::table::insert_all::<Event>(tx, input).await
 }
 
 /// The events of one resource, oldest first.
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Event>, sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows = sqlx::query_as::<_, Event>(concat!("SELECT ", cols!(), " FROM events WHERE resource_id = $1 ORDER BY seq"))
-            .bind(resource_id)
-            .fetch_all(pool)
-            .await?;
-        Ok(rows)
-    })
-}
-
-/// A page of the merchant's events, newest first, and the merchant's total.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Event>, i64), sqlx::Error> {
-    merchant_page!(
-        store,
-        "events",
-        cols,
-        Event,
-        "seq DESC",
-        merchant_id,
-        limit,
-        offset
-    )
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM events WHERE resource_id = $1 ORDER BY seq"
+    );
+    sql!(on_pool(store) => fetch_all(sql, resource_id))
 }

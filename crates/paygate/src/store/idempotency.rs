@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, Tx, on_pool, on_tx, on_write};
+use super::{Store, Tx, sql};
 
 /// What a request with an idempotency key may do.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,6 +38,13 @@ pub struct Stored {
     pub body: Vec<u8>,
 }
 
+impl Stored {
+    /// The status as the `response_status` column holds it.
+    fn code(&self) -> i32 {
+        i32::from(self.status)
+    }
+}
+
 /// A key as [`claim`] reads it when the key exists.
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -61,78 +68,54 @@ pub async fn claim(
     stale_before: DateTime<Utc>,
 ) -> Result<Claim, sqlx::Error> {
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let taken = on_write!(store, pool => {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (merchant_id, key, request_hash, status, claim_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, 'running', $7, $4, $5) \
-             ON CONFLICT (merchant_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
-             status = 'running', claim_token = excluded.claim_token, response_status = NULL, \
-             response_body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at \
-             WHERE idempotency_keys.expires_at < $4 \
-             OR (idempotency_keys.status = 'running' AND idempotency_keys.created_at < $6) \
-             RETURNING status",
-        )
-        .bind(merchant_id)
-        .bind(key)
-        .bind(hash)
-        .bind(now)
-        .bind(expires_at)
-        .bind(stale_before)
-        .bind(&token)
-        .fetch_all(pool)
-        .await?
-        .len()
-    });
-    if taken > 0 {
+    let sql = "INSERT INTO idempotency_keys (merchant_id, key, request_hash, status, claim_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, 'running', $7, $4, $5) \
+         ON CONFLICT (merchant_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
+         status = 'running', claim_token = excluded.claim_token, response_status = NULL, \
+         response_body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at \
+         WHERE idempotency_keys.expires_at < $4 \
+         OR (idempotency_keys.status = 'running' AND idempotency_keys.created_at < $6) \
+         RETURNING status";
+    let taken: Vec<(String,)> = sql!(on_write(store) => fetch_all(
+        sql, merchant_id, key, hash, now, expires_at, stale_before, &token,
+    ))?;
+    if !taken.is_empty() {
         return Ok(Claim::Acquired(Held {
             merchant_id: merchant_id.to_owned(),
             key: key.to_owned(),
             token,
         }));
     }
-    on_pool!(store, pool => {
-        let row: Option<KeyRow> = sqlx::query_as(
-            "SELECT request_hash, status, response_status, response_body FROM idempotency_keys \
-             WHERE merchant_id = $1 AND key = $2",
-        )
-        .bind(merchant_id)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?;
-        let Some(row) = row else {
-            // Released by its request a moment ago: the caller may try again.
-            return Ok(Claim::InUse);
-        };
-        if row.request_hash != hash {
-            return Ok(Claim::Mismatch);
-        }
-        match (row.status.as_str(), row.response_status, row.response_body) {
-            ("done", Some(code), Some(body)) => {
-                Ok(Claim::Replay(Stored { status: u16::try_from(code).unwrap_or(500), body }))
-            }
-            _ => Ok(Claim::InUse),
-        }
-    })
+    let sql = "SELECT request_hash, status, response_status, response_body FROM idempotency_keys \
+               WHERE merchant_id = $1 AND key = $2";
+    let row: Option<KeyRow> = sql!(on_pool(store) => fetch_optional(sql, merchant_id, key))?;
+    let Some(row) = row else {
+        // Released by its request a moment ago: the caller may try again.
+        return Ok(Claim::InUse);
+    };
+    if row.request_hash != hash {
+        return Ok(Claim::Mismatch);
+    }
+    match (row.status.as_str(), row.response_status, row.response_body) {
+        ("done", Some(code), Some(body)) => Ok(Claim::Replay(Stored {
+            status: u16::try_from(code).unwrap_or(500),
+            body,
+        })),
+        _ => Ok(Claim::InUse),
+    }
 }
 
 /// Stores the response of the key's request in `tx`, the transaction of the change it
 /// reports. `false` when `held` no longer holds the key (it was taken over): the caller must
 /// roll back.
 pub async fn complete_in(tx: &mut Tx, held: &Held, response: &Stored) -> Result<bool, sqlx::Error> {
-    on_tx!(tx, conn => {
-        let done = sqlx::query(
-            "UPDATE idempotency_keys SET status = 'done', response_status = $4, response_body = $5 \
-             WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 AND status = 'running'",
-        )
-        .bind(&held.merchant_id)
-        .bind(&held.key)
-        .bind(&held.token)
-        .bind(i32::from(response.status))
-        .bind(&response.body)
-        .execute(&mut *conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    })
+    let sql = "UPDATE idempotency_keys SET status = 'done', response_status = $4, \
+               response_body = $5 WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 \
+               AND status = 'running'";
+    let done = sql!(on_tx(tx) => execute(
+        sql, &held.merchant_id, &held.key, &held.token, response.code(), &response.body,
+    ))?;
+    Ok(done == 1)
 }
 
 /// [`complete_in`] for many keys in one statement; returns the `(merchant_id, key)` of those
@@ -141,9 +124,6 @@ pub async fn complete_all_in(
     tx: &mut Tx,
     done: &[(&Held, Stored)],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    if done.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(done.len())
         .text(
             "merchant_id",
@@ -172,20 +152,12 @@ pub async fn update_response(
     held: &Held,
     response: &Stored,
 ) -> Result<bool, sqlx::Error> {
-    on_write!(store, pool => {
-        let done = sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $4, response_body = $5 \
-             WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 AND status = 'done'",
-        )
-        .bind(&held.merchant_id)
-        .bind(&held.key)
-        .bind(&held.token)
-        .bind(i32::from(response.status))
-        .bind(&response.body)
-        .execute(pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    })
+    let sql = "UPDATE idempotency_keys SET response_status = $4, response_body = $5 \
+               WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 AND status = 'done'";
+    let done = sql!(on_write(store) => execute(
+        sql, &held.merchant_id, &held.key, &held.token, response.code(), &response.body,
+    ))?;
+    Ok(done == 1)
 }
 
 /// Stores the response of a key's request outside any other transaction (for an endpoint
@@ -200,27 +172,14 @@ pub async fn complete(store: &Store, held: &Held, response: &Stored) -> Result<b
 /// Forgets a key whose request stored nothing (it failed), so it can be used again; only
 /// while `held` holds it.
 pub async fn release(store: &Store, held: &Held) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 AND claim_token = $3 \
-             AND status = 'running'",
-        )
-        .bind(&held.merchant_id)
-        .bind(&held.key)
-        .bind(&held.token)
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
+    let sql = "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 \
+               AND claim_token = $3 AND status = 'running'";
+    sql!(on_write(store) => execute(sql, &held.merchant_id, &held.key, &held.token))?;
+    Ok(())
 }
 
 /// Deletes expired keys; returns how many.
 pub async fn purge_expired(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    on_write!(store, pool => {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
-            .bind(now)
-            .execute(pool)
-            .await?;
-        Ok(done.rows_affected())
-    })
+    let sql = "DELETE FROM idempotency_keys WHERE expires_at < $1";
+    sql!(on_write(store) => execute(sql, now))
 }

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, Store, Tx, on_pool, on_write};
+use super::{Db, Store, Tx, sql};
 
 /// A claimed job.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -38,9 +38,6 @@ pub async fn upsert(
     again: bool,
     notify: Option<&'static str>,
 ) -> Result<usize, sqlx::Error> {
-    if jobs.is_empty() {
-        return Ok(0);
-    }
     let input = super::rows::Rows::new(jobs.len())
         .text("id", jobs.iter().map(|j| j.id.to_owned()))
         .text("queue", jobs.iter().map(|j| j.queue.to_owned()))
@@ -115,41 +112,7 @@ pub async fn claim(
              ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, queue, resource_id, attempts"
         }
     };
-    on_write!(store, pool => {
-        sqlx::query_as(sql)
-            .bind(worker)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit)
-            .bind(queue)
-            .fetch_all(pool)
-            .await
-    })
-}
-
-/// Marks a job `completed` if `worker` still holds it; a job marked to run again is queued
-/// instead. Returns whether it was queued again.
-pub async fn complete(
-    store: &Store,
-    id: &str,
-    worker: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    on_write!(store, pool => {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "UPDATE jobs SET status = CASE WHEN requeue_at IS NULL THEN 'completed' ELSE 'queued' END, \
-             run_at = COALESCE(requeue_at, run_at), \
-             attempts = CASE WHEN requeue_at IS NULL THEN attempts ELSE 0 END, requeue_at = NULL, \
-             locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $3 \
-             WHERE id = $1 AND locked_by = $2 AND status = 'active' RETURNING status",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(now)
-        .fetch_all(pool)
-        .await?;
-        Ok(rows.iter().any(|(status,)| status == "queued"))
-    })
+    sql!(on_write(store) => fetch_all(sql, worker, lease_until, now, limit, queue))
 }
 
 /// How a job held by a worker ends, as the batched update takes it.
@@ -161,16 +124,14 @@ pub struct Ending {
     pub error: Option<String>,
 }
 
-/// [`complete`] and [`reschedule`] for many jobs in one statement (each only if its worker still
-/// holds it); returns the queues of the jobs now queued (again), so their workers can be woken.
+/// Ends jobs held by their workers, in one statement (each only if its worker still holds it):
+/// `completed`, queued again at `again_at`, or `failed`. Returns the queues of the jobs now
+/// queued (again), so their workers can be woken.
 pub async fn end_all(
     store: &Store,
     rows: &[Ending],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(rows.len())
         .text("id", rows.iter().map(|r| r.id.clone()))
         .text("worker", rows.iter().map(|r| r.worker.clone()))
@@ -200,98 +161,45 @@ pub async fn end_all(
         .collect())
 }
 
-/// Puts a job held by `worker` back: `queued` at `run_at`, or `failed` when `run_at` is
-/// `None`; a job marked to run again is queued for the earlier of the two times.
-pub async fn reschedule(
-    store: &Store,
-    id: &str,
-    worker: &str,
-    run_at: Option<DateTime<Utc>>,
-    error: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query(
-            "UPDATE jobs SET status = CASE WHEN $3 IS NULL AND requeue_at IS NULL THEN 'failed' ELSE 'queued' END, \
-             run_at = CASE WHEN requeue_at IS NOT NULL AND ($3 IS NULL OR requeue_at < $3) THEN requeue_at \
-             ELSE COALESCE($3, run_at) END, \
-             attempts = CASE WHEN requeue_at IS NULL THEN attempts ELSE 0 END, requeue_at = NULL, \
-             locked_by = NULL, locked_until = NULL, last_error = $4, updated_at = $5 \
-             WHERE id = $1 AND locked_by = $2 AND status = 'active'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(run_at)
-        .bind(error)
-        .bind(now)
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
-}
-
 /// Extends the leases of the jobs `worker` holds.
 pub async fn extend_leases(
     store: &Store,
     worker: &str,
     until: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND status = 'active'")
-            .bind(worker)
-            .bind(until)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "UPDATE jobs SET locked_until = $2 WHERE locked_by = $1 AND status = 'active'";
+    sql!(on_write(store) => execute(sql, worker, until))?;
+    Ok(())
 }
 
 /// Returns the jobs `worker` still holds to the queue, to run now.
 pub async fn release(store: &Store, worker: &str, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    on_write!(store, pool => {
-        let done = sqlx::query(
-            "UPDATE jobs SET status = 'queued', run_at = $2, locked_by = NULL, locked_until = NULL, \
-             updated_at = $2 WHERE locked_by = $1 AND status = 'active'",
-        )
-        .bind(worker)
-        .bind(now)
-        .execute(pool)
-        .await?;
-        Ok(done.rows_affected())
-    })
+    let sql = "UPDATE jobs SET status = 'queued', run_at = $2, locked_by = NULL, \
+               locked_until = NULL, updated_at = $2 WHERE locked_by = $1 AND status = 'active'";
+    sql!(on_write(store) => execute(sql, worker, now))
 }
 
 /// Job counts by status, for one queue or all.
 pub async fn counts(store: &Store, queue: Option<&str>) -> Result<Counts, sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) AS n FROM jobs WHERE ($1 IS NULL OR queue = $1) GROUP BY status",
-        )
-        .bind(queue)
-        .fetch_all(pool)
-        .await?;
-        let mut c = Counts::default();
-        for (status, n) in rows {
-            match status.as_str() {
-                "queued" => c.queued = n,
-                "active" => c.active = n,
-                "completed" => c.completed = n,
-                _ => c.failed += n,
-            }
+    let sql =
+        "SELECT status, COUNT(*) AS n FROM jobs WHERE ($1 IS NULL OR queue = $1) GROUP BY status";
+    let rows: Vec<(String, i64)> = sql!(on_pool(store) => fetch_all(sql, queue))?;
+    let mut c = Counts::default();
+    for (status, n) in rows {
+        match status.as_str() {
+            "queued" => c.queued = n,
+            "active" => c.active = n,
+            "completed" => c.completed = n,
+            _ => c.failed += n,
         }
-        Ok(c)
-    })
+    }
+    Ok(c)
 }
 
 /// Deletes completed jobs last touched before `before`.
 pub async fn purge_completed(store: &Store, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    on_write!(store, pool => {
-        let done = sqlx::query("DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await?;
-        Ok(done.rows_affected())
-    })
+    let sql = "DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1";
+    sql!(on_write(store) => execute(sql, before))
 }
 
 /// Records a worker's heartbeat (inserting it on the first beat).
@@ -301,18 +209,11 @@ pub async fn heartbeat(
     concurrency: i64,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query(
-            "INSERT INTO workers (id, concurrency, started_at, heartbeat_at) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        )
-        .bind(worker)
-        .bind(concurrency)
-        .bind(now)
-        .execute(pool)
-        .await?;
-        Ok(())
-    })
+    let sql = "INSERT INTO workers (id, concurrency, started_at, heartbeat_at) \
+               VALUES ($1, $2, $3, $3) \
+               ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+    sql!(on_write(store) => execute(sql, worker, concurrency, now))?;
+    Ok(())
 }
 
 /// Removes a worker from the registry, and workers silent since `stale_before`.
@@ -321,35 +222,13 @@ pub async fn remove_worker(
     worker: &str,
     stale_before: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query("DELETE FROM workers WHERE id = $1 OR heartbeat_at < $2")
-            .bind(worker)
-            .bind(stale_before)
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
+    let sql = "DELETE FROM workers WHERE id = $1 OR heartbeat_at < $2";
+    sql!(on_write(store) => execute(sql, worker, stale_before))?;
+    Ok(())
 }
 
 /// How many workers have beaten since `since`.
 pub async fn live_workers(store: &Store, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar("SELECT COUNT(*) FROM workers WHERE heartbeat_at >= $1")
-            .bind(since)
-            .fetch_one(pool)
-            .await
-    })
-}
-
-/// Whether a job with this id is queued or active.
-pub async fn is_live(store: &Store, id: &str) -> Result<bool, sqlx::Error> {
-    on_pool!(store, pool => {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE id = $1 AND status IN ('queued', 'active')",
-        )
-        .bind(id)
-        .fetch_one(pool)
-        .await?;
-        Ok(n > 0)
-    })
+    let sql = "SELECT COUNT(*) FROM workers WHERE heartbeat_at >= $1";
+    sql!(on_pool(store) => scalar::fetch_one(sql, since))
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, on_write};
+use super::{Store, sql};
 
 /// Takes or renews the lease `name` for `holder` until `until`; returns whether `holder` now
 /// holds it (it was free, expired, or already this holder's).
@@ -13,18 +13,9 @@ pub async fn acquire(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    on_write!(store, pool => {
-        let rows = sqlx::query(
-            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-             WHERE leases.until < $3 OR leases.holder = excluded.holder RETURNING holder",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(now)
-        .bind(until)
-        .fetch_all(pool)
-        .await?;
-        Ok(!rows.is_empty())
-    })
+    let sql = "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4) \
+               ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+               WHERE leases.until < $3 OR leases.holder = excluded.holder RETURNING holder";
+    let held: Vec<(String,)> = sql!(on_write(store) => fetch_all(sql, name, holder, now, until))?;
+    Ok(!held.is_empty())
 }

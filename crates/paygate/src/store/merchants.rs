@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, Tx, on_pool, on_tx, on_write};
+use super::{Store, Tx, sql};
 
 /// A stored merchant. `api_secret_hash` is the hex SHA-256 of the API secret.
 #[derive(Clone, sqlx::FromRow)]
@@ -48,20 +48,11 @@ pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<boo
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
         )
     };
-    on_write!(store, pool => {
-        let done = sqlx::query(sql)
-            .bind(&m.id)
-            .bind(&m.name)
-            .bind(&m.email)
-            .bind(&m.api_key)
-            .bind(&m.api_secret_hash)
-            .bind(&m.webhook_secret)
-            .bind(&m.webhook_url)
-            .bind(m.created_at)
-            .execute(pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    })
+    let done = sql!(on_write(store) => execute(
+        sql, &m.id, &m.name, &m.email, &m.api_key, &m.api_secret_hash, &m.webhook_secret,
+        &m.webhook_url, m.created_at,
+    ))?;
+    Ok(done == 1)
 }
 
 /// The merchant with this API key.
@@ -69,34 +60,24 @@ pub async fn find_by_api_key(
     store: &Store,
     api_key: &str,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    on_pool!(store, pool => {
-        let row = sqlx::query_as::<_, Merchant>(concat!("SELECT ", cols!(), " FROM merchants WHERE api_key = $1"))
-            .bind(api_key)
-            .fetch_optional(pool)
-            .await?;
-        Ok(row)
-    })
+    let sql = concat!("SELECT ", cols!(), " FROM merchants WHERE api_key = $1");
+    sql!(on_pool(store) => fetch_optional(sql, api_key))
 }
 
 /// The merchant with this id.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Merchant>, sqlx::Error> {
-    on_pool!(store, pool => {
-        let row = sqlx::query_as::<_, Merchant>(concat!("SELECT ", cols!(), " FROM merchants WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-        Ok(row)
-    })
+    let sql = concat!("SELECT ", cols!(), " FROM merchants WHERE id = $1");
+    sql!(on_pool(store) => fetch_optional(sql, id))
 }
 
 /// Every merchant, oldest first.
 pub async fn list(store: &Store) -> Result<Vec<Merchant>, sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows = sqlx::query_as::<_, Merchant>(concat!("SELECT ", cols!(), " FROM merchants ORDER BY created_at, id"))
-            .fetch_all(pool)
-            .await?;
-        Ok(rows)
-    })
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM merchants ORDER BY created_at, id"
+    );
+    sql!(on_pool(store) => fetch_all(sql))
 }
 
 /// Sets (or clears) the merchant's webhook URL; returns the updated merchant.
@@ -106,14 +87,11 @@ pub async fn set_webhook_url(
     url: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query_as::<_, Merchant>(concat!("UPDATE merchants SET webhook_url = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
-            .bind(id)
-            .bind(url)
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-    })
+    let sql = concat!(
+        "UPDATE merchants SET webhook_url = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+        cols!()
+    );
+    sql!(on_write(store) => fetch_optional(sql, id, url, now))
 }
 
 /// Replaces the merchant's webhook secret; returns the updated merchant.
@@ -123,12 +101,9 @@ pub async fn set_webhook_secret(
     secret: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Merchant>(concat!("UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ", cols!()))
-            .bind(id)
-            .bind(secret)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await
-    })
+    let sql = concat!(
+        "UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, secret, now))
 }

@@ -16,43 +16,25 @@ struct Migration {
     postgres: &'static str,
 }
 
+/// Migration `$version`, `$name`: the files `$file.sql` of both dialects, embedded.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../../../../migrations/sqlite/", $file, ".sql")),
+            postgres: include_str!(concat!("../../../../migrations/postgres/", $file, ".sql")),
+        }
+    };
+}
+
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "core",
-        sqlite: include_str!("../../../../migrations/sqlite/0001_core.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0001_core.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "leases",
-        sqlite: include_str!("../../../../migrations/sqlite/0002_leases.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0002_leases.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "refunds_idempotency",
-        sqlite: include_str!("../../../../migrations/sqlite/0003_refunds_idempotency.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0003_refunds_idempotency.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "webhooks",
-        sqlite: include_str!("../../../../migrations/sqlite/0004_webhooks.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0004_webhooks.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "sessions",
-        sqlite: include_str!("../../../../migrations/sqlite/0005_sessions.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0005_sessions.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "production",
-        sqlite: include_str!("../../../../migrations/sqlite/0006_production.sql"),
-        postgres: include_str!("../../../../migrations/postgres/0006_production.sql"),
-    },
+    migration!(1, "core", "0001_core"),
+    migration!(2, "leases", "0002_leases"),
+    migration!(3, "refunds_idempotency", "0003_refunds_idempotency"),
+    migration!(4, "webhooks", "0004_webhooks"),
+    migration!(5, "sessions", "0005_sessions"),
+    migration!(6, "production", "0006_production"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

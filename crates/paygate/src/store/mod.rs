@@ -1,9 +1,10 @@
 //! Storage: one [`Store`] over either embedded SQLite or PostgreSQL.
 //!
 //! Each query is written once and compiled for both backends by the [`on_pool!`] and [`on_tx!`]
-//! macros, which expand the same body against `sqlx::Sqlite` and `sqlx::Postgres`. The SQL we
-//! use (`$n` placeholders, `RETURNING`, `ON CONFLICT`, partial indexes) runs unchanged on both;
-//! where the dialects differ (locking clauses, schema types) the code names the difference.
+//! macros, which expand the same body against `sqlx::Sqlite` and `sqlx::Postgres` ([`sql!`]
+//! runs one statement through them). The SQL we use (`$n` placeholders, `RETURNING`,
+//! `ON CONFLICT`, partial indexes) runs unchanged on both; where the dialects differ (locking
+//! clauses, schema types) the code names the difference.
 //! Storage code is SQL only: business rules live in the services.
 //!
 //! Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two transactions that read
@@ -21,6 +22,7 @@ pub mod payments;
 pub mod processor;
 pub mod refunds;
 pub mod rows;
+pub mod table;
 pub mod webhooks;
 
 use std::{path::Path, str::FromStr, time::Duration};
@@ -69,32 +71,28 @@ macro_rules! on_tx {
         }
     };
 }
-/// A page of a merchant's rows of `$table` in `$order` (the calling module's `$cols!()`, read
-/// as `$row`), and the merchant's total.
-macro_rules! merchant_page {
-    ($store:expr, $table:literal, $cols:ident, $row:ty, $order:literal, $merchant:expr, $limit:expr, $offset:expr) => {
-        $crate::store::on_pool!($store, pool => {
-            let page = sqlx::query_as::<_, $row>(concat!(
-                "SELECT ", $cols!(), " FROM ", $table, " WHERE merchant_id = $1 ORDER BY ", $order,
-                " LIMIT $2 OFFSET $3"
-            ))
-            .bind($merchant)
-            .bind($limit)
-            .bind($offset)
-            .fetch_all(pool)
-            .await?;
-            let total: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) FROM ", $table, " WHERE merchant_id = $1"))
-                .bind($merchant)
-                .fetch_one(pool)
-                .await?;
-            Ok((page, total))
+/// One statement, written once for both backends: `sql!(on_write(store) => execute(SQL, a, b))`
+/// runs `SQL` with `a` and `b` bound to `$1` and `$2` through [`on_write!`] (or [`on_pool!`],
+/// [`on_tx!`]). `execute` answers the number of rows affected; `fetch_one`, `fetch_all` and
+/// `fetch_optional` read rows (as `sqlx::query_as`), `scalar::fetch_…` single values (as
+/// `sqlx::query_scalar`).
+macro_rules! sql {
+    ($on:ident($db:expr) => execute($sql:expr $(, $arg:expr)* $(,)?)) => {
+        $crate::store::$on!($db, c => {
+            sqlx::query($sql)$(.bind($arg))*.execute(c).await.map(|done| done.rows_affected())
         })
     };
+    ($on:ident($db:expr) => scalar::$run:ident($sql:expr $(, $arg:expr)* $(,)?)) => {
+        $crate::store::$on!($db, c => sqlx::query_scalar($sql)$(.bind($arg))*.$run(c).await)
+    };
+    ($on:ident($db:expr) => $run:ident($sql:expr $(, $arg:expr)* $(,)?)) => {
+        $crate::store::$on!($db, c => sqlx::query_as($sql)$(.bind($arg))*.$run(c).await)
+    };
 }
-pub(crate) use merchant_page;
 pub(crate) use on_pool;
 pub(crate) use on_tx;
 pub(crate) use on_write;
+pub(crate) use sql;
 
 /// The two database backends.
 #[derive(Clone, Debug)]
@@ -207,7 +205,7 @@ impl Store {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+        sql!(on_pool(self) => execute("SELECT 1")).is_ok()
     }
 
     /// Closes every connection.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use paygate_core::{Method, MinorUnit, PaymentStatus};
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
+use super::{Store, Tx, sql, table::table};
 
 /// A stored payment. The card number and CVV are never stored: only network and last four.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -45,65 +45,17 @@ macro_rules! cols {
     };
 }
 
-/// Inserts a payment.
-pub async fn insert(tx: &mut Tx, p: &Payment) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query(concat!(
-            "INSERT INTO payments (", cols!(), ") VALUES ",
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        ))
-        .bind(&p.id)
-        .bind(&p.merchant_id)
-        .bind(&p.order_id)
-        .bind(p.amount.get())
-        .bind(&p.currency)
-        .bind(p.method.as_str())
-        .bind(&p.vpa)
-        .bind(&p.card_network)
-        .bind(&p.card_last4)
-        .bind(p.status.as_str())
-        .bind(p.captured)
-        .bind(&p.error_code)
-        .bind(&p.error_description)
-        .bind(&p.forced_outcome)
-        .bind(p.captured_at)
-        .bind(p.amount_refunded.get())
-        .bind(p.processor_lease_until)
-        .bind(p.created_at)
-        .bind(p.updated_at)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    })
-}
+table!(
+    Payment,
+    "payments",
+    cols,
+    "created_at DESC, id DESC",
+    pending
+);
 
 /// The payment with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Payment>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as::<_, Payment>(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })
-}
-
-/// A page of the merchant's payments, newest first, and the merchant's total.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Payment>, i64), sqlx::Error> {
-    merchant_page!(
-        store,
-        "payments",
-        cols,
-        Payment,
-        "created_at DESC, id DESC",
-        merchant_id,
-        limit,
-        offset
-    )
+    super::table::get(store, id).await
 }
 
 /// Filters of the dashboard's transactions page.
@@ -129,74 +81,25 @@ pub async fn list_filtered(
              AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4)"
         };
     }
-    on_pool!(store, pool => {
-        let page = sqlx::query_as::<_, Payment>(concat!(
-            "SELECT ", cols!(), filtered!(), " ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
-        ))
-        .bind(merchant_id)
-        .bind(f.status.map(PaymentStatus::as_str))
-        .bind(f.method.map(Method::as_str))
-        .bind(&f.search)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*)", filtered!()))
-            .bind(merchant_id)
-            .bind(f.status.map(PaymentStatus::as_str))
-            .bind(f.method.map(Method::as_str))
-            .bind(&f.search)
-            .fetch_one(pool)
-            .await?;
-        Ok((page, total))
-    })
-}
-
-/// Moves a `pending` payment to its final status and returns the updated row, or `None`
-/// when the payment was no longer pending (the transition already happened).
-pub async fn finish(
-    tx: &mut Tx,
-    id: &str,
-    status: PaymentStatus,
-    error: Option<(&str, &str)>,
-    now: DateTime<Utc>,
-) -> Result<Option<Payment>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Payment>(concat!(
-            "UPDATE payments SET status = $2, error_code = $3, error_description = $4, ",
-            "processor_lease_until = NULL, updated_at = $5 WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(status.as_str())
-        .bind(error.map(|e| e.0))
-        .bind(error.map(|e| e.1))
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-    })
-}
-
-/// Takes the payment's processor lease until `until` for a run about to ask the processor,
-/// counting the call: only if the payment is pending and no other run holds a live lease.
-/// Returns the payment, or `None` when it is final or another run is asking.
-pub async fn begin_processor_call(
-    store: &Store,
-    id: &str,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<Option<Payment>, sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query_as::<_, Payment>(concat!(
-            "UPDATE payments SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
-            "WHERE id = $1 AND status = 'pending' ",
-            "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(now)
-        .bind(until)
-        .fetch_optional(pool)
-        .await
-    })
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        filtered!(),
+        " ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+    );
+    let (status, method) = (
+        f.status.map(PaymentStatus::as_str),
+        f.method.map(Method::as_str),
+    );
+    let search = &f.search;
+    let page = sql!(on_pool(store) => fetch_all(
+        sql, merchant_id, status, method, search, limit, offset,
+    ))?;
+    let sql = concat!("SELECT COUNT(*)", filtered!());
+    let total = sql!(on_pool(store) => scalar::fetch_one(
+        sql, merchant_id, status, method, search,
+    ))?;
+    Ok((page, total))
 }
 
 /// Marks a successful, uncaptured payment captured; `None` if it is not in that state.
@@ -205,16 +108,12 @@ pub async fn capture(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Payment>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Payment>(concat!(
-            "UPDATE payments SET captured = TRUE, captured_at = $2, updated_at = $2 ",
-            "WHERE id = $1 AND status = 'success' AND captured = FALSE RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-    })
+    let sql = concat!(
+        "UPDATE payments SET captured = TRUE, captured_at = $2, updated_at = $2 ",
+        "WHERE id = $1 AND status = 'success' AND captured = FALSE RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, now))
 }
 
 /// Reserves `amount` of a successful payment for a refund, if what is left covers it. The
@@ -226,59 +125,26 @@ pub async fn reserve_refund(
     amount: MinorUnit,
     now: DateTime<Utc>,
 ) -> Result<Option<Payment>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Payment>(concat!(
-            "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = $3 ",
-            // Written as a difference: `amount_refunded + $2` could overflow BIGINT.
-            "WHERE id = $1 AND status = 'success' AND $2 <= amount - amount_refunded RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(amount.get())
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-    })
+    let sql = concat!(
+        "UPDATE payments SET amount_refunded = amount_refunded + $2, updated_at = $3 ",
+        // Written as a difference: `amount_refunded + $2` could overflow BIGINT.
+        "WHERE id = $1 AND status = 'success' AND $2 <= amount - amount_refunded RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, amount.get(), now))
 }
 
 /// Gives back `amount` reserved by [`reserve_refund`] in this transaction (its request did
 /// not go through).
 pub async fn release_refund(tx: &mut Tx, id: &str, amount: MinorUnit) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE payments SET amount_refunded = amount_refunded - $2 WHERE id = $1")
-            .bind(id)
-            .bind(amount.get())
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    })
+    let sql = "UPDATE payments SET amount_refunded = amount_refunded - $2 WHERE id = $1";
+    sql!(on_tx(tx) => execute(sql, id, amount.get()))?;
+    Ok(())
 }
 
 /// The payment, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Payment>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Payment>(concat!("SELECT ", cols!(), " FROM payments WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-    })
-}
-
-/// Ids of payments still `pending` that were created before `before`, oldest first.
-pub async fn pending_before(
-    store: &Store,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar(
-            "SELECT id FROM payments WHERE status = 'pending' AND created_at < $1 \
-             ORDER BY created_at LIMIT $2",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-    })
+    super::table::get_in(tx, id).await
 }
 
 /// A payment to create for an order, as the batched insert takes it: the amount, currency and
@@ -302,9 +168,6 @@ pub struct NewRow {
 /// `ON CONFLICT DO NOTHING`: a conflict skips that row, it fails nothing else). One statement
 /// for the batch, which reads the orders itself. Returns the payments inserted.
 pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payment>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(rows.len())
         .text("id", rows.iter().map(|r| r.id.clone()))
         .text("order_id", rows.iter().map(|r| r.order_id.clone()))
@@ -338,29 +201,15 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
     .await
 }
 
-/// Deletes payments this transaction inserted (whose request lost its idempotency key).
-pub async fn delete_in(tx: &mut Tx, ids: &[String]) -> Result<(), sqlx::Error> {
-    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
-    super::rows::execute(
-        tx,
-        input,
-        "DELETE FROM payments WHERE id IN (SELECT id FROM v)",
-    )
-    .await?;
-    Ok(())
-}
-
-/// [`begin_processor_call`] for many payments in one statement; returns those whose lease
-/// this call took.
+/// Takes the processor leases of these payments until `until` for runs about to ask the
+/// processor, counting the calls, in one statement: only of payments still pending whose lease
+/// no other run holds. Returns the payments whose lease this call took.
 pub async fn begin_processor_calls(
     store: &Store,
     ids: &[String],
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<Payment>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(ids.len())
         .text("id", ids.iter().cloned())
         .time("now", ids.iter().map(|_| now))
@@ -385,12 +234,9 @@ pub struct Finish {
     pub at: DateTime<Utc>,
 }
 
-/// [`finish`] for many payments in one statement: moves each `pending` payment to its final
-/// status and returns the payments this call moved (one already final is left alone).
+/// Moves each `pending` payment to its final status, in one statement, and returns the
+/// payments this call moved (one already final is left alone: the transition happened).
 pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(rows.len())
         .text("id", rows.iter().map(|r| r.id.clone()))
         .text("status", rows.iter().map(|r| r.status.as_str()))
@@ -407,17 +253,4 @@ pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sq
         super::rows::qualified("payments", cols!())
     );
     super::rows::fetch(tx, input, &sql).await
-}
-
-/// The payments with these ids (any order), whoever owns them.
-pub async fn get_many(store: &Store, ids: &[String]) -> Result<Vec<Payment>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
-    let sql = format!(
-        "SELECT {} FROM payments JOIN v ON payments.id = v.id",
-        super::rows::qualified("payments", cols!())
-    );
-    super::rows::fetch_write(store, input, &sql).await
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, on_pool, on_write};
+use super::{Store, sql};
 
 /// What the bank answered to a key.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -26,34 +26,19 @@ pub async fn record(
     op: &Operation,
     now: DateTime<Utc>,
 ) -> Result<Operation, sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query_as::<_, Operation>(
-            "INSERT INTO processor_operations (idempotency_key, kind, succeeded, error_code, \
-             error_description, calls, ready_at, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) \
-             ON CONFLICT (idempotency_key) DO UPDATE SET calls = processor_operations.calls + 1 \
-             RETURNING idempotency_key, kind, succeeded, error_code, error_description, calls, ready_at",
-        )
-        .bind(&op.idempotency_key)
-        .bind(&op.kind)
-        .bind(op.succeeded)
-        .bind(&op.error_code)
-        .bind(&op.error_description)
-        .bind(op.ready_at)
-        .bind(now)
-        .fetch_one(pool)
-        .await
-    })
+    let sql = "INSERT INTO processor_operations (idempotency_key, kind, succeeded, error_code, \
+         error_description, calls, ready_at, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) \
+         ON CONFLICT (idempotency_key) DO UPDATE SET calls = processor_operations.calls + 1 \
+         RETURNING idempotency_key, kind, succeeded, error_code, error_description, calls, ready_at";
+    sql!(on_write(store) => fetch_one(
+        sql, &op.idempotency_key, &op.kind, op.succeeded, &op.error_code, &op.error_description,
+        op.ready_at, now,
+    ))
 }
 
 /// The answer recorded for a key, if any.
 pub async fn get(store: &Store, key: &str) -> Result<Option<Operation>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as::<_, Operation>(
-            "SELECT idempotency_key, kind, succeeded, error_code, error_description, calls, ready_at \
-             FROM processor_operations WHERE idempotency_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(pool)
-        .await
-    })
+    let sql = "SELECT idempotency_key, kind, succeeded, error_code, error_description, calls, \
+               ready_at FROM processor_operations WHERE idempotency_key = $1";
+    sql!(on_pool(store) => fetch_optional(sql, key))
 }

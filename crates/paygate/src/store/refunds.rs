@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use paygate_core::{MinorUnit, RefundStatus};
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
+use super::{Store, Tx, sql, table::table};
 
 /// A stored refund.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -30,25 +30,7 @@ macro_rules! cols {
     };
 }
 
-/// Inserts a refund.
-pub async fn insert(tx: &mut Tx, f: &Refund) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query(concat!("INSERT INTO refunds (", cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(&f.id)
-            .bind(&f.merchant_id)
-            .bind(&f.payment_id)
-            .bind(f.amount.get())
-            .bind(&f.reason)
-            .bind(f.status.as_str())
-            .bind(f.created_at)
-            .bind(f.updated_at)
-            .bind(f.processed_at)
-            .bind(f.processor_lease_until)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    })
-}
+table!(Refund, "refunds", cols, "created_at DESC, id DESC", pending);
 
 /// Inserts refunds, in one statement.
 pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Error> {
@@ -66,61 +48,22 @@ pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Err
             "processor_lease_until",
             refunds.iter().map(|f| f.processor_lease_until),
         );
-    super::rows::execute(
-        tx,
-        input,
-        concat!(
-            "INSERT INTO refunds (",
-            cols!(),
-            ") SELECT ",
-            cols!(),
-            " FROM v"
-        ),
-    )
-    .await?;
-    Ok(())
+    super::table::insert_all::<Refund>(tx, input).await
 }
 
 /// The refund with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Refund>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as::<_, Refund>(concat!("SELECT ", cols!(), " FROM refunds WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })
+    super::table::get(store, id).await
 }
 
 /// The refunds of one payment, oldest first.
 pub async fn for_payment(store: &Store, payment_id: &str) -> Result<Vec<Refund>, sqlx::Error> {
-    on_pool!(store, pool => {
-        let rows = sqlx::query_as::<_, Refund>(concat!(
-            "SELECT ", cols!(), " FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(payment_id)
-        .fetch_all(pool)
-        .await?;
-        Ok(rows)
-    })
-}
-
-/// A page of the merchant's refunds, newest first, and the merchant's total.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Refund>, i64), sqlx::Error> {
-    merchant_page!(
-        store,
-        "refunds",
-        cols,
-        Refund,
-        "created_at DESC, id DESC",
-        merchant_id,
-        limit,
-        offset
-    )
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"
+    );
+    sql!(on_pool(store) => fetch_all(sql, payment_id))
 }
 
 /// Marks a pending refund processed; `None` if it was not pending any more.
@@ -129,17 +72,12 @@ pub async fn finish(
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Refund>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Refund>(concat!(
-            "UPDATE refunds SET status = 'processed', processed_at = $2, updated_at = $2, ",
-            "processor_lease_until = NULL ",
-            "WHERE id = $1 AND status = 'pending' RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-    })
+    let sql = concat!(
+        "UPDATE refunds SET status = 'processed', processed_at = $2, updated_at = $2, ",
+        "processor_lease_until = NULL WHERE id = $1 AND status = 'pending' RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, now))
 }
 
 /// Takes the refund's processor lease until `until` for a run about to ask the processor,
@@ -150,33 +88,11 @@ pub async fn begin_processor_call(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Option<Refund>, sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query_as::<_, Refund>(concat!(
-            "UPDATE refunds SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
-            "WHERE id = $1 AND status = 'pending' ",
-            "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(now)
-        .bind(until)
-        .fetch_optional(pool)
-        .await
-    })
-}
-
-/// Ids of refunds still `pending` that were created before `before`, oldest first.
-pub async fn pending_before(
-    store: &Store,
-    before: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar(
-            "SELECT id FROM refunds WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-    })
+    let sql = concat!(
+        "UPDATE refunds SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
+        "WHERE id = $1 AND status = 'pending' ",
+        "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ",
+        cols!()
+    );
+    sql!(on_write(store) => fetch_optional(sql, id, now, until))
 }

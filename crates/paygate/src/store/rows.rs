@@ -29,6 +29,16 @@ enum Values {
 }
 
 impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(v) | Self::Json(v) => v.len(),
+            Self::Int(v) => v.len(),
+            Self::Bool(v) => v.len(),
+            Self::Time(v) => v.len(),
+            Self::Bytes(v) => v.len(),
+        }
+    }
+
     fn pg_type(&self) -> &'static str {
         match self {
             Self::Text(_) => "text[]",
@@ -67,7 +77,8 @@ impl Rows {
         self.len == 0
     }
 
-    fn push(mut self, name: &'static str, values: Values, len: usize) -> Self {
+    fn push(mut self, name: &'static str, values: Values) -> Self {
+        let len = values.len();
         debug_assert_eq!(
             len, self.len,
             "column {name} has {len} values, not {}",
@@ -79,58 +90,45 @@ impl Rows {
 
     /// A text column.
     pub fn text<S: Into<String>>(self, name: &'static str, v: impl IntoIterator<Item = S>) -> Self {
-        let v: Vec<Option<String>> = v.into_iter().map(|s| Some(s.into())).collect();
-        let n = v.len();
-        self.push(name, Values::Text(v), n)
+        self.push(
+            name,
+            Values::Text(v.into_iter().map(|s| Some(s.into())).collect()),
+        )
     }
 
     /// A text column with NULLs.
     pub fn opt_text(self, name: &'static str, v: impl IntoIterator<Item = Option<String>>) -> Self {
-        let v: Vec<Option<String>> = v.into_iter().collect();
-        let n = v.len();
-        self.push(name, Values::Text(v), n)
+        self.push(name, Values::Text(v.into_iter().collect()))
     }
 
     /// A JSON column (each value a serialised JSON document).
     pub fn json(self, name: &'static str, v: impl IntoIterator<Item = String>) -> Self {
-        let v: Vec<Option<String>> = v.into_iter().map(Some).collect();
-        let n = v.len();
-        self.push(name, Values::Json(v), n)
+        self.push(name, Values::Json(v.into_iter().map(Some).collect()))
     }
 
     /// A bytes column.
     pub fn bytes(self, name: &'static str, v: impl IntoIterator<Item = Vec<u8>>) -> Self {
-        let v: Vec<Option<Vec<u8>>> = v.into_iter().map(Some).collect();
-        let n = v.len();
-        self.push(name, Values::Bytes(v), n)
+        self.push(name, Values::Bytes(v.into_iter().map(Some).collect()))
     }
 
     /// An integer column.
     pub fn int(self, name: &'static str, v: impl IntoIterator<Item = i64>) -> Self {
-        let v: Vec<Option<i64>> = v.into_iter().map(Some).collect();
-        let n = v.len();
-        self.push(name, Values::Int(v), n)
+        self.push(name, Values::Int(v.into_iter().map(Some).collect()))
     }
 
     /// An integer column with NULLs.
     pub fn opt_int(self, name: &'static str, v: impl IntoIterator<Item = Option<i64>>) -> Self {
-        let v: Vec<Option<i64>> = v.into_iter().collect();
-        let n = v.len();
-        self.push(name, Values::Int(v), n)
+        self.push(name, Values::Int(v.into_iter().collect()))
     }
 
     /// A boolean column.
     pub fn bool(self, name: &'static str, v: impl IntoIterator<Item = bool>) -> Self {
-        let v: Vec<bool> = v.into_iter().collect();
-        let n = v.len();
-        self.push(name, Values::Bool(v), n)
+        self.push(name, Values::Bool(v.into_iter().collect()))
     }
 
     /// A timestamp column.
     pub fn time(self, name: &'static str, v: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
-        let v: Vec<Option<DateTime<Utc>>> = v.into_iter().map(Some).collect();
-        let n = v.len();
-        self.push(name, Values::Time(v), n)
+        self.push(name, Values::Time(v.into_iter().map(Some).collect()))
     }
 
     /// A timestamp column with NULLs.
@@ -139,9 +137,7 @@ impl Rows {
         name: &'static str,
         v: impl IntoIterator<Item = Option<DateTime<Utc>>>,
     ) -> Self {
-        let v: Vec<Option<DateTime<Utc>>> = v.into_iter().collect();
-        let n = v.len();
-        self.push(name, Values::Time(v), n)
+        self.push(name, Values::Time(v.into_iter().collect()))
     }
 
     fn names(&self) -> String {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use paygate_core::DeliveryStatus;
 
-use super::{Store, Tx, merchant_page, on_pool, on_tx, on_write};
+use super::{Store, Tx, sql, table::table};
 
 /// A stored delivery.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -35,6 +35,8 @@ macro_rules! cols {
     };
 }
 
+table!(Delivery, "webhook_logs", cols, "created_at DESC, id DESC");
+
 /// A delivery to create if its merchant has a webhook URL.
 pub struct NewDelivery {
     pub id: String,
@@ -52,9 +54,6 @@ pub async fn insert_if_configured(
     deliveries: &[NewDelivery],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    if deliveries.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(deliveries.len())
         .text("id", deliveries.iter().map(|d| d.id.clone()))
         .text(
@@ -80,82 +79,12 @@ pub async fn insert_if_configured(
 
 /// The delivery with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as::<_, Delivery>(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })
+    super::table::get(store, id).await
 }
 
 /// The delivery with this id, read inside a transaction.
 pub async fn get_in(tx: &mut Tx, id: &str) -> Result<Option<Delivery>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Delivery>(concat!("SELECT ", cols!(), " FROM webhook_logs WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-    })
-}
-
-/// A page of the merchant's deliveries, newest first, and the merchant's total.
-pub async fn list(
-    store: &Store,
-    merchant_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Delivery>, i64), sqlx::Error> {
-    merchant_page!(
-        store,
-        "webhook_logs",
-        cols,
-        Delivery,
-        "created_at DESC, id DESC",
-        merchant_id,
-        limit,
-        offset
-    )
-}
-
-/// The outcome of one attempt.
-pub struct Attempt<'a> {
-    pub at: DateTime<Utc>,
-    pub status: DeliveryStatus,
-    pub next_retry_at: Option<DateTime<Utc>>,
-    pub response_code: Option<i32>,
-    pub response_body: &'a str,
-    pub duration_ms: i64,
-}
-
-/// Records attempt number `previous + 1` of cycle `cycle` of a pending delivery; `None` if
-/// another attempt was recorded first (two workers raced), a manual retry started a new cycle
-/// meanwhile, or the delivery is no longer pending.
-pub async fn record_attempt(
-    store: &Store,
-    id: &str,
-    previous: i32,
-    cycle: i32,
-    a: &Attempt<'_>,
-) -> Result<Option<Delivery>, sqlx::Error> {
-    on_write!(store, pool => {
-        sqlx::query_as::<_, Delivery>(concat!(
-            "UPDATE webhook_logs SET attempts = attempts + 1, status = $3, next_retry_at = $4, ",
-            "last_attempt_at = $5, response_code = $6, response_body = $7, duration_ms = $8, ",
-            "updated_at = $5 WHERE id = $1 AND attempts = $2 AND cycle = $9 AND status = 'pending' ",
-            "RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(previous)
-        .bind(a.status.as_str())
-        .bind(a.next_retry_at)
-        .bind(a.at)
-        .bind(a.response_code)
-        .bind(a.response_body)
-        .bind(a.duration_ms)
-        .bind(cycle)
-        .fetch_optional(pool)
-        .await
-    })
+    super::table::get_in(tx, id).await
 }
 
 /// An attempt to record, as the batched update takes it.
@@ -172,15 +101,14 @@ pub struct AttemptRow {
     pub duration_ms: i64,
 }
 
-/// [`record_attempt`] for many deliveries in one statement; returns the ids recorded (an
-/// attempt raced by another, or of an old cycle, is not).
+/// Records attempt number `previous + 1` of cycle `cycle` of each pending delivery, in one
+/// statement; returns the ids recorded. An attempt is not recorded if another attempt was
+/// recorded first (two workers raced), a manual retry started a new cycle meanwhile, or the
+/// delivery is no longer pending.
 pub async fn record_attempts(
     store: &Store,
     rows: &[AttemptRow],
 ) -> Result<Vec<String>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(rows.len())
         .text("id", rows.iter().map(|r| r.id.clone()))
         .int("previous", rows.iter().map(|r| i64::from(r.previous)))
@@ -218,9 +146,6 @@ pub struct Sendable {
 
 /// The deliveries with these ids, each with its merchant's URL and secret, in one statement.
 pub async fn sendable(store: &Store, ids: &[String]) -> Result<Vec<Sendable>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
     let sql = format!(
         "SELECT {}, m.webhook_url AS merchant_url, m.webhook_secret AS merchant_secret \
@@ -238,33 +163,21 @@ pub async fn restart(
     merchant_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Delivery>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as::<_, Delivery>(concat!(
-            "UPDATE webhook_logs SET status = 'pending', attempts = 0, cycle = cycle + 1, ",
-            "next_retry_at = $3, updated_at = $3 ",
-            "WHERE id = $1 AND merchant_id = $2 RETURNING ", cols!()
-        ))
-        .bind(id)
-        .bind(merchant_id)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-    })
+    let sql = concat!(
+        "UPDATE webhook_logs SET status = 'pending', attempts = 0, cycle = cycle + 1, ",
+        "next_retry_at = $3, updated_at = $3 WHERE id = $1 AND merchant_id = $2 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, merchant_id, now))
 }
 
 /// The deliveries of the events of one resource, oldest first.
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delivery>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as::<_, Delivery>(
-            "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
-             w.cycle, w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
-             w.created_at, w.updated_at FROM webhook_logs w JOIN events e ON e.id = w.event_id \
-             WHERE e.resource_id = $1 ORDER BY w.created_at, w.id",
-        )
-        .bind(resource_id)
-        .fetch_all(pool)
-        .await
-    })
+    let sql = "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
+         w.cycle, w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
+         w.created_at, w.updated_at FROM webhook_logs w JOIN events e ON e.id = w.event_id \
+         WHERE e.resource_id = $1 ORDER BY w.created_at, w.id";
+    sql!(on_pool(store) => fetch_all(sql, resource_id))
 }
 
 /// Pending deliveries due before `before`: `(id, next_retry_at)`, oldest first.
@@ -273,14 +186,7 @@ pub async fn due_before(
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as(
-            "SELECT id, next_retry_at FROM webhook_logs WHERE status = 'pending' AND next_retry_at < $1 \
-             ORDER BY next_retry_at LIMIT $2",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-    })
+    let sql = "SELECT id, next_retry_at FROM webhook_logs \
+               WHERE status = 'pending' AND next_retry_at < $1 ORDER BY next_retry_at LIMIT $2";
+    sql!(on_pool(store) => fetch_all(sql, before, limit))
 }

@@ -19,11 +19,11 @@ use client::WebhookClient;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use paygate_core::{DeliveryStatus, EventId, webhook};
+use paygate_core::{DeliveryStatus, webhook};
 use serde_json::{Value, json};
 
 use crate::{
-    batch::{Batcher, Stopped, per_request},
+    batch::{Batcher, per_request},
     context::Ctx,
     idempotent::{self, Replay},
     queue::{JobHandler, JobSpec, Queue, WEBHOOKS},
@@ -32,37 +32,20 @@ use crate::{
         events::{self, Event},
         merchants::{self, Merchant},
         now,
+        table::{self, Page, Window},
         webhooks::{self as rows, AttemptRow, Delivery, NewDelivery, Sendable},
     },
 };
 
-/// Webhook errors.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("webhook delivery not found")]
-    NotFound,
-    #[error("{0}")]
-    InvalidUrl(String),
-    #[error("no webhook URL is configured")]
-    NotConfigured,
-    #[error(transparent)]
-    KeyTakenOver(#[from] idempotent::KeyTakenOver),
-    #[error(transparent)]
-    Store(#[from] sqlx::Error),
-}
-
-impl From<Stopped> for Error {
-    fn from(_: Stopped) -> Self {
-        Self::Store(sqlx::Error::PoolClosed)
-    }
-}
-
-impl From<idempotent::StoreError> for Error {
-    fn from(e: idempotent::StoreError) -> Self {
-        match e {
-            idempotent::StoreError::TakenOver(t) => t.into(),
-            idempotent::StoreError::Store(s) => s.into(),
-        }
+idempotent::service_error! {
+    /// Webhook errors.
+    pub enum Error {
+        #[error("webhook delivery not found")]
+        NotFound,
+        #[error("{0}")]
+        InvalidUrl(String),
+        #[error("no webhook URL is configured")]
+        NotConfigured,
     }
 }
 
@@ -246,13 +229,8 @@ impl Webhooks {
     }
 
     /// The merchant's deliveries, newest first.
-    pub async fn list(
-        &self,
-        merchant_id: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<(Vec<Delivery>, i64), Error> {
-        Ok(rows::list(&self.ctx.store, merchant_id, limit, offset).await?)
+    pub async fn list(&self, merchant_id: &str, page: Window) -> Result<Page<Delivery>, Error> {
+        Ok(table::page(&self.ctx.store, merchant_id, page).await?)
     }
 
     /// Sets or clears the merchant's webhook URL, refusing URLs on blocked networks when the
@@ -303,14 +281,15 @@ impl Webhooks {
         if current.webhook_url.is_none() {
             return Err(Error::NotConfigured);
         }
-        let event = Event {
-            id: EventId::generate().into_string(),
-            merchant_id: merchant.id.clone(),
-            event_type: "webhook.test".into(),
-            resource_id: merchant.id.clone(),
-            data: json!({"message": "This is a test webhook from paygate", "merchant_id": merchant.id}),
-            created_at: self.ctx.now(),
-        };
+        let data =
+            json!({"message": "This is a test webhook from paygate", "merchant_id": merchant.id});
+        let event = Event::new(
+            &merchant.id,
+            "webhook.test",
+            &merchant.id,
+            data,
+            self.ctx.now(),
+        );
         let mut tx = self.ctx.store.begin().await?;
         let jobs = record_events(&mut tx, std::slice::from_ref(&event)).await?;
         let job = jobs.first().ok_or(Error::NotConfigured)?.clone();
@@ -394,15 +373,12 @@ impl Writer {
 
     /// The delivery with its merchant's URL and secret, read fresh.
     pub async fn load(&self, id: String) -> Result<Option<Sendable>, Error> {
-        self.load.submit(id).await.unwrap_or(Err(Stopped.into()))
+        self.load.call(id).await
     }
 
     /// Records an attempt; `false` when another was recorded first or a new cycle began.
     pub async fn record(&self, attempt: AttemptRow) -> Result<bool, Error> {
-        self.record
-            .submit(attempt)
-            .await
-            .unwrap_or(Err(Stopped.into()))
+        self.record.call(attempt).await
     }
 }
 

@@ -300,8 +300,12 @@ async fn a_gateway_killed_mid_batch_loses_nothing_it_answered(backend: Backend) 
     wait_all_final(&db.url(), &answered).await;
     // Nothing half-written: every payment in the database has its events.
     let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
-    let (all, _) =
-        paygate::store::payments::list(&store, paygate::merchants::test_merchant::ID, 500, 0)
+    let window = paygate::store::table::Window {
+        limit: 500,
+        offset: 0,
+    };
+    let (all, _): (Vec<paygate::store::payments::Payment>, _) =
+        paygate::store::table::page(&store, paygate::merchants::test_merchant::ID, window)
             .await
             .unwrap();
     let known: HashSet<&String> = answered.iter().collect();

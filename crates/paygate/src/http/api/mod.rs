@@ -11,7 +11,28 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::http::{ApiState, idempotency::idempotency};
+use paygate_core::OrderAmount;
+
+// What the handlers of every resource work with (they import it from here).
+use crate::http::{
+    ApiResult, ApiState,
+    error::ApiError,
+    extract::{ApiJson, Authed, IdPath, Paging},
+    idempotency::{Answer, Idempotency, idempotency},
+    render,
+};
+
+/// A request's optional `amount`, checked: when given, a positive integer of at most
+/// [`OrderAmount::MAX`].
+fn positive_amount(amount: Option<i64>) -> ApiResult<Option<i64>> {
+    if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
+        return Err(ApiError::bad_request(format!(
+            "amount must be a positive integer of at most {}",
+            OrderAmount::MAX
+        )));
+    }
+    Ok(amount)
+}
 
 /// The unauthenticated endpoints of the checkout page, relative to `/api/v1`; served on the
 /// API port and on the checkout port (where the page calls them on its own origin).

@@ -1,24 +1,17 @@
 //! Orders.
 
-use std::sync::Arc;
-
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{extract::State, http::StatusCode};
 use paygate_core::{Currency, OrderAmount};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::{
+    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging, render,
+};
 use crate::{
-    http::{
-        ApiState,
-        error::ApiError,
-        extract::{ApiJson, Authed, IdPath, Paging},
-        idempotency::{Answer, Idempotency},
-        render,
-    },
-    idempotent::{Render, Replay},
     orders::{self, NewOrder},
     store::orders::Order,
-    views::{OrderBody, Page, PublicOrderBody},
+    views::{OrderBody, PublicOrderBody},
 };
 
 /// Longest `receipt`, characters.
@@ -45,7 +38,7 @@ pub struct CreateOrder {
 
 impl CreateOrder {
     /// The order, validated into domain types.
-    fn parse(self) -> Result<NewOrder, ApiError> {
+    fn parse(self) -> ApiResult<NewOrder> {
         let amount = OrderAmount::parse(self.amount).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "amount must be at least {} and at most {}",
@@ -95,54 +88,29 @@ impl CreateOrder {
 pub async fn create(
     State(app): State<ApiState>,
     Authed(m): Authed,
-    Idempotency(held): Idempotency,
+    key: Idempotency,
     ApiJson(body): ApiJson<CreateOrder>,
-) -> Result<Answer, ApiError> {
+) -> ApiResult<Answer> {
     let new = body.parse()?;
-    let render: Render<Order> =
-        Arc::new(|o: &Order| Answer::json(StatusCode::CREATED, &OrderBody::new(o, false)));
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let order = app.orders.create(&m.id, new, replay.clone()).await?;
-    Ok(Answer {
-        response: render(&order),
-        stored: replay.is_some(),
-    })
+    let render = |o: &Order| Answer::json(StatusCode::CREATED, &OrderBody::new(o, false));
+    key.answer(render, |replay| app.orders.create(&m.id, new, replay))
+        .await
 }
 
 /// `GET /api/v1/orders/{id}`.
-pub async fn get(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    IdPath(id): IdPath,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
     let order = orders::get(&app.store, Some(&m.id), &id).await?;
     render(OrderBody::new(&order, true))
 }
 
 /// `GET /api/v1/orders`: newest first.
-pub async fn list(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    page: Paging,
-) -> Result<Json<Value>, ApiError> {
-    let (orders, total) = orders::list(&app.store, &m.id, page.limit, page.offset).await?;
-    let data = orders.iter().map(|o| OrderBody::new(o, true)).collect();
-    render(Page {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+    let orders = orders::list(&app.store, &m.id, page.window()).await?;
+    page.render(&orders, |o| OrderBody::new(o, true))
 }
 
 /// `GET /api/v1/orders/{id}/public`: what the checkout page may show.
-pub async fn get_public(
-    State(app): State<ApiState>,
-    IdPath(id): IdPath,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get_public(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult {
     let order = orders::get(&app.store, None, &id).await?;
     render(PublicOrderBody::from(&order))
 }

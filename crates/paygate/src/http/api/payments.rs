@@ -1,25 +1,18 @@
 //! Payments, authenticated and public (checkout).
 
-use std::sync::Arc;
-
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::Datelike as _;
-use paygate_core::{Card, CardError, CardInput, Method, OrderAmount, Vpa};
+use paygate_core::{Card, CardError, CardInput, Method, Vpa};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::{
+    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging, render,
+};
 use crate::{
-    http::{
-        ApiState,
-        error::ApiError,
-        extract::{ApiJson, Authed, IdPath, Paging},
-        idempotency::{Answer, Idempotency},
-        render,
-    },
-    idempotent::{Render, Replay},
     payments::{Instrument, NewPayment, service},
     store::{now, payments::Payment},
-    views::{Page, PaymentBody, PublicPaymentBody},
+    views::{PaymentBody, PublicPaymentBody},
 };
 
 /// The body of `POST /api/v1/payments` (and of the checkout's public create).
@@ -54,7 +47,7 @@ pub struct CardBody {
 
 impl CreatePayment {
     /// Validates the request (SPEC A4) into domain types; `today` is the current time.
-    fn parse(self, today: chrono::DateTime<chrono::Utc>) -> Result<NewPayment, ApiError> {
+    fn parse(self, today: chrono::DateTime<chrono::Utc>) -> ApiResult<NewPayment> {
         let instrument = match Method::parse(&self.method) {
             Some(Method::Upi) => {
                 let vpa = self
@@ -113,24 +106,15 @@ fn card_error(e: CardError) -> ApiError {
 pub async fn create(
     State(app): State<ApiState>,
     Authed(m): Authed,
-    Idempotency(held): Idempotency,
+    key: Idempotency,
     ApiJson(body): ApiJson<CreatePayment>,
-) -> Result<Answer, ApiError> {
+) -> ApiResult<Answer> {
     let new = body.parse(now())?;
-    let render: Render<Payment> =
-        Arc::new(|p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false)));
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let payment = app
-        .payments
-        .create(Some(&m.id), new, replay.clone())
-        .await?;
-    Ok(Answer {
-        response: render(&payment),
-        stored: replay.is_some(),
+    let render = |p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false));
+    key.answer(render, |replay| {
+        app.payments.create(Some(&m.id), new, replay)
     })
+    .await
 }
 
 /// `POST /api/v1/payments/public`: the same, for the checkout page; the merchant is the
@@ -138,7 +122,7 @@ pub async fn create(
 pub async fn create_public(
     State(app): State<ApiState>,
     ApiJson(body): ApiJson<CreatePayment>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let payment = app.payments.create(None, body.parse(now())?, None).await?;
     Ok((
         StatusCode::CREATED,
@@ -147,20 +131,13 @@ pub async fn create_public(
 }
 
 /// `GET /api/v1/payments/{id}`.
-pub async fn get(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    IdPath(id): IdPath,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
     let payment = service::get(&app.store, Some(&m.id), &id).await?;
     render(PaymentBody::new(&payment, true))
 }
 
 /// `GET /api/v1/payments/{id}/public`: status fields for polling.
-pub async fn get_public(
-    State(app): State<ApiState>,
-    IdPath(id): IdPath,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get_public(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult {
     let payment = service::get(&app.store, None, &id).await?;
     render(PublicPaymentBody::from(&payment))
 }
@@ -171,44 +148,19 @@ pub async fn capture(
     State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(id): IdPath,
-    Idempotency(held): Idempotency,
+    key: Idempotency,
     ApiJson(body): ApiJson<Capture>,
-) -> Result<Answer, ApiError> {
-    let amount = body.amount;
-    if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
-        return Err(ApiError::bad_request(format!(
-            "amount must be a positive integer of at most {}",
-            OrderAmount::MAX
-        )));
-    }
-    let render: Render<Payment> =
-        Arc::new(|p: &Payment| Answer::json(StatusCode::OK, &PaymentBody::new(p, true)));
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let payment = app
-        .payments
-        .capture(&m.id, &id, amount, replay.clone())
-        .await?;
-    Ok(Answer {
-        response: render(&payment),
-        stored: replay.is_some(),
+) -> ApiResult<Answer> {
+    let amount = super::positive_amount(body.amount)?;
+    let render = |p: &Payment| Answer::json(StatusCode::OK, &PaymentBody::new(p, true));
+    key.answer(render, |replay| {
+        app.payments.capture(&m.id, &id, amount, replay)
     })
+    .await
 }
 
 /// `GET /api/v1/payments`: newest first.
-pub async fn list(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    page: Paging,
-) -> Result<Json<Value>, ApiError> {
-    let (payments, total) = service::list(&app.store, &m.id, page.limit, page.offset).await?;
-    let data = payments.iter().map(|p| PaymentBody::new(p, true)).collect();
-    render(Page {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+    let payments = service::list(&app.store, &m.id, page.window()).await?;
+    page.render(&payments, |p| PaymentBody::new(p, true))
 }

@@ -1,24 +1,16 @@
 //! Refunds.
 
-use std::sync::Arc;
-
-use axum::{Json, extract::State, http::StatusCode};
-use paygate_core::{MinorUnit, OrderAmount};
+use axum::{extract::State, http::StatusCode};
+use paygate_core::MinorUnit;
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::{
+    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging, render,
+};
 use crate::{
-    http::{
-        ApiState,
-        error::ApiError,
-        extract::{ApiJson, Authed, IdPath, Paging},
-        idempotency::{Answer, Idempotency},
-        render,
-    },
-    idempotent::{Render, Replay},
     refunds::{self, REASON_MAX},
     store::refunds::Refund,
-    views::{Page, RefundBody},
+    views::RefundBody,
 };
 
 /// The body of `POST /api/v1/payments/{id}/refunds`.
@@ -38,16 +30,10 @@ pub async fn create(
     State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(payment_id): IdPath,
-    Idempotency(held): Idempotency,
+    key: Idempotency,
     ApiJson(body): ApiJson<CreateRefund>,
-) -> Result<Answer, ApiError> {
-    let amount = body.amount;
-    if amount.is_some_and(|a| !(1..=OrderAmount::MAX).contains(&a)) {
-        return Err(ApiError::bad_request(format!(
-            "amount must be a positive integer of at most {}",
-            OrderAmount::MAX
-        )));
-    }
+) -> ApiResult<Answer> {
+    let amount = super::positive_amount(body.amount)?.map(MinorUnit::new);
     let reason = body.reason;
     if reason
         .as_ref()
@@ -57,34 +43,16 @@ pub async fn create(
             "reason must be at most {REASON_MAX} characters"
         )));
     }
-    let render: Render<Refund> =
-        Arc::new(|r: &Refund| Answer::json(StatusCode::CREATED, &RefundBody::new(r, false)));
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let refund = app
-        .refunds
-        .create(
-            &m.id,
-            &payment_id,
-            amount.map(MinorUnit::new),
-            reason,
-            replay.clone(),
-        )
-        .await?;
-    Ok(Answer {
-        response: render(&refund),
-        stored: replay.is_some(),
+    let render = |r: &Refund| Answer::json(StatusCode::CREATED, &RefundBody::new(r, false));
+    key.answer(render, |replay| {
+        app.refunds
+            .create(&m.id, &payment_id, amount, reason, replay)
     })
+    .await
 }
 
 /// `GET /api/v1/refunds/{id}`.
-pub async fn get(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    IdPath(id): IdPath,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
     let refund = refunds::get(&app.store, &m.id, &id).await?;
     render(RefundBody::new(&refund, true))
 }
@@ -94,24 +62,14 @@ pub async fn for_payment(
     State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(payment_id): IdPath,
-) -> Result<Json<Value>, ApiError> {
+) -> ApiResult {
     let list = refunds::for_payment(&app.store, &m.id, &payment_id).await?;
     let data: Vec<_> = list.iter().map(|r| RefundBody::new(r, true)).collect();
     render(serde_json::json!({"data": data, "total": list.len()}))
 }
 
 /// `GET /api/v1/refunds`: newest first.
-pub async fn list(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    page: Paging,
-) -> Result<Json<Value>, ApiError> {
-    let (list, total) = refunds::list(&app.store, &m.id, page.limit, page.offset).await?;
-    let data = list.iter().map(|r| RefundBody::new(r, true)).collect();
-    render(Page {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+    let refunds = refunds::list(&app.store, &m.id, page.window()).await?;
+    page.render(&refunds, |r| RefundBody::new(r, true))
 }

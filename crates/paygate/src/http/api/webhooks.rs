@@ -1,22 +1,14 @@
 //! Webhook configuration, deliveries, and the event log.
 
-use std::sync::Arc;
-
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::{Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging};
 use crate::{
-    http::{
-        ApiState,
-        error::ApiError,
-        extract::{ApiJson, Authed, IdPath, Paging, nullable},
-        idempotency::{Answer, Idempotency},
-        render,
-    },
-    idempotent::{Render, Replay},
-    store::{events, merchants::Merchant, webhooks::Delivery},
-    views::{Page, iso},
+    http::extract::nullable,
+    store::{events::Event, merchants::Merchant, table, webhooks::Delivery},
+    views::iso,
     webhooks::delivery_json,
 };
 
@@ -26,10 +18,7 @@ fn config(m: &Merchant) -> Value {
 
 /// `GET /api/v1/webhooks/config`, read fresh (the authenticated merchant may come from the
 /// credential cache).
-pub async fn get_config(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get_config(State(app): State<ApiState>, Authed(m): Authed) -> ApiResult {
     let current = crate::store::merchants::get(&app.store, &m.id)
         .await
         .map_err(|e| ApiError::internal(&e))?
@@ -52,7 +41,7 @@ pub async fn put_config(
     State(app): State<ApiState>,
     Authed(m): Authed,
     ApiJson(body): ApiJson<WebhookConfig>,
-) -> Result<Json<Value>, ApiError> {
+) -> ApiResult {
     let url = match &body.webhook_url {
         None => {
             return Err(ApiError::bad_request(
@@ -71,54 +60,28 @@ pub async fn put_config(
 pub async fn rotate_secret(
     State(app): State<ApiState>,
     Authed(m): Authed,
-    Idempotency(held): Idempotency,
-) -> Result<Answer, ApiError> {
-    let render: Render<Merchant> =
-        Arc::new(|m: &Merchant| Answer::json(StatusCode::OK, &config(m)));
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let updated = app.webhooks.rotate_secret(&m.id, replay.clone()).await?;
-    Ok(Answer {
-        response: render(&updated),
-        stored: replay.is_some(),
-    })
+    key: Idempotency,
+) -> ApiResult<Answer> {
+    let render = |m: &Merchant| Answer::json(StatusCode::OK, &config(m));
+    key.answer(render, |replay| app.webhooks.rotate_secret(&m.id, replay))
+        .await
 }
 
 /// `POST /api/v1/webhooks/test`: a `webhook.test` delivery, attempted now.
 pub async fn test(
     State(app): State<ApiState>,
     Authed(m): Authed,
-    Idempotency(held): Idempotency,
-) -> Result<Answer, ApiError> {
-    let render: Render<Delivery> =
-        Arc::new(|d: &Delivery| Answer::json(StatusCode::OK, &delivery_json(d)));
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let delivery = app.webhooks.send_test(&m, replay.clone()).await?;
-    Ok(Answer {
-        response: render(&delivery),
-        stored: replay.is_some(),
-    })
+    key: Idempotency,
+) -> ApiResult<Answer> {
+    let render = |d: &Delivery| Answer::json(StatusCode::OK, &delivery_json(d));
+    key.answer(render, |replay| app.webhooks.send_test(&m, replay))
+        .await
 }
 
 /// `GET /api/v1/webhooks`: the delivery log, newest first.
-pub async fn list(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    page: Paging,
-) -> Result<Json<Value>, ApiError> {
-    let (rows, total) = app.webhooks.list(&m.id, page.limit, page.offset).await?;
-    let data = rows.iter().map(delivery_json).collect();
-    render(Page {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
-    })
+pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+    let deliveries = app.webhooks.list(&m.id, page.window()).await?;
+    page.render(&deliveries, delivery_json)
 }
 
 /// `POST /api/v1/webhooks/{id}/retry`: a new cycle of attempts, starting now.
@@ -126,43 +89,23 @@ pub async fn retry(
     State(app): State<ApiState>,
     Authed(m): Authed,
     IdPath(id): IdPath,
-    Idempotency(held): Idempotency,
-) -> Result<Answer, ApiError> {
-    let render: Render<Delivery> = Arc::new(|d: &Delivery| {
+    key: Idempotency,
+) -> ApiResult<Answer> {
+    let render = |d: &Delivery| {
         let body = json!({"id": d.id, "status": "pending", "message": "Webhook retry scheduled"});
         Answer::json(StatusCode::OK, &body)
-    });
-    let replay = held.map(|held| Replay {
-        held,
-        render: render.clone(),
-    });
-    let d = app.webhooks.retry(&m.id, &id, replay.clone()).await?;
-    Ok(Answer {
-        response: render(&d),
-        stored: replay.is_some(),
-    })
+    };
+    key.answer(render, |replay| app.webhooks.retry(&m.id, &id, replay))
+        .await
 }
 
 /// `GET /api/v1/events`: the event log, newest first.
-pub async fn events(
-    State(app): State<ApiState>,
-    Authed(m): Authed,
-    page: Paging,
-) -> Result<Json<Value>, ApiError> {
-    let (rows, total) = events::list(&app.store, &m.id, page.limit, page.offset)
+pub async fn events(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+    let events = table::page::<Event>(&app.store, &m.id, page.window())
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let data = rows
-        .iter()
-        .map(|e| {
-            json!({"id": e.id, "event": e.event_type, "resource_id": e.resource_id, "data": e.data,
-                   "created_at": iso(e.created_at)})
-        })
-        .collect();
-    render(Page {
-        data,
-        total,
-        limit: page.limit,
-        offset: page.offset,
+    page.render(&events, |e| {
+        json!({"id": e.id, "event": e.event_type, "resource_id": e.resource_id, "data": e.data,
+               "created_at": iso(e.created_at)})
     })
 }

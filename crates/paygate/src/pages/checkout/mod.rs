@@ -22,7 +22,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::{PagesState, page};
 use crate::{
-    http::error::ApiError,
+    http::{
+        error::ApiError,
+        layers::{NO_SNIFF, Set, with_headers},
+    },
     merchants::test_merchant,
     orders::{self, NewOrder},
     store::merchants,
@@ -36,7 +39,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The checkout router; `public_api` answers under `/api` (the public payment endpoints).
 pub fn router(state: PagesState, public_api: Router) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/checkout", get(checkout))
         .route("/checkout.js", get(sdk))
         .route("/assets/{file}", get(super::asset))
@@ -48,19 +51,17 @@ pub fn router(state: PagesState, public_api: Router) -> Router {
             page(StatusCode::NOT_FOUND, &page_not_found)
         })
         .with_state(state)
-        .nest("/api", public_api)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            |res: &Response| is_html(res).then(|| HeaderValue::from_static(CSP)),
-        ))
+        .nest("/api", public_api);
+    let headers = [
+        NO_SNIFF,
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+    ];
+    // The policy is for pages: on HTML answers only.
+    let csp = |res: &Response| is_html(res).then(|| HeaderValue::from_static(CSP));
+    with_headers(router, Set::IfNotPresent, &headers).layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        csp,
+    ))
 }
 
 fn is_html(res: &Response) -> bool {

@@ -21,22 +21,24 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::PagesState;
+use crate::{
+    http::{
+        error::ApiError,
+        layers::{NO_FRAMES, NO_SNIFF, Set, with_headers},
+    },
+    merchants::{self, secret_digest},
+    store::{dashboard as db, merchants::Merchant, now},
+};
 use axum::{
     Router,
     extract::FromRequestParts,
-    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use rand::distr::{Alphanumeric, SampleString};
 use subtle::ConstantTimeEq;
-use tower_http::set_header::SetResponseHeaderLayer;
-
-use super::PagesState;
-use crate::{
-    merchants::{self, secret_digest},
-    store::{dashboard as db, merchants::Merchant, now},
-};
 
 const COOKIE: &str = "paygate_session";
 /// How long a session lives.
@@ -44,7 +46,7 @@ pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 
 /// The dashboard router.
 pub fn router(state: PagesState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/login", get(login::page).post(login::login))
         .route("/logout", post(login::logout))
@@ -68,27 +70,19 @@ pub fn router(state: PagesState) -> Router {
         .route("/dashboard/webhooks/{id}/retry", post(webhooks::retry))
         .route("/dashboard/docs", get(docs::page))
         .route("/assets/{file}", get(super::asset))
-        .with_state(state)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
-                 form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-            ),
-        ))
+        .with_state(state);
+    let headers = [
+        NO_SNIFF,
+        NO_FRAMES,
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+    ];
+    with_headers(router, Set::Overriding, &headers)
 }
+
+/// The dashboard's Content-Security-Policy: no scripts at all, styles and images of its own.
+const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// What every signed-in page shows around its body (`templates/dashboard/layout.html`).
 pub struct Frame {
@@ -141,7 +135,7 @@ fn not_found(s: &SignedIn, what: &'static str) -> Response {
 }
 
 fn internal(e: &dyn std::fmt::Display) -> Response {
-    crate::http::error::ApiError::internal(e).into_response()
+    ApiError::internal(e).into_response()
 }
 
 /// Redirects to `to` after a form, with `notice` kept in the session for the next page (a
@@ -151,6 +145,35 @@ async fn back(state: &PagesState, s: &SignedIn, to: &str, notice: &str) -> Respo
         return internal(&e);
     }
     Redirect::to(to).into_response()
+}
+
+/// Answers a form of the signed-in merchant: 403 without the session's CSRF token (`act` does
+/// not run); otherwise runs `act` and redirects to `to` with the notice it returns, or answers
+/// the error it fails with.
+async fn answer_form(
+    state: &PagesState,
+    s: &SignedIn,
+    form: &HashMap<String, String>,
+    to: &str,
+    act: impl Future<Output = Result<String, ApiError>>,
+) -> Response {
+    if let Err(r) = s.check_csrf(form) {
+        return r.into_response();
+    }
+    match act.await {
+        Ok(notice) => back(state, s, to, &notice).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A service's refusal as the notice for the next page; an internal error as the 500 it is.
+fn refusal(e: impl Into<ApiError>) -> Result<String, ApiError> {
+    let e = e.into();
+    if e.status.is_server_error() {
+        Err(e)
+    } else {
+        Ok(e.description)
+    }
 }
 
 type Q = axum::extract::Query<HashMap<String, String>>;

@@ -4,15 +4,14 @@
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use paygate_core::{
     DeliveryStatus, Method, MinorUnit, OrderAmount, PaymentStatus, RefundStatus, display_amount,
 };
 
-use super::{F, Frame, SignedIn, back, internal, not_found};
+use super::{F, Frame, SignedIn, answer_form, internal, not_found, refusal};
 use crate::{
-    http::error::ApiError,
     pages::{PagesState, Time, page as render},
     payments::service as payments,
     refunds,
@@ -137,15 +136,12 @@ pub async fn capture(
     Path(id): Path<String>,
     axum::Form(f): F,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&f) {
-        return r.into_response();
-    }
     let path = format!("/dashboard/payments/{id}");
-    match app.payments.capture(&s.merchant.id, &id, None, None).await {
-        Ok(_) => back(&app, &s, &path, "Payment captured.").await,
-        Err(payments::Error::Store(e)) => internal(&e),
-        Err(e) => back(&app, &s, &path, &ApiError::from(e).description).await,
-    }
+    answer_form(&app, &s, &f, &path, async {
+        let captured = app.payments.capture(&s.merchant.id, &id, None, None).await;
+        captured.map_or_else(refusal, |_| Ok("Payment captured.".to_owned()))
+    })
+    .await
 }
 
 /// `POST /dashboard/payments/{id}/refund`: all that is left, or the amount given.
@@ -155,32 +151,28 @@ pub async fn refund(
     Path(id): Path<String>,
     axum::Form(f): F,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&f) {
-        return r.into_response();
-    }
     let path = format!("/dashboard/payments/{id}");
-    let amount = match f.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()) {
-        None => None,
-        Some(a) => match a.parse::<i64>() {
-            Ok(n) if (1..=OrderAmount::MAX).contains(&n) => Some(MinorUnit::new(n)),
-            _ => {
-                let msg = "The refund amount must be a positive whole number of paise.";
-                return back(&app, &s, &path, msg).await;
-            }
-        },
-    };
-    let reason = f
-        .get("reason")
-        .map(|r| r.trim())
-        .filter(|r| !r.is_empty())
-        .map(|r| r.chars().take(refunds::REASON_MAX).collect());
-    match app
-        .refunds
-        .create(&s.merchant.id, &id, amount, reason, None)
-        .await
-    {
-        Ok(r) => back(&app, &s, &path, &format!("Refund {} created.", r.id)).await,
-        Err(refunds::Error::Store(e)) => internal(&e),
-        Err(e) => back(&app, &s, &path, &ApiError::from(e).description).await,
-    }
+    answer_form(&app, &s, &f, &path, async {
+        let amount = match f.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()) {
+            None => None,
+            Some(a) => match a.parse::<i64>() {
+                Ok(n) if (1..=OrderAmount::MAX).contains(&n) => Some(MinorUnit::new(n)),
+                _ => {
+                    let msg = "The refund amount must be a positive whole number of paise.";
+                    return Ok(msg.to_owned());
+                }
+            },
+        };
+        let reason = f
+            .get("reason")
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+            .map(|r| r.chars().take(refunds::REASON_MAX).collect());
+        let created = app
+            .refunds
+            .create(&s.merchant.id, &id, amount, reason, None)
+            .await;
+        created.map_or_else(refusal, |r| Ok(format!("Refund {} created.", r.id)))
+    })
+    .await
 }

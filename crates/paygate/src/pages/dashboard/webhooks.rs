@@ -8,10 +8,11 @@ use axum::{
 
 use paygate_core::DeliveryStatus;
 
-use super::{F, Frame, Q, SignedIn, back, page_number};
+use super::{F, Frame, Q, SignedIn, answer_form, page_number};
 use crate::{
     http::error::ApiError,
     pages::{PagesState, Time, page as render},
+    store::table::Window,
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -46,10 +47,11 @@ struct Row {
 /// `GET /dashboard/webhooks`.
 pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let page = page_number(&q);
-    let listed = app
-        .webhooks
-        .list(&s.merchant.id, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        .await;
+    let window = Window {
+        limit: PAGE_SIZE,
+        offset: (page - 1) * PAGE_SIZE,
+    };
+    let listed = app.webhooks.list(&s.merchant.id, window).await;
     let (rows, total) = match listed {
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
@@ -88,19 +90,18 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
 
 /// `POST /dashboard/webhooks/config`: sets (or, empty, clears) the webhook URL.
 pub async fn save(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
-    if let Err(r) = s.check_csrf(&f) {
-        return r.into_response();
-    }
     let url = f
         .get("webhook_url")
         .map(|u| u.trim())
         .filter(|u| !u.is_empty());
-    let notice = match app.webhooks.set_url(&s.merchant.id, url).await {
-        Ok(_) if url.is_some() => "Webhook URL saved.".to_owned(),
-        Ok(_) => "Webhooks turned off.".to_owned(),
-        Err(e) => ApiError::from(e).description,
-    };
-    back(&app, &s, HERE, &notice).await
+    answer_form(&app, &s, &f, HERE, async {
+        Ok(match app.webhooks.set_url(&s.merchant.id, url).await {
+            Ok(_) if url.is_some() => "Webhook URL saved.".to_owned(),
+            Ok(_) => "Webhooks turned off.".to_owned(),
+            Err(e) => ApiError::from(e).description,
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/webhooks/secret`: a new webhook secret.
@@ -109,30 +110,29 @@ pub async fn regenerate_secret(
     s: SignedIn,
     axum::Form(f): F,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&f) {
-        return r.into_response();
-    }
-    match app.webhooks.rotate_secret(&s.merchant.id, None).await {
-        Ok(_) => back(&app, &s, HERE, "New webhook secret generated.").await,
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    answer_form(&app, &s, &f, HERE, async {
+        match app.webhooks.rotate_secret(&s.merchant.id, None).await {
+            Ok(_) => Ok("New webhook secret generated.".to_owned()),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
 }
 
 /// `POST /dashboard/webhooks/test`: sends a `webhook.test` event now.
 pub async fn test(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
-    if let Err(r) = s.check_csrf(&f) {
-        return r.into_response();
-    }
-    let notice = match app.webhooks.send_test(&s.merchant, None).await {
-        Ok(d) => {
-            let answer = d
-                .response_code
-                .map_or_else(|| "no answer".into(), |c| c.to_string());
-            format!("Test webhook sent: {} ({answer}).", d.status)
-        }
-        Err(e) => ApiError::from(e).description,
-    };
-    back(&app, &s, HERE, &notice).await
+    answer_form(&app, &s, &f, HERE, async {
+        Ok(match app.webhooks.send_test(&s.merchant, None).await {
+            Ok(d) => {
+                let answer = d
+                    .response_code
+                    .map_or_else(|| "no answer".into(), |c| c.to_string());
+                format!("Test webhook sent: {} ({answer}).", d.status)
+            }
+            Err(e) => ApiError::from(e).description,
+        })
+    })
+    .await
 }
 
 /// `POST /dashboard/webhooks/{id}/retry`: a new cycle of attempts, now.
@@ -142,12 +142,11 @@ pub async fn retry(
     Path(id): Path<String>,
     axum::Form(f): F,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&f) {
-        return r.into_response();
-    }
-    let notice = match app.webhooks.retry(&s.merchant.id, &id, None).await {
-        Ok(_) => "Webhook retry scheduled.".to_owned(),
-        Err(e) => ApiError::from(e).description,
-    };
-    back(&app, &s, HERE, &notice).await
+    answer_form(&app, &s, &f, HERE, async {
+        Ok(match app.webhooks.retry(&s.merchant.id, &id, None).await {
+            Ok(_) => "Webhook retry scheduled.".to_owned(),
+            Err(e) => ApiError::from(e).description,
+        })
+    })
+    .await
 }
