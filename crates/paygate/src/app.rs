@@ -191,11 +191,14 @@ impl App {
     /// The routers of the three listeners: API, checkout, dashboard.
     fn routers(&self) -> [Router; 3] {
         let checkout =
-            pages::checkout::router(self.pages.clone(), http::public_router(self.api.clone()));
+            pages::checkout::router(self.pages.clone(), http::public_router(self.api.clone()))
+                .merge(http::health_router(self.api.clone()));
+        let dashboard = pages::dashboard::router(self.pages.clone())
+            .merge(http::health_router(self.api.clone()));
         [
             http::api_router(self.api.clone()),
             http::layers::common(checkout),
-            http::layers::common(pages::dashboard::router(self.pages.clone())),
+            http::layers::common(dashboard),
         ]
     }
 }

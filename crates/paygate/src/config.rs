@@ -35,6 +35,10 @@ pub struct Settings {
     /// Prefix of every Redis key paygate writes.
     #[arg(long, env = "REDIS_PREFIX", default_value = "paygate", global = true)]
     pub redis_prefix: String,
+    /// Log format: `text` (for people, the default) or `json` (one object per line, with each
+    /// request's id, merchant, route and latency).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    pub log_format: String,
     /// Address the listeners bind.
     #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
     pub host: IpAddr,

@@ -36,6 +36,9 @@ enum Command {
     /// Manage merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// Exit 0 when this host's API answers `GET /health` with 200 (for container health
+    /// checks: the image has no curl).
+    Healthcheck,
     /// The test merchant: receives webhooks, verifies both signatures, shows what it got.
     WebhookReceiver {
         /// Address to listen on.
@@ -65,6 +68,15 @@ enum MerchantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace a merchant's API secret; prints the new one (only this once). Running
+    /// gateways accept the old secret until their credential cache expires (10 s).
+    RotateKeys {
+        /// The merchant's id or email.
+        merchant: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List merchants.
     List {
         /// Print JSON.
@@ -75,14 +87,7 @@ enum MerchantCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logs(&cli.settings.log_format);
     let config = match Config::from_settings(cli.settings) {
         Ok(c) => c,
         Err(message) => {
@@ -106,6 +111,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to standard error: for people by default, or one JSON object per line (`json`) with
+/// the fields of the current request's span (request id, route, merchant) on each. `RUST_LOG`
+/// overrides the filter; by default the per-request access line is logged only as JSON.
+fn init_logs(format: &str) {
+    use paygate::http::layers::ACCESS_LOG;
+    let filter = |default: String| {
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into())
+    };
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    if format == "json" {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter("info,sqlx=warn".into()))
+            .init();
+    } else {
+        builder
+            .with_env_filter(filter(format!("info,sqlx=warn,{ACCESS_LOG}=warn")))
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+}
+
+/// `GET /health` of the API on this host over plain HTTP/1.0 (all a container probe needs;
+/// no HTTP client stack for one request).
+async fn healthcheck(port: u16) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let probe = async {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        conn.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        conn.read_exact(&mut head).await?;
+        anyhow::Ok(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(5), probe).await??;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.") && &head[9..12] == b"200",
+        "the API answered {:?}",
+        String::from_utf8_lossy(&head)
+    );
+    println!("healthy");
+    Ok(())
+}
+
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::All => paygate::app::run_until_signal(App::build(config).await?, Mode::All).await,
@@ -124,6 +175,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("migrations applied ({})", store.backend());
             Ok(())
         }
+        Command::Healthcheck => healthcheck(config.port).await,
         Command::WebhookReceiver { listen, secret } => {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(async move {
@@ -170,6 +222,28 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
                 println!("api key:        {}", m.api_key);
                 println!("api secret:     {}", created.api_secret);
                 println!("webhook secret: {}", m.webhook_secret);
+                println!("(the API secret is shown only now: store it safely)");
+            }
+        }
+        MerchantCommand::RotateKeys { merchant, json } => {
+            let all = merchant_rows::list(store).await?;
+            let Some(m) = all
+                .into_iter()
+                .find(|m| m.id == merchant || m.email.eq_ignore_ascii_case(&merchant))
+            else {
+                anyhow::bail!("no merchant has the id or email {merchant:?}");
+            };
+            let cache = merchants::CredentialCache::default();
+            let secret = merchants::rotate_api_secret(store, &cache, &m).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": m.id, "api_key": m.api_key, "api_secret": secret})
+                );
+            } else {
+                println!("id:         {}", m.id);
+                println!("api key:    {}", m.api_key);
+                println!("api secret: {secret}");
                 println!("(the API secret is shown only now: store it safely)");
             }
         }

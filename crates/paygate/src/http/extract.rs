@@ -40,9 +40,9 @@ impl FromRequestParts<ApiState> for Authed {
                 .and_then(basic_credentials)
                 .ok_or_else(ApiError::unauthenticated)?,
         };
-        Ok(Self(
-            merchants::authenticate(&app.store, &app.credentials, &key, &secret).await?,
-        ))
+        let merchant = merchants::authenticate(&app.store, &app.credentials, &key, &secret).await?;
+        tracing::Span::current().record("merchant_id", merchant.id.as_str());
+        Ok(Self(merchant))
     }
 }
 

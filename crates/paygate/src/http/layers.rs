@@ -1,8 +1,8 @@
 //! The cross-cutting layers every listener wears, from tower-http: a request id (the client's
 //! `X-Request-Id`, or a new UUID), sent back in the response and recorded on the request's
 //! tracing span (so every log line written while handling the request names it); a trace span
-//! per request with its method and path, and a debug line with status and latency when it
-//! ends; a timeout; and a panic turned into the API's 500. Security headers are set per
+//! per request with its method, path, route template and (once authenticated) merchant, and a
+//! line with status and latency when it ends (target [`ACCESS_LOG`]); a timeout; and a panic turned into the API's 500. Security headers are set per
 //! listener (the API's here; the pages set their own, with their Content-Security-Policy),
 //! each list through [`with_headers`].
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::{
     Router,
     body::Body,
+    extract::MatchedPath,
     http::{HeaderName, HeaderValue, Request, Response, StatusCode, header},
     response::IntoResponse,
 };
@@ -20,11 +21,14 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::TraceLayer,
 };
-use tracing::Level;
 
 use super::error::ApiError;
+
+/// The target of the line logged when a request is answered (its status and latency; the
+/// request's span adds its id, route and merchant). Off in the text format's default filter.
+pub const ACCESS_LOG: &str = "paygate::access";
 
 /// How long a request may take before it is answered 408 (its writes, group-committed on
 /// tasks of their own, still run to completion).
@@ -45,14 +49,20 @@ pub fn common(router: Router) -> Router {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default();
+                        let route = req
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map_or("", MatchedPath::as_str);
                         tracing::info_span!(
                             "request",
                             request_id = %id,
                             method = %req.method(),
                             path = %req.uri().path(),
+                            route,
+                            merchant_id = tracing::field::Empty,
                         )
                     })
-                    .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                    .on_response(answered),
             )
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::internal(&"a request handler panicked").into_response()
@@ -63,6 +73,16 @@ pub fn common(router: Router) -> Router {
                 REQUEST_TIMEOUT,
             )),
     )
+}
+
+/// The access line of a request, in its span.
+fn answered<B>(res: &Response<B>, latency: Duration, _: &tracing::Span) {
+    tracing::info!(
+        target: ACCESS_LOG,
+        status = res.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "answered"
+    );
 }
 
 /// The timeout's answer in the API's error shape (tower-http's has an empty body).

@@ -78,6 +78,14 @@ pub fn api_router(state: ApiState) -> Router {
     layers::common(layers::api_headers(router))
 }
 
+/// `GET /health` alone, for the dashboard and checkout listeners (the same answer as the
+/// API port's, so a load balancer can probe any of them).
+pub fn health_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", axum::routing::get(api::health::health))
+        .with_state(state)
+}
+
 /// The public endpoints of the checkout page, relative to `/api` (for the checkout port, which
 /// serves them on the page's own origin, with the API's JSON rejections).
 pub fn public_router(state: ApiState) -> Router {

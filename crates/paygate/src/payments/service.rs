@@ -206,6 +206,16 @@ pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page
     Ok(table::page(store, merchant_id, page).await?)
 }
 
+/// A page of the merchant's payments matching `filter`, newest first, with the matching total.
+pub async fn search(
+    store: &Store,
+    merchant_id: &str,
+    filter: &payments::Filter,
+    page: Window,
+) -> Result<Page<Payment>, Error> {
+    Ok(payments::list_filtered(store, merchant_id, filter, page.limit, page.offset).await?)
+}
+
 /// What processing a payment job did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Processed {

@@ -65,6 +65,10 @@ pub struct Filter {
     pub method: Option<Method>,
     /// A payment id or an order id.
     pub search: Option<String>,
+    /// Created at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// A page of the merchant's payments matching `f`, newest first, and the matching total.
@@ -78,26 +82,27 @@ pub async fn list_filtered(
     macro_rules! filtered {
         () => {
             " FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4)"
+             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4) \
+             AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6)"
         };
     }
     let sql = concat!(
         "SELECT ",
         cols!(),
         filtered!(),
-        " ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
+        " ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
     );
     let (status, method) = (
         f.status.map(PaymentStatus::as_str),
         f.method.map(Method::as_str),
     );
-    let search = &f.search;
+    let (search, from, to) = (&f.search, f.from, f.to);
     let page = sql!(on_pool(store) => fetch_all(
-        sql, merchant_id, status, method, search, limit, offset,
+        sql, merchant_id, status, method, search, from, to, limit, offset,
     ))?;
     let sql = concat!("SELECT COUNT(*)", filtered!());
     let total = sql!(on_pool(store) => scalar::fetch_one(
-        sql, merchant_id, status, method, search,
+        sql, merchant_id, status, method, search, from, to,
     ))?;
     Ok((page, total))
 }

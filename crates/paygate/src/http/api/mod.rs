@@ -1,6 +1,7 @@
 //! `/health` and `/api/v1/*`, one file per resource.
 
-mod health;
+mod account;
+pub mod health;
 mod orders;
 mod payments;
 mod refunds;
@@ -47,6 +48,7 @@ pub fn public_routes_v1() -> Router<ApiState> {
 /// honour `Idempotency-Key` on POST.
 pub fn routes(app: &ApiState) -> Router<ApiState> {
     let authenticated = Router::new()
+        .route("/api/v1/merchant", get(account::merchant))
         .route("/api/v1/orders", post(orders::create).get(orders::list))
         .route("/api/v1/orders/{id}", get(orders::get))
         .route(

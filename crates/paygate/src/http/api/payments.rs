@@ -1,8 +1,14 @@
 //! Payments, authenticated and public (checkout).
 
-use axum::{Json, extract::State, http::StatusCode};
-use chrono::Datelike as _;
-use paygate_core::{Card, CardError, CardInput, Method, Vpa};
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::StatusCode,
+};
+use chrono::{DateTime, Datelike as _, Utc};
+use paygate_core::{Card, CardError, CardInput, Method, PaymentStatus, Vpa};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -11,7 +17,10 @@ use super::{
 };
 use crate::{
     payments::{Instrument, NewPayment, service},
-    store::{now, payments::Payment},
+    store::{
+        now,
+        payments::{Filter, Payment},
+    },
     views::{PaymentBody, PublicPaymentBody},
 };
 
@@ -159,8 +168,55 @@ pub async fn capture(
     .await
 }
 
-/// `GET /api/v1/payments`: newest first.
-pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
-    let payments = service::list(&app.store, &m.id, page.window()).await?;
+/// `GET /api/v1/payments`: newest first; `status`, `method` and `from`/`to` (RFC 3339, on
+/// `created_at`, `to` exclusive) narrow the list.
+pub async fn list(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    page: Paging,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let filter = filter_of(&q)?;
+    let payments = service::search(&app.store, &m.id, &filter, page.window()).await?;
     page.render(&payments, |p| PaymentBody::new(p, true))
+}
+
+/// The list's filters from its query string; a value it cannot read is a 400 naming it.
+fn filter_of(q: &HashMap<String, String>) -> Result<Filter, ApiError> {
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(PaymentStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request("status must be one of: pending, success, failed")
+        })?),
+    };
+    let method = match q.get("method") {
+        None => None,
+        Some(s) => Some(
+            Method::parse(s)
+                .ok_or_else(|| ApiError::bad_request("method must be one of: upi, card"))?,
+        ),
+    };
+    let instant = |name: &str| match q.get(name) {
+        None => Ok(None),
+        Some(v) => DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "{name} must be an RFC 3339 time, like 2026-01-31T00:00:00Z"
+                ))
+            }),
+    };
+    let (from, to) = (instant("from")?, instant("to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    Ok(Filter {
+        status,
+        method,
+        from,
+        to,
+        ..Filter::default()
+    })
 }

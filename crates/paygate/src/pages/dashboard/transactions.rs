@@ -26,6 +26,7 @@ fn filter_of(q: &HashMap<String, String>) -> Filter {
             .get("q")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty()),
+        ..Filter::default()
     }
 }
 

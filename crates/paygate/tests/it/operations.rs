@@ -1,0 +1,249 @@
+//! What operators and integrators reach besides payments: the account endpoint, the payment
+//! list's filters, `/health` on every port, JSON logs, the container health check and key
+//! rotation from the command line — each on every backend.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{
+        Backend, KEY, SECRET, TestApp, TestDb, assert_error, every_backend, http, into_json,
+    },
+    process::{BIN, Gateway, temp_dir},
+};
+
+async fn the_merchant_endpoint_shows_the_account_and_no_secret(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (status, body) = t.get("/api/v1/merchant").await;
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "api_key",
+            "created_at",
+            "email",
+            "id",
+            "name",
+            "webhook_url"
+        ]
+    );
+    assert_eq!(body["id"], "550e8400-e29b-41d4-a716-446655440000");
+    assert_eq!(body["email"], "test@example.com");
+    assert_eq!(body["api_key"], KEY);
+    let text = body.to_string();
+    assert!(!text.contains(SECRET) && !text.contains("whsec_"), "{text}");
+    let res = http().get(t.url("/api/v1/merchant")).send().await.unwrap();
+    let (status, body) = into_json(res).await;
+    assert_error(status, &body, 401, "AUTHENTICATION_ERROR");
+}
+
+async fn payments_filter_by_status_method_and_time(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let upi = t.upi_payment("asha@okaxis").await;
+    let order = t.order(20_000).await;
+    let card = json!({"number": "4000000000000002", "expiry_month": "12", "expiry_year": "2099",
+        "cvv": "123", "holder_name": "Asha Rao"});
+    let (status, card) = t
+        .post(
+            "/api/v1/payments",
+            &json!({"order_id": order, "method": "card", "card": card}),
+        )
+        .await;
+    assert_eq!(status, 201, "{card}");
+    let upi = t.wait_final(upi["id"].as_str().unwrap()).await;
+    let card = t.wait_final(card["id"].as_str().unwrap()).await;
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = t.get("/api/v1/payments?method=card").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids(&body), [card["id"].as_str().unwrap()]);
+    assert_eq!(body["total"], 1);
+    for s in ["success", "failed", "pending"] {
+        let (_, body) = t.get(&format!("/api/v1/payments?status={s}")).await;
+        let want: Vec<&str> = [&card, &upi]
+            .iter()
+            .filter(|p| p["status"] == s)
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids(&body), want, "status={s}");
+    }
+    let first = upi["created_at"].as_str().unwrap();
+    let (_, body) = t
+        .get(&format!("/api/v1/payments?from={first}&method=upi"))
+        .await;
+    assert_eq!(ids(&body), [upi["id"].as_str().unwrap()]);
+    let (_, body) = t.get(&format!("/api/v1/payments?to={first}")).await;
+    assert_eq!(ids(&body), Vec::<String>::new(), "to is exclusive");
+    let (_, body) = t.get("/api/v1/payments?from=2999-01-01T00:00:00Z").await;
+    assert_eq!(body["total"], 0);
+    for (query, message) in [
+        ("status=settled", "status must be one of"),
+        ("method=cash", "method must be one of"),
+        ("from=yesterday", "from must be an RFC 3339 time"),
+        (
+            "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "from must not be after to",
+        ),
+    ] {
+        let (status, body) = t.get(&format!("/api/v1/payments?{query}")).await;
+        assert_error(status, &body, 400, "BAD_REQUEST_ERROR");
+        let got = body["error"]["description"].as_str().unwrap();
+        assert!(got.starts_with(message), "{query}: {got}");
+    }
+}
+
+async fn health_answers_on_every_port(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    for addr in [t.addr, t.dashboard, t.checkout] {
+        let res = http()
+            .get(format!("http://{addr}/health"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = into_json(res).await;
+        assert_eq!(status, 200, "{addr}: {body}");
+        assert_eq!(body["database"], "connected", "{addr}");
+        let redis = if backend.uses_redis() {
+            "connected"
+        } else {
+            "not_configured"
+        };
+        assert_eq!(body["redis"], redis, "{addr}");
+    }
+}
+
+async fn json_logs_carry_request_id_merchant_route_and_latency(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let g = Gateway::start(&db, &dir, &[("LOG_FORMAT", "json")]).await;
+    let res = http()
+        .get(g.url("/api/v1/payments/pay_doesnotexist0001"))
+        .header("X-Api-Key", KEY)
+        .header("X-Api-Secret", SECRET)
+        .header("X-Request-Id", "req-json-log-51c2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let mut found = None;
+    for _ in 0..100 {
+        found = g
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["span"]["request_id"] == "req-json-log-51c2");
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let line = found.unwrap_or_else(|| panic!("no JSON line of the request:\n{}", g.logs()));
+    let lines = g.logs();
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "every line is a JSON object:\n{lines}"
+    );
+    assert_eq!(line["target"], "paygate::access", "{line}");
+    assert_eq!(line["fields"]["status"], 404, "{line}");
+    assert!(
+        line["fields"]["latency_ms"].as_f64().unwrap() > 0.0,
+        "{line}"
+    );
+    assert_eq!(line["span"]["route"], "/api/v1/payments/{id}", "{line}");
+    assert_eq!(
+        line["span"]["merchant_id"], "550e8400-e29b-41d4-a716-446655440000",
+        "{line}"
+    );
+    assert!(!lines.contains(SECRET), "the secret is never logged");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn paygate(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .env_clear()
+        .envs(db.env())
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+async fn the_healthcheck_command_follows_the_api(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let mut g = Gateway::start(&db, &dir, &[]).await;
+    let port = g.port.to_string();
+    let up = paygate(&db, &[("PORT", &port)], &["healthcheck"]);
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    g.kill9();
+    let down = paygate(&db, &[("PORT", &port)], &["healthcheck"]);
+    assert!(!down.status.success(), "a stopped API is not healthy");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn rotate_keys_replaces_the_api_secret_once(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let g = Gateway::start(&db, &dir, &[]).await;
+    let out = paygate(
+        &db,
+        &[],
+        &["merchant", "rotate-keys", "test@example.com", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = rotated["api_secret"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("secret_") && secret != SECRET,
+        "{rotated}"
+    );
+    assert_eq!(rotated["api_key"], KEY);
+    let call = |secret: String| {
+        http()
+            .get(g.url("/api/v1/merchant"))
+            .header("X-Api-Key", KEY)
+            .header("X-Api-Secret", secret)
+            .send()
+    };
+    // A running gateway trusts its cached credentials for at most 10 s.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while call(SECRET.to_owned()).await.unwrap().status() != 401 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old secret still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(call(secret).await.unwrap().status(), 200);
+    let missing = paygate(&db, &[], &["merchant", "rotate-keys", "nobody@example.com"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no merchant"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+every_backend!(
+    the_merchant_endpoint_shows_the_account_and_no_secret,
+    payments_filter_by_status_method_and_time,
+    health_answers_on_every_port,
+    json_logs_carry_request_id_merchant_route_and_latency,
+    the_healthcheck_command_follows_the_api,
+    rotate_keys_replaces_the_api_secret_once,
+);
