@@ -157,6 +157,7 @@ impl App {
                 test_endpoints: config.test_endpoints,
                 idempotency_takeover: config.idempotency_takeover,
                 fault_pause: config.fault_pause,
+                metrics_token_digest: config.metrics_token_digest.clone(),
             },
         });
         let pages = PagesState::new(PagesParts {

@@ -184,6 +184,9 @@ pub struct Settings {
     /// change committed and before it answers, so a test can kill the process there.
     #[arg(long, env = "TEST_FAULT_PAUSE", global = true, hide = true)]
     pub test_fault_pause: Option<String>,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
+    #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Which defaults and limits apply.
@@ -241,6 +244,8 @@ pub struct Config {
     pub idempotency_takeover: Duration,
     /// The test hook of `TEST_FAULT_PAUSE`.
     pub fault_pause: Option<(FaultPoint, Duration)>,
+    /// The SHA-256 (hex) of `METRICS_TOKEN`, when set (the token itself is not kept).
+    pub metrics_token_digest: Option<String>,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -381,6 +386,10 @@ impl Config {
             test_endpoints,
             idempotency_takeover: Duration::from_millis(s.idempotency_takeover_ms),
             fault_pause,
+            metrics_token_digest: s
+                .metrics_token
+                .filter(|t| !t.is_empty())
+                .map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes()))),
         })
     }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod layers;
+pub mod metrics;
 pub mod receiver;
 
 use std::{sync::Arc, time::Duration};
@@ -36,6 +37,8 @@ pub struct ApiSettings {
     pub idempotency_takeover: Duration,
     /// The test hook of `TEST_FAULT_PAUSE`.
     pub fault_pause: Option<(FaultPoint, Duration)>,
+    /// The SHA-256 of `METRICS_TOKEN`: `/metrics` then requires it as a bearer token.
+    pub metrics_token_digest: Option<String>,
 }
 
 /// What the API's handlers work with. Cheap to clone.
@@ -74,7 +77,11 @@ pub fn render<T: serde::Serialize>(view: T) -> ApiResult {
 
 /// The API router (port 8000).
 pub fn api_router(state: ApiState) -> Router {
-    let router = with_api_rejections(api::routes(&state)).with_state(state);
+    metrics::handle();
+    let router = with_api_rejections(api::routes(&state))
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state);
     layers::common(layers::api_headers(router))
 }
 

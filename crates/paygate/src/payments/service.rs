@@ -170,6 +170,7 @@ impl Payments {
             return Ok(Processed::AlreadyFinal);
         };
         tracing::info!(payment = %updated.id, status = %status, "payment processed");
+        metrics::counter!("paygate_payments_total", "status" => status.as_str()).increment(1);
         Ok(Processed::Finished(status))
     }
 }

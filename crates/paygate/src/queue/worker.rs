@@ -200,10 +200,23 @@ impl Worker {
 
     /// Runs one claimed job (held by `worker`) and acknowledges or reschedules it.
     pub async fn handle(&self, worker: &str, job: &ClaimedJob) -> Outcome {
+        let started = std::time::Instant::now();
         let result = match self.handlers.get(job.queue.as_str()) {
             Some(handler) => handler.run(&job.resource_id).await,
             None => Err(anyhow::anyhow!("no handler for queue {}", job.queue)),
         };
+        let outcome = match &result {
+            Ok(None) => "done",
+            Ok(Some(_)) => "later",
+            Err(_) => "retry",
+        };
+        let labels = [
+            ("queue", job.queue.clone()),
+            ("outcome", outcome.to_owned()),
+        ];
+        metrics::counter!("paygate_jobs_total", &labels).increment(1);
+        metrics::histogram!("paygate_job_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(None) => {
                 if let Err(e) = self.queue.complete(worker, job).await {

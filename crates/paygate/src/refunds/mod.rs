@@ -162,6 +162,7 @@ impl Refunds {
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
         tracing::info!(refund = %done.id, "refund processed");
+        metrics::counter!("paygate_refunds_total", "status" => "processed").increment(1);
         Ok(Processed::Processed)
     }
 }

@@ -182,6 +182,15 @@ impl Store {
         Ok(Self { db, write })
     }
 
+    /// The read pool's open and idle connections (on SQLite, of the read pool; the writer is
+    /// one more).
+    pub fn pool_usage(&self) -> (u32, usize) {
+        match &self.db {
+            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
     /// The backend's name, for logs and health.
     pub fn backend(&self) -> &'static str {
         match self.db {

@@ -173,6 +173,12 @@ impl Webhooks {
             response_body: response.body,
             duration_ms: i64::try_from(response.duration.as_millis()).unwrap_or(i64::MAX),
         };
+        metrics::counter!(
+            "paygate_webhook_deliveries_total",
+            "outcome" => if success { "success" } else { "failure" },
+            "attempt" => attempts.to_string(),
+        )
+        .increment(1);
         if !self.writer.record(attempt).await? {
             // Another worker recorded this attempt first (its schedule stands), or a manual retry
             // started a new cycle while this attempt was in flight (its job runs again).

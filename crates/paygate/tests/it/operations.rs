@@ -239,7 +239,124 @@ async fn rotate_keys_replaces_the_api_secret_once(backend: Backend) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The sum of the samples of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(t: &TestApp, token: Option<&str>) -> (u16, String) {
+    let mut req = http().get(t.url("/metrics"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+async fn metrics_move_with_requests_jobs_and_deliveries(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    // A webhook URL nobody listens on: each event's first attempt fails.
+    let (status, body) = t
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/webhooks/config",
+            Some(&json!({"webhook_url": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, before) = scrape(&t, None).await;
+    assert_eq!(status, 200);
+    let created = [
+        r#"route="/api/v1/payments""#,
+        r#"method="POST""#,
+        r#"status="201""#,
+    ];
+    let count = |text: &str| {
+        (
+            sample(text, "paygate_http_requests_total", &created),
+            sample(text, "paygate_payments_total", &[]),
+            sample(
+                text,
+                "paygate_jobs_total",
+                &[r#"queue="payments""#, r#"outcome="done""#],
+            ),
+            sample(
+                text,
+                "paygate_webhook_deliveries_total",
+                &[r#"outcome="failure""#, r#"attempt="1""#],
+            ),
+        )
+    };
+    let (requests0, payments0, jobs0, deliveries0) = count(&before);
+    for _ in 0..3 {
+        let p = t.upi_payment("asha@okaxis").await;
+        t.wait_final(p["id"].as_str().unwrap()).await;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let after = loop {
+        let (_, text) = scrape(&t, None).await;
+        if count(&text).3 >= deliveries0 + 3.0 || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (requests1, payments1, jobs1, deliveries1) = count(&after);
+    assert!(requests1 >= requests0 + 3.0, "{requests0} -> {requests1}");
+    assert!(payments1 >= payments0 + 3.0, "{payments0} -> {payments1}");
+    assert!(jobs1 >= jobs0 + 3.0, "{jobs0} -> {jobs1}");
+    assert!(
+        deliveries1 >= deliveries0 + 3.0,
+        "{deliveries0} -> {deliveries1}"
+    );
+    let latency = sample(
+        &after,
+        "paygate_http_request_duration_seconds_count",
+        &created,
+    );
+    assert!(latency >= 3.0, "the latency histogram counts the requests");
+    for queue in ["payments", "refunds", "webhooks"] {
+        let q = format!(r#"queue="{queue}""#);
+        assert!(
+            after
+                .lines()
+                .any(|l| l.starts_with("paygate_queue_jobs{") && l.contains(&q)),
+            "queue depth of {queue}:\n{after}"
+        );
+    }
+    assert!(sample(&after, "paygate_db_pool_connections", &[r#"state="open""#]) >= 1.0);
+    assert!(
+        !after.contains("/api/v1/payments/pay_"),
+        "routes are templates, not paths"
+    );
+}
+
+async fn metrics_require_the_token_when_one_is_set(backend: Backend) {
+    let t = TestApp::spawn_with(
+        backend,
+        paygate::app::Mode::All,
+        &["--metrics-token", "scrape-token-8d1e"],
+    )
+    .await;
+    let (status, body) = scrape(&t, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("AUTHENTICATION_ERROR"), "{body}");
+    assert_eq!(scrape(&t, Some("wrong-token")).await.0, 401);
+    let (status, body) = scrape(&t, Some("scrape-token-8d1e")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("paygate_db_pool_connections"), "{body}");
+}
+
 every_backend!(
+    metrics_move_with_requests_jobs_and_deliveries,
+    metrics_require_the_token_when_one_is_set,
     the_merchant_endpoint_shows_the_account_and_no_secret,
     payments_filter_by_status_method_and_time,
     health_answers_on_every_port,

@@ -1,0 +1,99 @@
+//! Prometheus metrics: the `metrics` crate's macros record where things happen (this layer
+//! for HTTP, the worker for jobs, the services for final statuses and webhook attempts), and
+//! `metrics-exporter-prometheus` renders them at `GET /metrics` on the API port. Gauges that
+//! describe the present (queue depth, database pool) are read when the document is scraped.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use subtle::ConstantTimeEq as _;
+
+use super::{ApiState, error::ApiError};
+use crate::{merchants::secret_digest, queue::QUEUES};
+
+/// Latency buckets, seconds: from a cached read to a request held by a slow batch.
+const BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's recorder, installed on first use (one per process: the `metrics` macros
+/// write to a global recorder).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may be installed already (an embedding program's): then paygate's
+        // document stays empty rather than failing the start.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Counts and times every request by route template (not path: ids would make a series per
+/// payment), method and status.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", res.status().as_u16().to_string()),
+    ];
+    metrics::counter!("paygate_http_requests_total", &labels).increment(1);
+    metrics::histogram!("paygate_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    res
+}
+
+/// `GET /metrics`: the Prometheus text format. With `METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <token>` (compared in constant time).
+pub async fn scrape(State(app): State<ApiState>, req: Request<Body>) -> Response {
+    if let Some(want) = &app.settings.metrics_token_digest {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(secret_digest)
+            .unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(want.as_bytes())) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "AUTHENTICATION_ERROR",
+                "GET /metrics requires Authorization: Bearer with METRICS_TOKEN",
+            )
+            .into_response();
+        }
+    }
+    for queue in QUEUES {
+        if let Ok(c) = app.queue.counts(Some(queue)).await {
+            let gauge = |state: &'static str, n: i64| {
+                metrics::gauge!("paygate_queue_jobs", "queue" => *queue, "state" => state)
+                    .set(n as f64);
+            };
+            gauge("waiting", c.queued);
+            gauge("active", c.active);
+        }
+    }
+    let (size, idle) = app.store.pool_usage();
+    metrics::gauge!("paygate_db_pool_connections", "state" => "open").set(f64::from(size));
+    metrics::gauge!("paygate_db_pool_connections", "state" => "idle").set(idle as f64);
+    let text = handle().render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
