@@ -158,6 +158,9 @@ impl App {
                 idempotency_takeover: config.idempotency_takeover,
                 fault_pause: config.fault_pause,
                 metrics_token_digest: config.metrics_token_digest.clone(),
+                rate_limits: config
+                    .rate_limit
+                    .and_then(|(rate, burst)| http::ratelimit::Limits::new(rate, burst)),
             },
         });
         let pages = PagesState::new(PagesParts {

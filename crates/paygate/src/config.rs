@@ -184,6 +184,19 @@ pub struct Settings {
     /// change committed and before it answers, so a test can kill the process there.
     #[arg(long, env = "TEST_FAULT_PAUSE", global = true, hide = true)]
     pub test_fault_pause: Option<String>,
+    /// Requests per second each API key may make (a token bucket refilled at this rate); 0
+    /// turns the limit off.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_SECOND",
+        default_value_t = 0,
+        global = true
+    )]
+    pub rate_limit_per_second: u32,
+    /// Requests an API key may make at once above its rate (the bucket's size; at least the
+    /// rate when smaller).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 0, global = true)]
+    pub rate_limit_burst: u32,
     /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -246,6 +259,8 @@ pub struct Config {
     pub fault_pause: Option<(FaultPoint, Duration)>,
     /// The SHA-256 (hex) of `METRICS_TOKEN`, when set (the token itself is not kept).
     pub metrics_token_digest: Option<String>,
+    /// Per API key: requests per second and burst; `None` when off.
+    pub rate_limit: Option<(u32, u32)>,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -386,6 +401,10 @@ impl Config {
             test_endpoints,
             idempotency_takeover: Duration::from_millis(s.idempotency_takeover_ms),
             fault_pause,
+            rate_limit: (s.rate_limit_per_second > 0).then(|| {
+                let rate = s.rate_limit_per_second;
+                (rate, s.rate_limit_burst.max(rate))
+            }),
             metrics_token_digest: s
                 .metrics_token
                 .filter(|t| !t.is_empty())

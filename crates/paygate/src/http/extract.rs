@@ -33,17 +33,26 @@ impl FromRequestParts<ApiState> for Authed {
         parts: &mut Parts,
         app: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let (key, secret) = match (header("x-api-key"), header("x-api-secret")) {
-            (Some(k), Some(s)) => (k.to_owned(), s.to_owned()),
-            _ => header("authorization")
-                .and_then(basic_credentials)
-                .ok_or_else(ApiError::unauthenticated)?,
-        };
+        let (key, secret) =
+            presented_credentials(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
         let merchant = merchants::authenticate(&app.store, &app.credentials, &key, &secret).await?;
         tracing::Span::current().record("merchant_id", merchant.id.as_str());
         Ok(Self(merchant))
     }
+}
+
+/// The API key and secret a request presents: `X-Api-Key` + `X-Api-Secret`, or HTTP Basic.
+pub fn presented_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match (header("x-api-key"), header("x-api-secret")) {
+        (Some(k), Some(s)) => Some((k.to_owned(), s.to_owned())),
+        _ => header("authorization").and_then(basic_credentials),
+    }
+}
+
+/// The API key a request presents (unchecked).
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
+    presented_credentials(headers).map(|(key, _)| key)
 }
 
 /// `Basic base64(key:secret)` → `(key, secret)`.

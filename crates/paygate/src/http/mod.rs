@@ -13,6 +13,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod layers;
 pub mod metrics;
+pub mod ratelimit;
 pub mod receiver;
 
 use std::{sync::Arc, time::Duration};
@@ -39,6 +40,8 @@ pub struct ApiSettings {
     pub fault_pause: Option<(FaultPoint, Duration)>,
     /// The SHA-256 of `METRICS_TOKEN`: `/metrics` then requires it as a bearer token.
     pub metrics_token_digest: Option<String>,
+    /// Per-API-key limits (`RATE_LIMIT_PER_SECOND`), when on.
+    pub rate_limits: Option<Arc<ratelimit::Limits>>,
 }
 
 /// What the API's handlers work with. Cheap to clone.

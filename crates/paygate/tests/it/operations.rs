@@ -354,7 +354,64 @@ async fn metrics_require_the_token_when_one_is_set(backend: Backend) {
     assert!(body.contains("paygate_db_pool_connections"), "{body}");
 }
 
+async fn a_key_at_its_limit_gets_429_and_another_key_is_untouched(backend: Backend) {
+    let t = TestApp::spawn_with(
+        backend,
+        paygate::app::Mode::All,
+        &["--rate-limit-per-second", "2", "--rate-limit-burst", "5"],
+    )
+    .await;
+    let other = paygate::merchants::create(&t.app.store, "Other Shop", "other@example.com")
+        .await
+        .unwrap();
+    let (other_key, other_secret) = (other.merchant.api_key.clone(), other.api_secret.clone());
+    let get = |key: String, secret: String| {
+        http()
+            .get(t.url("/api/v1/merchant"))
+            .header("X-Api-Key", key)
+            .header("X-Api-Secret", secret)
+            .send()
+    };
+    // The first key spends its burst and more.
+    let mut limited = None;
+    for i in 0..20 {
+        let res = get(KEY.to_owned(), SECRET.to_owned()).await.unwrap();
+        match res.status().as_u16() {
+            200 => {
+                assert!(i < 6, "request {i} passed a burst of 5 at 2/s");
+                assert_eq!(res.headers()["ratelimit-limit"], "2");
+                assert!(res.headers().contains_key("ratelimit-remaining"));
+            }
+            429 => {
+                limited = Some(res);
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let res = limited.expect("the key reached its limit");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1).contains(&retry), "Retry-After {retry}");
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    assert!(res.headers().contains_key("ratelimit-reset"));
+    let (status, body) = into_json(res).await;
+    assert_error(status, &body, 429, "RATE_LIMIT_ERROR");
+    // Meanwhile the other merchant's key has its whole burst.
+    for _ in 0..5 {
+        let res = get(other_key.clone(), other_secret.clone()).await.unwrap();
+        assert_eq!(res.status(), 200, "another key is not limited by the first");
+    }
+    // The public checkout endpoints and /health are not per-key limited.
+    let res = http().get(t.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 every_backend!(
+    a_key_at_its_limit_gets_429_and_another_key_is_untouched,
     metrics_move_with_requests_jobs_and_deliveries,
     metrics_require_the_token_when_one_is_set,
     the_merchant_endpoint_shows_the_account_and_no_secret,

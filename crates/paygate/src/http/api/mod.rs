@@ -77,6 +77,13 @@ pub fn routes(app: &ApiState) -> Router<ApiState> {
         .route("/api/v1/webhooks/test", post(webhooks::test))
         .route("/api/v1/events", get(webhooks::events))
         .route_layer(middleware::from_fn_with_state(app.clone(), idempotency));
+    let authenticated = match &app.settings.rate_limits {
+        Some(limits) => authenticated.route_layer(middleware::from_fn_with_state(
+            limits.clone(),
+            crate::http::ratelimit::limit,
+        )),
+        None => authenticated,
+    };
     let mut router = Router::new()
         .route("/health", get(health::health))
         .nest("/api/v1", public_routes_v1())
