@@ -240,9 +240,19 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
     let (shutdown, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let (mut api_addr, mut checkout_addr, mut dashboard_addr) = (None, None, None);
-    if mode != Mode::Worker {
+    // Every process records metrics (a worker's jobs too), whether or not it serves them.
+    http::metrics::handle();
+    let listeners = if mode == Mode::Worker {
+        app.config
+            .worker_port
+            .map(|port| {
+                let router = http::worker_router(app.api.clone());
+                vec![("worker", "WORKER_PORT", port, router)]
+            })
+            .unwrap_or_default()
+    } else {
         let [api, checkout, dashboard] = app.routers();
-        let listeners = [
+        vec![
             ("API", "PORT", app.config.port, api),
             (
                 "checkout",
@@ -256,7 +266,9 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
                 app.config.dashboard_port,
                 dashboard,
             ),
-        ];
+        ]
+    };
+    {
         for (name, setting, port, router) in listeners {
             let addr = SocketAddr::new(app.config.host, port);
             let listener = TcpListener::bind(addr)
@@ -265,7 +277,7 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
             let bound = listener.local_addr()?;
             tracing::info!(addr = %bound, "{name} listening");
             match name {
-                "API" => api_addr = Some(bound),
+                "API" | "worker" => api_addr = Some(bound),
                 "checkout" => checkout_addr = Some(bound),
                 _ => dashboard_addr = Some(bound),
             }

@@ -45,6 +45,10 @@ pub struct Settings {
     /// API port.
     #[arg(long, env = "PORT", default_value_t = 8000, global = true)]
     pub port: u16,
+    /// A `worker` process's port for `/health` and `/metrics` (a worker serves nothing else;
+    /// unset: no listener).
+    #[arg(long, env = "WORKER_PORT", global = true)]
+    pub worker_port: Option<u16>,
     /// Merchant dashboard port.
     #[arg(long, env = "DASHBOARD_PORT", default_value_t = 3000, global = true)]
     pub dashboard_port: u16,
@@ -232,6 +236,7 @@ pub struct Config {
     pub host: IpAddr,
     pub port: u16,
     pub dashboard_port: u16,
+    pub worker_port: Option<u16>,
     pub checkout_port: u16,
     pub public_api_url: String,
     pub public_checkout_url: String,
@@ -378,6 +383,7 @@ impl Config {
             redis_prefix: s.redis_prefix,
             host: s.host,
             port: s.port,
+            worker_port: s.worker_port,
             dashboard_port: s.dashboard_port,
             checkout_port: s.checkout_port,
             public_api_url: s.public_api_url.trim_end_matches('/').to_owned(),

@@ -88,6 +88,16 @@ pub fn api_router(state: ApiState) -> Router {
     layers::common(layers::api_headers(router))
 }
 
+/// `GET /health` and `GET /metrics`, for a worker process's `WORKER_PORT`.
+pub fn worker_router(state: ApiState) -> Router {
+    metrics::handle();
+    let router = Router::new()
+        .route("/health", axum::routing::get(api::health::health))
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .with_state(state);
+    layers::common(layers::api_headers(with_api_rejections(router)))
+}
+
 /// `GET /health` alone, for the dashboard and checkout listeners (the same answer as the
 /// API port's, so a load balancer can probe any of them).
 pub fn health_router(state: ApiState) -> Router {

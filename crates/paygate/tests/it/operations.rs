@@ -10,7 +10,7 @@ use crate::{
     helpers::{
         Backend, KEY, SECRET, TestApp, TestDb, assert_error, every_backend, http, into_json,
     },
-    process::{BIN, Gateway, temp_dir},
+    process::{BIN, Gateway, free_port, temp_dir},
 };
 
 async fn the_merchant_endpoint_shows_the_account_and_no_secret(backend: Backend) {
@@ -410,7 +410,68 @@ async fn a_key_at_its_limit_gets_429_and_another_key_is_untouched(backend: Backe
     assert_eq!(res.status(), 200);
 }
 
+async fn a_worker_process_serves_health_and_its_job_metrics(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let dir = temp_dir();
+    let api = Gateway::start_command(&db, &dir, &[], &["serve"]).await;
+    let port = free_port().to_string();
+    let _worker =
+        Gateway::start_command(&db, &dir, &[("WORKER_PORT", port.as_str())], &["worker"]).await;
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let done = |text: &str| sample(text, "paygate_jobs_total", &[r#"queue="payments""#]);
+    let order = http()
+        .post(api.url("/api/v1/orders"))
+        .header("X-Api-Key", KEY)
+        .header("X-Api-Secret", SECRET)
+        .json(&json!({"amount": 1000}))
+        .send()
+        .await
+        .unwrap();
+    let (status, order) = into_json(order).await;
+    assert_eq!(status, 201, "{order}");
+    let payment = http()
+        .post(api.url("/api/v1/payments"))
+        .header("X-Api-Key", KEY)
+        .header("X-Api-Secret", SECRET)
+        .json(&json!({"order_id": order["id"], "method": "upi", "vpa": "asha@okaxis"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(payment.status(), 201);
+    // The worker processed it and counted it; its own port answers /health and /metrics.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(res) = http().get(&metrics_url).send().await
+            && let Ok(text) = res.text().await
+            && done(&text) >= 1.0
+        {
+            assert!(text.contains("paygate_payments_total"), "{text}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker's metrics never counted the job:\n{}",
+            api.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let health = http()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let probe = paygate(&db, &[], &["healthcheck", "--port", &port]);
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 every_backend!(
+    a_worker_process_serves_health_and_its_job_metrics,
     a_key_at_its_limit_gets_429_and_another_key_is_untouched,
     metrics_move_with_requests_jobs_and_deliveries,
     metrics_require_the_token_when_one_is_set,
