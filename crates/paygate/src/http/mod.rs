@@ -80,7 +80,6 @@ pub fn render<T: serde::Serialize>(view: T) -> ApiResult {
 
 /// The API router (port 8000).
 pub fn api_router(state: ApiState) -> Router {
-    metrics::handle();
     let router = with_api_rejections(api::routes(&state))
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route_layer(axum::middleware::from_fn(metrics::track))
@@ -90,7 +89,6 @@ pub fn api_router(state: ApiState) -> Router {
 
 /// `GET /health` and `GET /metrics`, for a worker process's `WORKER_PORT`.
 pub fn worker_router(state: ApiState) -> Router {
-    metrics::handle();
     let router = Router::new()
         .route("/health", axum::routing::get(api::health::health))
         .route("/metrics", axum::routing::get(metrics::scrape))

@@ -22,6 +22,9 @@ use governor::{
 
 use super::{error::ApiError, extract::presented_key};
 
+/// How often keys whose bucket is full again are forgotten.
+const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 type Keyed =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
@@ -40,15 +43,27 @@ impl std::fmt::Debug for Limits {
 }
 
 impl Limits {
-    /// `rate` requests per second with bursts of `burst` per key; `None` if `rate` is 0.
+    /// `rate` requests per second with bursts of `burst` per key; `None` if `rate` is 0. Keys
+    /// are whatever clients present, so a task forgets those whose bucket has refilled (every
+    /// [`FORGET_EVERY`]) and the table cannot grow without bound; it ends with the limiter.
     pub fn new(rate: u32, burst: u32) -> Option<Arc<Self>> {
         let per_second = NonZeroU32::new(rate)?;
         let burst = NonZeroU32::new(burst.max(rate))?;
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Some(Arc::new(Self {
+        let limits = Arc::new(Self {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             rate,
-        }))
+        });
+        let weak = Arc::downgrade(&limits);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FORGET_EVERY).await;
+                let Some(limits) = weak.upgrade() else { return };
+                limits.limiter.retain_recent();
+                limits.limiter.shrink_to_fit();
+            }
+        });
+        Some(limits)
     }
 }
 
