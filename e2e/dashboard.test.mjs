@@ -273,6 +273,33 @@ describe("dashboard", () => {
     await page.close();
   });
 
+  test("the API reference renders the served OpenAPI document with the vendored renderer", async () => {
+    const page = await login();
+    const blocked = [];
+    page.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) blocked.push(m.text()); });
+    page.on("pageerror", (e) => blocked.push(String(e)));
+    await page.goto(`${g.dashboard}/dashboard/docs`);
+    await page.click(tid("api-reference-link"));
+    await page.waitForURL(/\/dashboard\/docs\/api$/);
+    // RapiDoc renders inside its shadow root (playwright's locators pierce it): every tag and
+    // an operation of the document, with the served document's own summary text.
+    const served = await (await fetch(`${g.api}/api/v1/openapi.json`)).json();
+    assert.equal(served.openapi, "3.1.0");
+    const summary = served.paths["/api/v1/orders"].post.summary;
+    assert.equal(summary, "Create an order.");
+    await page.getByText(summary, { exact: false }).first().waitFor({ timeout: 15000 });
+    for (const tag of ["Orders", "Payments", "Refunds", "Webhooks", "Checkout"]) {
+      assert.ok(await page.getByText(tag, { exact: true }).count() > 0, `tag ${tag} shown`);
+    }
+    const fromDashboard = await (await fetch(`${g.dashboard}/dashboard/openapi.json`)).json();
+    assert.deepEqual(fromDashboard, served);
+    const csp = (await page.request.get(`${g.dashboard}/dashboard/docs/api`)).headers()["content-security-policy"];
+    assert.ok(csp.includes("script-src 'self'") && !csp.includes("unsafe-eval"), csp);
+    assert.deepEqual(blocked, []);
+    await shot(page, "dashboard-1280-api-reference");
+    await page.close();
+  });
+
   test("a second merchant never sees the first merchant's data", async () => {
     const bin = process.env.PAYGATE_BIN || join(root, "target", "debug", "paygate");
     const env = { PATH: process.env.PATH, ...g.dbEnv };

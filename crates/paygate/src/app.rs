@@ -197,10 +197,11 @@ impl App {
         let checkout =
             pages::checkout::router(self.pages.clone(), http::public_router(self.api.clone()))
                 .merge(http::health_router(self.api.clone()));
-        let dashboard = pages::dashboard::router(self.pages.clone())
+        let (api, document) = http::api_router(self.api.clone());
+        let dashboard = pages::dashboard::router(self.pages.clone(), document)
             .merge(http::health_router(self.api.clone()));
         [
-            http::api_router(self.api.clone()),
+            api,
             http::layers::common(checkout),
             http::layers::common(dashboard),
         ]

@@ -1,11 +1,17 @@
 //! The JSON shapes of the API (SPEC A3), shared by the handlers and by the event payloads so a
-//! webhook carries exactly what the API shows.
+//! webhook carries exactly what the API shows. Each derives its OpenAPI schema (`ToSchema`);
+//! the field comments are the document's descriptions.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use paygate_core::DeliveryStatus;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::store::{orders::Order, payments::Payment, refunds::Refund};
+use crate::store::{
+    events::Event, merchants::Merchant, orders::Order, payments::Payment, refunds::Refund,
+    webhooks::Delivery,
+};
 
 /// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
 pub fn iso(t: DateTime<Utc>) -> String {
@@ -13,11 +19,19 @@ pub fn iso(t: DateTime<Utc>) -> String {
 }
 
 /// What every form of an order shows.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderFields<'a> {
+    /// The order's id, `order_` and 16 characters.
+    #[schema(example = "order_NXhj67fGH2jk9mPq")]
     pub id: &'a str,
+    /// What the order costs, in the currency's smallest unit (paise for INR).
+    #[schema(minimum = 100, example = 50000)]
     pub amount: i64,
+    /// ISO 4217 code, upper case.
+    #[schema(example = "INR")]
     pub currency: &'a str,
+    /// `created`, or `paid` once a payment succeeded.
+    #[schema(example = "created")]
     pub status: &'a str,
 }
 
@@ -33,15 +47,20 @@ impl<'a> From<&'a Order> for OrderFields<'a> {
 }
 
 /// An order as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderBody<'a> {
     #[serde(flatten)]
     pub fields: OrderFields<'a>,
+    /// The merchant the order belongs to.
     pub merchant_id: &'a str,
+    /// The merchant's own reference, if given.
     pub receipt: Option<&'a str>,
+    /// The merchant's notes: string values under keys of its choosing (`{}` when none).
+    #[schema(value_type = Object)]
     pub notes: &'a Value,
+    /// When the order was created (ISO 8601, UTC, milliseconds).
     pub created_at: String,
-    /// Shown when reading an order, not in the create response.
+    /// Last change (ISO 8601); shown when reading an order, not in the create response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
@@ -61,7 +80,7 @@ impl<'a> OrderBody<'a> {
 }
 
 /// An order as the public checkout endpoint shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PublicOrderBody<'a> {
     #[serde(flatten)]
     pub fields: OrderFields<'a>,
@@ -74,14 +93,24 @@ impl<'a> From<&'a Order> for PublicOrderBody<'a> {
 }
 
 /// What every form of a payment shows.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PaymentFields<'a> {
+    /// The payment's id, `pay_` and 16 characters.
+    #[schema(example = "pay_H8sK3jD9s2L1pQr4")]
     pub id: &'a str,
+    /// The order it pays.
     pub order_id: &'a str,
+    /// The order's amount, in the smallest currency unit.
     pub amount: i64,
+    /// The order's currency.
     pub currency: &'a str,
+    /// `upi` or `card`.
+    #[schema(example = "upi")]
     pub method: &'a str,
+    /// `pending` until the processor answers, then `success` or `failed`.
+    #[schema(example = "pending")]
     pub status: &'a str,
+    /// When the payment was created (ISO 8601, UTC, milliseconds).
     pub created_at: String,
 }
 
@@ -101,16 +130,20 @@ impl<'a> From<&'a Payment> for PaymentFields<'a> {
 
 /// A payment as the API shows it: UPI payments carry `vpa`, card payments `card_network`
 /// and `card_last4`; the full form adds `captured`, `updated_at` and, when failed, the error.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PaymentBody<'a> {
     #[serde(flatten)]
     pub fields: PaymentFields<'a>,
+    /// The customer's UPI id (UPI payments).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpa: Option<&'a str>,
+    /// `visa`, `mastercard`, `amex`, `rupay` or `unknown` (card payments).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_network: Option<&'a str>,
+    /// The card number's last four digits (card payments); the rest is never kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_last4: Option<&'a str>,
+    /// Whether a successful payment was captured (full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured: Option<bool>,
     /// Sum of the pending and processed refunds (full form only).
@@ -118,11 +151,15 @@ pub struct PaymentBody<'a> {
     pub amount_refunded: Option<i64>,
     /// `null`, `partial` or `full` (full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub refund_status: Option<Option<&'static str>>,
+    /// Why a failed payment failed, e.g. `PAYMENT_FAILED` (full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<&'a str>,
+    /// A sentence for the failure (full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<&'a str>,
+    /// Last change (ISO 8601; full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
@@ -150,12 +187,15 @@ impl<'a> PaymentBody<'a> {
 }
 
 /// A payment's status fields, for the checkout page's polling.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PublicPaymentBody<'a> {
     #[serde(flatten)]
     pub fields: PaymentFields<'a>,
+    /// Why a failed payment failed; `null` otherwise.
     pub error_code: Option<&'a str>,
+    /// A sentence for the failure; `null` otherwise.
     pub error_description: Option<&'a str>,
+    /// Last change (ISO 8601).
     pub updated_at: String,
 }
 
@@ -171,16 +211,26 @@ impl<'a> From<&'a Payment> for PublicPaymentBody<'a> {
 }
 
 /// A refund as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RefundBody<'a> {
+    /// The refund's id, `rfnd_` and 16 characters.
+    #[schema(example = "rfnd_K9pL2mN8qR5tV7wX")]
     pub id: &'a str,
+    /// The payment refunded.
     pub payment_id: &'a str,
+    /// How much, in the smallest currency unit.
     pub amount: i64,
+    /// Why, if given.
     pub reason: Option<&'a str>,
+    /// `pending` until the processor answers, then `processed`.
+    #[schema(example = "pending")]
     pub status: &'a str,
+    /// When the refund was asked for (ISO 8601).
     pub created_at: String,
-    /// Shown when reading a refund, not in the create response.
+    /// When it was processed (ISO 8601), `null` while pending; shown when reading a refund,
+    /// not in the create response.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub processed_at: Option<Option<String>>,
 }
 
@@ -200,10 +250,126 @@ impl<'a> RefundBody<'a> {
 }
 
 /// A page of a list: `{data, total, limit, offset}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page<T> {
+    /// The rows of this page, newest first.
     pub data: Vec<T>,
+    /// How many rows the whole list has.
     pub total: i64,
+    /// The page size asked for (1–100, default 10).
     pub limit: i64,
+    /// How many rows were skipped (default 0).
     pub offset: i64,
+}
+
+/// A payment's refunds: `{data, total}`, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct RefundList<'a> {
+    /// Every refund of the payment.
+    pub data: Vec<RefundBody<'a>>,
+    /// How many there are.
+    pub total: usize,
+}
+
+/// The merchant's webhook configuration.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookConfigBody<'a> {
+    /// Where events are delivered; `null` when webhooks are off.
+    pub webhook_url: Option<&'a str>,
+    /// The `whsec_…` secret deliveries are signed with.
+    pub webhook_secret: &'a str,
+}
+
+impl<'a> From<&'a Merchant> for WebhookConfigBody<'a> {
+    fn from(m: &'a Merchant) -> Self {
+        Self {
+            webhook_url: m.webhook_url.as_deref(),
+            webhook_secret: &m.webhook_secret,
+        }
+    }
+}
+
+/// A webhook delivery as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryBody<'a> {
+    /// The delivery's id, `whk_` and 16 characters.
+    pub id: &'a str,
+    /// The event type delivered, e.g. `payment.success`.
+    pub event: &'a str,
+    /// The event's id (the same in every delivery of it, so receivers can de-duplicate).
+    pub event_id: &'a str,
+    /// `pending` (more attempts to come), `success` or `failed` (attempts exhausted).
+    pub status: &'static str,
+    /// Attempts made in the current cycle.
+    pub attempts: i32,
+    /// When the delivery was created (ISO 8601).
+    pub created_at: String,
+    /// When it was last attempted (ISO 8601), `null` before the first attempt.
+    pub last_attempt_at: Option<String>,
+    /// When the next attempt is due (ISO 8601), while pending.
+    pub next_retry_at: Option<String>,
+    /// The receiver's HTTP status at the last attempt; `null` when it did not answer.
+    pub response_code: Option<i32>,
+    /// The start of the receiver's answer at the last attempt.
+    pub response_body: Option<&'a str>,
+    /// How long the last attempt took, ms.
+    pub duration_ms: Option<i64>,
+}
+
+impl<'a> From<&'a Delivery> for DeliveryBody<'a> {
+    fn from(d: &'a Delivery) -> Self {
+        let pending = d.status == DeliveryStatus::Pending;
+        Self {
+            id: &d.id,
+            event: &d.event,
+            event_id: &d.event_id,
+            status: d.status.as_str(),
+            attempts: d.attempts,
+            created_at: iso(d.created_at),
+            last_attempt_at: d.last_attempt_at.map(iso),
+            next_retry_at: d.next_retry_at.filter(|_| pending).map(iso),
+            response_code: d.response_code,
+            response_body: d.response_body.as_deref(),
+            duration_ms: d.duration_ms,
+        }
+    }
+}
+
+/// The answer to a manual retry.
+#[derive(Serialize, ToSchema)]
+pub struct RetryBody<'a> {
+    /// The delivery retried.
+    pub id: &'a str,
+    /// `pending`: a new cycle of attempts, starting now.
+    pub status: &'static str,
+    /// `Webhook retry scheduled`.
+    pub message: &'static str,
+}
+
+/// An event of the merchant's event log.
+#[derive(Serialize, ToSchema)]
+pub struct EventBody<'a> {
+    /// The event's id, `evt_` and 16 characters.
+    pub id: &'a str,
+    /// Its type, e.g. `payment.created`.
+    pub event: &'a str,
+    /// The order, payment or refund it is about.
+    pub resource_id: &'a str,
+    /// What its webhook payload carries, e.g. `{"payment": {…}}`.
+    #[schema(value_type = Object)]
+    pub data: &'a Value,
+    /// When it happened (ISO 8601).
+    pub created_at: String,
+}
+
+impl<'a> From<&'a Event> for EventBody<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self {
+            id: &e.id,
+            event: &e.event_type,
+            resource_id: &e.resource_id,
+            data: &e.data,
+            created_at: iso(e.created_at),
+        }
+    }
 }

@@ -6,7 +6,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{merchants, orders, payments, refunds, webhooks};
 
@@ -75,9 +76,34 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// A stable code: `BAD_REQUEST_ERROR`, `AUTHENTICATION_ERROR`, `NOT_FOUND_ERROR`,
+    /// `INVALID_VPA`, `INVALID_CARD`, `EXPIRED_CARD`, `PAYMENT_FAILED`,
+    /// `IDEMPOTENCY_KEY_IN_USE`, `IDEMPOTENCY_KEY_REUSED`, `RATE_LIMIT_ERROR`,
+    /// `INTERNAL_ERROR`.
+    #[schema(example = "BAD_REQUEST_ERROR")]
+    pub code: &'a str,
+    /// A sentence for a person: which field, and what it must be.
+    #[schema(example = "amount must be at least 100 and at most 9007199254740991")]
+    pub description: &'a str,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "description": self.description}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                description: &self.description,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

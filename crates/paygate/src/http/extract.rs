@@ -78,8 +78,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(id)) => Ok(Self(id)),
-            Err(_) => Err(ApiError::bad_request(
+            Ok(Path(id)) if !id.contains('\0') => Ok(Self(id)),
+            _ => Err(ApiError::bad_request(
                 "The resource id in the URL is not valid text",
             )),
         }
@@ -113,9 +113,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(_) => return Err(ApiError::bad_request("Request body must be a JSON object")),
             Err(_) => return Err(ApiError::bad_request("Request body is not valid JSON")),
         };
+        if has_nul(&value) {
+            // Valid JSON (`\u0000`), but no database stores it in text: refused up front.
+            return Err(ApiError::bad_request(
+                "Request body must not contain the NUL character (\\u0000)",
+            ));
+        }
         serde_path_to_error::deserialize(value)
             .map(Self)
             .map_err(|e| ApiError::bad_request(describe(&e)))
+    }
+}
+
+/// Whether any key or string of `v` holds U+0000.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -169,6 +185,29 @@ where
     T: serde::Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// The query parameters [`Paging`] reads, for the OpenAPI document (the extractor reads them
+/// itself, to name a bad value in the API's error body).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document
+pub struct PagingParams {
+    /// Page size, 1–100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0, maximum = 2147483647)]
+    offset: Option<i64>,
+}
+
+/// The `{id}` path parameter, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // describes the path for the OpenAPI document
+pub struct IdParam {
+    /// The resource's id, e.g. `order_NXhj67fGH2jk9mPq`.
+    id: String,
 }
 
 /// `limit` (1–100, default 10) and `offset` (≥ 0, default 0).

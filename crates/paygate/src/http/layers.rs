@@ -68,11 +68,24 @@ pub fn common(router: Router) -> Router {
                 ApiError::internal(&"a request handler panicked").into_response()
             }))
             .layer(axum::middleware::map_response(timed_out))
+            .layer(axum::middleware::from_fn(refuse_nul))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 REQUEST_TIMEOUT,
             )),
     )
+}
+
+/// A 400 for a URL that encodes U+0000 (`%00`) in its path or query: no id, filter or page
+/// parameter may hold it, and the databases cannot store it in text.
+async fn refuse_nul(req: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    let uri = req.uri();
+    let encoded = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if encoded(uri.path()) || uri.query().is_some_and(encoded) {
+        return ApiError::bad_request("The URL must not contain the NUL character (%00)")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// The access line of a request, in its span.

@@ -61,8 +61,15 @@ pub async fn track(req: Request, next: Next) -> Response {
     res
 }
 
-/// `GET /metrics`: the Prometheus text format. With `METRICS_TOKEN` set, only for
+/// Prometheus metrics.
+///
+/// The Prometheus text format. With `METRICS_TOKEN` set, only for
 /// `Authorization: Bearer <token>` (compared in constant time).
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "Health", responses(
+    (status = 200, description = "The metrics, Prometheus text format", body = String,
+        content_type = "text/plain; version=0.0.4"),
+    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is not it",
+        body = crate::http::error::ErrorBody)))]
 pub async fn scrape(State(app): State<ApiState>, req: Request<Body>) -> Response {
     if let Some(want) = &app.settings.metrics_token_digest {
         let given = req

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod layers;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 pub mod receiver;
 
@@ -78,13 +79,24 @@ pub fn render<T: serde::Serialize>(view: T) -> ApiResult {
         .map_err(|e| ApiError::internal(&e))
 }
 
-/// The API router (port 8000).
-pub fn api_router(state: ApiState) -> Router {
-    let router = with_api_rejections(api::routes(&state))
-        .route("/metrics", axum::routing::get(metrics::scrape))
+/// The API port's routes and their OpenAPI document (see [`openapi`]).
+pub fn api_routes(state: &ApiState) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (routes, collected) = api::routes(state)
+        .routes(utoipa_axum::routes!(metrics::scrape))
+        .routes(utoipa_axum::routes!(openapi::serve))
+        .split_for_parts();
+    (routes, openapi::finish(collected))
+}
+
+/// The API router (port 8000), and its rendered OpenAPI document.
+pub fn api_router(state: ApiState) -> (Router, openapi::Document) {
+    let (routes, document) = api_routes(&state);
+    let document = openapi::Document(Arc::new(document.to_pretty_json().unwrap_or_default()));
+    let router = with_api_rejections(routes)
         .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::Extension(document.clone()))
         .with_state(state);
-    layers::common(layers::api_headers(router))
+    (layers::common(layers::api_headers(router)), document)
 }
 
 /// `GET /health` and `GET /metrics`, for a worker process's `WORKER_PORT`.
@@ -107,7 +119,8 @@ pub fn health_router(state: ApiState) -> Router {
 /// The public endpoints of the checkout page, relative to `/api` (for the checkout port, which
 /// serves them on the page's own origin, with the API's JSON rejections).
 pub fn public_router(state: ApiState) -> Router {
-    with_api_rejections(Router::new().nest("/v1", api::public_routes_v1())).with_state(state)
+    let (routes, _) = api::public_routes_v1().split_for_parts();
+    with_api_rejections(Router::new().nest("/v1", routes)).with_state(state)
 }
 
 /// The API's answers for what no route takes: a JSON 404 for an unknown path, a JSON 405 for

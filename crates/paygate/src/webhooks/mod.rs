@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use paygate_core::{DeliveryStatus, webhook};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     batch::{Batcher, per_request},
@@ -386,22 +386,4 @@ impl Writer {
     pub async fn record(&self, attempt: AttemptRow) -> Result<bool, Error> {
         self.record.call(attempt).await
     }
-}
-
-/// A delivery as the API shows it.
-pub fn delivery_json(d: &Delivery) -> Value {
-    use crate::views::iso;
-    json!({
-        "id": d.id,
-        "event": d.event,
-        "event_id": d.event_id,
-        "status": d.status.as_str(),
-        "attempts": d.attempts,
-        "created_at": iso(d.created_at),
-        "last_attempt_at": d.last_attempt_at.map(iso),
-        "next_retry_at": if d.status == DeliveryStatus::Pending { d.next_retry_at.map(iso) } else { None },
-        "response_code": d.response_code,
-        "response_body": d.response_body,
-        "duration_ms": d.duration_ms,
-    })
 }

@@ -11,6 +11,7 @@ mod fairness;
 mod faults;
 mod hardening;
 mod idempotency;
+mod openapi;
 mod operations;
 mod orders;
 mod payments;

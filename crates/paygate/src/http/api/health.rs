@@ -1,7 +1,10 @@
 //! Health, the test merchant, and queue status.
 
+use std::collections::BTreeMap;
+
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{
     http::{ApiState, error::ApiError, extract::Authed},
@@ -11,8 +14,33 @@ use crate::{
     views::iso,
 };
 
-/// `GET /health`: 200 `healthy`, or `degraded` when no worker is alive; 503 `unhealthy`
-/// when the database or Redis does not answer, naming it.
+/// What `GET /health` answers.
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `healthy`; `degraded` when no worker is alive; `unhealthy` (with a 503) when the
+    /// database or Redis does not answer.
+    #[schema(example = "healthy")]
+    pub status: &'static str,
+    /// `connected` or `disconnected`.
+    pub database: &'static str,
+    /// `connected`, `disconnected`, or `not_configured` on the embedded queue.
+    pub redis: &'static str,
+    /// `running` when at least one worker's heartbeat is fresh, else `stopped`.
+    pub worker: &'static str,
+    /// How many workers are alive.
+    pub workers: i64,
+    /// When this answer was made (ISO 8601).
+    pub timestamp: String,
+}
+
+/// Health of the gateway.
+///
+/// `200` with `healthy` or `degraded` (no worker alive); `503` with `unhealthy` when the
+/// database or Redis does not answer, naming it. Also served on the dashboard and checkout
+/// ports.
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "Health", responses(
+    (status = 200, description = "Up (`healthy` or `degraded`)", body = HealthBody),
+    (status = 503, description = "The database or Redis is down", body = HealthBody)))]
 pub async fn health(State(app): State<ApiState>) -> impl IntoResponse {
     let (database, redis) = tokio::join!(app.store.ping(), app.queue.backend_healthy());
     let workers = app.queue.live_workers().await.unwrap_or(0);
@@ -24,18 +52,22 @@ pub async fn health(State(app): State<ApiState>) -> impl IntoResponse {
     } else {
         "healthy"
     };
-    let body = json!({
-        "status": status,
-        "database": if database { "connected" } else { "disconnected" },
-        "redis": match redis {
+    let body = HealthBody {
+        status,
+        database: if database {
+            "connected"
+        } else {
+            "disconnected"
+        },
+        redis: match redis {
             None => "not_configured",
             Some(true) => "connected",
             Some(false) => "disconnected",
         },
-        "worker": if workers > 0 { "running" } else { "stopped" },
-        "workers": workers,
-        "timestamp": iso(now()),
-    });
+        worker: if workers > 0 { "running" } else { "stopped" },
+        workers,
+        timestamp: iso(now()),
+    };
     let code = if up {
         StatusCode::OK
     } else {
@@ -44,28 +76,58 @@ pub async fn health(State(app): State<ApiState>) -> impl IntoResponse {
     (code, Json(body))
 }
 
-/// `GET /api/v1/test/merchant`.
-pub async fn test_merchant() -> Json<Value> {
-    Json(json!({
-        "id": test_merchant::ID,
-        "email": test_merchant::EMAIL,
-        "api_key": test_merchant::API_KEY,
-        "seeded": true,
-    }))
+/// The seeded test merchant.
+#[derive(Serialize, ToSchema)]
+pub struct TestMerchantBody {
+    /// Its id.
+    pub id: &'static str,
+    /// Its email (the dashboard login).
+    pub email: &'static str,
+    /// Its API key.
+    pub api_key: &'static str,
+    /// Always `true`.
+    pub seeded: bool,
 }
 
-async fn counts(app: &ApiState, queue: Option<&str>) -> Result<Value, ApiError> {
+/// The seeded test merchant (test endpoints only).
+///
+/// Served only when `TEST_ENDPOINTS` is on (the default outside production).
+#[utoipa::path(get, path = "/api/v1/test/merchant", operation_id = "getTestMerchant", tag = "Test", responses(
+    (status = 200, description = "The test merchant", body = TestMerchantBody)))]
+pub async fn test_merchant() -> Json<TestMerchantBody> {
+    Json(TestMerchantBody {
+        id: test_merchant::ID,
+        email: test_merchant::EMAIL,
+        api_key: test_merchant::API_KEY,
+        seeded: true,
+    })
+}
+
+/// Jobs of a queue (or of all), by state.
+#[derive(Serialize, ToSchema)]
+pub struct JobCounts {
+    /// Waiting to run (due or delayed).
+    pub pending: i64,
+    /// Claimed by a worker.
+    pub processing: i64,
+    /// Finished.
+    pub completed: i64,
+    /// Gave up after their attempts.
+    pub failed: i64,
+}
+
+async fn counts(app: &ApiState, queue: Option<&str>) -> Result<JobCounts, ApiError> {
     let c = app
         .queue
         .counts(queue)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(json!({
-        "pending": c.queued,
-        "processing": c.active,
-        "completed": c.completed,
-        "failed": c.failed,
-    }))
+    Ok(JobCounts {
+        pending: c.queued,
+        processing: c.active,
+        completed: c.completed,
+        failed: c.failed,
+    })
 }
 
 async fn worker_status(app: &ApiState) -> Result<(&'static str, i64), ApiError> {
@@ -77,23 +139,59 @@ async fn worker_status(app: &ApiState) -> Result<(&'static str, i64), ApiError> 
     Ok((if live > 0 { "running" } else { "stopped" }, live))
 }
 
-/// `GET /api/v1/test/jobs/status`: counts from the queue, worker status from heartbeats.
-pub async fn jobs_status(State(app): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let mut body = counts(&app, None).await?;
-    let (status, live) = worker_status(&app).await?;
-    body["worker_status"] = json!(status);
-    body["workers"] = json!(live);
-    Ok(Json(body))
+/// What `GET /api/v1/test/jobs/status` answers.
+#[derive(Serialize, ToSchema)]
+pub struct JobsStatusBody {
+    #[serde(flatten)]
+    pub counts: JobCounts,
+    /// `running` or `stopped`.
+    pub worker_status: &'static str,
+    /// How many workers are alive.
+    pub workers: i64,
 }
 
-/// `GET /api/v1/queue/status`: the same figures per queue.
-pub async fn queue_status(State(app): State<ApiState>, _: Authed) -> Result<Json<Value>, ApiError> {
-    let mut queues = serde_json::Map::new();
+/// Job counts of every queue (test endpoints only).
+///
+/// Counts from the queue, worker status from heartbeats; served only when `TEST_ENDPOINTS`
+/// is on.
+#[utoipa::path(get, path = "/api/v1/test/jobs/status", operation_id = "getJobsStatus", tag = "Test", responses(
+    (status = 200, description = "Job counts and worker status", body = JobsStatusBody)))]
+pub async fn jobs_status(State(app): State<ApiState>) -> Result<Json<JobsStatusBody>, ApiError> {
+    let counts = counts(&app, None).await?;
+    let (worker_status, workers) = worker_status(&app).await?;
+    Ok(Json(JobsStatusBody {
+        counts,
+        worker_status,
+        workers,
+    }))
+}
+
+/// What `GET /api/v1/queue/status` answers.
+#[derive(Serialize, ToSchema)]
+pub struct QueueStatusBody {
+    /// Job counts per queue: `payments`, `refunds`, `webhooks`.
+    pub queues: BTreeMap<&'static str, JobCounts>,
+    /// `running` or `stopped`.
+    pub worker_status: &'static str,
+    /// How many workers are alive.
+    pub workers: i64,
+}
+
+/// Job counts per queue.
+#[utoipa::path(get, path = "/api/v1/queue/status", operation_id = "getQueueStatus", tag = "Queue", responses(
+    (status = 200, description = "Job counts per queue and worker status", body = QueueStatusBody)))]
+pub async fn queue_status(
+    State(app): State<ApiState>,
+    _: Authed,
+) -> Result<Json<QueueStatusBody>, ApiError> {
+    let mut queues = BTreeMap::new();
     for q in QUEUES {
-        queues.insert((*q).to_owned(), counts(&app, Some(q)).await?);
+        queues.insert(*q, counts(&app, Some(q)).await?);
     }
-    let (status, live) = worker_status(&app).await?;
-    Ok(Json(
-        json!({"queues": queues, "worker_status": status, "workers": live}),
-    ))
+    let (worker_status, workers) = worker_status(&app).await?;
+    Ok(Json(QueueStatusBody {
+        queues,
+        worker_status,
+        workers,
+    }))
 }

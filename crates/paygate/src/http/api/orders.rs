@@ -4,15 +4,19 @@ use axum::{extract::State, http::StatusCode};
 use paygate_core::{Currency, OrderAmount};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::{
-    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging, render,
+    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idempotency, Page,
+    Paging, PagingParams, render,
 };
 use crate::{
     orders::{self, NewOrder},
     store::orders::Order,
     views::{OrderBody, PublicOrderBody},
 };
+#[allow(unused_imports)] // named by the OpenAPI annotations only
+use std::collections::HashMap;
 
 /// Longest `receipt`, characters.
 const RECEIPT_MAX: usize = 40;
@@ -22,17 +26,21 @@ const NOTES_MAX_KEYS: usize = 15;
 const NOTE_MAX_LEN: usize = 256;
 
 /// The body of `POST /api/v1/orders`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// What the order costs, in the currency's smallest unit (paise for INR): at least 100,
     /// at most 9007199254740991.
+    #[schema(minimum = 100, maximum = 9007199254740991_i64, example = 50000)]
     pub amount: i64,
     /// An ISO 4217 currency code (any case); INR when absent.
+    #[schema(example = "INR")]
     pub currency: Option<String>,
     /// The merchant's own reference for the order, at most 40 characters.
+    #[schema(max_length = 40, example = "receipt_123")]
     pub receipt: Option<String>,
     /// Up to 15 keys of the merchant's choosing, each a string of at most 256 characters.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub notes: Option<Map<String, Value>>,
 }
 
@@ -84,7 +92,11 @@ impl CreateOrder {
     }
 }
 
-/// `POST /api/v1/orders`.
+/// Create an order.
+///
+/// The amount and currency a payment will collect. Answers `201` with the order, `created`.
+#[utoipa::path(post, path = "/api/v1/orders", operation_id = "createOrder", tag = "Orders", request_body = CreateOrder,
+    responses((status = 201, description = "The order, `created`", body = OrderBody)))]
 pub async fn create(
     State(app): State<ApiState>,
     Authed(m): Authed,
@@ -97,19 +109,27 @@ pub async fn create(
         .await
 }
 
-/// `GET /api/v1/orders/{id}`.
+/// Fetch an order.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", operation_id = "getOrder", tag = "Orders", params(IdParam),
+    responses((status = 200, description = "The order", body = OrderBody)))]
 pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
     let order = orders::get(&app.store, Some(&m.id), &id).await?;
     render(OrderBody::new(&order, true))
 }
 
-/// `GET /api/v1/orders`: newest first.
+/// List orders, newest first.
+#[utoipa::path(get, path = "/api/v1/orders", operation_id = "listOrders", tag = "Orders", params(PagingParams),
+    responses((status = 200, description = "A page of orders", body = Page<OrderBody>)))]
 pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
     let orders = orders::list(&app.store, &m.id, page.window()).await?;
     page.render(&orders, |o| OrderBody::new(o, true))
 }
 
-/// `GET /api/v1/orders/{id}/public`: what the checkout page may show.
+/// Fetch an order for the checkout page (public).
+///
+/// No credentials: what the hosted checkout and `checkout.js` show before a payment.
+#[utoipa::path(get, path = "/orders/{id}/public", operation_id = "getPublicOrder", tag = "Checkout", params(IdParam),
+    responses((status = 200, description = "The order's public fields", body = PublicOrderBody)))]
 pub async fn get_public(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult {
     let order = orders::get(&app.store, None, &id).await?;
     render(PublicOrderBody::from(&order))

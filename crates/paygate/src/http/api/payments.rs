@@ -11,9 +11,11 @@ use chrono::{DateTime, Datelike as _, Utc};
 use paygate_core::{Card, CardError, CardInput, Method, PaymentStatus, Vpa};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging, render,
+    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idempotency, Page,
+    Paging, PagingParams, render,
 };
 use crate::{
     payments::{Instrument, NewPayment, service},
@@ -25,32 +27,41 @@ use crate::{
 };
 
 /// The body of `POST /api/v1/payments` (and of the checkout's public create).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// The order to pay (`order_…`): its amount and currency are the payment's.
+    #[schema(example = "order_NXhj67fGH2jk9mPq")]
     pub order_id: String,
     /// How the customer pays: `upi` (with `vpa`) or `card` (with `card`).
+    #[schema(example = "upi")]
     pub method: String,
-    /// The customer's UPI id, `handle@provider`, for `upi`.
+    /// The customer's UPI id, `handle@provider`, for `upi`. `success@paygate` and
+    /// `failure@paygate` force the test outcome.
+    #[schema(example = "user@paytm")]
     pub vpa: Option<String>,
     /// The card, for `card`. Only its network and last four digits are kept.
     pub card: Option<CardBody>,
 }
 
 /// A card as a payment request carries it. (No `Debug`: the number and CVV never reach a log.)
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardBody {
     /// 13–19 digits (spaces and dashes allowed), Luhn-valid.
+    #[schema(example = "4111111111111111")]
     pub number: String,
     /// `1`–`12`.
+    #[schema(example = "12")]
     pub expiry_month: String,
     /// Two digits (20YY) or four.
+    #[schema(example = "2030")]
     pub expiry_year: String,
     /// 3 or 4 digits.
+    #[schema(example = "123")]
     pub cvv: String,
     /// The name on the card, 1 to 100 characters.
+    #[schema(example = "A Customer")]
     pub holder_name: String,
 }
 
@@ -95,7 +106,7 @@ impl CreatePayment {
 }
 
 /// The body of `POST /api/v1/payments/{id}/capture`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capture {
     /// The amount to capture: the payment's whole amount (partial capture is not offered).
@@ -111,7 +122,12 @@ fn card_error(e: CardError) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, e.description())
 }
 
-/// `POST /api/v1/payments`: 201 with the payment, `pending`.
+/// Create a payment.
+///
+/// Answers `201` at once with the payment, `pending`; the processor's outcome arrives by
+/// webhook (`payment.success` / `payment.failed`) or by polling.
+#[utoipa::path(post, path = "/api/v1/payments", operation_id = "createPayment", tag = "Payments", request_body = CreatePayment,
+    responses((status = 201, description = "The payment, `pending`", body = PaymentBody)))]
 pub async fn create(
     State(app): State<ApiState>,
     Authed(m): Authed,
@@ -126,8 +142,11 @@ pub async fn create(
     .await
 }
 
-/// `POST /api/v1/payments/public`: the same, for the checkout page; the merchant is the
-/// order's.
+/// Create a payment from the checkout page (public).
+///
+/// The same as the authenticated create; the merchant is the order's.
+#[utoipa::path(post, path = "/payments/public", operation_id = "createPublicPayment", tag = "Checkout", request_body = CreatePayment,
+    responses((status = 201, description = "The payment, `pending`", body = PaymentBody)))]
 pub async fn create_public(
     State(app): State<ApiState>,
     ApiJson(body): ApiJson<CreatePayment>,
@@ -139,20 +158,28 @@ pub async fn create_public(
     ))
 }
 
-/// `GET /api/v1/payments/{id}`.
+/// Fetch a payment.
+#[utoipa::path(get, path = "/api/v1/payments/{id}", operation_id = "getPayment", tag = "Payments", params(IdParam),
+    responses((status = 200, description = "The payment", body = PaymentBody)))]
 pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
     let payment = service::get(&app.store, Some(&m.id), &id).await?;
     render(PaymentBody::new(&payment, true))
 }
 
-/// `GET /api/v1/payments/{id}/public`: status fields for polling.
+/// Poll a payment's status from the checkout page (public).
+#[utoipa::path(get, path = "/payments/{id}/public", operation_id = "getPublicPayment", tag = "Checkout", params(IdParam),
+    responses((status = 200, description = "The payment's status fields", body = PublicPaymentBody)))]
 pub async fn get_public(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult {
     let payment = service::get(&app.store, None, &id).await?;
     render(PublicPaymentBody::from(&payment))
 }
 
-/// `POST /api/v1/payments/{id}/capture`: body `{"amount"}` (optional; if given, the payment's
-/// amount).
+/// Capture a successful payment.
+///
+/// Body `{"amount"}` (optional; if given, the payment's whole amount).
+#[utoipa::path(post, path = "/api/v1/payments/{id}/capture", operation_id = "capturePayment", tag = "Payments", params(IdParam),
+    request_body = Capture,
+    responses((status = 200, description = "The payment, `captured: true`", body = PaymentBody)))]
 pub async fn capture(
     State(app): State<ApiState>,
     Authed(m): Authed,
@@ -168,8 +195,28 @@ pub async fn capture(
     .await
 }
 
-/// `GET /api/v1/payments`: newest first; `status`, `method` and `from`/`to` (RFC 3339, on
-/// `created_at`, `to` exclusive) narrow the list.
+/// The filters of `GET /api/v1/payments` (read by [`filter_of`], which names a bad value).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document
+pub struct PaymentFilters {
+    /// Only payments in this status: `pending`, `success` or `failed`.
+    status: Option<String>,
+    /// Only payments by this method: `upi` or `card`.
+    method: Option<String>,
+    /// Only payments created at or after this time (RFC 3339).
+    from: Option<String>,
+    /// Only payments created before this time (RFC 3339).
+    to: Option<String>,
+}
+
+/// List payments, newest first.
+///
+/// `status`, `method` and `from`/`to` (RFC 3339, on `created_at`, `to` exclusive) narrow
+/// the list.
+#[utoipa::path(get, path = "/api/v1/payments", operation_id = "listPayments", tag = "Payments",
+    params(PagingParams, PaymentFilters),
+    responses((status = 200, description = "A page of payments", body = Page<PaymentBody>)))]
 pub async fn list(
     State(app): State<ApiState>,
     Authed(m): Authed,

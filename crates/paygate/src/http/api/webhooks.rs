@@ -1,42 +1,49 @@
 //! Webhook configuration, deliveries, and the event log.
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{extract::State, http::StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::{Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdPath, Idempotency, Paging};
+use super::{
+    Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idempotency, Page,
+    Paging, PagingParams, render,
+};
 use crate::{
     http::extract::nullable,
     store::{events::Event, merchants::Merchant, table, webhooks::Delivery},
-    views::iso,
-    webhooks::delivery_json,
+    views::{DeliveryBody, EventBody, RetryBody, WebhookConfigBody},
 };
 
-fn config(m: &Merchant) -> Value {
-    json!({"webhook_url": m.webhook_url, "webhook_secret": m.webhook_secret})
-}
-
-/// `GET /api/v1/webhooks/config`, read fresh (the authenticated merchant may come from the
-/// credential cache).
+/// Read the webhook configuration.
+///
+/// Read fresh (the authenticated merchant may come from the credential cache).
+#[utoipa::path(get, path = "/api/v1/webhooks/config", operation_id = "getWebhookConfig", tag = "Webhooks",
+    responses((status = 200, description = "The webhook URL and secret", body = WebhookConfigBody)))]
 pub async fn get_config(State(app): State<ApiState>, Authed(m): Authed) -> ApiResult {
     let current = crate::store::merchants::get(&app.store, &m.id)
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(ApiError::unauthenticated)?;
-    Ok(Json(config(&current)))
+    render(WebhookConfigBody::from(&current))
 }
 
 /// The body of `PUT /api/v1/webhooks/config`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Where to deliver events: an http(s) URL, or `null` (or an empty string) to turn
     /// webhooks off. Required.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, required = true, example = "https://example.com/webhooks")]
     pub webhook_url: Option<Option<String>>,
 }
 
-/// `PUT /api/v1/webhooks/config`: body `{"webhook_url": "https://…" | null}`.
+/// Set (or clear) the webhook URL.
+///
+/// Body `{"webhook_url": "https://…" | null}`.
+#[utoipa::path(put, path = "/api/v1/webhooks/config", operation_id = "setWebhookConfig", tag = "Webhooks",
+    request_body = WebhookConfig,
+    responses((status = 200, description = "The webhook URL and secret", body = WebhookConfigBody)))]
 pub async fn put_config(
     State(app): State<ApiState>,
     Authed(m): Authed,
@@ -53,38 +60,52 @@ pub async fn put_config(
         Some(Some(s)) => Some(s.trim()),
     };
     let updated = app.webhooks.set_url(&m.id, url).await?;
-    Ok(Json(config(&updated)))
+    render(WebhookConfigBody::from(&updated))
 }
 
-/// `POST /api/v1/webhooks/config/secret`: a new `whsec_…` secret.
+/// Replace the webhook secret.
+///
+/// A new `whsec_…` secret signs every delivery from now on.
+#[utoipa::path(post, path = "/api/v1/webhooks/config/secret", operation_id = "rotateWebhookSecret", tag = "Webhooks",
+    responses((status = 200, description = "The webhook URL and the new secret", body = WebhookConfigBody)))]
 pub async fn rotate_secret(
     State(app): State<ApiState>,
     Authed(m): Authed,
     key: Idempotency,
 ) -> ApiResult<Answer> {
-    let render = |m: &Merchant| Answer::json(StatusCode::OK, &config(m));
+    let render = |m: &Merchant| Answer::json(StatusCode::OK, &WebhookConfigBody::from(m));
     key.answer(render, |replay| app.webhooks.rotate_secret(&m.id, replay))
         .await
 }
 
-/// `POST /api/v1/webhooks/test`: a `webhook.test` delivery, attempted now.
+/// Send a test webhook.
+///
+/// A `webhook.test` delivery to the configured URL, attempted now.
+#[utoipa::path(post, path = "/api/v1/webhooks/test", operation_id = "sendTestWebhook", tag = "Webhooks",
+    responses((status = 200, description = "The delivery", body = DeliveryBody)))]
 pub async fn test(
     State(app): State<ApiState>,
     Authed(m): Authed,
     key: Idempotency,
 ) -> ApiResult<Answer> {
-    let render = |d: &Delivery| Answer::json(StatusCode::OK, &delivery_json(d));
+    let render = |d: &Delivery| Answer::json(StatusCode::OK, &DeliveryBody::from(d));
     key.answer(render, |replay| app.webhooks.send_test(&m, replay))
         .await
 }
 
-/// `GET /api/v1/webhooks`: the delivery log, newest first.
+/// List webhook deliveries, newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "listWebhookDeliveries", tag = "Webhooks", params(PagingParams),
+    responses((status = 200, description = "A page of deliveries", body = Page<DeliveryBody>)))]
 pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
     let deliveries = app.webhooks.list(&m.id, page.window()).await?;
-    page.render(&deliveries, delivery_json)
+    page.render(&deliveries, DeliveryBody::from)
 }
 
-/// `POST /api/v1/webhooks/{id}/retry`: a new cycle of attempts, starting now.
+/// Retry a webhook delivery.
+///
+/// A new cycle of attempts, starting now.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/retry", operation_id = "retryWebhookDelivery", tag = "Webhooks", params(IdParam),
+    responses((status = 200, description = "The retry is scheduled", body = RetryBody)))]
 pub async fn retry(
     State(app): State<ApiState>,
     Authed(m): Authed,
@@ -92,20 +113,25 @@ pub async fn retry(
     key: Idempotency,
 ) -> ApiResult<Answer> {
     let render = |d: &Delivery| {
-        let body = json!({"id": d.id, "status": "pending", "message": "Webhook retry scheduled"});
+        let body = RetryBody {
+            id: &d.id,
+            status: "pending",
+            message: "Webhook retry scheduled",
+        };
         Answer::json(StatusCode::OK, &body)
     };
     key.answer(render, |replay| app.webhooks.retry(&m.id, &id, replay))
         .await
 }
 
-/// `GET /api/v1/events`: the event log, newest first.
+/// List events, newest first.
+///
+/// Every state change the merchant's webhooks report, whether or not a URL was set.
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "listEvents", tag = "Events", params(PagingParams),
+    responses((status = 200, description = "A page of events", body = Page<EventBody>)))]
 pub async fn events(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
     let events = table::page::<Event>(&app.store, &m.id, page.window())
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    page.render(&events, |e| {
-        json!({"id": e.id, "event": e.event_type, "resource_id": e.resource_id, "data": e.data,
-               "created_at": iso(e.created_at)})
-    })
+    page.render(&events, EventBody::from)
 }

@@ -32,7 +32,7 @@ pub async fn page() -> Response {
 pub async fn login(
     State(app): State<PagesState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    axum::Form(f): F,
+    F(f): F,
 ) -> Response {
     let email = f
         .get("email")
@@ -74,7 +74,7 @@ pub async fn login(
 }
 
 /// `POST /logout`.
-pub async fn logout(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
+pub async fn logout(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();
     }

@@ -26,12 +26,13 @@ use crate::{
     http::{
         error::ApiError,
         layers::{NO_FRAMES, NO_SNIFF, Set, with_headers},
+        openapi::Document,
     },
     merchants::{self, secret_digest},
     store::{dashboard as db, merchants::Merchant, now},
 };
 use axum::{
-    Router,
+    Extension, Router,
     extract::FromRequestParts,
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
@@ -44,8 +45,8 @@ const COOKIE: &str = "paygate_session";
 /// How long a session lives.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 
-/// The dashboard router.
-pub fn router(state: PagesState) -> Router {
+/// The dashboard router; `document` is the API's OpenAPI document, for the API reference.
+pub fn router(state: PagesState, document: Document) -> Router {
     let router = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/login", get(login::page).post(login::login))
@@ -69,20 +70,38 @@ pub fn router(state: PagesState) -> Router {
         .route("/dashboard/webhooks/test", post(webhooks::test))
         .route("/dashboard/webhooks/{id}/retry", post(webhooks::retry))
         .route("/dashboard/docs", get(docs::page))
+        .route("/dashboard/openapi.json", get(docs::document))
         .route("/assets/{file}", get(super::asset))
+        .layer(Extension(document))
+        .with_state(state.clone());
+    let reference = Router::new()
+        .route("/dashboard/docs/api", get(docs::reference))
         .with_state(state);
-    let headers = [
-        NO_SNIFF,
-        NO_FRAMES,
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::CONTENT_SECURITY_POLICY, CSP),
-    ];
-    with_headers(router, Set::Overriding, &headers)
+    let headers = |csp| {
+        [
+            NO_SNIFF,
+            NO_FRAMES,
+            (header::REFERRER_POLICY, "same-origin"),
+            (header::CONTENT_SECURITY_POLICY, csp),
+        ]
+    };
+    with_headers(router, Set::Overriding, &headers(CSP)).merge(with_headers(
+        reference,
+        Set::Overriding,
+        &headers(REFERENCE_CSP),
+    ))
 }
 
 /// The dashboard's Content-Security-Policy: no scripts at all, styles and images of its own.
 const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The API reference's: the vendored renderer, this origin's scripts only. (RapiDoc styles
+/// its shadow DOM with constructed stylesheets and element styles, hence the inline styles.)
+const REFERENCE_CSP: &str = "default-src 'self'; script-src 'self'; \
+                             style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                             font-src 'self' data:; form-action 'self'; base-uri 'none'; \
+                             frame-ancestors 'none'";
 
 /// What every signed-in page shows around its body (`templates/dashboard/layout.html`).
 pub struct Frame {
@@ -177,7 +196,28 @@ fn refusal(e: impl Into<ApiError>) -> Result<String, ApiError> {
 }
 
 type Q = axum::extract::Query<HashMap<String, String>>;
-type F = axum::Form<HashMap<String, String>>;
+/// A form's fields; a form holding U+0000 anywhere is refused (400), as the API refuses it
+/// in JSON: the databases cannot store it in text.
+pub struct F(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for F {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let axum::Form(fields) = axum::Form::<HashMap<String, String>>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if fields
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(
+                ApiError::bad_request("A form field holds the NUL character").into_response(),
+            );
+        }
+        Ok(Self(fields))
+    }
+}
 
 /// The highest page number a list accepts (anything above shows that page, empty).
 const MAX_PAGE: i64 = 100_000;

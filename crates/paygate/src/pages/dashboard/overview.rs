@@ -221,7 +221,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn) -> Response {
 pub async fn rotate_credentials(
     State(app): State<PagesState>,
     mut s: SignedIn,
-    axum::Form(f): F,
+    F(f): F,
 ) -> Response {
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();

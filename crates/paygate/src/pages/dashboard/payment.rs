@@ -134,7 +134,7 @@ pub async fn capture(
     State(app): State<PagesState>,
     s: SignedIn,
     Path(id): Path<String>,
-    axum::Form(f): F,
+    F(f): F,
 ) -> Response {
     let path = format!("/dashboard/payments/{id}");
     answer_form(&app, &s, &f, &path, async {
@@ -149,7 +149,7 @@ pub async fn refund(
     State(app): State<PagesState>,
     s: SignedIn,
     Path(id): Path<String>,
-    axum::Form(f): F,
+    F(f): F,
 ) -> Response {
     let path = format!("/dashboard/payments/{id}");
     answer_form(&app, &s, &f, &path, async {

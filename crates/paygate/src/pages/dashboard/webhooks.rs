@@ -89,7 +89,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
 }
 
 /// `POST /dashboard/webhooks/config`: sets (or, empty, clears) the webhook URL.
-pub async fn save(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
+pub async fn save(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     let url = f
         .get("webhook_url")
         .map(|u| u.trim())
@@ -105,11 +105,7 @@ pub async fn save(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) 
 }
 
 /// `POST /dashboard/webhooks/secret`: a new webhook secret.
-pub async fn regenerate_secret(
-    State(app): State<PagesState>,
-    s: SignedIn,
-    axum::Form(f): F,
-) -> Response {
+pub async fn regenerate_secret(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
         match app.webhooks.rotate_secret(&s.merchant.id, None).await {
             Ok(_) => Ok("New webhook secret generated.".to_owned()),
@@ -120,7 +116,7 @@ pub async fn regenerate_secret(
 }
 
 /// `POST /dashboard/webhooks/test`: sends a `webhook.test` event now.
-pub async fn test(State(app): State<PagesState>, s: SignedIn, axum::Form(f): F) -> Response {
+pub async fn test(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
         Ok(match app.webhooks.send_test(&s.merchant, None).await {
             Ok(d) => {
@@ -140,7 +136,7 @@ pub async fn retry(
     State(app): State<PagesState>,
     s: SignedIn,
     Path(id): Path<String>,
-    axum::Form(f): F,
+    F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
         Ok(match app.webhooks.retry(&s.merchant.id, &id, None).await {
