@@ -158,9 +158,12 @@ impl App {
                 idempotency_takeover: config.idempotency_takeover,
                 fault_pause: config.fault_pause,
                 metrics_token_digest: config.metrics_token_digest.clone(),
-                rate_limits: config
-                    .rate_limit
-                    .and_then(|(rate, burst)| http::ratelimit::Limits::new(rate, burst)),
+                rate_limits: config.rate_limit.and_then(|(rate, burst)| {
+                    http::ratelimit::Limits::new(http::ratelimit::Scope::ApiKey, rate, burst)
+                }),
+                public_rate_limits: config.checkout_rate_limit.and_then(|(rate, burst)| {
+                    http::ratelimit::Limits::new(http::ratelimit::Scope::Address, rate, burst)
+                }),
             },
         });
         let pages = PagesState::new(PagesParts {

@@ -201,6 +201,24 @@ pub struct Settings {
     /// rate when smaller).
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 0, global = true)]
     pub rate_limit_burst: u32,
+    /// Requests per second each client address may make to the checkout's public endpoints
+    /// (`/api/v1/orders/{id}/public`, `/api/v1/payments/public`, `/api/v1/payments/{id}/public`,
+    /// on the API and checkout ports); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHECKOUT_RATE_LIMIT_PER_SECOND",
+        default_value_t = 0,
+        global = true
+    )]
+    pub checkout_rate_limit_per_second: u32,
+    /// Requests a client address may make at once above its rate (at least the rate).
+    #[arg(
+        long,
+        env = "CHECKOUT_RATE_LIMIT_BURST",
+        default_value_t = 0,
+        global = true
+    )]
+    pub checkout_rate_limit_burst: u32,
     /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -266,6 +284,8 @@ pub struct Config {
     pub metrics_token_digest: Option<String>,
     /// Per API key: requests per second and burst; `None` when off.
     pub rate_limit: Option<(u32, u32)>,
+    /// Requests per second and burst per client address on the checkout's public endpoints.
+    pub checkout_rate_limit: Option<(u32, u32)>,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -410,6 +430,10 @@ impl Config {
             rate_limit: (s.rate_limit_per_second > 0).then(|| {
                 let rate = s.rate_limit_per_second;
                 (rate, s.rate_limit_burst.max(rate))
+            }),
+            checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
+                let rate = s.checkout_rate_limit_per_second;
+                (rate, s.checkout_rate_limit_burst.max(rate))
             }),
             metrics_token_digest: s
                 .metrics_token

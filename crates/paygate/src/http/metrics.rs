@@ -97,6 +97,12 @@ pub async fn scrape(State(app): State<ApiState>, req: Request<Body>) -> Response
             gauge("waiting", c.queued);
             gauge("active", c.active);
         }
+        if let Ok(oldest) = app.queue.oldest_due(queue).await {
+            let age = oldest.map_or(0.0, |at| {
+                (crate::store::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!("paygate_queue_oldest_due_job_age_seconds", "queue" => *queue).set(age);
+        }
     }
     let (size, idle) = app.store.pool_usage();
     metrics::gauge!("paygate_db_pool_connections", "state" => "open").set(f64::from(size));

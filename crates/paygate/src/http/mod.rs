@@ -43,6 +43,9 @@ pub struct ApiSettings {
     pub metrics_token_digest: Option<String>,
     /// Per-API-key limits (`RATE_LIMIT_PER_SECOND`), when on.
     pub rate_limits: Option<Arc<ratelimit::Limits>>,
+    /// Per-address limits of the checkout's public endpoints
+    /// (`CHECKOUT_RATE_LIMIT_PER_SECOND`), when on.
+    pub public_rate_limits: Option<Arc<ratelimit::Limits>>,
 }
 
 /// What the API's handlers work with. Cheap to clone.
@@ -119,7 +122,7 @@ pub fn health_router(state: ApiState) -> Router {
 /// The public endpoints of the checkout page, relative to `/api` (for the checkout port, which
 /// serves them on the page's own origin, with the API's JSON rejections).
 pub fn public_router(state: ApiState) -> Router {
-    let (routes, _) = api::public_routes_v1().split_for_parts();
+    let (routes, _) = api::public_routes_v1(&state).split_for_parts();
     with_api_rejections(Router::new().nest("/v1", routes)).with_state(state)
 }
 

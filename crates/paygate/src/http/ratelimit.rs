@@ -1,14 +1,18 @@
-//! Per-API-key rate limits on the authenticated API, with `governor` (a GCRA token bucket per
-//! key, in memory: each `serve` process limits on its own, so N processes admit up to N times
-//! the rate). A key over its limit gets `429` in the API's error shape with `Retry-After` and
+//! Rate limits with `governor` (a GCRA token bucket per key, in memory: each `serve` process
+//! limits on its own, so N processes admit up to N times the rate): per API key on the
+//! authenticated API (`RATE_LIMIT_PER_SECOND`), and per client address on the checkout's
+//! public endpoints (`CHECKOUT_RATE_LIMIT_PER_SECOND`), on the API port and the checkout port
+//! alike. Over its limit a request gets `429` in the API's error shape with `Retry-After` and
 //! the `RateLimit-*` headers of the IETF draft; every answer carries `RateLimit-Limit` and
-//! `RateLimit-Remaining`. The key is the one presented, before authentication, so a flood of
-//! bad secrets for one key is limited too; one key at its limit does not touch another's.
+//! `RateLimit-Remaining`. The API key is the one presented, before authentication, so a flood
+//! of bad secrets for one key is limited too; one key (or address) at its limit does not
+//! touch another's. The client address is the connection's peer: behind a proxy, every client
+//! shares the proxy's, so limit there instead (paygate does not trust `X-Forwarded-For`).
 
-use std::{num::NonZeroU32, sync::Arc};
+use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
 
 use axum::{
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -28,16 +32,27 @@ const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 type Keyed =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
-/// The limiter of every API key.
+/// What a limiter's keys are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The API key a request presents.
+    ApiKey,
+    /// The client's address (the connection's peer).
+    Address,
+}
+
+/// A limiter: a bucket per key of its scope.
 pub struct Limits {
     limiter: Keyed,
     rate: u32,
+    scope: Scope,
 }
 
 impl std::fmt::Debug for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limits")
             .field("rate", &self.rate)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -46,13 +61,14 @@ impl Limits {
     /// `rate` requests per second with bursts of `burst` per key; `None` if `rate` is 0. Keys
     /// are whatever clients present, so a task forgets those whose bucket has refilled (every
     /// [`FORGET_EVERY`]) and the table cannot grow without bound; it ends with the limiter.
-    pub fn new(rate: u32, burst: u32) -> Option<Arc<Self>> {
+    pub fn new(scope: Scope, rate: u32, burst: u32) -> Option<Arc<Self>> {
         let per_second = NonZeroU32::new(rate)?;
         let burst = NonZeroU32::new(burst.max(rate))?;
         let quota = Quota::per_second(per_second).allow_burst(burst);
         let limits = Arc::new(Self {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             rate,
+            scope,
         });
         let weak = Arc::downgrade(&limits);
         tokio::spawn(async move {
@@ -67,10 +83,18 @@ impl Limits {
     }
 }
 
-/// The middleware: admits the request or answers 429. Requests without a key pass (they are
-/// refused by authentication).
+/// The middleware: admits the request or answers 429. Requests without an API key pass (they
+/// are refused by authentication), as do requests whose address is unknown (none on a
+/// listener, which all record it).
 pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
-    let Some(key) = presented_key(req.headers()) else {
+    let key = match limits.scope {
+        Scope::ApiKey => presented_key(req.headers()),
+        Scope::Address => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+    };
+    let Some(key) = key else {
         return next.run(req).await;
     };
     let limit = HeaderValue::from(limits.rate);
@@ -88,10 +112,14 @@ pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let whose = match limits.scope {
+                Scope::ApiKey => "this API key",
+                Scope::Address => "this client address",
+            };
             let mut res = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMIT_ERROR",
-                "Too many requests for this API key; retry after the time in Retry-After",
+                format!("Too many requests for {whose}; retry after the time in Retry-After"),
             )
             .into_response();
             let h = res.headers_mut();

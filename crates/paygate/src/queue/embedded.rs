@@ -207,6 +207,10 @@ impl Queue for EmbeddedQueue {
         Ok(jobs::counts(&self.store, queue).await?)
     }
 
+    async fn oldest_due(&self, queue: &'static str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        Ok(jobs::oldest_due(&self.store, queue, now()).await?)
+    }
+
     async fn live_workers(&self) -> anyhow::Result<i64> {
         Ok(jobs::live_workers(&self.store, now() - self.lease).await?)
     }

@@ -118,6 +118,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn wait(&self, queue: &'static str, timeout: Duration);
     /// Job counts, for one queue or for all.
     async fn counts(&self, queue: Option<&str>) -> anyhow::Result<Counts>;
+    /// When the longest-waiting due job of `queue` became due; `None` when nothing is due.
+    async fn oldest_due(&self, queue: &'static str) -> anyhow::Result<Option<DateTime<Utc>>>;
     /// How many workers sent a heartbeat recently.
     async fn live_workers(&self) -> anyhow::Result<i64>;
     /// Whether a queue server outside the database answers; `None` when there is none.

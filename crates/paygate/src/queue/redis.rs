@@ -598,6 +598,24 @@ impl Queue for RedisQueue {
         Ok(c)
     }
 
+    async fn oldest_due(&self, queue: &'static str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let mut conn = self.conn.clone();
+        // `due` is scored by run time in ms: the lowest score at or before now.
+        let first: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys(queue).key("due"))
+            .arg("-inf")
+            .arg(ms(now()))
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        Ok(first
+            .first()
+            .and_then(|(_, at)| DateTime::from_timestamp_millis(*at)))
+    }
+
     async fn live_workers(&self) -> anyhow::Result<i64> {
         let mut conn = self.conn.clone();
         let since = ms(now() - self.lease);

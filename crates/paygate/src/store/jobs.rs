@@ -196,6 +196,19 @@ pub async fn counts(store: &Store, queue: Option<&str>) -> Result<Counts, sqlx::
     Ok(c)
 }
 
+/// When the longest-waiting due job of `queue` became due (a queued job with `run_at` at or
+/// before `now`), read through `jobs_queue_due_idx`; `None` when nothing is due.
+pub async fn oldest_due(
+    store: &Store,
+    queue: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let sql = "SELECT run_at FROM jobs WHERE queue = $1 AND status = 'queued' AND run_at <= $2 \
+               ORDER BY run_at LIMIT 1";
+    let row: Option<(DateTime<Utc>,)> = sql!(on_pool(store) => fetch_optional(sql, queue, now))?;
+    Ok(row.map(|(t,)| t))
+}
+
 /// Deletes completed jobs last touched before `before`.
 pub async fn purge_completed(store: &Store, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
     let sql = "DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1";

@@ -410,6 +410,129 @@ async fn a_key_at_its_limit_gets_429_and_another_key_is_untouched(backend: Backe
     assert_eq!(res.status(), 200);
 }
 
+async fn checkout_endpoints_are_limited_per_client_address(backend: Backend) {
+    let t = TestApp::spawn_with(
+        backend,
+        paygate::app::Mode::All,
+        &[
+            "--checkout-rate-limit-per-second",
+            "1",
+            "--checkout-rate-limit-burst",
+            "4",
+        ],
+    )
+    .await;
+    let order = t.order(10_000).await;
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                127, 0, 2, last,
+            )))
+            .build()
+            .unwrap()
+    };
+    let (first, second) = (from(1), from(2));
+    let public = format!("http://{}/api/v1/orders/{order}/public", t.addr);
+    let mut limited = None;
+    for i in 0..20 {
+        let res = first.get(&public).send().await.unwrap();
+        match res.status().as_u16() {
+            200 => assert!(i < 5, "request {i} passed a burst of 4 at 1/s"),
+            429 => {
+                limited = Some(res);
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let res = limited.expect("the address reached its limit");
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["ratelimit-limit"], "1");
+    let (status, body) = into_json(res).await;
+    assert_error(status, &body, 429, "RATE_LIMIT_ERROR");
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("client address")
+    );
+    // The same bucket on the checkout port, where the page calls these endpoints.
+    let on_checkout = format!("http://{}/api/v1/orders/{order}/public", t.checkout);
+    assert_eq!(first.get(&on_checkout).send().await.unwrap().status(), 429);
+    // Another address is untouched, on both ports, and so is the merchant's own API.
+    for url in [&public, &on_checkout] {
+        let res = second.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+    }
+    let res = first
+        .get(t.url(&format!("/api/v1/orders/{order}")))
+        .header("X-Api-Key", KEY)
+        .header("X-Api-Secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the authenticated API is not limited per address"
+    );
+}
+
+async fn the_oldest_due_job_age_is_measured_per_queue(backend: Backend) {
+    // An API without workers: payments wait in their queue.
+    let t = TestApp::spawn_with(backend, paygate::app::Mode::Serve, &[]).await;
+    let (_, text) = scrape(&t, None).await;
+    assert_eq!(
+        sample(
+            &text,
+            "paygate_queue_oldest_due_job_age_seconds",
+            &["queue=\"payments\""]
+        ),
+        0.0,
+        "{text}"
+    );
+    let payment = t.upi_payment("success@paygate").await;
+    let id = payment["id"].as_str().unwrap();
+    // The job is due at once; its age grows while nobody claims it.
+    let mut age = 0.0;
+    for _ in 0..100 {
+        let (_, text) = scrape(&t, None).await;
+        age = sample(
+            &text,
+            "paygate_queue_oldest_due_job_age_seconds",
+            &["queue=\"payments\""],
+        );
+        if age >= 0.5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(age >= 0.5, "the waiting payment's job is {age} s old");
+    let (_, text) = scrape(&t, None).await;
+    assert_eq!(
+        sample(
+            &text,
+            "paygate_queue_oldest_due_job_age_seconds",
+            &["queue=\"refunds\""]
+        ),
+        0.0
+    );
+    // A worker takes it: nothing is due any more.
+    t.run_jobs(1).await;
+    let done = t.wait_final(id).await;
+    assert_eq!(done["status"], "success");
+    let (_, text) = scrape(&t, None).await;
+    assert_eq!(
+        sample(
+            &text,
+            "paygate_queue_oldest_due_job_age_seconds",
+            &["queue=\"payments\""]
+        ),
+        0.0,
+        "{text}"
+    );
+}
+
 async fn a_worker_process_serves_health_and_its_job_metrics(backend: Backend) {
     let db = TestDb::create(backend).await;
     let dir = temp_dir();
@@ -471,6 +594,8 @@ async fn a_worker_process_serves_health_and_its_job_metrics(backend: Backend) {
 }
 
 every_backend!(
+    checkout_endpoints_are_limited_per_client_address,
+    the_oldest_due_job_age_is_measured_per_queue,
     a_worker_process_serves_health_and_its_job_metrics,
     a_key_at_its_limit_gets_429_and_another_key_is_untouched,
     metrics_move_with_requests_jobs_and_deliveries,

@@ -10,6 +10,8 @@ mod payments;
 mod refunds;
 mod webhooks;
 
+use std::sync::Arc;
+
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use paygate_core::OrderAmount;
@@ -21,6 +23,7 @@ use crate::{
         error::ApiError,
         extract::{ApiJson, Authed, IdParam, IdPath, Paging, PagingParams},
         idempotency::{Answer, Idempotency, idempotency},
+        ratelimit::Limits,
         render,
     },
     views::Page,
@@ -40,11 +43,27 @@ fn positive_amount(amount: Option<i64>) -> ApiResult<Option<i64>> {
 
 /// The unauthenticated endpoints of the checkout page, relative to `/api/v1`; served on the
 /// API port and on the checkout port (where the page calls them on its own origin).
-pub fn public_routes_v1() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::default()
+/// Limited per client address when `CHECKOUT_RATE_LIMIT_PER_SECOND` is set.
+pub fn public_routes_v1(app: &ApiState) -> OpenApiRouter<ApiState> {
+    let routes = OpenApiRouter::default()
         .routes(routes!(orders::get_public))
         .routes(routes!(payments::create_public))
-        .routes(routes!(payments::get_public))
+        .routes(routes!(payments::get_public));
+    limited(routes, app.settings.public_rate_limits.as_ref())
+}
+
+/// `routes` behind `limits`, when on.
+fn limited(
+    routes: OpenApiRouter<ApiState>,
+    limits: Option<&Arc<Limits>>,
+) -> OpenApiRouter<ApiState> {
+    match limits {
+        Some(limits) => routes.route_layer(axum::middleware::from_fn_with_state(
+            limits.clone(),
+            crate::http::ratelimit::limit,
+        )),
+        None => routes,
+    }
 }
 
 /// The routes that authenticate the merchant (`X-Api-Key`/`X-Api-Secret` or Basic).
@@ -72,18 +91,14 @@ fn authenticated_routes() -> OpenApiRouter<ApiState> {
 /// authenticated routes honour `Idempotency-Key` on POST and, when on, the per-key rate
 /// limits.
 pub fn routes(app: &ApiState) -> OpenApiRouter<ApiState> {
-    let mut authenticated = authenticated_routes().route_layer(
-        axum::middleware::from_fn_with_state(app.clone(), idempotency),
-    );
-    if let Some(limits) = &app.settings.rate_limits {
-        authenticated = authenticated.route_layer(axum::middleware::from_fn_with_state(
-            limits.clone(),
-            crate::http::ratelimit::limit,
-        ));
-    }
+    let authenticated = authenticated_routes().route_layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        idempotency,
+    ));
+    let authenticated = limited(authenticated, app.settings.rate_limits.as_ref());
     let mut router = OpenApiRouter::default()
         .routes(routes!(health::health))
-        .nest("/api/v1", public_routes_v1())
+        .nest("/api/v1", public_routes_v1(app))
         .merge(authenticated);
     if app.settings.test_endpoints {
         router = router
