@@ -1,4 +1,5 @@
 // The merchant dashboard in a real browser (Debian's Chromium).
+import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -269,6 +270,18 @@ describe("dashboard", () => {
     assert.ok((await page.locator(tid("code-snippet-sdk")).textContent()).includes(`${g.checkout}/checkout.js`));
     const hookCode = await page.locator(tid("code-snippet-webhook")).textContent();
     assert.ok(hookCode.includes("standardwebhooks") && hookCode.includes("x-webhook-signature"));
+    // The several-signatures snippet accepts a header in which any one v1 signature is right.
+    const several = await page.locator(tid("code-snippet-several-signatures")).textContent();
+    const secret = "whsec_" + Buffer.from("0123456789abcdef0123456789abcdef").toString("base64");
+    const run = (header) => new Function("crypto", "secret", "headers", "rawBody", `${several}\nreturn ok;`)(
+      crypto, secret, { "webhook-id": "evt_1", "webhook-timestamp": "1700000000", "webhook-signature": header }, '{"a":1}');
+    const good = crypto.createHmac("sha256", Buffer.from("0123456789abcdef0123456789abcdef"))
+      .update('evt_1.1700000000.{"a":1}').digest("base64");
+    const bogus = Buffer.alloc(32, 7).toString("base64");
+    assert.equal(run(`v1,${bogus} v1,${good}`), true);
+    assert.equal(run(`v1,${good}`), true);
+    assert.equal(run(`v1,${bogus}`), false);
+    assert.equal(run(`v2,${good}`), false);
     await shot(page, "dashboard-1280-docs");
     await page.close();
   });

@@ -30,6 +30,45 @@ pub fn hex_signature(secret: &str, body: &[u8]) -> String {
     hex::encode(hmac(secret.as_bytes(), &[body]))
 }
 
+/// Every event type a webhook can carry.
+pub const EVENT_TYPES: &[&str] = &[
+    "payment.created",
+    "payment.pending",
+    "payment.success",
+    "payment.failed",
+    "payment.captured",
+    "refund.created",
+    "refund.processed",
+    "webhook.test",
+];
+
+/// Whether `pattern` names event types: an exact type of [`EVENT_TYPES`], a trailing wildcard
+/// over a prefix some type has (`payment.*`), or `*`.
+pub fn valid_pattern(pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => prefix.ends_with('.') && EVENT_TYPES.iter().any(|t| t.starts_with(prefix)),
+        None => EVENT_TYPES.contains(&pattern),
+    }
+}
+
+/// Whether an endpoint wanting `patterns` (space-separated; none for every event) gets
+/// events of type `event`.
+pub fn wants(patterns: &str, event: &str) -> bool {
+    let mut any = false;
+    for p in patterns.split_whitespace() {
+        any = true;
+        let hit = match p.strip_suffix('*') {
+            Some(prefix) => event.starts_with(prefix),
+            None => p == event,
+        };
+        if hit {
+            return true;
+        }
+    }
+    !any
+}
+
 /// The key of the Standard Webhooks scheme for a secret.
 pub fn standard_key(secret: &str) -> Vec<u8> {
     secret
@@ -131,6 +170,48 @@ pub fn next_delay(
         Some(asked) => planned.max(asked.min(RETRY_AFTER_MAX)),
         None => planned,
     })
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::{valid_pattern, wants};
+
+    #[test]
+    fn patterns_are_exact_names_or_trailing_wildcards() {
+        for ok in [
+            "*",
+            "payment.*",
+            "refund.*",
+            "payment.success",
+            "webhook.test",
+        ] {
+            assert!(valid_pattern(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "payment",
+            "pay*",
+            "payment.succes",
+            "order.*",
+            "*.success",
+            "payment.**",
+        ] {
+            assert!(!valid_pattern(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_gets_what_it_asked_for() {
+        assert!(wants("", "refund.processed"));
+        assert!(wants("payment.*", "payment.failed"));
+        assert!(!wants("payment.*", "refund.processed"));
+        assert!(wants(
+            "payment.success refund.processed",
+            "refund.processed"
+        ));
+        assert!(!wants("payment.success refund.processed", "payment.failed"));
+        assert!(wants("*", "webhook.test"));
+    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,10 @@ impl App {
         let orders = Arc::new(Orders::new(ctx.clone()));
         let payments = Arc::new(Payments::new(ctx.clone(), limits));
         let refunds = Arc::new(Refunds::new(ctx.clone(), limits));
-        let webhooks = Arc::new(Webhooks::new(ctx, client, config.webhook_schedule.clone()));
+        let webhooks = Arc::new(
+            Webhooks::new(ctx, client, config.webhook_schedule.clone())
+                .with_max_endpoints(config.webhook_endpoints_max),
+        );
         let handlers: Handlers = [
             (queue::PAYMENTS, payments.clone() as Arc<dyn JobHandler>),
             (queue::REFUNDS, refunds.clone() as Arc<dyn JobHandler>),

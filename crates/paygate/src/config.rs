@@ -219,6 +219,14 @@ pub struct Settings {
         global = true
     )]
     pub checkout_rate_limit_burst: u32,
+    /// The most webhook endpoints a merchant may have (besides its default webhook URL).
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINTS_MAX",
+        default_value_t = 16,
+        global = true
+    )]
+    pub webhook_endpoints_max: u32,
     /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -286,6 +294,8 @@ pub struct Config {
     pub rate_limit: Option<(u32, u32)>,
     /// Requests per second and burst per client address on the checkout's public endpoints.
     pub checkout_rate_limit: Option<(u32, u32)>,
+    /// The most webhook endpoints a merchant may have.
+    pub webhook_endpoints_max: u32,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -431,6 +441,7 @@ impl Config {
                 let rate = s.rate_limit_per_second;
                 (rate, s.rate_limit_burst.max(rate))
             }),
+            webhook_endpoints_max: s.webhook_endpoints_max,
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
                 let rate = s.checkout_rate_limit_per_second;
                 (rate, s.checkout_rate_limit_burst.max(rate))

@@ -9,8 +9,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::store::{
-    events::Event, merchants::Merchant, orders::Order, payments::Payment, refunds::Refund,
-    webhooks::Delivery,
+    endpoints::Endpoint, events::Event, merchants::Merchant, orders::Order, payments::Payment,
+    refunds::Refund, webhooks::Delivery,
 };
 
 /// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
@@ -314,6 +314,9 @@ pub struct DeliveryBody<'a> {
     pub response_body: Option<&'a str>,
     /// How long the last attempt took, ms.
     pub duration_ms: Option<i64>,
+    /// The endpoint it goes to (`we_…`); `null` for the default endpoint (the webhook URL of
+    /// `PUT /api/v1/webhooks/config`).
+    pub endpoint_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a Delivery> for DeliveryBody<'a> {
@@ -331,8 +334,69 @@ impl<'a> From<&'a Delivery> for DeliveryBody<'a> {
             response_code: d.response_code,
             response_body: d.response_body.as_deref(),
             duration_ms: d.duration_ms,
+            endpoint_id: d.endpoint_id.as_deref(),
         }
     }
+}
+
+/// A webhook endpoint as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct EndpointBody<'a> {
+    /// The endpoint's id, `we_` and 16 characters.
+    #[schema(example = "we_Q2x8LmN4pR7sT1vW")]
+    pub id: &'a str,
+    /// Where its deliveries go.
+    pub url: &'a str,
+    /// The merchant's note about it.
+    pub description: Option<&'a str>,
+    /// Whether it gets deliveries (a disabled endpoint's pending deliveries wait for it).
+    pub enabled: bool,
+    /// The event types it gets: exact names or trailing wildcards (`payment.*`); empty for
+    /// every event.
+    pub events: Vec<&'a str>,
+    /// The `whsec_…` secret its deliveries are signed with (shown to its merchant only).
+    pub secret: &'a str,
+    /// After a rotation, until when the previous secret still signs beside this one
+    /// (ISO 8601); `null` when only this one signs.
+    pub previous_secret_expires_at: Option<String>,
+    /// When it was created (ISO 8601).
+    pub created_at: String,
+    /// Last change (ISO 8601).
+    pub updated_at: String,
+}
+
+impl<'a> From<&'a Endpoint> for EndpointBody<'a> {
+    fn from(e: &'a Endpoint) -> Self {
+        Self {
+            id: &e.id,
+            url: &e.url,
+            description: e.description.as_deref(),
+            enabled: e.enabled,
+            events: e.events.split_whitespace().collect(),
+            secret: &e.secret,
+            previous_secret_expires_at: e.previous_secret_until.map(iso),
+            created_at: iso(e.created_at),
+            updated_at: iso(e.updated_at),
+        }
+    }
+}
+
+/// A merchant's webhook endpoints.
+#[derive(Serialize, ToSchema)]
+pub struct EndpointList<'a> {
+    /// Every endpoint, oldest first.
+    pub data: Vec<EndpointBody<'a>>,
+    /// How many there are.
+    pub total: usize,
+}
+
+/// The answer to deleting an endpoint.
+#[derive(Serialize, ToSchema)]
+pub struct DeletedBody<'a> {
+    /// The endpoint deleted.
+    pub id: &'a str,
+    /// `true`.
+    pub deleted: bool,
 }
 
 /// The answer to a manual retry.

@@ -168,6 +168,11 @@ impl From<webhooks::Error> for ApiError {
             E::NotFound => Self::not_found("Webhook delivery not found"),
             E::InvalidUrl(reason) => Self::bad_request(reason),
             E::NotConfigured => Self::bad_request("No webhook URL is configured"),
+            E::EndpointNotFound => Self::not_found("Webhook endpoint not found"),
+            E::InvalidEndpoint(reason) => Self::bad_request(reason),
+            E::TooManyEndpoints(n) => Self::bad_request(format!(
+                "A merchant may have at most {n} webhook endpoints (WEBHOOK_ENDPOINTS_MAX)"
+            )),
             E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }

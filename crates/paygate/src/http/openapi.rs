@@ -184,6 +184,8 @@ pub fn finish(collected: OpenApi) -> OpenApi {
             ("get", item.get.as_mut()),
             ("post", item.post.as_mut()),
             ("put", item.put.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
         ] {
             if let Some(op) = op {
                 complete(path, method, op);
@@ -282,11 +284,16 @@ fn add_links(doc: &mut OpenApi) {
             }))),
         };
         let response = doc.paths.paths.values_mut().find_map(|item| {
-            [item.get.as_mut(), item.post.as_mut(), item.put.as_mut()]
-                .into_iter()
-                .flatten()
-                .find(|op| op.operation_id.as_deref() == Some(*from))
-                .and_then(|op| op.responses.responses.get_mut(*status))
+            [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|op| op.operation_id.as_deref() == Some(*from))
+            .and_then(|op| op.responses.responses.get_mut(*status))
         });
         if let Some(RefOr::T(response)) = response {
             response

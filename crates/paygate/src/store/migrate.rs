@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "webhooks", "0004_webhooks"),
     migration!(5, "sessions", "0005_sessions"),
     migration!(6, "production", "0006_production"),
+    migration!(7, "webhook endpoints", "0007_webhook_endpoints"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -11,6 +11,7 @@
 //! and then write queue up on the busy timeout instead of failing with "database is locked".
 
 pub mod dashboard;
+pub mod endpoints;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;

@@ -26,24 +26,62 @@ pub struct Delivery {
     pub duration_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The endpoint it goes to; `None` for the merchant's default endpoint (its webhook URL).
+    pub endpoint_id: Option<String>,
 }
 
 macro_rules! cols {
     () => {
         "id, merchant_id, event_id, event, payload, status, attempts, cycle, next_retry_at, \
-         last_attempt_at, response_code, response_body, duration_ms, created_at, updated_at"
+         last_attempt_at, response_code, response_body, duration_ms, created_at, updated_at, \
+         endpoint_id"
     };
 }
 
 table!(Delivery, "webhook_logs", cols, "created_at DESC, id DESC");
 
-/// A delivery to create if its merchant has a webhook URL.
+/// A delivery to create: to the merchant's default endpoint (if it has a webhook URL) when
+/// `endpoint_id` is `None`, else to that endpoint.
 pub struct NewDelivery {
     pub id: String,
     pub merchant_id: String,
     pub event_id: String,
     pub event: String,
     pub payload: String,
+    pub endpoint_id: Option<String>,
+}
+
+/// Inserts deliveries to endpoints (chosen by the caller, inside its transaction), in one
+/// statement. Returns the ids inserted.
+pub async fn insert_for_endpoints(
+    tx: &mut Tx,
+    deliveries: &[NewDelivery],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let input = super::rows::Rows::new(deliveries.len())
+        .text("id", deliveries.iter().map(|d| d.id.clone()))
+        .text(
+            "merchant_id",
+            deliveries.iter().map(|d| d.merchant_id.clone()),
+        )
+        .opt_text(
+            "endpoint_id",
+            deliveries.iter().map(|d| d.endpoint_id.clone()),
+        )
+        .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
+        .text("event", deliveries.iter().map(|d| d.event.clone()))
+        .text("payload", deliveries.iter().map(|d| d.payload.clone()))
+        .time("at", deliveries.iter().map(|_| now));
+    let ids: Vec<(String,)> = super::rows::fetch(
+        tx,
+        input,
+        "INSERT INTO webhook_logs (id, merchant_id, endpoint_id, event_id, event, payload, \
+         status, attempts, next_retry_at, created_at, updated_at) \
+         SELECT v.id, v.merchant_id, v.endpoint_id, v.event_id, v.event, v.payload, 'pending', 0, \
+         v.at, v.at, v.at FROM v RETURNING id",
+    )
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// Inserts the deliveries whose merchants have a webhook URL, for any number of merchants, in
@@ -63,6 +101,10 @@ pub async fn insert_if_configured(
         .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
         .text("event", deliveries.iter().map(|d| d.event.clone()))
         .text("payload", deliveries.iter().map(|d| d.payload.clone()))
+        .opt_text(
+            "endpoint_id",
+            deliveries.iter().map(|d| d.endpoint_id.clone()),
+        )
         .time("at", deliveries.iter().map(|_| now));
     let ids: Vec<(String,)> = super::rows::fetch(
         tx,
@@ -70,7 +112,8 @@ pub async fn insert_if_configured(
         "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
          next_retry_at, created_at, updated_at) \
          SELECT v.id, m.id, v.event_id, v.event, v.payload, 'pending', 0, v.at, v.at, v.at \
-         FROM v JOIN merchants m ON m.id = v.merchant_id WHERE m.webhook_url IS NOT NULL \
+         FROM v JOIN merchants m ON m.id = v.merchant_id \
+         WHERE m.webhook_url IS NOT NULL AND v.endpoint_id IS NULL \
          RETURNING id",
     )
     .await?;
@@ -133,24 +176,41 @@ pub async fn record_attempts(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
-/// A delivery with where and how to send it: its merchant's webhook URL and secret.
+/// A delivery with where and how to send it: its endpoint's URL and secret (for the default
+/// endpoint, the merchant's webhook URL and secret), and the endpoint's previous secret while
+/// a rotation's overlap lasts.
 #[derive(sqlx::FromRow)]
 pub struct Sendable {
     #[sqlx(flatten)]
     pub delivery: Delivery,
-    #[sqlx(rename = "merchant_url")]
+    #[sqlx(rename = "target_url")]
     pub url: Option<String>,
-    #[sqlx(rename = "merchant_secret")]
+    #[sqlx(rename = "target_secret")]
     pub secret: String,
+    #[sqlx(rename = "target_previous_secret")]
+    pub previous_secret: Option<String>,
+    #[sqlx(rename = "target_previous_until")]
+    pub previous_until: Option<DateTime<Utc>>,
+    /// Whether its endpoint is enabled; `None` for the default endpoint.
+    #[sqlx(rename = "target_enabled")]
+    pub enabled: Option<bool>,
 }
 
-/// The deliveries with these ids, each with its merchant's URL and secret, in one statement.
+/// The deliveries with these ids, each with where and how to send it, in one statement. A
+/// delivery whose endpoint was deleted has no URL.
 pub async fn sendable(store: &Store, ids: &[String]) -> Result<Vec<Sendable>, sqlx::Error> {
     let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
     let sql = format!(
-        "SELECT {}, m.webhook_url AS merchant_url, m.webhook_secret AS merchant_secret \
+        "SELECT {}, \
+         CASE WHEN webhook_logs.endpoint_id IS NULL THEN m.webhook_url ELSE e.url END \
+           AS target_url, \
+         CASE WHEN webhook_logs.endpoint_id IS NULL THEN m.webhook_secret \
+           ELSE COALESCE(e.secret, m.webhook_secret) END AS target_secret, \
+         e.previous_secret AS target_previous_secret, \
+         e.previous_secret_until AS target_previous_until, e.enabled AS target_enabled \
          FROM webhook_logs JOIN v ON webhook_logs.id = v.id \
-         JOIN merchants m ON m.id = webhook_logs.merchant_id",
+         JOIN merchants m ON m.id = webhook_logs.merchant_id \
+         LEFT JOIN webhook_endpoints e ON e.id = webhook_logs.endpoint_id",
         super::rows::qualified("webhook_logs", cols!())
     );
     super::rows::fetch_write(store, input, &sql).await
@@ -175,9 +235,19 @@ pub async fn restart(
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delivery>, sqlx::Error> {
     let sql = "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
          w.cycle, w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
-         w.created_at, w.updated_at FROM webhook_logs w JOIN events e ON e.id = w.event_id \
+         w.created_at, w.updated_at, w.endpoint_id FROM webhook_logs w JOIN events e ON e.id = w.event_id \
          WHERE e.resource_id = $1 ORDER BY w.created_at, w.id";
     sql!(on_pool(store) => fetch_all(sql, resource_id))
+}
+
+/// The pending deliveries of an endpoint: their ids.
+pub async fn pending_for_endpoint(
+    store: &Store,
+    endpoint_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "SELECT id FROM webhook_logs WHERE endpoint_id = $1 AND status = 'pending'";
+    let ids: Vec<(String,)> = sql!(on_pool(store) => fetch_all(sql, endpoint_id))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// Pending deliveries due before `before`: `(id, next_retry_at)`, oldest first.

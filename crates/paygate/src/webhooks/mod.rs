@@ -13,6 +13,7 @@
 //! - Delivery is at-least-once: a receiver de-duplicates by `webhook-id`.
 
 pub mod client;
+pub mod endpoints;
 
 use client::WebhookClient;
 
@@ -28,7 +29,7 @@ use crate::{
     idempotent::{self, Replay},
     queue::{JobHandler, JobSpec, Queue, WEBHOOKS},
     store::{
-        Store, Tx,
+        Store, Tx, endpoints as endpoint_rows,
         events::{self, Event},
         merchants::{self, Merchant},
         now,
@@ -46,6 +47,12 @@ idempotent::service_error! {
         InvalidUrl(String),
         #[error("no webhook URL is configured")]
         NotConfigured,
+        #[error("webhook endpoint not found")]
+        EndpointNotFound,
+        #[error("{0}")]
+        InvalidEndpoint(String),
+        #[error("the merchant has its {0} webhook endpoints already")]
+        TooManyEndpoints(i64),
     }
 }
 
@@ -72,22 +79,46 @@ pub async fn record(
     Ok(jobs)
 }
 
-/// Writes `events` and their deliveries (one statement each, for any merchants); returns the delivery
-/// jobs, not staged (for a caller that stages them with jobs of its own, in one go).
+/// Writes `events` and their deliveries: one to the merchant's default endpoint (its webhook
+/// URL, when set) and one to each of its enabled endpoints that wants the event's type (one
+/// statement each, for any merchants). Returns the delivery jobs, not staged (for a caller that
+/// stages them with jobs of its own, in one go).
 pub async fn record_events(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
     events::insert(tx, events).await?;
     let at = now();
-    let deliveries: Vec<NewDelivery> = events
+    let payloads: Vec<String> = events.iter().map(payload).collect();
+    let delivery = |e: &Event, payload: &str, endpoint_id: Option<String>| NewDelivery {
+        id: uuid::Uuid::new_v4().to_string(),
+        merchant_id: e.merchant_id.clone(),
+        event_id: e.id.clone(),
+        event: e.event_type.clone(),
+        payload: payload.to_owned(),
+        endpoint_id,
+    };
+    let defaults: Vec<NewDelivery> = events
         .iter()
-        .map(|e| NewDelivery {
-            id: uuid::Uuid::new_v4().to_string(),
-            merchant_id: e.merchant_id.clone(),
-            event_id: e.id.clone(),
-            event: e.event_type.clone(),
-            payload: payload(e),
-        })
+        .zip(&payloads)
+        .map(|(e, p)| delivery(e, p, None))
         .collect();
-    let ids = rows::insert_if_configured(tx, &deliveries, at).await?;
+    let mut ids = rows::insert_if_configured(tx, &defaults, at).await?;
+    let merchants: Vec<String> = events.iter().map(|e| e.merchant_id.clone()).collect();
+    let targets = endpoint_rows::enabled_for(tx, &merchants).await?;
+    if !targets.is_empty() {
+        let to_endpoints: Vec<NewDelivery> = events
+            .iter()
+            .zip(&payloads)
+            .flat_map(|(e, p)| {
+                targets
+                    .iter()
+                    .filter(|(_, m, wanted)| {
+                        *m == e.merchant_id && webhook::wants(wanted, &e.event_type)
+                    })
+                    .map(|(id, ..)| delivery(e, p, Some(id.clone())))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ids.extend(rows::insert_for_endpoints(tx, &to_endpoints, at).await?);
+    }
     Ok(ids
         .into_iter()
         .map(|id| JobSpec::at(WEBHOOKS, id, at))
@@ -102,6 +133,8 @@ pub struct Webhooks {
     /// Delays before attempts 1–5.
     schedule: Vec<Duration>,
     writer: Writer,
+    /// The most endpoints a merchant may have (besides its default one).
+    max_endpoints: i64,
 }
 
 #[async_trait::async_trait]
@@ -120,7 +153,14 @@ impl Webhooks {
             client,
             schedule,
             writer,
+            max_endpoints: 16,
         }
+    }
+
+    /// The most endpoints a merchant may have (`WEBHOOK_ENDPOINTS_MAX`; 16 by default).
+    pub fn with_max_endpoints(mut self, max: u32) -> Self {
+        self.max_endpoints = i64::from(max);
+        self
     }
 
     /// Runs one attempt of a delivery. Returns when to run again (`None`: finished, or not
@@ -134,13 +174,23 @@ impl Webhooks {
         if d.status != DeliveryStatus::Pending {
             return Ok(None);
         }
+        if sendable.enabled == Some(false) {
+            // Its endpoint is disabled: held, unattempted, until it is enabled again (which
+            // queues it at once); looked at again meanwhile in case that hand-off was lost.
+            return Ok(Some(self.ctx.now() + chrono::Duration::minutes(5)));
+        }
         if let Some(due) = d.next_retry_at
             && due > self.ctx.now() + chrono::Duration::milliseconds(20)
         {
             return Ok(Some(due));
         }
+        let previous = sendable.previous_secret.as_deref().filter(|_| {
+            sendable
+                .previous_until
+                .is_some_and(|until| until > self.ctx.now())
+        });
         let response = match &sendable.url {
-            Some(url) => self.send(&sendable.secret, url, d).await,
+            Some(url) => self.send(&sendable.secret, previous, url, d).await,
             None => client::Response {
                 code: None,
                 body: "no webhook URL is configured".into(),
@@ -188,18 +238,33 @@ impl Webhooks {
         Ok(next)
     }
 
-    /// Signs and sends the stored payload.
-    async fn send(&self, secret: &str, url: &str, d: &Delivery) -> client::Response {
+    /// Signs and sends the stored payload. During a rotation's overlap `webhook-signature`
+    /// carries both signatures (`v1,<new> v1,<previous>`, as Standard Webhooks allows), so a
+    /// receiver holding either secret verifies; `X-Webhook-Signature` carries the new one.
+    async fn send(
+        &self,
+        secret: &str,
+        previous: Option<&str>,
+        url: &str,
+        d: &Delivery,
+    ) -> client::Response {
         let timestamp = self.ctx.now().timestamp();
         let body = d.payload.as_bytes();
+        let mut signatures = webhook::standard_signature(secret, &d.event_id, timestamp, body);
+        if let Some(old) = previous {
+            signatures.push(' ');
+            signatures.push_str(&webhook::standard_signature(
+                old,
+                &d.event_id,
+                timestamp,
+                body,
+            ));
+        }
         let headers = [
             ("x-webhook-signature", webhook::hex_signature(secret, body)),
             ("webhook-id", d.event_id.clone()),
             ("webhook-timestamp", timestamp.to_string()),
-            (
-                "webhook-signature",
-                webhook::standard_signature(secret, &d.event_id, timestamp, body),
-            ),
+            ("webhook-signature", signatures),
         ];
         self.client.post(url, &headers, &d.payload).await
     }
@@ -299,11 +364,15 @@ impl Webhooks {
         let mut tx = self.ctx.store.begin().await?;
         let jobs = record_events(&mut tx, std::slice::from_ref(&event)).await?;
         let job = jobs.first().ok_or(Error::NotConfigured)?.clone();
+        // The test event also goes to the endpoints that want it, through the queue.
+        let others = &jobs[1..];
+        self.ctx.queue.stage(&mut tx, others).await?;
         let committed = rows::get_in(&mut tx, &job.resource_id)
             .await?
             .ok_or(Error::NotFound)?;
         idempotent::store_in(&mut tx, replay.as_ref(), &committed).await?;
         tx.commit().await?;
+        self.ctx.queue.dispatch(others).await;
         match self.deliver(&job.resource_id).await {
             Ok(Some(next)) => {
                 let retry = JobSpec::at(WEBHOOKS, job.resource_id.clone(), next);

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod batching;
 mod checkout;
+mod endpoints;
 mod fairness;
 mod faults;
 mod hardening;

@@ -4,6 +4,7 @@
 //! annotations, so neither can list a route the other lacks.
 
 mod account;
+mod endpoints;
 pub mod health;
 mod orders;
 mod payments;
@@ -85,6 +86,13 @@ fn authenticated_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::events))
+        .routes(routes!(endpoints::create, endpoints::list))
+        .routes(routes!(
+            endpoints::get,
+            endpoints::update,
+            endpoints::delete
+        ))
+        .routes(routes!(endpoints::rotate_secret))
 }
 
 /// Every API route with its document; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The

@@ -1,0 +1,173 @@
+//! Webhook endpoints: `/api/v1/webhooks/endpoints[/{id}]`.
+
+use axum::{extract::State, http::StatusCode};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{Answer, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idempotency, render};
+use crate::{
+    http::extract::nullable,
+    store::{endpoints::Endpoint, idempotency::Stored},
+    views::{DeletedBody, EndpointBody, EndpointList},
+    webhooks::endpoints::EndpointChange,
+};
+
+/// The body of `POST /api/v1/webhooks/endpoints`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    /// Where to deliver: an absolute http(s) URL, at most 2048 characters.
+    #[schema(example = "https://example.com/webhooks/payments")]
+    pub url: String,
+    /// A note for the merchant, at most 255 characters.
+    pub description: Option<String>,
+    /// Whether it gets deliveries (default `true`).
+    pub enabled: Option<bool>,
+    /// The event types it wants: exact names (`refund.processed`) or trailing wildcards
+    /// (`payment.*`); empty or absent for every event.
+    #[schema(example = json!(["payment.*", "refund.processed"]))]
+    pub events: Option<Vec<String>>,
+}
+
+/// The body of `PATCH /api/v1/webhooks/endpoints/{id}`: what to change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEndpoint {
+    /// A new URL.
+    pub url: Option<String>,
+    /// A new description, or `null` to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// `false` holds its deliveries; `true` resumes them.
+    pub enabled: Option<bool>,
+    /// The event types it wants (replacing the list); empty for every event.
+    pub events: Option<Vec<String>>,
+}
+
+/// The body of `POST /api/v1/webhooks/endpoints/{id}/secret/rotate` (`{}` for the default
+/// overlap).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateEndpointSecret {
+    /// How long the current secret keeps signing beside the new one, seconds (default
+    /// 86400; 0 revokes it now; at most 604800).
+    #[schema(minimum = 0, maximum = 604800)]
+    pub overlap_seconds: Option<i64>,
+}
+
+fn render_endpoint(status: StatusCode) -> impl Fn(&Endpoint) -> Stored + Send + Sync + 'static {
+    move |e| Answer::json(status, &EndpointBody::from(e))
+}
+
+/// Create a webhook endpoint.
+///
+/// Each event is delivered once to each enabled endpoint that wants its type (and to the
+/// default endpoint, the URL of `PUT /api/v1/webhooks/config`). Answers `201` with the
+/// endpoint and its own `whsec_…` secret.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints", operation_id = "createWebhookEndpoint",
+    tag = "Webhooks", request_body = CreateEndpoint,
+    responses((status = 201, description = "The endpoint, with its secret", body = EndpointBody)))]
+pub async fn create(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    key: Idempotency,
+    ApiJson(body): ApiJson<CreateEndpoint>,
+) -> ApiResult<Answer> {
+    let change = EndpointChange {
+        url: Some(body.url.trim().to_owned()),
+        description: Some(body.description),
+        enabled: body.enabled,
+        events: body.events,
+    };
+    key.answer(render_endpoint(StatusCode::CREATED), |replay| {
+        app.webhooks.create_endpoint(&m.id, change, replay)
+    })
+    .await
+}
+
+/// List webhook endpoints, oldest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints", operation_id = "listWebhookEndpoints",
+    tag = "Webhooks",
+    responses((status = 200, description = "Every endpoint of the merchant", body = EndpointList)))]
+pub async fn list(State(app): State<ApiState>, Authed(m): Authed) -> ApiResult {
+    let all = app.webhooks.endpoints(&m.id).await?;
+    render(EndpointList {
+        data: all.iter().map(EndpointBody::from).collect(),
+        total: all.len(),
+    })
+}
+
+/// Fetch a webhook endpoint.
+#[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "getWebhookEndpoint",
+    tag = "Webhooks", params(IdParam),
+    responses((status = 200, description = "The endpoint", body = EndpointBody)))]
+pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+    let e = app.webhooks.endpoint(&m.id, &id).await?;
+    render(EndpointBody::from(&e))
+}
+
+/// Change a webhook endpoint.
+///
+/// Only the fields given change. Disabling holds its pending deliveries; enabling resumes them.
+#[utoipa::path(patch, path = "/api/v1/webhooks/endpoints/{id}",
+    operation_id = "updateWebhookEndpoint", tag = "Webhooks", params(IdParam),
+    request_body = UpdateEndpoint,
+    responses((status = 200, description = "The endpoint", body = EndpointBody)))]
+pub async fn update(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<UpdateEndpoint>,
+) -> ApiResult {
+    let change = EndpointChange {
+        url: body.url.map(|u| u.trim().to_owned()),
+        description: body.description,
+        enabled: body.enabled,
+        events: body.events,
+    };
+    let e = app.webhooks.update_endpoint(&m.id, &id, change).await?;
+    render(EndpointBody::from(&e))
+}
+
+/// Delete a webhook endpoint.
+///
+/// Its pending deliveries end `failed`; its delivery log stays.
+#[utoipa::path(delete, path = "/api/v1/webhooks/endpoints/{id}",
+    operation_id = "deleteWebhookEndpoint", tag = "Webhooks", params(IdParam),
+    responses((status = 200, description = "Deleted", body = DeletedBody)))]
+pub async fn delete(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
+    app.webhooks.delete_endpoint(&m.id, &id).await?;
+    render(DeletedBody {
+        id: &id,
+        deleted: true,
+    })
+}
+
+/// Rotate a webhook endpoint's secret.
+///
+/// Answers the new `secret`. The previous one keeps signing beside it for `overlap_seconds`
+/// (default 24 hours; 0 revokes it now): during the overlap `webhook-signature` carries both
+/// signatures, so a receiver holding either secret verifies; `X-Webhook-Signature` carries
+/// the new one only.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/secret/rotate",
+    operation_id = "rotateWebhookEndpointSecret", tag = "Webhooks", params(IdParam),
+    request_body = RotateEndpointSecret,
+    responses((status = 200, description = "The endpoint, with its new secret", body = EndpointBody)))]
+pub async fn rotate_secret(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    IdPath(id): IdPath,
+    key: Idempotency,
+    ApiJson(body): ApiJson<RotateEndpointSecret>,
+) -> ApiResult<Answer> {
+    key.answer(render_endpoint(StatusCode::OK), |replay| {
+        app.webhooks
+            .rotate_endpoint_secret(&m.id, &id, body.overlap_seconds, replay)
+    })
+    .await
+}

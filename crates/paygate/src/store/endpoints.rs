@@ -1,0 +1,125 @@
+//! Webhook endpoints (`webhook_endpoints`): several per merchant, each with its URL, event
+//! filter and secret (and, for a while after a rotation, the previous secret).
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, Tx, sql};
+
+/// A stored endpoint. (No `Debug`: it holds its secrets.)
+#[derive(Clone, sqlx::FromRow)]
+pub struct Endpoint {
+    pub id: String,
+    pub merchant_id: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    /// The event types it wants, space-separated; empty for all.
+    pub events: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! cols {
+    () => {
+        "id, merchant_id, url, description, enabled, events, secret, previous_secret, \
+         previous_secret_until, created_at, updated_at"
+    };
+}
+
+/// How many endpoints the merchant has, read inside a transaction.
+pub async fn count(tx: &mut Tx, merchant_id: &str) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM webhook_endpoints WHERE merchant_id = $1";
+    sql!(on_tx(tx) => scalar::fetch_one(sql, merchant_id))
+}
+
+/// Writes a new endpoint.
+pub async fn insert(tx: &mut Tx, e: &Endpoint) -> Result<(), sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO webhook_endpoints (",
+        cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    );
+    sql!(on_tx(tx) => execute(sql, &e.id, &e.merchant_id, &e.url, &e.description, e.enabled,
+        &e.events, &e.secret, &e.previous_secret, e.previous_secret_until, e.created_at,
+        e.updated_at))?;
+    Ok(())
+}
+
+/// The merchant's endpoints, oldest first.
+pub async fn list(store: &Store, merchant_id: &str) -> Result<Vec<Endpoint>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM webhook_endpoints WHERE merchant_id = $1 ORDER BY created_at, id"
+    );
+    sql!(on_pool(store) => fetch_all(sql, merchant_id))
+}
+
+/// The merchant's endpoint with this id.
+pub async fn get(
+    store: &Store,
+    merchant_id: &str,
+    id: &str,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2"
+    );
+    sql!(on_pool(store) => fetch_optional(sql, id, merchant_id))
+}
+
+/// Writes an endpoint's changeable fields (URL, description, enabled, events, secrets);
+/// `None` when the merchant has no such endpoint.
+pub async fn update(tx: &mut Tx, e: &Endpoint) -> Result<Option<Endpoint>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE webhook_endpoints SET url = $3, description = $4, enabled = $5, events = $6, ",
+        "secret = $7, previous_secret = $8, previous_secret_until = $9, updated_at = $10 ",
+        "WHERE id = $1 AND merchant_id = $2 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, &e.id, &e.merchant_id, &e.url, &e.description,
+        e.enabled, &e.events, &e.secret, &e.previous_secret, e.previous_secret_until,
+        e.updated_at))
+}
+
+/// Removes the merchant's endpoint, ending its pending deliveries as `failed` (nothing is
+/// sent to a removed endpoint). `false` when there was no such endpoint.
+pub async fn delete(
+    tx: &mut Tx,
+    merchant_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2";
+    let gone = sql!(on_tx(tx) => execute(sql, id, merchant_id))? > 0;
+    if gone {
+        let sql = "UPDATE webhook_logs SET status = 'failed', next_retry_at = NULL, \
+                   response_body = 'the endpoint was deleted', updated_at = $3 \
+                   WHERE endpoint_id = $1 AND merchant_id = $2 AND status = 'pending'";
+        sql!(on_tx(tx) => execute(sql, id, merchant_id, now))?;
+    }
+    Ok(gone)
+}
+
+/// The enabled endpoints of these merchants with their filters: `(id, merchant_id, events)`,
+/// in one statement inside the caller's transaction.
+pub async fn enabled_for(
+    tx: &mut Tx,
+    merchant_ids: &[String],
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    let mut ids = merchant_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let input = super::rows::Rows::new(ids.len()).text("merchant_id", ids);
+    super::rows::fetch(
+        tx,
+        input,
+        "SELECT e.id, e.merchant_id, e.events FROM webhook_endpoints e \
+         JOIN v ON e.merchant_id = v.merchant_id WHERE e.enabled ORDER BY e.created_at, e.id",
+    )
+    .await
+}

@@ -1,0 +1,210 @@
+//! Webhook endpoints: several per merchant (at most `WEBHOOK_ENDPOINTS_MAX`), each with its
+//! URL, description, event filter and secret. The merchant's webhook URL
+//! (`PUT /api/v1/webhooks/config`) stays its default endpoint, which gets every event.
+//!
+//! Rotating an endpoint's secret keeps the previous one signing beside the new one for an
+//! overlap window (24 h unless asked otherwise; 0 revokes the old secret at once), so
+//! receivers can switch secrets without missing a delivery.
+
+use chrono::Duration;
+use paygate_core::webhook;
+use rand::distr::{Alphanumeric, SampleString};
+
+use super::{Error, Webhooks};
+use crate::{
+    idempotent::{self, Replay},
+    merchants::new_webhook_secret,
+    queue::{JobSpec, WEBHOOKS},
+    store::endpoints::{self as rows, Endpoint},
+};
+
+/// How long a rotated-out secret keeps signing, by default.
+pub const DEFAULT_OVERLAP: Duration = Duration::hours(24);
+/// The longest overlap a rotation may ask for.
+pub const MAX_OVERLAP_SECONDS: i64 = 7 * 24 * 3600;
+/// The longest description, characters.
+const DESCRIPTION_MAX: usize = 255;
+
+/// What a create or an update sets (`None`: unchanged, or the default on create).
+#[derive(Default)]
+pub struct EndpointChange {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    pub events: Option<Vec<String>>,
+}
+
+impl Webhooks {
+    /// Checks a change's values; returns the event filter as stored (space-separated).
+    fn check(&self, change: &EndpointChange) -> Result<Option<String>, Error> {
+        if let Some(url) = &change.url {
+            if url.len() > 2048 {
+                return Err(Error::InvalidEndpoint(
+                    "url must be at most 2048 characters".into(),
+                ));
+            }
+            self.client
+                .check_url(url)
+                .map_err(|reason| Error::InvalidEndpoint(reason.replace("webhook_url", "url")))?;
+        }
+        if let Some(Some(d)) = &change.description
+            && d.chars().count() > DESCRIPTION_MAX
+        {
+            return Err(Error::InvalidEndpoint(format!(
+                "description must be at most {DESCRIPTION_MAX} characters"
+            )));
+        }
+        let Some(events) = &change.events else {
+            return Ok(None);
+        };
+        if events.len() > webhook::EVENT_TYPES.len() * 2 {
+            return Err(Error::InvalidEndpoint("events lists too many types".into()));
+        }
+        if let Some(bad) = events.iter().find(|e| !webhook::valid_pattern(e)) {
+            return Err(Error::InvalidEndpoint(format!(
+                "events: {bad:?} is not an event type or a prefix wildcard like \"payment.*\" \
+                 (types: {})",
+                webhook::EVENT_TYPES.join(", ")
+            )));
+        }
+        Ok(Some(events.join(" ")))
+    }
+
+    /// Creates an endpoint for the merchant (enabled unless asked otherwise), with a new secret.
+    pub async fn create_endpoint(
+        &self,
+        merchant_id: &str,
+        change: EndpointChange,
+        replay: Option<Replay<Endpoint>>,
+    ) -> Result<Endpoint, Error> {
+        let events = self.check(&change)?.unwrap_or_default();
+        let url = change
+            .url
+            .ok_or_else(|| Error::InvalidEndpoint("url is required".into()))?;
+        let at = self.ctx.now();
+        let endpoint = Endpoint {
+            id: format!("we_{}", Alphanumeric.sample_string(&mut rand::rng(), 16)),
+            merchant_id: merchant_id.to_owned(),
+            url,
+            description: change.description.flatten(),
+            enabled: change.enabled.unwrap_or(true),
+            events,
+            secret: new_webhook_secret(),
+            previous_secret: None,
+            previous_secret_until: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let mut tx = self.ctx.store.begin().await?;
+        if rows::count(&mut tx, merchant_id).await? >= self.max_endpoints {
+            return Err(Error::TooManyEndpoints(self.max_endpoints));
+        }
+        rows::insert(&mut tx, &endpoint).await?;
+        idempotent::store_in(&mut tx, replay.as_ref(), &endpoint).await?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    /// The merchant's endpoints, oldest first.
+    pub async fn endpoints(&self, merchant_id: &str) -> Result<Vec<Endpoint>, Error> {
+        Ok(rows::list(&self.ctx.store, merchant_id).await?)
+    }
+
+    /// The merchant's endpoint.
+    pub async fn endpoint(&self, merchant_id: &str, id: &str) -> Result<Endpoint, Error> {
+        rows::get(&self.ctx.store, merchant_id, id)
+            .await?
+            .ok_or(Error::EndpointNotFound)
+    }
+
+    /// Changes what `change` sets. Re-enabling an endpoint resumes its pending deliveries
+    /// (they were only held while it was disabled).
+    pub async fn update_endpoint(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        change: EndpointChange,
+    ) -> Result<Endpoint, Error> {
+        let events = self.check(&change)?;
+        let mut e = self.endpoint(merchant_id, id).await?;
+        if let Some(url) = change.url {
+            e.url = url;
+        }
+        if let Some(d) = change.description {
+            e.description = d;
+        }
+        if let Some(enabled) = change.enabled {
+            e.enabled = enabled;
+        }
+        if let Some(events) = events {
+            e.events = events;
+        }
+        e.updated_at = self.ctx.now();
+        let mut tx = self.ctx.store.begin().await?;
+        let updated = rows::update(&mut tx, &e)
+            .await?
+            .ok_or(Error::EndpointNotFound)?;
+        tx.commit().await?;
+        if change.enabled == Some(true) {
+            let ids = crate::store::webhooks::pending_for_endpoint(&self.ctx.store, id).await?;
+            let at = self.ctx.now();
+            let jobs: Vec<JobSpec> = ids
+                .into_iter()
+                .map(|d| JobSpec {
+                    again: true,
+                    ..JobSpec::at(WEBHOOKS, d, at)
+                })
+                .collect();
+            if let Err(e) = self.ctx.queue.enqueue(&jobs).await {
+                tracing::warn!(error = %e, "re-enabled endpoint: deliveries not queued now; they resume within 5 minutes");
+            }
+        }
+        Ok(updated)
+    }
+
+    /// Removes the merchant's endpoint; its pending deliveries end `failed`.
+    pub async fn delete_endpoint(&self, merchant_id: &str, id: &str) -> Result<(), Error> {
+        let mut tx = self.ctx.store.begin().await?;
+        if !rows::delete(&mut tx, merchant_id, id, self.ctx.now()).await? {
+            return Err(Error::EndpointNotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives the endpoint a new secret; the current one keeps signing beside it for
+    /// `overlap_seconds` (default [`DEFAULT_OVERLAP`]; 0 revokes it now).
+    pub async fn rotate_endpoint_secret(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        overlap_seconds: Option<i64>,
+        replay: Option<Replay<Endpoint>>,
+    ) -> Result<Endpoint, Error> {
+        let overlap = match overlap_seconds {
+            None => DEFAULT_OVERLAP,
+            Some(s) if (0..=MAX_OVERLAP_SECONDS).contains(&s) => Duration::seconds(s),
+            Some(_) => {
+                return Err(Error::InvalidEndpoint(format!(
+                    "overlap_seconds must be from 0 to {MAX_OVERLAP_SECONDS}"
+                )));
+            }
+        };
+        let mut e = self.endpoint(merchant_id, id).await?;
+        let at = self.ctx.now();
+        let old = std::mem::replace(&mut e.secret, new_webhook_secret());
+        (e.previous_secret, e.previous_secret_until) = if overlap.is_zero() {
+            (None, None)
+        } else {
+            (Some(old), Some(at + overlap))
+        };
+        e.updated_at = at;
+        let mut tx = self.ctx.store.begin().await?;
+        let updated = rows::update(&mut tx, &e)
+            .await?
+            .ok_or(Error::EndpointNotFound)?;
+        idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+}

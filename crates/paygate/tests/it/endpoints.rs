@@ -1,0 +1,394 @@
+//! Webhook endpoints: several per merchant, each getting exactly the event types it asked for
+//! (the seed's default endpoint still getting all), secret rotation with an overlap in which
+//! a receiver holding either secret verifies (checked with the public `standardwebhooks`
+//! library), and the endpoints API's rules.
+
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Backend, TestApp, assert_error, every_backend},
+    webhooks::Receiver,
+};
+
+async fn create(t: &TestApp, body: Value) -> Value {
+    let (status, e) = t.post("/api/v1/webhooks/endpoints", &body).await;
+    assert_eq!(status, 201, "{e}");
+    e
+}
+
+async fn patch(t: &TestApp, id: &str, body: Value) -> Value {
+    let (status, e) = t
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/endpoints/{id}"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 200, "{e}");
+    e
+}
+
+/// An endpoint created with `events`, delivering to a receiver holding its secret.
+async fn endpoint_with_receiver(t: &TestApp, events: Value) -> (Value, Receiver) {
+    let e = create(
+        t,
+        json!({"url": "https://example.com/placeholder", "events": events}),
+    )
+    .await;
+    let receiver = Receiver::start(e["secret"].as_str().unwrap()).await;
+    let id = e["id"].as_str().unwrap();
+    let e = patch(t, id, json!({"url": receiver.url("/webhook")})).await;
+    (e, receiver)
+}
+
+/// The event types received, each once (a receiver answering 200 gets each event once).
+fn types(received: &[Value]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out: Vec<String> = received
+        .iter()
+        .map(|r| {
+            assert_eq!(r["answered"], 200, "{r}");
+            assert!(
+                seen.insert(r["webhook_id"].as_str().unwrap().to_owned()),
+                "an event arrived twice: {r}"
+            );
+            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            body["event"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until no delivery of the merchant is pending.
+async fn all_delivered(t: &TestApp) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, log) = t.get("/api/v1/webhooks?limit=100").await;
+        let rows = log["data"].as_array().unwrap();
+        if !rows.is_empty() && rows.iter().all(|d| d["status"] == "success") {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn endpoints_get_exactly_the_events_they_asked_for(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    // The seed's single URL is the default endpoint: it gets every event.
+    let (_, config) = t.get("/api/v1/webhooks/config").await;
+    let default = Receiver::start(config["webhook_secret"].as_str().unwrap()).await;
+    let (status, _) = t
+        .call(
+            Method::PUT,
+            "/api/v1/webhooks/config",
+            Some(&json!({"webhook_url": default.url("/webhook")})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (payments, to_payments) = endpoint_with_receiver(&t, json!(["payment.*"])).await;
+    let (mixed, to_mixed) =
+        endpoint_with_receiver(&t, json!(["payment.success", "refund.processed"])).await;
+    assert_eq!(
+        mixed["events"],
+        json!(["payment.success", "refund.processed"])
+    );
+    // A payment that succeeds, then a refund of it.
+    let payment = t.upi_payment("success@upi").await;
+    let pay_id = payment["id"].as_str().unwrap();
+    t.wait_final(pay_id).await;
+    let (status, refund) = t
+        .post(&format!("/api/v1/payments/{pay_id}/refunds"), &json!({}))
+        .await;
+    assert_eq!(status, 201, "{refund}");
+    default
+        .wait_for("refund.processed", |r| {
+            r.iter()
+                .any(|x| x["body"].as_str().unwrap().contains("refund.processed"))
+        })
+        .await;
+    let log = all_delivered(&t).await;
+    // What happened, from the event log: each endpoint got exactly its share.
+    let (_, events) = t.get("/api/v1/events?limit=100").await;
+    let mut all: Vec<String> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    all.sort();
+    assert!(all.len() >= 5, "{all:?}");
+    let only = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        all.iter().filter(|e| keep(e)).cloned().collect()
+    };
+    assert_eq!(types(&default.received().await), all);
+    assert_eq!(
+        types(&to_payments.received().await),
+        only(&|e| e.starts_with("payment."))
+    );
+    assert_eq!(
+        types(&to_mixed.received().await),
+        only(&|e| e == "payment.success" || e == "refund.processed")
+    );
+    // Each is signed with its own endpoint's secret, and no other.
+    let first = &to_mixed.received().await[0];
+    crate::webhooks::verify_with_public_library(mixed["secret"].as_str().unwrap(), first)
+        .expect("the endpoint's secret verifies");
+    assert!(
+        crate::webhooks::verify_with_public_library(payments["secret"].as_str().unwrap(), first)
+            .is_err()
+    );
+    // The delivery log names the endpoint of each delivery (null: the default one).
+    let count = |endpoint: &Value| {
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| &d["endpoint_id"] == endpoint)
+            .count()
+    };
+    assert_eq!(count(&Value::Null), all.len());
+    assert_eq!(
+        count(&payments["id"]),
+        only(&|e| e.starts_with("payment.")).len()
+    );
+    assert_eq!(count(&mixed["id"]), 2);
+}
+
+/// Whether the Standard Webhooks signature of a received request verifies with `secret`
+/// (the public library, which accepts any one of several `v1,` signatures).
+fn standard_verifies(secret: &str, r: &Value) -> bool {
+    use axum::http::{HeaderMap, HeaderValue};
+    let mut headers = HeaderMap::new();
+    for (name, key) in [
+        ("webhook-id", "webhook_id"),
+        ("webhook-timestamp", "webhook_timestamp"),
+        ("webhook-signature", "webhook_signature"),
+    ] {
+        headers.insert(
+            name,
+            HeaderValue::from_str(r[key].as_str().unwrap()).unwrap(),
+        );
+    }
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(r["body"].as_str().unwrap().as_bytes(), &headers)
+        .is_ok()
+}
+
+/// A new payment's `payment.created`, as the endpoint's current receiver got it.
+async fn next_delivery(t: &TestApp, rx: &Receiver) -> Value {
+    let before = rx.received().await.len();
+    t.upi_payment("success@upi").await;
+    let got = rx
+        .wait_for("a new payment.created", |r| r.len() > before)
+        .await;
+    got[before].clone()
+}
+
+/// Rotates the endpoint's secret (`overlap_seconds` when given).
+async fn rotate(t: &TestApp, id: &str, overlap: Option<i64>) -> Value {
+    let body = overlap.map_or(json!({}), |s| json!({"overlap_seconds": s}));
+    let path = format!("/api/v1/webhooks/endpoints/{id}/secret/rotate");
+    let (status, e) = t.post(&path, &body).await;
+    assert_eq!(status, 200, "{e}");
+    e
+}
+
+async fn a_rotated_secret_keeps_verifying_during_its_overlap_only(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (e, _) = endpoint_with_receiver(&t, json!(["payment.created"])).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let old = e["secret"].as_str().unwrap().to_owned();
+    // Rotated with the default overlap (24 h): both secrets sign.
+    let rotated = rotate(&t, &id, None).await;
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let until = chrono::DateTime::parse_from_rfc3339(
+        rotated["previous_secret_expires_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    let left = until.signed_duration_since(chrono::Utc::now());
+    assert!(
+        (chrono::Duration::hours(23)..=chrono::Duration::hours(24)).contains(&left),
+        "{left}"
+    );
+    let rx = Receiver::start(&new).await;
+    patch(&t, &id, json!({"url": rx.url("/webhook")})).await;
+    let r = next_delivery(&t, &rx).await;
+    assert!(
+        standard_verifies(&old, &r),
+        "a receiver with the old secret verifies"
+    );
+    assert!(
+        standard_verifies(&new, &r),
+        "a receiver with the new secret verifies"
+    );
+    assert_eq!(
+        r["hex_signature_valid"], true,
+        "X-Webhook-Signature is the new one"
+    );
+    let stranger = paygate::merchants::new_webhook_secret();
+    assert!(!standard_verifies(&stranger, &r));
+    // Rotated with a 1 s overlap: once it has passed, only the newest secret signs.
+    let rotated = rotate(&t, &id, Some(1)).await;
+    let newest = rotated["secret"].as_str().unwrap().to_owned();
+    let rx = Receiver::start(&newest).await;
+    patch(&t, &id, json!({"url": rx.url("/webhook")})).await;
+    let until = chrono::DateTime::parse_from_rfc3339(
+        rotated["previous_secret_expires_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    while chrono::Utc::now() <= until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = next_delivery(&t, &rx).await;
+    assert!(standard_verifies(&newest, &r));
+    assert!(!standard_verifies(&new, &r), "the overlap has ended");
+    assert!(!standard_verifies(&old, &r));
+    // Rotated with overlap 0: the old secret is revoked at once.
+    let rotated = rotate(&t, &id, Some(0)).await;
+    assert_eq!(rotated["previous_secret_expires_at"], Value::Null);
+    let last = rotated["secret"].as_str().unwrap().to_owned();
+    let rx = Receiver::start(&last).await;
+    patch(&t, &id, json!({"url": rx.url("/webhook")})).await;
+    let r = next_delivery(&t, &rx).await;
+    assert!(standard_verifies(&last, &r));
+    assert!(!standard_verifies(&newest, &r));
+    let (status, err) = t
+        .post(
+            &format!("/api/v1/webhooks/endpoints/{id}/secret/rotate"),
+            &json!({"overlap_seconds": -1}),
+        )
+        .await;
+    assert_error(status, &err, 400, "BAD_REQUEST_ERROR");
+}
+
+async fn the_endpoints_api_checks_its_input_and_keeps_merchants_apart(backend: Backend) {
+    let t = TestApp::spawn_with(
+        backend,
+        paygate::app::Mode::All,
+        &["--webhook-endpoints-max", "2"],
+    )
+    .await;
+    for (body, says) in [
+        (json!({}), "url is required"),
+        (json!({"url": "ftp://example.com/x"}), "http"),
+        (
+            json!({"url": "https://example.com/x", "events": ["order.*"]}),
+            "order.*",
+        ),
+        (
+            json!({"url": "https://example.com/x", "events": ["payment"]}),
+            "payment",
+        ),
+        (
+            json!({"url": "https://example.com/x", "description": "x".repeat(256)}),
+            "description",
+        ),
+        (
+            json!({"url": "https://example.com/x", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (status, err) = t.post("/api/v1/webhooks/endpoints", &body).await;
+        assert_error(status, &err, 400, "BAD_REQUEST_ERROR");
+        assert!(
+            err["error"]["description"].as_str().unwrap().contains(says),
+            "{body}: {err}"
+        );
+    }
+    let a = create(
+        &t,
+        json!({"url": "https://example.com/a", "description": "orders", "enabled": false}),
+    )
+    .await;
+    assert!(a["id"].as_str().unwrap().starts_with("we_"));
+    assert!(a["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(a["enabled"], false);
+    assert_eq!(a["events"], json!([]));
+    create(&t, json!({"url": "https://example.com/b"})).await;
+    let (status, err) = t
+        .post(
+            "/api/v1/webhooks/endpoints",
+            &json!({"url": "https://example.com/c"}),
+        )
+        .await;
+    assert_error(status, &err, 400, "BAD_REQUEST_ERROR");
+    assert!(
+        err["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2")
+    );
+    let (_, list) = t.get("/api/v1/webhooks/endpoints").await;
+    assert_eq!(list["total"], 2);
+    let id = a["id"].as_str().unwrap();
+    let changed = patch(
+        &t,
+        id,
+        json!({"description": null, "events": ["refund.*"], "enabled": true}),
+    )
+    .await;
+    assert_eq!(changed["description"], Value::Null);
+    assert_eq!(changed["events"], json!(["refund.*"]));
+    assert_eq!(changed["url"], "https://example.com/a");
+    // Another merchant sees none of them.
+    let other = paygate::merchants::create(&t.app.store, "Other", "other@example.com")
+        .await
+        .unwrap();
+    let (key, secret) = (other.merchant.api_key.clone(), other.api_secret.clone());
+    let path = format!("/api/v1/webhooks/endpoints/{id}");
+    let (status, err) = t.call_as(&key, &secret, Method::GET, &path, None).await;
+    assert_error(status, &err, 404, "NOT_FOUND_ERROR");
+    let (status, err) = t.call_as(&key, &secret, Method::DELETE, &path, None).await;
+    assert_error(status, &err, 404, "NOT_FOUND_ERROR");
+    let (_, theirs) = t
+        .call_as(
+            &key,
+            &secret,
+            Method::GET,
+            "/api/v1/webhooks/endpoints",
+            None,
+        )
+        .await;
+    assert_eq!(theirs["total"], 0);
+    // Deleted: gone, and room for another.
+    let (status, done) = t.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done, json!({"id": id, "deleted": true}));
+    let (status, err) = t.get(&path).await;
+    assert_error(status, &err, 404, "NOT_FOUND_ERROR");
+    create(&t, json!({"url": "https://example.com/c"})).await;
+}
+
+async fn a_disabled_endpoint_gets_nothing_until_enabled(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (e, rx) = endpoint_with_receiver(&t, json!(["payment.created"])).await;
+    let id = e["id"].as_str().unwrap();
+    patch(&t, id, json!({"enabled": false})).await;
+    let quiet = t.upi_payment("success@upi").await;
+    t.wait_final(quiet["id"].as_str().unwrap()).await;
+    patch(&t, id, json!({"enabled": true})).await;
+    let r = next_delivery(&t, &rx).await;
+    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_ne!(
+        body["data"]["payment"]["id"], quiet["id"],
+        "the payment made while disabled was not delivered"
+    );
+    assert_eq!(rx.received().await.len(), 1);
+}
+
+every_backend!(
+    endpoints_get_exactly_the_events_they_asked_for,
+    a_rotated_secret_keeps_verifying_during_its_overlap_only,
+    the_endpoints_api_checks_its_input_and_keeps_merchants_apart,
+    a_disabled_endpoint_gets_nothing_until_enabled,
+);
