@@ -20,3 +20,6 @@ CREATE INDEX webhook_endpoints_merchant_idx ON webhook_endpoints (merchant_id, c
 
 -- The endpoint a delivery goes to; NULL for the merchant's default endpoint.
 ALTER TABLE webhook_logs ADD COLUMN endpoint_id TEXT;
+-- The event's sequence number (its position in the event log, increasing with every event of
+-- the same resource), sent as `webhook-sequence`; NULL for deliveries made before it existed.
+ALTER TABLE webhook_logs ADD COLUMN sequence BIGINT;

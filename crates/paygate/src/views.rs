@@ -317,6 +317,9 @@ pub struct DeliveryBody<'a> {
     /// The endpoint it goes to (`we_…`); `null` for the default endpoint (the webhook URL of
     /// `PUT /api/v1/webhooks/config`).
     pub endpoint_id: Option<&'a str>,
+    /// The event's sequence number (also `sequence` in the body and `webhook-sequence`):
+    /// larger for every later event of the same resource.
+    pub sequence: Option<i64>,
 }
 
 impl<'a> From<&'a Delivery> for DeliveryBody<'a> {
@@ -335,6 +338,7 @@ impl<'a> From<&'a Delivery> for DeliveryBody<'a> {
             response_body: d.response_body.as_deref(),
             duration_ms: d.duration_ms,
             endpoint_id: d.endpoint_id.as_deref(),
+            sequence: d.sequence,
         }
     }
 }
@@ -388,6 +392,20 @@ pub struct EndpointList<'a> {
     pub data: Vec<EndpointBody<'a>>,
     /// How many there are.
     pub total: usize,
+}
+
+/// The answer to a replay or a retry of an endpoint's failed deliveries.
+#[derive(Serialize, ToSchema)]
+pub struct QueuedBody<'a> {
+    /// The endpoint.
+    pub endpoint_id: &'a str,
+    /// How many deliveries were queued.
+    pub queued: usize,
+    /// For a replay: whether the range held more events than one replay takes (10,000);
+    /// replay again from `next_since`.
+    pub has_more: bool,
+    /// Where a further replay should start (ISO 8601), when `has_more`.
+    pub next_since: Option<String>,
 }
 
 /// The answer to deleting an endpoint.

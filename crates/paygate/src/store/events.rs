@@ -47,16 +47,59 @@ impl Event {
     }
 }
 
-/// Inserts events in one statement.
-pub async fn insert(tx: &mut Tx, events: &[Event]) -> Result<(), sqlx::Error> {
+/// Inserts events in one statement, in the order given; returns each event's sequence number
+/// (its `seq`, the log's position: an event written after another of the same resource has a
+/// larger one), by event id.
+pub async fn insert(
+    tx: &mut Tx,
+    events: &[Event],
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
     let input = super::rows::Rows::new(events.len())
         .text("id", events.iter().map(|e| e.id.clone()))
         .text("merchant_id", events.iter().map(|e| e.merchant_id.clone()))
         .text("event_type", events.iter().map(|e| e.event_type.clone()))
         .text("resource_id", events.iter().map(|e| e.resource_id.clone()))
         .json("data", events.iter().map(|e| e.data.to_string()))
-        .time("created_at", events.iter().map(|e| e.created_at));
-    super::table::insert_all::<Event>(tx, input).await
+        .time("created_at", events.iter().map(|e| e.created_at))
+        .int("ord", (0..events.len()).map(|i| i as i64));
+    let seqs: Vec<(String, i64)> = super::rows::fetch(
+        tx,
+        input,
+        concat!(
+            "INSERT INTO events (",
+            cols!(),
+            ") SELECT ",
+            cols!(),
+            " FROM v ORDER BY ord RETURNING id, seq"
+        ),
+    )
+    .await?;
+    Ok(seqs.into_iter().collect())
+}
+
+/// The merchant's events created in `[since, until)`, oldest first, at most `limit`, with
+/// their sequence numbers.
+pub async fn in_range(
+    store: &Store,
+    merchant_id: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Event, i64)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        event: Event,
+        seq: i64,
+    }
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        ", seq FROM events WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3 \
+         ORDER BY seq LIMIT $4"
+    );
+    let rows: Vec<Row> = sql!(on_pool(store) => fetch_all(sql, merchant_id, since, until, limit))?;
+    Ok(rows.into_iter().map(|r| (r.event, r.seq)).collect())
 }
 
 /// The events of one resource, oldest first.

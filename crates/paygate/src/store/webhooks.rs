@@ -28,13 +28,15 @@ pub struct Delivery {
     pub updated_at: DateTime<Utc>,
     /// The endpoint it goes to; `None` for the merchant's default endpoint (its webhook URL).
     pub endpoint_id: Option<String>,
+    /// The event's sequence number (`None` for deliveries made before there were any).
+    pub sequence: Option<i64>,
 }
 
 macro_rules! cols {
     () => {
         "id, merchant_id, event_id, event, payload, status, attempts, cycle, next_retry_at, \
          last_attempt_at, response_code, response_body, duration_ms, created_at, updated_at, \
-         endpoint_id"
+         endpoint_id, sequence"
     };
 }
 
@@ -49,6 +51,8 @@ pub struct NewDelivery {
     pub event: String,
     pub payload: String,
     pub endpoint_id: Option<String>,
+    /// The event's sequence number.
+    pub sequence: i64,
 }
 
 /// Inserts deliveries to endpoints (chosen by the caller, inside its transaction), in one
@@ -71,14 +75,15 @@ pub async fn insert_for_endpoints(
         .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
         .text("event", deliveries.iter().map(|d| d.event.clone()))
         .text("payload", deliveries.iter().map(|d| d.payload.clone()))
+        .int("sequence", deliveries.iter().map(|d| d.sequence))
         .time("at", deliveries.iter().map(|_| now));
     let ids: Vec<(String,)> = super::rows::fetch(
         tx,
         input,
         "INSERT INTO webhook_logs (id, merchant_id, endpoint_id, event_id, event, payload, \
-         status, attempts, next_retry_at, created_at, updated_at) \
-         SELECT v.id, v.merchant_id, v.endpoint_id, v.event_id, v.event, v.payload, 'pending', 0, \
-         v.at, v.at, v.at FROM v RETURNING id",
+         sequence, status, attempts, next_retry_at, created_at, updated_at) \
+         SELECT v.id, v.merchant_id, v.endpoint_id, v.event_id, v.event, v.payload, v.sequence, \
+         'pending', 0, v.at, v.at, v.at FROM v RETURNING id",
     )
     .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
@@ -105,13 +110,15 @@ pub async fn insert_if_configured(
             "endpoint_id",
             deliveries.iter().map(|d| d.endpoint_id.clone()),
         )
+        .int("sequence", deliveries.iter().map(|d| d.sequence))
         .time("at", deliveries.iter().map(|_| now));
     let ids: Vec<(String,)> = super::rows::fetch(
         tx,
         input,
-        "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, \
-         next_retry_at, created_at, updated_at) \
-         SELECT v.id, m.id, v.event_id, v.event, v.payload, 'pending', 0, v.at, v.at, v.at \
+        "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, sequence, status, \
+         attempts, next_retry_at, created_at, updated_at) \
+         SELECT v.id, m.id, v.event_id, v.event, v.payload, v.sequence, 'pending', 0, v.at, v.at, \
+         v.at \
          FROM v JOIN merchants m ON m.id = v.merchant_id \
          WHERE m.webhook_url IS NOT NULL AND v.endpoint_id IS NULL \
          RETURNING id",
@@ -235,9 +242,24 @@ pub async fn restart(
 pub async fn for_resource(store: &Store, resource_id: &str) -> Result<Vec<Delivery>, sqlx::Error> {
     let sql = "SELECT w.id, w.merchant_id, w.event_id, w.event, w.payload, w.status, w.attempts, \
          w.cycle, w.next_retry_at, w.last_attempt_at, w.response_code, w.response_body, w.duration_ms, \
-         w.created_at, w.updated_at, w.endpoint_id FROM webhook_logs w JOIN events e ON e.id = w.event_id \
+         w.created_at, w.updated_at, w.endpoint_id, w.sequence FROM webhook_logs w JOIN events e ON e.id = w.event_id \
          WHERE e.resource_id = $1 ORDER BY w.created_at, w.id";
     sql!(on_pool(store) => fetch_all(sql, resource_id))
+}
+
+/// Starts a new cycle of attempts, now, for every failed delivery of the merchant's endpoint;
+/// returns their ids.
+pub async fn restart_failed(
+    tx: &mut Tx,
+    merchant_id: &str,
+    endpoint_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "UPDATE webhook_logs SET status = 'pending', attempts = 0, cycle = cycle + 1, \
+               next_retry_at = $3, updated_at = $3 \
+               WHERE endpoint_id = $1 AND merchant_id = $2 AND status = 'failed' RETURNING id";
+    let ids: Vec<(String,)> = sql!(on_tx(tx) => fetch_all(sql, endpoint_id, merchant_id, now))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// The pending deliveries of an endpoint: their ids.

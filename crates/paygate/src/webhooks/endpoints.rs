@@ -6,7 +6,7 @@
 //! overlap window (24 h unless asked otherwise; 0 revokes the old secret at once), so
 //! receivers can switch secrets without missing a delivery.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use paygate_core::webhook;
 use rand::distr::{Alphanumeric, SampleString};
 
@@ -15,7 +15,11 @@ use crate::{
     idempotent::{self, Replay},
     merchants::new_webhook_secret,
     queue::{JobSpec, WEBHOOKS},
-    store::endpoints::{self as rows, Endpoint},
+    store::{
+        endpoints::{self as rows, Endpoint},
+        events as event_rows,
+        webhooks::{self as delivery_rows, NewDelivery},
+    },
 };
 
 /// How long a rotated-out secret keeps signing, by default.
@@ -207,4 +211,101 @@ impl Webhooks {
         tx.commit().await?;
         Ok(updated)
     }
+
+    /// Delivers again to the endpoint every event of the merchant created in `[since, until)`
+    /// that the endpoint wants (and, when given, `events` names): new deliveries carrying the
+    /// same event ids and bodies. At most [`REPLAY_MAX`] events per call; returns how many were
+    /// queued and, when the range held more, where to continue.
+    pub async fn replay(
+        &self,
+        merchant_id: &str,
+        id: &str,
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+        events: Option<Vec<String>>,
+    ) -> Result<Replayed, Error> {
+        let endpoint = self.endpoint(merchant_id, id).await?;
+        let filter = self
+            .check(&EndpointChange {
+                events,
+                ..EndpointChange::default()
+            })?
+            .unwrap_or_default();
+        let until = until.unwrap_or_else(|| self.ctx.now());
+        if since >= until {
+            return Err(Error::InvalidEndpoint("since must be before until".into()));
+        }
+        let found =
+            event_rows::in_range(&self.ctx.store, merchant_id, since, until, REPLAY_MAX + 1)
+                .await?;
+        let has_more = found.len() > REPLAY_MAX as usize;
+        let taken = &found[..found.len().min(REPLAY_MAX as usize)];
+        let next_since = has_more.then(|| found[REPLAY_MAX as usize].0.created_at);
+        let deliveries: Vec<NewDelivery> = taken
+            .iter()
+            .filter(|(e, _)| {
+                webhook::wants(&endpoint.events, &e.event_type)
+                    && webhook::wants(&filter, &e.event_type)
+            })
+            .map(|(e, seq)| NewDelivery {
+                id: uuid::Uuid::new_v4().to_string(),
+                merchant_id: merchant_id.to_owned(),
+                event_id: e.id.clone(),
+                event: e.event_type.clone(),
+                payload: super::payload(e, *seq),
+                endpoint_id: Some(endpoint.id.clone()),
+                sequence: *seq,
+            })
+            .collect();
+        let at = self.ctx.now();
+        let mut jobs = Vec::with_capacity(deliveries.len());
+        let mut tx = self.ctx.store.begin().await?;
+        // In chunks: a statement binds every value of its rows.
+        for chunk in deliveries.chunks(500) {
+            let ids = delivery_rows::insert_for_endpoints(&mut tx, chunk, at).await?;
+            let chunk_jobs: Vec<JobSpec> = ids
+                .into_iter()
+                .map(|d| JobSpec::at(WEBHOOKS, d, at))
+                .collect();
+            self.ctx.queue.stage(&mut tx, &chunk_jobs).await?;
+            jobs.extend(chunk_jobs);
+        }
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        Ok(Replayed {
+            queued: jobs.len(),
+            has_more,
+            next_since,
+        })
+    }
+
+    /// Starts a new cycle of attempts, now, for every failed delivery to the endpoint.
+    pub async fn retry_failed(&self, merchant_id: &str, id: &str) -> Result<usize, Error> {
+        self.endpoint(merchant_id, id).await?;
+        let at = self.ctx.now();
+        let mut tx = self.ctx.store.begin().await?;
+        let ids = delivery_rows::restart_failed(&mut tx, merchant_id, id, at).await?;
+        let jobs: Vec<JobSpec> = ids
+            .into_iter()
+            .map(|d| JobSpec {
+                again: true,
+                ..JobSpec::at(WEBHOOKS, d, at)
+            })
+            .collect();
+        self.ctx.queue.stage(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        Ok(jobs.len())
+    }
+}
+
+/// The most events one replay queues.
+pub const REPLAY_MAX: i64 = 10_000;
+
+/// What a replay queued.
+pub struct Replayed {
+    pub queued: usize,
+    pub has_more: bool,
+    /// Where to continue when `has_more`.
+    pub next_since: Option<DateTime<Utc>>,
 }

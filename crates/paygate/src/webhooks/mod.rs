@@ -56,12 +56,14 @@ idempotent::service_error! {
     }
 }
 
-/// The body of a delivery: serialised once, sent as is on every attempt.
-pub fn payload(event: &Event) -> String {
+/// The body of a delivery: serialised once, sent as is on every attempt. `sequence` is the
+/// event's sequence number: larger for every later event of the same resource.
+pub fn payload(event: &Event, sequence: i64) -> String {
     json!({
         "id": event.id,
         "event": event.event_type,
         "timestamp": event.created_at.timestamp(),
+        "sequence": sequence,
         "data": event.data,
     })
     .to_string()
@@ -84,17 +86,25 @@ pub async fn record(
 /// statement each, for any merchants). Returns the delivery jobs, not staged (for a caller that
 /// stages them with jobs of its own, in one go).
 pub async fn record_events(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>, sqlx::Error> {
-    events::insert(tx, events).await?;
+    let sequences = events::insert(tx, events).await?;
     let at = now();
-    let payloads: Vec<String> = events.iter().map(payload).collect();
-    let delivery = |e: &Event, payload: &str, endpoint_id: Option<String>| NewDelivery {
-        id: uuid::Uuid::new_v4().to_string(),
-        merchant_id: e.merchant_id.clone(),
-        event_id: e.id.clone(),
-        event: e.event_type.clone(),
-        payload: payload.to_owned(),
-        endpoint_id,
-    };
+    let payloads: Vec<(String, i64)> = events
+        .iter()
+        .map(|e| {
+            let seq = sequences.get(&e.id).copied().unwrap_or_default();
+            (payload(e, seq), seq)
+        })
+        .collect();
+    let delivery =
+        |e: &Event, (payload, seq): &(String, i64), endpoint_id: Option<String>| NewDelivery {
+            id: uuid::Uuid::new_v4().to_string(),
+            merchant_id: e.merchant_id.clone(),
+            event_id: e.id.clone(),
+            event: e.event_type.clone(),
+            payload: payload.clone(),
+            endpoint_id,
+            sequence: *seq,
+        };
     let defaults: Vec<NewDelivery> = events
         .iter()
         .zip(&payloads)
@@ -260,12 +270,15 @@ impl Webhooks {
                 body,
             ));
         }
-        let headers = [
+        let mut headers = vec![
             ("x-webhook-signature", webhook::hex_signature(secret, body)),
             ("webhook-id", d.event_id.clone()),
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signatures),
         ];
+        if let Some(seq) = d.sequence {
+            headers.push(("webhook-sequence", seq.to_string()));
+        }
         self.client.post(url, &headers, &d.payload).await
     }
 

@@ -386,7 +386,221 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled(backend: Backend) {
     assert_eq!(rx.received().await.len(), 1);
 }
 
+/// The merchant's events, oldest first: `(id, type, resource, created_at)`.
+async fn event_log(t: &TestApp) -> Vec<(String, String, String, String)> {
+    let (_, events) = t.get("/api/v1/events?limit=100").await;
+    let mut out: Vec<_> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap().to_owned();
+            (
+                text("id"),
+                text("event"),
+                text("resource_id"),
+                text("created_at"),
+            )
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn a_replay_redelivers_a_range_with_the_same_event_ids(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (e, rx) = endpoint_with_receiver(&t, json!(["payment.*"])).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let first = t.upi_payment("success@upi").await;
+    t.wait_final(first["id"].as_str().unwrap()).await;
+    all_delivered(&t).await;
+    let boundary = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = t.upi_payment("success@upi").await;
+    t.wait_final(second["id"].as_str().unwrap()).await;
+    all_delivered(&t).await;
+    let delivered = rx.received().await.len();
+    let log = event_log(&t).await;
+    let of_first: BTreeSet<String> = log
+        .iter()
+        .filter(|(.., resource, _)| resource == first["id"].as_str().unwrap())
+        .map(|(id, ..)| id.clone())
+        .collect();
+    assert!(of_first.len() >= 2, "{log:?}");
+    // Everything up to the boundary: the first payment's events, again, with their ids.
+    let path = format!("/api/v1/webhooks/endpoints/{id}/replay");
+    let (status, done) = t
+        .post(
+            &path,
+            &json!({"since": "2020-01-01T00:00:00Z", "until": boundary}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["queued"], of_first.len(), "{done}");
+    assert_eq!(done["has_more"], false);
+    let got = rx
+        .wait_for("the replay", |r| r.len() >= delivered + of_first.len())
+        .await;
+    let again: BTreeSet<String> = got[delivered..]
+        .iter()
+        .map(|r| r["webhook_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(again, of_first, "the same event ids, once each");
+    let before: Vec<&Value> = got[..delivered].iter().collect();
+    for r in &got[delivered..] {
+        let original = before
+            .iter()
+            .find(|b| b["webhook_id"] == r["webhook_id"])
+            .expect("delivered before");
+        assert_eq!(original["body"], r["body"], "the same body");
+    }
+    all_delivered(&t).await;
+    // Only one type, over everything.
+    let (_, done) = t
+        .post(
+            &path,
+            &json!({"since": "2020-01-01T00:00:00Z", "events": ["payment.success"]}),
+        )
+        .await;
+    assert_eq!(done["queued"], 2, "{done}");
+    for (body, says) in [
+        (json!({"since": "yesterday"}), "since"),
+        (
+            json!({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}),
+            "before",
+        ),
+        (
+            json!({"since": "2026-12-01T00:00:00Z", "events": ["order.*"]}),
+            "order.*",
+        ),
+        (json!({}), "since is required"),
+    ] {
+        let (status, err) = t.post(&path, &body).await;
+        assert_error(status, &err, 400, "BAD_REQUEST_ERROR");
+        assert!(
+            err["error"]["description"].as_str().unwrap().contains(says),
+            "{err}"
+        );
+    }
+    let (status, err) = t
+        .post(
+            "/api/v1/webhooks/endpoints/we_nonesuch0000000/replay",
+            &json!({"since": "2026-12-01T00:00:00Z"}),
+        )
+        .await;
+    assert_error(status, &err, 404, "NOT_FOUND_ERROR");
+}
+
+async fn retry_failed_restarts_every_failed_delivery_of_an_endpoint(backend: Backend) {
+    let t = TestApp::spawn_with(
+        backend,
+        paygate::app::Mode::All,
+        &["--webhook-retry-schedule", "0,10,10,10,10"],
+    )
+    .await;
+    let e = create(
+        &t,
+        json!({"url": "https://example.com/x", "events": ["payment.created"]}),
+    )
+    .await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    let rx = Receiver::start(e["secret"].as_str().unwrap()).await;
+    patch(&t, &id, json!({"url": rx.url("/fail")})).await;
+    for _ in 0..2 {
+        t.upi_payment("success@upi").await;
+    }
+    // Both deliveries use up their five attempts.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, log) = t.get("/api/v1/webhooks?limit=100").await;
+        let failed = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["endpoint_id"] == id.as_str() && d["status"] == "failed")
+            .count();
+        if failed == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    patch(&t, &id, json!({"url": rx.url("/webhook")})).await;
+    let (status, done) = t
+        .post(
+            &format!("/api/v1/webhooks/endpoints/{id}/retry-failed"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["queued"], 2);
+    rx.wait_for("two deliveries that verify", |r| {
+        r.iter().filter(|x| x["answered"] == 200).count() == 2
+    })
+    .await;
+    let log = all_delivered(&t).await;
+    assert!(
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["attempts"] == 1)
+    );
+    let (_, again) = t
+        .post(
+            &format!("/api/v1/webhooks/endpoints/{id}/retry-failed"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again["queued"], 0, "nothing failed is left");
+}
+
+async fn sequence_numbers_increase_with_each_event_of_a_resource(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let (_, rx) = endpoint_with_receiver(&t, json!([])).await;
+    let payment = t.upi_payment("success@upi").await;
+    let pay_id = payment["id"].as_str().unwrap();
+    t.wait_final(pay_id).await;
+    let (status, _) = t
+        .post(&format!("/api/v1/payments/{pay_id}/capture"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    all_delivered(&t).await;
+    let log = event_log(&t).await;
+    let order: Vec<&String> = log
+        .iter()
+        .filter(|(.., resource, _)| resource == pay_id)
+        .map(|(id, ..)| id)
+        .collect();
+    assert!(order.len() >= 3, "{log:?}");
+    let received = rx.received().await;
+    let sequence_of = |event_id: &str| -> i64 {
+        let r = received
+            .iter()
+            .find(|r| r["webhook_id"] == event_id)
+            .expect("delivered");
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        body["sequence"].as_i64().expect("a sequence number")
+    };
+    let sequences: Vec<i64> = order.iter().map(|id| sequence_of(id)).collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "in the order the events happened: {sequences:?}"
+    );
+    // The delivery log shows the same numbers.
+    let (_, deliveries) = t.get("/api/v1/webhooks?limit=100").await;
+    for d in deliveries["data"].as_array().unwrap() {
+        assert_eq!(
+            d["sequence"].as_i64().unwrap(),
+            sequence_of(d["event_id"].as_str().unwrap())
+        );
+    }
+}
+
 every_backend!(
+    a_replay_redelivers_a_range_with_the_same_event_ids,
+    retry_failed_restarts_every_failed_delivery_of_an_endpoint,
+    sequence_numbers_increase_with_each_event_of_a_resource,
     endpoints_get_exactly_the_events_they_asked_for,
     a_rotated_secret_keeps_verifying_during_its_overlap_only,
     the_endpoints_api_checks_its_input_and_keeps_merchants_apart,

@@ -8,7 +8,7 @@ use super::{Answer, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idemp
 use crate::{
     http::extract::nullable,
     store::{endpoints::Endpoint, idempotency::Stored},
-    views::{DeletedBody, EndpointBody, EndpointList},
+    views::{DeletedBody, EndpointBody, EndpointList, QueuedBody},
     webhooks::endpoints::EndpointChange,
 };
 
@@ -170,4 +170,81 @@ pub async fn rotate_secret(
             .rotate_endpoint_secret(&m.id, &id, body.overlap_seconds, replay)
     })
     .await
+}
+
+/// The body of `POST /api/v1/webhooks/endpoints/{id}/replay`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    /// The start of the range, inclusive (RFC 3339), on the events' `created_at`.
+    #[schema(example = "2026-12-01T00:00:00Z")]
+    pub since: String,
+    /// The end, exclusive (RFC 3339); now when absent.
+    pub until: Option<String>,
+    /// Only these event types (exact or trailing wildcards), within what the endpoint wants.
+    pub events: Option<Vec<String>>,
+}
+
+fn instant(name: &str, value: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            crate::http::error::ApiError::bad_request(format!(
+                "{name} must be an RFC 3339 time, like 2026-01-31T00:00:00Z"
+            ))
+        })
+}
+
+/// Replay events to a webhook endpoint.
+///
+/// Every event created in `[since, until)` that the endpoint wants (and `events` names) is
+/// delivered to it again: new deliveries, the same event ids and bodies, so receivers can
+/// de-duplicate. At most 10,000 events per call (`has_more`, `next_since` tell where to
+/// continue).
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/replay",
+    operation_id = "replayWebhookEndpoint", tag = "Webhooks", params(IdParam),
+    request_body = Replay,
+    responses((status = 200, description = "How many deliveries were queued", body = QueuedBody)))]
+pub async fn replay(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<Replay>,
+) -> ApiResult {
+    let since = instant("since", &body.since)?;
+    let until = body
+        .until
+        .as_deref()
+        .map(|u| instant("until", u))
+        .transpose()?;
+    let done = app
+        .webhooks
+        .replay(&m.id, &id, since, until, body.events)
+        .await?;
+    render(QueuedBody {
+        endpoint_id: &id,
+        queued: done.queued,
+        has_more: done.has_more,
+        next_since: done.next_since.map(crate::views::iso),
+    })
+}
+
+/// Retry every failed delivery of a webhook endpoint.
+///
+/// Each starts a new cycle of attempts, now.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/retry-failed",
+    operation_id = "retryFailedWebhookDeliveries", tag = "Webhooks", params(IdParam),
+    responses((status = 200, description = "How many deliveries were queued", body = QueuedBody)))]
+pub async fn retry_failed(
+    State(app): State<ApiState>,
+    Authed(m): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
+    let queued = app.webhooks.retry_failed(&m.id, &id).await?;
+    render(QueuedBody {
+        endpoint_id: &id,
+        queued,
+        has_more: false,
+        next_since: None,
+    })
 }

@@ -93,6 +93,8 @@ fn authenticated_routes() -> OpenApiRouter<ApiState> {
             endpoints::delete
         ))
         .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(endpoints::replay))
+        .routes(routes!(endpoints::retry_failed))
 }
 
 /// Every API route with its document; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The
