@@ -18,7 +18,7 @@ before(async () => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
-      received.push({ body, headers: req.headers });
+      received.push({ body, headers: req.headers, path: req.url });
       res.statusCode = hookStatus;
       res.end("ok");
     });
@@ -256,6 +256,76 @@ describe("dashboard", () => {
     assert.equal(await again.locator(tid("webhook-status")).textContent(), "success");
     assert.equal(await again.locator(tid("webhook-response-code")).textContent(), "200");
     await shot(page, "dashboard-1280-webhooks");
+    await page.close();
+  });
+
+  test("webhook endpoints: add with a filter, see deliveries and health, disable, rotate, replay, delete", async () => {
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/webhooks`);
+    const endpointUrl = hookUrl.replace(/\/hook$/, "/endpoint-success");
+    await page.fill(tid("endpoint-url-input"), endpointUrl);
+    await page.fill(tid("endpoint-events-input"), "payment.success");
+    await page.fill(tid("endpoint-description-input"), "fulfilment");
+    await page.click(tid("endpoint-add-button"));
+    await page.locator(".notice", { hasText: "added" }).waitFor();
+    const row = page.locator(tid("webhook-endpoint-item"), { hasText: endpointUrl });
+    assert.equal(await row.locator(tid("endpoint-events")).textContent(), "payment.success");
+    assert.equal(await row.locator(tid("endpoint-state")).textContent(), "enabled");
+    assert.equal(await row.locator(tid("endpoint-success")).textContent(), "no deliveries yet");
+    const id = await row.getAttribute("data-endpoint-id");
+    const listed = await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`);
+    assert.deepEqual(listed.body.events, ["payment.success"]);
+    // A successful payment: the endpoint gets its payment.success, and only that.
+    const orderId = await createOrder(g, 12300);
+    const pay = await api(g, "POST", "/api/v1/payments", { order_id: orderId, method: "upi", vpa: "success@upi" });
+    await waitFinal(pay.body.id);
+    const mine = () => received.filter((r) => r.path === "/endpoint-success");
+    for (let i = 0; i < 200 && !mine().some((r) => r.body.includes(pay.body.id)); i++) await new Promise((ok) => setTimeout(ok, 50));
+    const got = mine().filter((r) => r.body.includes(pay.body.id)).map((r) => JSON.parse(r.body).event);
+    assert.deepEqual(got, ["payment.success"]);
+    await page.goto(`${g.dashboard}/dashboard/webhooks`);
+    assert.match(await row.locator(tid("endpoint-success")).textContent(), /^100 % of \d+$/);
+    assert.ok(await page.locator(tid("webhook-endpoint"), { hasText: endpointUrl }).count() >= 1, "the log names the endpoint");
+    // Disable, then enable.
+    await row.locator("summary").click();
+    await row.locator(tid("endpoint-toggle-button")).click();
+    await page.locator(".notice", { hasText: "disabled" }).waitFor();
+    assert.equal(await row.locator(tid("endpoint-state")).textContent(), "disabled");
+    assert.equal((await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).body.enabled, false);
+    await row.locator("summary").click();
+    await row.locator(tid("endpoint-toggle-button")).click();
+    await page.locator(".notice", { hasText: "enabled" }).waitFor();
+    // Rotate: a new secret, the old one signing for 24 hours.
+    const before = (await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).body.secret;
+    await row.locator("summary").click();
+    await row.locator(tid("endpoint-rotate-button")).click();
+    await page.locator(".notice", { hasText: "24 hours" }).waitFor();
+    const after = (await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).body;
+    assert.notEqual(after.secret, before);
+    assert.ok(after.previous_secret_expires_at);
+    await row.locator("summary").click();
+    assert.equal(await row.locator(tid("endpoint-secret")).textContent(), after.secret);
+    await row.locator(tid("endpoint-overlap")).waitFor();
+    // Replay the last day: the payment.success again, with the same event id.
+    const eventId = JSON.parse(mine().find((r) => r.body.includes(pay.body.id)).body).id;
+    const count = mine().length;
+    await row.locator(tid("endpoint-replay-button")).click();
+    await page.locator(".notice", { hasText: "Replay queued" }).waitFor();
+    assert.match(await page.locator(".notice").textContent(), /Replay queued [1-9]\d* deliveries/);
+    for (let i = 0; i < 200 && mine().length <= count; i++) await new Promise((ok) => setTimeout(ok, 50));
+    assert.ok(mine().slice(count).some((r) => r.headers["webhook-id"] === eventId), "replayed with the same id");
+    // Edit the filter, then delete.
+    await row.locator("summary").click();
+    await row.locator(tid("endpoint-edit-events")).fill("refund.*");
+    await row.locator(tid("endpoint-save-button")).click();
+    await page.locator(".notice", { hasText: "saved" }).waitFor();
+    assert.equal(await row.locator(tid("endpoint-events")).textContent(), "refund.*");
+    await shot(page, "dashboard-1280-webhook-endpoints");
+    await row.locator("summary").click();
+    await row.locator(tid("endpoint-delete-button")).click();
+    await page.locator(".notice", { hasText: "deleted" }).waitFor();
+    assert.equal(await page.locator(tid("webhook-endpoint-item"), { hasText: endpointUrl }).count(), 0);
+    assert.equal((await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).status, 404);
     await page.close();
   });
 

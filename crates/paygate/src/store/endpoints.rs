@@ -123,3 +123,24 @@ pub async fn enabled_for(
     )
     .await
 }
+
+/// How an endpoint's deliveries went: all of them, those that succeeded, and the last failed
+/// attempt.
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct Health {
+    pub endpoint_id: String,
+    pub deliveries: i64,
+    pub succeeded: i64,
+    pub last_failure_at: Option<DateTime<Utc>>,
+}
+
+/// [`Health`] of each of the merchant's endpoints that has deliveries, in one statement.
+pub async fn health(store: &Store, merchant_id: &str) -> Result<Vec<Health>, sqlx::Error> {
+    let sql = "SELECT endpoint_id, COUNT(*) AS deliveries, \
+               SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS succeeded, \
+               MAX(CASE WHEN attempts > 0 AND (response_code IS NULL OR response_code < 200 \
+                   OR response_code > 299) THEN last_attempt_at END) AS last_failure_at \
+               FROM webhook_logs WHERE merchant_id = $1 AND endpoint_id IS NOT NULL \
+               GROUP BY endpoint_id";
+    sql!(on_pool(store) => fetch_all(sql, merchant_id))
+}

@@ -114,6 +114,11 @@ impl Webhooks {
         Ok(rows::list(&self.ctx.store, merchant_id).await?)
     }
 
+    /// How each of the merchant's endpoints is doing (those with deliveries).
+    pub async fn endpoint_health(&self, merchant_id: &str) -> Result<Vec<rows::Health>, Error> {
+        Ok(rows::health(&self.ctx.store, merchant_id).await?)
+    }
+
     /// The merchant's endpoint.
     pub async fn endpoint(&self, merchant_id: &str, id: &str) -> Result<Endpoint, Error> {
         rows::get(&self.ctx.store, merchant_id, id)

@@ -8,6 +8,7 @@
 //! `templates/dashboard/`.
 
 mod docs;
+mod endpoints;
 mod login;
 mod overview;
 mod payment;
@@ -69,6 +70,28 @@ pub fn router(state: PagesState, document: Document) -> Router {
         )
         .route("/dashboard/webhooks/test", post(webhooks::test))
         .route("/dashboard/webhooks/{id}/retry", post(webhooks::retry))
+        .route("/dashboard/webhooks/endpoints", post(endpoints::add))
+        .route("/dashboard/webhooks/endpoints/{id}", post(endpoints::edit))
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/enabled",
+            post(endpoints::set_enabled),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/rotate",
+            post(endpoints::rotate),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/replay",
+            post(endpoints::replay),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/retry-failed",
+            post(endpoints::retry_failed),
+        )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/delete",
+            post(endpoints::delete),
+        )
         .route("/dashboard/docs", get(docs::page))
         .route("/dashboard/openapi.json", get(docs::document))
         .route("/assets/{file}", get(super::asset))

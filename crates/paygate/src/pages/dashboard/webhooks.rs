@@ -8,7 +8,7 @@ use axum::{
 
 use paygate_core::DeliveryStatus;
 
-use super::{F, Frame, Q, SignedIn, answer_form, page_number};
+use super::{F, Frame, Q, SignedIn, answer_form, endpoints::EndpointRow, page_number};
 use crate::{
     http::error::ApiError,
     pages::{PagesState, Time, page as render},
@@ -28,12 +28,15 @@ struct WebhooksPage {
     total: i64,
     rows: Vec<Row>,
     older: Option<String>,
+    endpoints: Vec<EndpointRow>,
 }
 
 /// A delivery as the log shows it.
 struct Row {
     id: String,
     event: String,
+    /// The endpoint's URL; empty for the default endpoint.
+    endpoint: String,
     status: DeliveryStatus,
     attempts: i32,
     last: Option<Time>,
@@ -56,6 +59,21 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let (endpoints, health) = match tokio::try_join!(
+        app.webhooks.endpoints(&s.merchant.id),
+        app.webhooks.endpoint_health(&s.merchant.id)
+    ) {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let endpoint_urls: std::collections::HashMap<String, String> = endpoints
+        .iter()
+        .map(|e| (e.id.clone(), e.url.clone()))
+        .collect();
+    let endpoints = endpoints
+        .into_iter()
+        .map(|e| EndpointRow::new(e, &health))
+        .collect();
     let view = WebhooksPage {
         frame: Frame::new("Webhooks", "Webhooks", &s),
         url: s.merchant.webhook_url.clone().unwrap_or_default(),
@@ -74,6 +92,11 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
                     .chars()
                     .take(300)
                     .collect(),
+                endpoint: d
+                    .endpoint_id
+                    .as_ref()
+                    .and_then(|id| endpoint_urls.get(id.as_str()).cloned())
+                    .unwrap_or_default(),
                 id: d.id,
                 event: d.event,
                 status: d.status,
@@ -84,6 +107,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
             })
             .collect(),
         older: (page * PAGE_SIZE < total).then(|| format!("{HERE}?page={}", page + 1)),
+        endpoints,
     };
     render(StatusCode::OK, &view)
 }
