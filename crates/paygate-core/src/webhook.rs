@@ -40,6 +40,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "refund.created",
     "refund.processed",
     "webhook.test",
+    "webhook_endpoint.disabled",
 ];
 
 /// Whether `pattern` names event types: an exact type of [`EVENT_TYPES`], a trailing wildcard

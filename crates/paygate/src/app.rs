@@ -128,7 +128,8 @@ impl App {
         let refunds = Arc::new(Refunds::new(ctx.clone(), limits));
         let webhooks = Arc::new(
             Webhooks::new(ctx, client, config.webhook_schedule.clone())
-                .with_max_endpoints(config.webhook_endpoints_max),
+                .with_max_endpoints(config.webhook_endpoints_max)
+                .with_disable_after(config.webhook_endpoint_disable_after),
         );
         let handlers: Handlers = [
             (queue::PAYMENTS, payments.clone() as Arc<dyn JobHandler>),

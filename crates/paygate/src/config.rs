@@ -227,6 +227,15 @@ pub struct Settings {
         global = true
     )]
     pub webhook_endpoints_max: u32,
+    /// Seconds every attempt to a webhook endpoint may fail before the endpoint is disabled
+    /// (default 5 days).
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINT_DISABLE_AFTER",
+        default_value_t = 432_000,
+        global = true
+    )]
+    pub webhook_endpoint_disable_after: u64,
     /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -296,6 +305,8 @@ pub struct Config {
     pub checkout_rate_limit: Option<(u32, u32)>,
     /// The most webhook endpoints a merchant may have.
     pub webhook_endpoints_max: u32,
+    /// How long every attempt to an endpoint may fail before it is disabled.
+    pub webhook_endpoint_disable_after: Duration,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -442,6 +453,7 @@ impl Config {
                 (rate, s.rate_limit_burst.max(rate))
             }),
             webhook_endpoints_max: s.webhook_endpoints_max,
+            webhook_endpoint_disable_after: Duration::from_secs(s.webhook_endpoint_disable_after),
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
                 let rate = s.checkout_rate_limit_per_second;
                 (rate, s.checkout_rate_limit_burst.max(rate))

@@ -363,6 +363,11 @@ pub struct EndpointBody<'a> {
     /// After a rotation, until when the previous secret still signs beside this one
     /// (ISO 8601); `null` when only this one signs.
     pub previous_secret_expires_at: Option<String>,
+    /// Since when every attempt to it has failed (ISO 8601); `null` after a success.
+    pub failing_since: Option<String>,
+    /// `failing` when the gateway disabled it (every attempt failed for
+    /// `WEBHOOK_ENDPOINT_DISABLE_AFTER`); `null` otherwise.
+    pub disabled_reason: Option<&'a str>,
     /// When it was created (ISO 8601).
     pub created_at: String,
     /// Last change (ISO 8601).
@@ -379,6 +384,8 @@ impl<'a> From<&'a Endpoint> for EndpointBody<'a> {
             events: e.events.split_whitespace().collect(),
             secret: &e.secret,
             previous_secret_expires_at: e.previous_secret_until.map(iso),
+            failing_since: e.failing_since.map(iso),
+            disabled_reason: e.disabled_reason.as_deref(),
             created_at: iso(e.created_at),
             updated_at: iso(e.updated_at),
         }

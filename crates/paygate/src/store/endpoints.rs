@@ -20,12 +20,16 @@ pub struct Endpoint {
     pub previous_secret_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Since when every attempt has failed; `None` after a success.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// `failing` when the gateway disabled it.
+    pub disabled_reason: Option<String>,
 }
 
 macro_rules! cols {
     () => {
         "id, merchant_id, url, description, enabled, events, secret, previous_secret, \
-         previous_secret_until, created_at, updated_at"
+         previous_secret_until, created_at, updated_at, failing_since, disabled_reason"
     };
 }
 
@@ -40,11 +44,11 @@ pub async fn insert(tx: &mut Tx, e: &Endpoint) -> Result<(), sqlx::Error> {
     let sql = concat!(
         "INSERT INTO webhook_endpoints (",
         cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     );
     sql!(on_tx(tx) => execute(sql, &e.id, &e.merchant_id, &e.url, &e.description, e.enabled,
         &e.events, &e.secret, &e.previous_secret, e.previous_secret_until, e.created_at,
-        e.updated_at))?;
+        e.updated_at, e.failing_since, &e.disabled_reason))?;
     Ok(())
 }
 
@@ -77,13 +81,14 @@ pub async fn get(
 pub async fn update(tx: &mut Tx, e: &Endpoint) -> Result<Option<Endpoint>, sqlx::Error> {
     let sql = concat!(
         "UPDATE webhook_endpoints SET url = $3, description = $4, enabled = $5, events = $6, ",
-        "secret = $7, previous_secret = $8, previous_secret_until = $9, updated_at = $10 ",
+        "secret = $7, previous_secret = $8, previous_secret_until = $9, updated_at = $10, ",
+        "failing_since = $11, disabled_reason = $12 ",
         "WHERE id = $1 AND merchant_id = $2 RETURNING ",
         cols!()
     );
     sql!(on_tx(tx) => fetch_optional(sql, &e.id, &e.merchant_id, &e.url, &e.description,
         e.enabled, &e.events, &e.secret, &e.previous_secret, e.previous_secret_until,
-        e.updated_at))
+        e.updated_at, e.failing_since, &e.disabled_reason))
 }
 
 /// Removes the merchant's endpoint, ending its pending deliveries as `failed` (nothing is
@@ -143,4 +148,34 @@ pub async fn health(store: &Store, merchant_id: &str) -> Result<Vec<Health>, sql
                FROM webhook_logs WHERE merchant_id = $1 AND endpoint_id IS NOT NULL \
                GROUP BY endpoint_id";
     sql!(on_pool(store) => fetch_all(sql, merchant_id))
+}
+
+/// Records how an attempt to the endpoint went: a success clears `failing_since`, a failure
+/// sets it if unset. Returns `(failing_since, enabled)` after, `None` for no such endpoint.
+pub async fn record_outcome(
+    store: &Store,
+    id: &str,
+    success: bool,
+    at: DateTime<Utc>,
+) -> Result<Option<(Option<DateTime<Utc>>, bool)>, sqlx::Error> {
+    let sql = "UPDATE webhook_endpoints SET failing_since = \
+               CASE WHEN $2 THEN NULL ELSE COALESCE(failing_since, $3) END \
+               WHERE id = $1 RETURNING failing_since, enabled";
+    sql!(on_write(store) => fetch_optional(sql, id, success, at))
+}
+
+/// Disables the endpoint as `failing` if it is enabled and has failed since `before` or
+/// earlier (once: a second call finds it disabled). Returns it when this call disabled it.
+pub async fn auto_disable(
+    tx: &mut Tx,
+    id: &str,
+    before: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE webhook_endpoints SET enabled = FALSE, disabled_reason = 'failing', ",
+        "updated_at = $3 WHERE id = $1 AND enabled AND failing_since <= $2 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, before, at))
 }

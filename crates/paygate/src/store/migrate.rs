@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "sessions", "0005_sessions"),
     migration!(6, "production", "0006_production"),
     migration!(7, "webhook endpoints", "0007_webhook_endpoints"),
+    migration!(8, "endpoint health", "0008_endpoint_health"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

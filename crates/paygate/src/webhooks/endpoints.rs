@@ -17,7 +17,7 @@ use crate::{
     queue::{JobSpec, WEBHOOKS},
     store::{
         endpoints::{self as rows, Endpoint},
-        events as event_rows,
+        events::{self as event_rows, Event},
         webhooks::{self as delivery_rows, NewDelivery},
     },
 };
@@ -98,6 +98,8 @@ impl Webhooks {
             previous_secret_until: None,
             created_at: at,
             updated_at: at,
+            failing_since: None,
+            disabled_reason: None,
         };
         let mut tx = self.ctx.store.begin().await?;
         if rows::count(&mut tx, merchant_id).await? >= self.max_endpoints {
@@ -144,6 +146,9 @@ impl Webhooks {
         }
         if let Some(enabled) = change.enabled {
             e.enabled = enabled;
+            // Enabled again (or disabled by the merchant): the failing record starts over.
+            e.failing_since = None;
+            e.disabled_reason = None;
         }
         if let Some(events) = events {
             e.events = events;
@@ -313,4 +318,43 @@ pub struct Replayed {
     pub has_more: bool,
     /// Where to continue when `has_more`.
     pub next_since: Option<DateTime<Utc>>,
+}
+
+impl Webhooks {
+    /// After an attempt to an endpoint: records how it went, and disables an endpoint whose
+    /// every attempt has failed for [`Webhooks::disable_after`], recording a
+    /// `webhook_endpoint.disabled` event (delivered to the merchant's default endpoint and to
+    /// its other endpoints that want it). Its pending deliveries wait until it is enabled.
+    pub(super) async fn endpoint_outcome(
+        &self,
+        merchant_id: &str,
+        endpoint_id: &str,
+        success: bool,
+    ) -> Result<(), Error> {
+        let at = self.ctx.now();
+        let outcome = rows::record_outcome(&self.ctx.store, endpoint_id, success, at).await?;
+        let Some((Some(since), true)) = outcome else {
+            return Ok(());
+        };
+        let before = at - self.disable_after;
+        if since > before {
+            return Ok(());
+        }
+        let mut tx = self.ctx.store.begin().await?;
+        let Some(e) = rows::auto_disable(&mut tx, endpoint_id, before, at).await? else {
+            return Ok(());
+        };
+        let data = serde_json::json!({"webhook_endpoint": {
+            "id": e.id, "url": e.url, "enabled": false, "disabled_reason": "failing",
+            "failing_since": e.failing_since.map(crate::views::iso),
+            "disabled_at": crate::views::iso(at),
+        }});
+        let event = Event::new(merchant_id, "webhook_endpoint.disabled", &e.id, data, at);
+        let jobs = super::record_events(&mut tx, std::slice::from_ref(&event)).await?;
+        self.ctx.queue.stage(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        tracing::warn!(endpoint = %e.id, failing_since = ?e.failing_since, "webhook endpoint disabled: every attempt failed");
+        Ok(())
+    }
 }

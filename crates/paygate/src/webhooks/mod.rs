@@ -145,6 +145,8 @@ pub struct Webhooks {
     writer: Writer,
     /// The most endpoints a merchant may have (besides its default one).
     max_endpoints: i64,
+    /// How long every attempt to an endpoint may fail before it is disabled.
+    disable_after: chrono::Duration,
 }
 
 #[async_trait::async_trait]
@@ -164,7 +166,15 @@ impl Webhooks {
             schedule,
             writer,
             max_endpoints: 16,
+            disable_after: chrono::Duration::days(5),
         }
+    }
+
+    /// How long every attempt to an endpoint may fail before it is disabled
+    /// (`WEBHOOK_ENDPOINT_DISABLE_AFTER`; 5 days by default).
+    pub fn with_disable_after(mut self, after: Duration) -> Self {
+        self.disable_after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        self
     }
 
     /// The most endpoints a merchant may have (`WEBHOOK_ENDPOINTS_MAX`; 16 by default).
@@ -245,6 +255,13 @@ impl Webhooks {
             return Ok(None);
         }
         tracing::info!(delivery = %id, event = %d.event, attempt = attempts, code = ?response.code, %status, "webhook attempt");
+        if let Some(endpoint) = &d.endpoint_id
+            && let Err(e) = self
+                .endpoint_outcome(&d.merchant_id, endpoint, success)
+                .await
+        {
+            tracing::warn!(error = %e, endpoint = %endpoint, "endpoint health not recorded");
+        }
         Ok(next)
     }
 

@@ -597,7 +597,101 @@ async fn sequence_numbers_increase_with_each_event_of_a_resource(backend: Backen
     }
 }
 
+/// Polls the endpoint until `pred` holds (at most 20 s).
+async fn wait_endpoint(t: &TestApp, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, e) = t.get(&format!("/api/v1/webhooks/endpoints/{id}")).await;
+        if pred(&e) {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_failing_endpoint_is_disabled_and_resumes_when_enabled(backend: Backend) {
+    let t = TestApp::spawn_with(
+        backend,
+        paygate::app::Mode::All,
+        &[
+            "--webhook-retry-schedule",
+            "0,1500,10,10,10",
+            "--webhook-endpoint-disable-after",
+            "1",
+        ],
+    )
+    .await;
+    let (watcher, to_watcher) = endpoint_with_receiver(&t, json!(["webhook_endpoint.*"])).await;
+    let (failing, rx) = endpoint_with_receiver(&t, json!(["payment.created"])).await;
+    let id = failing["id"].as_str().unwrap().to_owned();
+    patch(&t, &id, json!({"url": rx.url("/fail")})).await;
+    // Its delivery fails its first attempt (failing since then), and its second 1.5 s
+    // later: past the 1 s period, so the endpoint is disabled, once, with the delivery
+    // still pending.
+    let payment = t.upi_payment("success@upi").await;
+    let pay_id = payment["id"].as_str().unwrap().to_owned();
+    let e = wait_endpoint(&t, &id, "failing_since", |e| e["failing_since"].is_string()).await;
+    assert_eq!(
+        e["enabled"], true,
+        "not yet: failing for less than the period"
+    );
+    let e = wait_endpoint(&t, &id, "disabled", |e| e["enabled"] == false).await;
+    assert_eq!(e["disabled_reason"], "failing");
+    let (_, events) = t.get("/api/v1/events?limit=100").await;
+    let disabled: Vec<&Value> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "webhook_endpoint.disabled")
+        .collect();
+    assert_eq!(disabled.len(), 1, "{events}");
+    assert_eq!(disabled[0]["resource_id"], id.as_str());
+    let got = to_watcher
+        .wait_for("webhook_endpoint.disabled", |r| !r.is_empty())
+        .await;
+    let body: Value = serde_json::from_str(got[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["event"], "webhook_endpoint.disabled");
+    assert_eq!(body["data"]["webhook_endpoint"]["id"], id.as_str());
+    crate::webhooks::verify_with_public_library(watcher["secret"].as_str().unwrap(), &got[0])
+        .unwrap();
+    let (_, log) = t.get("/api/v1/webhooks?limit=100").await;
+    let mine = |log: &Value| -> Value {
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["endpoint_id"] == id.as_str())
+            .cloned()
+            .unwrap()
+    };
+    let held = mine(&log);
+    assert_eq!(held["status"], "pending", "{held}");
+    assert_eq!(held["attempts"], 2, "{held}");
+    // Enabled again (and fixed): the held delivery is attempted at once, and arrives.
+    let e = patch(&t, &id, json!({"url": rx.url("/webhook"), "enabled": true})).await;
+    assert_eq!(e["failing_since"], Value::Null);
+    assert_eq!(e["disabled_reason"], Value::Null);
+    rx.wait_for("the held delivery", |r| {
+        r.iter()
+            .any(|x| x["answered"] == 200 && x["body"].as_str().unwrap().contains(&pay_id))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = t.get("/api/v1/webhooks?limit=100").await;
+        let d = mine(&log);
+        if d["status"] == "success" {
+            assert_eq!(d["attempts"], 3, "no attempt while disabled: {d}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 every_backend!(
+    a_failing_endpoint_is_disabled_and_resumes_when_enabled,
     a_replay_redelivers_a_range_with_the_same_event_ids,
     retry_failed_restarts_every_failed_delivery_of_an_endpoint,
     sequence_numbers_increase_with_each_event_of_a_resource,

@@ -29,6 +29,9 @@ pub struct EndpointRow {
     /// `"97 % of 120"`, or `"no deliveries yet"`.
     pub success: String,
     pub last_failure: Option<Time>,
+    /// Disabled by the gateway: every attempt failed since `failing_since`.
+    pub auto_disabled: bool,
+    pub failing_since: Option<Time>,
 }
 
 impl EndpointRow {
@@ -45,6 +48,8 @@ impl EndpointRow {
             success,
             last_failure: h.and_then(|h| h.last_failure_at).map(Time::from),
             overlap_until: e.previous_secret_until.map(Time::from),
+            auto_disabled: !e.enabled && e.disabled_reason.as_deref() == Some("failing"),
+            failing_since: e.failing_since.map(Time::from),
             events: if e.events.is_empty() {
                 "all events".to_owned()
             } else {
