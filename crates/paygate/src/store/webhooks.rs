@@ -55,6 +55,44 @@ pub struct NewDelivery {
     pub sequence: i64,
 }
 
+/// The deliveries as the input rows (`v`) of an insert.
+fn delivery_rows(deliveries: &[NewDelivery], now: DateTime<Utc>) -> super::rows::Rows {
+    super::rows::Rows::new(deliveries.len())
+        .text("id", deliveries.iter().map(|d| d.id.clone()))
+        .text(
+            "merchant_id",
+            deliveries.iter().map(|d| d.merchant_id.clone()),
+        )
+        .opt_text(
+            "endpoint_id",
+            deliveries.iter().map(|d| d.endpoint_id.clone()),
+        )
+        .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
+        .text("event", deliveries.iter().map(|d| d.event.clone()))
+        .text("payload", deliveries.iter().map(|d| d.payload.clone()))
+        .int("sequence", deliveries.iter().map(|d| d.sequence))
+        .time("at", deliveries.iter().map(|_| now))
+}
+
+/// Inserts the deliveries `from` admits (a `FROM` clause over the input rows `v` and, as `m`,
+/// their merchants) in one statement inside the caller's transaction; returns the ids
+/// inserted.
+async fn insert_from(
+    tx: &mut Tx,
+    deliveries: &[NewDelivery],
+    now: DateTime<Utc>,
+    from: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO webhook_logs (id, merchant_id, endpoint_id, event_id, event, payload, \
+         sequence, status, attempts, next_retry_at, created_at, updated_at) \
+         SELECT v.id, m.id, v.endpoint_id, v.event_id, v.event, v.payload, v.sequence, \
+         'pending', 0, v.at, v.at, v.at {from} RETURNING id"
+    );
+    let ids: Vec<(String,)> = super::rows::fetch(tx, delivery_rows(deliveries, now), &sql).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
 /// Inserts deliveries to endpoints (chosen by the caller, inside its transaction), in one
 /// statement. Returns the ids inserted.
 pub async fn insert_for_endpoints(
@@ -62,69 +100,21 @@ pub async fn insert_for_endpoints(
     deliveries: &[NewDelivery],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let input = super::rows::Rows::new(deliveries.len())
-        .text("id", deliveries.iter().map(|d| d.id.clone()))
-        .text(
-            "merchant_id",
-            deliveries.iter().map(|d| d.merchant_id.clone()),
-        )
-        .opt_text(
-            "endpoint_id",
-            deliveries.iter().map(|d| d.endpoint_id.clone()),
-        )
-        .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
-        .text("event", deliveries.iter().map(|d| d.event.clone()))
-        .text("payload", deliveries.iter().map(|d| d.payload.clone()))
-        .int("sequence", deliveries.iter().map(|d| d.sequence))
-        .time("at", deliveries.iter().map(|_| now));
-    let ids: Vec<(String,)> = super::rows::fetch(
-        tx,
-        input,
-        "INSERT INTO webhook_logs (id, merchant_id, endpoint_id, event_id, event, payload, \
-         sequence, status, attempts, next_retry_at, created_at, updated_at) \
-         SELECT v.id, v.merchant_id, v.endpoint_id, v.event_id, v.event, v.payload, v.sequence, \
-         'pending', 0, v.at, v.at, v.at FROM v RETURNING id",
-    )
-    .await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+    let from = "FROM v JOIN merchants m ON m.id = v.merchant_id WHERE v.endpoint_id IS NOT NULL";
+    insert_from(tx, deliveries, now, from).await
 }
 
-/// Inserts the deliveries whose merchants have a webhook URL, for any number of merchants, in
-/// one statement that reads the merchants inside the caller's transaction. Returns the ids
-/// inserted.
+/// Inserts the deliveries to default endpoints whose merchants have a webhook URL, for any
+/// number of merchants, in one statement that reads the merchants inside the caller's
+/// transaction. Returns the ids inserted.
 pub async fn insert_if_configured(
     tx: &mut Tx,
     deliveries: &[NewDelivery],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let input = super::rows::Rows::new(deliveries.len())
-        .text("id", deliveries.iter().map(|d| d.id.clone()))
-        .text(
-            "merchant_id",
-            deliveries.iter().map(|d| d.merchant_id.clone()),
-        )
-        .text("event_id", deliveries.iter().map(|d| d.event_id.clone()))
-        .text("event", deliveries.iter().map(|d| d.event.clone()))
-        .text("payload", deliveries.iter().map(|d| d.payload.clone()))
-        .opt_text(
-            "endpoint_id",
-            deliveries.iter().map(|d| d.endpoint_id.clone()),
-        )
-        .int("sequence", deliveries.iter().map(|d| d.sequence))
-        .time("at", deliveries.iter().map(|_| now));
-    let ids: Vec<(String,)> = super::rows::fetch(
-        tx,
-        input,
-        "INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, sequence, status, \
-         attempts, next_retry_at, created_at, updated_at) \
-         SELECT v.id, m.id, v.event_id, v.event, v.payload, v.sequence, 'pending', 0, v.at, v.at, \
-         v.at \
-         FROM v JOIN merchants m ON m.id = v.merchant_id \
-         WHERE m.webhook_url IS NOT NULL AND v.endpoint_id IS NULL \
-         RETURNING id",
-    )
-    .await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+    let from = "FROM v JOIN merchants m ON m.id = v.merchant_id \
+                WHERE m.webhook_url IS NOT NULL AND v.endpoint_id IS NULL";
+    insert_from(tx, deliveries, now, from).await
 }
 
 /// The delivery with this id, whoever owns it.

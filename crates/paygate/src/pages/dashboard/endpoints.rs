@@ -87,17 +87,21 @@ fn change_of(f: &std::collections::HashMap<String, String>) -> EndpointChange {
     }
 }
 
+/// The notice for what a form's action did: `ok`'s text, or the service's refusal.
+fn notice<T>(
+    done: Result<T, crate::webhooks::Error>,
+    ok: impl FnOnce(T) -> String,
+) -> Result<String, crate::http::error::ApiError> {
+    done.map(ok).or_else(refusal)
+}
+
 /// `POST /dashboard/webhooks/endpoints`: a new endpoint.
 pub async fn add(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app
+        let done = app
             .webhooks
-            .create_endpoint(&s.merchant.id, change_of(&f), None)
-            .await
-        {
-            Ok(e) => Ok(format!("Endpoint {} added.", e.url)),
-            Err(e) => refusal(e),
-        }
+            .create_endpoint(&s.merchant.id, change_of(&f), None);
+        notice(done.await, |e| format!("Endpoint {} added.", e.url))
     })
     .await
 }
@@ -110,14 +114,10 @@ pub async fn edit(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app
+        let done = app
             .webhooks
-            .update_endpoint(&s.merchant.id, &id, change_of(&f))
-            .await
-        {
-            Ok(e) => Ok(format!("Endpoint {} saved.", e.url)),
-            Err(e) => refusal(e),
-        }
+            .update_endpoint(&s.merchant.id, &id, change_of(&f));
+        notice(done.await, |e| format!("Endpoint {} saved.", e.url))
     })
     .await
 }
@@ -135,15 +135,9 @@ pub async fn set_enabled(
             enabled: Some(enabled),
             ..EndpointChange::default()
         };
-        match app
-            .webhooks
-            .update_endpoint(&s.merchant.id, &id, change)
-            .await
-        {
-            Ok(e) if enabled => Ok(format!("Endpoint {} enabled.", e.url)),
-            Ok(e) => Ok(format!("Endpoint {} disabled.", e.url)),
-            Err(e) => refusal(e),
-        }
+        let done = app.webhooks.update_endpoint(&s.merchant.id, &id, change);
+        let state = if enabled { "enabled" } else { "disabled" };
+        notice(done.await, |e| format!("Endpoint {} {state}.", e.url))
     })
     .await
 }
@@ -157,14 +151,12 @@ pub async fn rotate(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app
+        let done = app
             .webhooks
-            .rotate_endpoint_secret(&s.merchant.id, &id, None, None)
-            .await
-        {
-            Ok(_) => Ok("New endpoint secret; the previous one keeps signing for 24 hours.".into()),
-            Err(e) => refusal(e),
-        }
+            .rotate_endpoint_secret(&s.merchant.id, &id, None, None);
+        notice(done.await, |_| {
+            "New endpoint secret; the previous one keeps signing for 24 hours.".into()
+        })
     })
     .await
 }
@@ -185,22 +177,15 @@ pub async fn replay(
             return Ok("Replay: hours must be a whole number from 1 to 720.".to_owned());
         };
         let since = crate::store::now() - chrono::Duration::hours(hours);
-        match app
-            .webhooks
-            .replay(&s.merchant.id, &id, since, None, None)
-            .await
-        {
-            Ok(r) => Ok(format!(
-                "Replay queued {} deliveries{}.",
-                r.queued,
-                if r.has_more {
-                    " (more remain: replay again)"
-                } else {
-                    ""
-                }
-            )),
-            Err(e) => refusal(e),
-        }
+        let done = app.webhooks.replay(&s.merchant.id, &id, since, None, None);
+        notice(done.await, |r| {
+            let more = if r.has_more {
+                " (more remain: replay again)"
+            } else {
+                ""
+            };
+            format!("Replay queued {} deliveries{more}.", r.queued)
+        })
     })
     .await
 }
@@ -213,10 +198,8 @@ pub async fn retry_failed(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app.webhooks.retry_failed(&s.merchant.id, &id).await {
-            Ok(n) => Ok(format!("{n} failed deliveries retried.")),
-            Err(e) => refusal(e),
-        }
+        let done = app.webhooks.retry_failed(&s.merchant.id, &id);
+        notice(done.await, |n| format!("{n} failed deliveries retried."))
     })
     .await
 }
@@ -229,10 +212,8 @@ pub async fn delete(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app.webhooks.delete_endpoint(&s.merchant.id, &id).await {
-            Ok(()) => Ok("Endpoint deleted.".to_owned()),
-            Err(e) => refusal(e),
-        }
+        let done = app.webhooks.delete_endpoint(&s.merchant.id, &id);
+        notice(done.await, |()| "Endpoint deleted.".to_owned())
     })
     .await
 }
