@@ -129,7 +129,8 @@ impl App {
         let webhooks = Arc::new(
             Webhooks::new(ctx, client, config.webhook_schedule.clone())
                 .with_max_endpoints(config.webhook_endpoints_max)
-                .with_disable_after(config.webhook_endpoint_disable_after),
+                .with_disable_after(config.webhook_endpoint_disable_after)
+                .with_endpoint_concurrency(config.webhook_endpoint_concurrency),
         );
         let handlers: Handlers = [
             (queue::PAYMENTS, payments.clone() as Arc<dyn JobHandler>),

@@ -236,6 +236,15 @@ pub struct Settings {
         global = true
     )]
     pub webhook_endpoint_disable_after: u64,
+    /// Webhook attempts in flight at once per destination (an endpoint, or a merchant's
+    /// webhook URL) in each worker process; more wait their turn without holding a slot.
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINT_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub webhook_endpoint_concurrency: usize,
     /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -307,6 +316,8 @@ pub struct Config {
     pub webhook_endpoints_max: u32,
     /// How long every attempt to an endpoint may fail before it is disabled.
     pub webhook_endpoint_disable_after: Duration,
+    /// Webhook attempts in flight at once per destination, per worker process.
+    pub webhook_endpoint_concurrency: usize,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -453,6 +464,7 @@ impl Config {
                 (rate, s.rate_limit_burst.max(rate))
             }),
             webhook_endpoints_max: s.webhook_endpoints_max,
+            webhook_endpoint_concurrency: s.webhook_endpoint_concurrency,
             webhook_endpoint_disable_after: Duration::from_secs(s.webhook_endpoint_disable_after),
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
                 let rate = s.checkout_rate_limit_per_second;

@@ -147,6 +147,45 @@ pub struct Webhooks {
     max_endpoints: i64,
     /// How long every attempt to an endpoint may fail before it is disabled.
     disable_after: chrono::Duration,
+    /// The attempts in flight per destination, in this process.
+    lanes: Lanes,
+}
+
+/// Attempts in flight per destination (an endpoint, or a merchant's default endpoint) in this
+/// process: at most `per` at once. A delivery finding its destination's lanes full is not
+/// attempted but put back for a moment (no attempt counted), so a slow or failing endpoint
+/// holds at most `per` of the worker's slots, however many deliveries wait for it, and every
+/// other destination's deliveries pass it. (A semaphore per key: no crate limits concurrency
+/// per key without blocking the caller, which would hold the slot this is meant to free.)
+struct Lanes {
+    per: usize,
+    by_key:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Lanes {
+    fn new(per: usize) -> Self {
+        Self {
+            per: per.max(1),
+            by_key: std::sync::Mutex::default(),
+        }
+    }
+
+    /// A lane of `key`'s, if one is free.
+    fn try_take(&self, key: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let lanes = {
+            let mut by_key = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+            if by_key.len() > 100_000 {
+                // Keys are endpoints and merchants: forget idle ones rather than grow forever.
+                by_key.retain(|_, s| s.available_permits() < self.per);
+            }
+            by_key
+                .entry(key.to_owned())
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(self.per)))
+                .clone()
+        };
+        lanes.try_acquire_owned().ok()
+    }
 }
 
 #[async_trait::async_trait]
@@ -167,7 +206,15 @@ impl Webhooks {
             writer,
             max_endpoints: 16,
             disable_after: chrono::Duration::days(5),
+            lanes: Lanes::new(16),
         }
+    }
+
+    /// Attempts in flight at once per destination, in this process
+    /// (`WEBHOOK_ENDPOINT_CONCURRENCY`; 16 by default).
+    pub fn with_endpoint_concurrency(mut self, per: usize) -> Self {
+        self.lanes = Lanes::new(per);
+        self
     }
 
     /// How long every attempt to an endpoint may fail before it is disabled
@@ -204,6 +251,15 @@ impl Webhooks {
         {
             return Ok(Some(due));
         }
+        let destination = match &d.endpoint_id {
+            Some(endpoint) => endpoint.clone(),
+            None => format!("merchant:{}", d.merchant_id),
+        };
+        let Some(_lane) = self.lanes.try_take(&destination) else {
+            // Its destination has all its attempts in flight: back in a moment, unattempted.
+            let jitter = chrono::Duration::milliseconds(i64::from(rand::random::<u16>() % 1000));
+            return Ok(Some(self.ctx.now() + chrono::Duration::seconds(1) + jitter));
+        };
         let previous = sendable.previous_secret.as_deref().filter(|_| {
             sendable
                 .previous_until
