@@ -10,7 +10,7 @@ import { api, assertNoServerErrors, createOrder, freePort, launch, root, rupees,
 let g, browser, hook, hookUrl, hookStatus = 200;
 const received = [];
 before(async () => {
-  g = await startGateway({ TEST_PROCESSING_DELAY: "200" });
+  g = await startGateway({ TEST_PROCESSING_DELAY: "200", WEBHOOK_ENDPOINT_DISABLE_AFTER: "1" });
   browser = await launch();
   const port = await freePort();
   hookUrl = `http://127.0.0.1:${port}/hook`;
@@ -314,6 +314,13 @@ describe("dashboard", () => {
     assert.match(await page.locator(".notice").textContent(), /Replay queued [1-9]\d* deliveries/);
     for (let i = 0; i < 200 && mine().length <= count; i++) await new Promise((ok) => setTimeout(ok, 50));
     assert.ok(mine().slice(count).some((r) => r.headers["webhook-id"] === eventId), "replayed with the same id");
+    // A test event to this endpoint alone.
+    const tests = () => mine().filter((r) => JSON.parse(r.body).event === "webhook.test").length;
+    await row.locator("summary").click();
+    await row.locator(tid("endpoint-test-button")).click();
+    await page.locator(".notice", { hasText: "Test webhook queued" }).waitFor();
+    for (let i = 0; i < 200 && tests() === 0; i++) await new Promise((ok) => setTimeout(ok, 50));
+    assert.equal(tests(), 1);
     // Edit the filter, then delete.
     await row.locator("summary").click();
     await row.locator(tid("endpoint-edit-events")).fill("refund.*");
@@ -327,6 +334,42 @@ describe("dashboard", () => {
     assert.equal(await page.locator(tid("webhook-endpoint-item"), { hasText: endpointUrl }).count(), 0);
     assert.equal((await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).status, 404);
     await page.close();
+  });
+
+  test("an endpoint whose every attempt fails is disabled by paygate, and the page says so", async () => {
+    // A port nothing listens on: every attempt fails. This gateway disables an endpoint
+    // failing for 1 s: the first attempt fails, and a retry made after that second fails too.
+    const dead = `http://127.0.0.1:${await freePort()}/gone`;
+    const created = await api(g, "POST", "/api/v1/webhooks/endpoints", { url: dead, events: ["payment.created"] });
+    assert.equal(created.status, 201);
+    const id = created.body.id;
+    await createOrder(g, 4500).then((orderId) => api(g, "POST", "/api/v1/payments", { order_id: orderId, method: "upi", vpa: "success@upi" }));
+    let e;
+    for (let i = 0; i < 300; i++) {
+      e = (await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).body;
+      if (e.failing_since) break;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.ok(e.failing_since, "the first attempt failed");
+    while (Date.now() <= Date.parse(e.failing_since) + 1100) await new Promise((ok) => setTimeout(ok, 50));
+    const log = (await api(g, "GET", "/api/v1/webhooks?limit=100")).body.data;
+    const delivery = log.find((d) => d.endpoint_id === id);
+    assert.equal((await api(g, "POST", `/api/v1/webhooks/${delivery.id}/retry`, {})).status, 200);
+    for (let i = 0; i < 300; i++) {
+      e = (await api(g, "GET", `/api/v1/webhooks/endpoints/${id}`)).body;
+      if (!e.enabled) break;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.equal(e.enabled, false);
+    assert.equal(e.disabled_reason, "failing");
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/webhooks`);
+    const row = page.locator(tid("webhook-endpoint-item"), { hasText: dead });
+    assert.equal((await row.locator(tid("endpoint-state")).textContent()).startsWith("disabled"), true);
+    assert.match(await row.locator(tid("endpoint-auto-disabled")).textContent(), /every attempt failed since/);
+    assert.match(await row.locator(tid("endpoint-last-failure")).textContent(), /\d{4}/);
+    await page.close();
+    await api(g, "DELETE", `/api/v1/webhooks/endpoints/${id}`);
   });
 
   test("the docs show working snippets with the merchant's own key", async () => {

@@ -221,8 +221,9 @@ pub async fn idempotency(State(app): State<ApiState>, req: Request, next: Next) 
                     return ApiError::internal(&e).into_response();
                 }
             };
-            // A success its handler did not store with a change of its own (none does today)
-            // is stored now; a failure frees the key.
+            // A success its handler did not store with a change of its own (an endpoint's
+            // replay, retry of failed deliveries and test: what they queue is delivered at
+            // least once anyway) is stored now; a failure frees the key.
             let stored = if head.status.is_success() {
                 let response = Stored {
                     status: head.status.as_u16(),

@@ -358,3 +358,53 @@ impl Webhooks {
         Ok(())
     }
 }
+
+impl Webhooks {
+    /// Sends a `webhook.test` event to this endpoint only (through the queue, like any
+    /// delivery); returns the delivery as committed. A disabled endpoint is refused.
+    pub async fn test_endpoint(
+        &self,
+        merchant_id: &str,
+        id: &str,
+    ) -> Result<crate::store::webhooks::Delivery, Error> {
+        let e = self.endpoint(merchant_id, id).await?;
+        if !e.enabled {
+            return Err(Error::InvalidEndpoint(
+                "the endpoint is disabled: enable it to test it".into(),
+            ));
+        }
+        let at = self.ctx.now();
+        let data = serde_json::json!({
+            "message": "This is a test webhook from paygate",
+            "merchant_id": merchant_id,
+            "webhook_endpoint_id": e.id,
+        });
+        let event = Event::new(merchant_id, "webhook.test", merchant_id, data, at);
+        let mut tx = self.ctx.store.begin().await?;
+        let sequences = event_rows::insert(&mut tx, std::slice::from_ref(&event)).await?;
+        let sequence = sequences.get(&event.id).copied().unwrap_or_default();
+        let delivery = NewDelivery {
+            id: uuid::Uuid::new_v4().to_string(),
+            merchant_id: merchant_id.to_owned(),
+            event_id: event.id.clone(),
+            event: event.event_type.clone(),
+            payload: super::payload(&event, sequence),
+            endpoint_id: Some(e.id),
+            sequence,
+        };
+        let ids = delivery_rows::insert_for_endpoints(&mut tx, &[delivery], at).await?;
+        let jobs: Vec<JobSpec> = ids
+            .iter()
+            .map(|d| JobSpec::at(WEBHOOKS, d.clone(), at))
+            .collect();
+        self.ctx.queue.stage(&mut tx, &jobs).await?;
+        let committed = match ids.first() {
+            Some(d) => delivery_rows::get_in(&mut tx, d).await?,
+            None => None,
+        }
+        .ok_or(Error::EndpointNotFound)?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        Ok(committed)
+    }
+}

@@ -374,6 +374,10 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled(backend: Backend) {
     let (e, rx) = endpoint_with_receiver(&t, json!(["payment.created"])).await;
     let id = e["id"].as_str().unwrap();
     patch(&t, id, json!({"enabled": false})).await;
+    let (status, err) = t
+        .post(&format!("/api/v1/webhooks/endpoints/{id}/test"), &json!({}))
+        .await;
+    assert_error(status, &err, 400, "BAD_REQUEST_ERROR");
     let quiet = t.upi_payment("success@upi").await;
     t.wait_final(quiet["id"].as_str().unwrap()).await;
     patch(&t, id, json!({"enabled": true})).await;
@@ -384,6 +388,17 @@ async fn a_disabled_endpoint_gets_nothing_until_enabled(backend: Backend) {
         "the payment made while disabled was not delivered"
     );
     assert_eq!(rx.received().await.len(), 1);
+    // A test event goes to this endpoint alone, whatever its filter.
+    let (status, d) = t
+        .post(&format!("/api/v1/webhooks/endpoints/{id}/test"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["event"], "webhook.test");
+    assert_eq!(d["endpoint_id"], id);
+    let got = rx.wait_for("webhook.test", |r| r.len() == 2).await;
+    let body: Value = serde_json::from_str(got[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["event"], "webhook.test");
+    assert_eq!(got[1]["answered"], 200);
 }
 
 /// The merchant's events, oldest first: `(id, type, resource, created_at)`.

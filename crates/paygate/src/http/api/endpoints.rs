@@ -8,7 +8,7 @@ use super::{Answer, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idemp
 use crate::{
     http::extract::nullable,
     store::{endpoints::Endpoint, idempotency::Stored},
-    views::{DeletedBody, EndpointBody, EndpointList, QueuedBody},
+    views::{DeletedBody, DeliveryBody, EndpointBody, EndpointList, QueuedBody},
     webhooks::endpoints::EndpointChange,
 };
 
@@ -247,4 +247,16 @@ pub async fn retry_failed(
         has_more: false,
         next_since: None,
     })
+}
+
+/// Send a test webhook to an endpoint.
+///
+/// A `webhook.test` event, delivered to this endpoint only, through the queue (its first
+/// attempt follows at once); answers the delivery as queued.
+#[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/test",
+    operation_id = "testWebhookEndpoint", tag = "Webhooks", params(IdParam),
+    responses((status = 200, description = "The test delivery, queued", body = DeliveryBody)))]
+pub async fn test(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+    let d = app.webhooks.test_endpoint(&m.id, &id).await?;
+    render(DeliveryBody::from(&d))
 }

@@ -95,6 +95,7 @@ fn authenticated_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(endpoints::rotate_secret))
         .routes(routes!(endpoints::replay))
         .routes(routes!(endpoints::retry_failed))
+        .routes(routes!(endpoints::test))
 }
 
 /// Every API route with its document; `/api/v1/test/*` only when `TEST_ENDPOINTS`. The

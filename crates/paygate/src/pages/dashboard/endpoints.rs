@@ -217,3 +217,19 @@ pub async fn delete(
     })
     .await
 }
+
+/// `POST /dashboard/webhooks/endpoints/{id}/test`: a `webhook.test` to this endpoint only.
+pub async fn test(
+    State(app): State<PagesState>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    F(f): F,
+) -> Response {
+    answer_form(&app, &s, &f, HERE, async {
+        let done = app.webhooks.test_endpoint(&s.merchant.id, &id);
+        notice(done.await, |_| {
+            "Test webhook queued for the endpoint.".to_owned()
+        })
+    })
+    .await
+}

@@ -92,6 +92,10 @@ pub fn router(state: PagesState, document: Document) -> Router {
             "/dashboard/webhooks/endpoints/{id}/delete",
             post(endpoints::delete),
         )
+        .route(
+            "/dashboard/webhooks/endpoints/{id}/test",
+            post(endpoints::test),
+        )
         .route("/dashboard/docs", get(docs::page))
         .route("/dashboard/openapi.json", get(docs::document))
         .route("/assets/{file}", get(super::asset))
