@@ -249,17 +249,21 @@ impl<'a> RefundBody<'a> {
     }
 }
 
-/// A page of a list: `{data, total, limit, offset}`.
+/// A page of a list: `{data, total, limit, offset, has_more}`.
 #[derive(Serialize, ToSchema)]
 pub struct Page<T> {
     /// The rows of this page, newest first.
     pub data: Vec<T>,
-    /// How many rows the whole list has.
+    /// How many rows the whole list has, counted up to 10,000: a longer list reads 10,000
+    /// (page on with `has_more` and `starting_after`).
     pub total: i64,
     /// The page size asked for (1–100, default 10).
     pub limit: i64,
-    /// How many rows were skipped (default 0).
+    /// How many rows were skipped (0 when paging by cursor).
     pub offset: i64,
+    /// Whether more rows follow this page in the direction it was read: older rows (from the
+    /// start, an `offset` or `starting_after`), newer ones (`ending_before`).
+    pub has_more: bool,
 }
 
 /// A payment's refunds: `{data, total}`, oldest first.

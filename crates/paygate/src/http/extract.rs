@@ -18,7 +18,7 @@ use crate::{
     merchants,
     store::{
         merchants::Merchant,
-        table::{self, Window},
+        table::{self, Start, Window},
     },
     views::Page,
 };
@@ -196,7 +196,14 @@ pub struct PagingParams {
     /// Page size, 1–100 (default 10).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
-    /// Rows to skip (default 0).
+    /// A cursor: the id of a row of this list; the page holds the rows after it (older).
+    /// Pass the last id of a page to read the next one. Not with `ending_before` or `offset`.
+    starting_after: Option<String>,
+    /// A cursor: the id of a row of this list; the page holds the rows just before it
+    /// (newer). Pass the first id of a page to read the previous one.
+    ending_before: Option<String>,
+    /// Rows to skip (default 0). Deep offsets are slow on long lists (every skipped row is
+    /// read): page with `starting_after` instead.
     #[param(minimum = 0, maximum = 2147483647)]
     offset: Option<i64>,
 }
@@ -210,10 +217,11 @@ pub struct IdParam {
     id: String,
 }
 
-/// `limit` (1–100, default 10) and `offset` (≥ 0, default 0).
+/// `limit` (1–100, default 10) and where the page starts: `offset` (≥ 0, default 0), or a
+/// cursor, `starting_after` or `ending_before` (a row's id).
 pub struct Paging {
     pub limit: i64,
-    pub offset: i64,
+    pub start: Start,
 }
 
 impl Paging {
@@ -221,21 +229,35 @@ impl Paging {
     pub fn window(&self) -> Window {
         Window {
             limit: self.limit,
-            offset: self.offset,
+            start: self.start.clone(),
         }
     }
 
-    /// `{data, total, limit, offset}`: a page of the rows, each as `view` shows it, of `total`.
+    /// `{data, total, limit, offset, has_more}`: a page of the rows, each as `view` shows it;
+    /// a cursor that is not one of the list's rows (`None`) is a 400.
     pub fn render<'a, T, V: Serialize>(
         &self,
-        (rows, total): &'a table::Page<T>,
+        page: &'a Option<table::Page<T>>,
         view: impl Fn(&'a T) -> V,
     ) -> ApiResult {
+        let Some(page) = page else {
+            let name = match &self.start {
+                Start::Before(_) => "ending_before",
+                _ => "starting_after",
+            };
+            return Err(ApiError::bad_request(format!(
+                "{name} must be the id of a row of this list"
+            )));
+        };
         render(Page {
-            data: rows.iter().map(view).collect(),
-            total: *total,
+            data: page.rows.iter().map(view).collect(),
+            total: page.total,
             limit: self.limit,
-            offset: self.offset,
+            offset: match self.start {
+                Start::Offset(n) => n,
+                _ => 0,
+            },
+            has_more: page.has_more,
         })
     }
 }
@@ -262,10 +284,31 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
                         ))
                     }),
             };
-        Ok(Self {
-            limit: read("limit", 10, 1..=100)?,
-            offset: read("offset", 0, 0..=i64::from(i32::MAX))?,
-        })
+        let limit = read("limit", 10, 1..=100)?;
+        let offset = read("offset", 0, 0..=i64::from(i32::MAX))?;
+        let cursor = |name: &str| match q.get(name).map(|v| v.trim()) {
+            None => Ok(None),
+            Some(id) if !id.is_empty() && id.len() <= 64 => Ok(Some(id.to_owned())),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "{name} must be the id of a row of this list"
+            ))),
+        };
+        let start = match (cursor("starting_after")?, cursor("ending_before")?) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "Pass starting_after or ending_before, not both",
+                ));
+            }
+            (Some(_), None) | (None, Some(_)) if q.contains_key("offset") => {
+                return Err(ApiError::bad_request(
+                    "Pass a cursor (starting_after or ending_before) or offset, not both",
+                ));
+            }
+            (Some(id), None) => Start::After(id),
+            (None, Some(id)) => Start::Before(id),
+            (None, None) => Start::Offset(offset),
+        };
+        Ok(Self { limit, start })
     }
 }
 

@@ -100,6 +100,10 @@ pub async fn get(store: &Store, merchant_id: Option<&str>, id: &str) -> Result<O
 }
 
 /// A page of the merchant's orders, newest first.
-pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page<Order>, Error> {
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    page: Window,
+) -> Result<Option<Page<Order>>, Error> {
     Ok(table::page(store, merchant_id, page).await?)
 }

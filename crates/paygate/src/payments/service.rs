@@ -203,7 +203,11 @@ pub async fn get(store: &Store, merchant_id: Option<&str>, id: &str) -> Result<P
 }
 
 /// A page of the merchant's payments, newest first.
-pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page<Payment>, Error> {
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    page: Window,
+) -> Result<Option<Page<Payment>>, Error> {
     Ok(table::page(store, merchant_id, page).await?)
 }
 
@@ -213,8 +217,8 @@ pub async fn search(
     merchant_id: &str,
     filter: &payments::Filter,
     page: Window,
-) -> Result<Page<Payment>, Error> {
-    Ok(payments::list_filtered(store, merchant_id, filter, page.limit, page.offset).await?)
+) -> Result<Option<Page<Payment>>, Error> {
+    Ok(payments::list_filtered(store, merchant_id, filter, page).await?)
 }
 
 /// What processing a payment job did.

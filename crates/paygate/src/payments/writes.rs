@@ -26,7 +26,7 @@ use crate::{
     idempotent::{self, Replay},
     queue::{JobSpec, PAYMENTS, Queue},
     store::{
-        Store, now, orders,
+        Store, dashboard, now, orders,
         payments::{self, Finish, NewRow, Payment},
         table,
     },
@@ -194,6 +194,7 @@ async fn create_all(
     let replays = ops.iter().map(|op| op.replay.as_ref());
     idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
     let kept: Vec<&Payment> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    dashboard::count_payments(&mut tx, &kept, &[]).await?;
     let events: Vec<_> = kept
         .iter()
         .flat_map(|p| {
@@ -251,6 +252,11 @@ async fn finish_all(
         .map(|p| p.order_id.clone())
         .collect();
     orders::mark_all_paid(&mut tx, &paid, at).await?;
+    let successful: Vec<&Payment> = finished
+        .values()
+        .filter(|p| p.status == PaymentStatus::Success)
+        .collect();
+    dashboard::count_payments(&mut tx, &[], &successful).await?;
     let events: Vec<_> = ops
         .iter()
         .filter_map(|o| finished.get(&o.id))

@@ -302,6 +302,10 @@ pub async fn for_payment(
 }
 
 /// A page of the merchant's refunds, newest first.
-pub async fn list(store: &Store, merchant_id: &str, page: Window) -> Result<Page<Refund>, Error> {
+pub async fn list(
+    store: &Store,
+    merchant_id: &str,
+    page: Window,
+) -> Result<Option<Page<Refund>>, Error> {
     Ok(table::page(store, merchant_id, page).await?)
 }

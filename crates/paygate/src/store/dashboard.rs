@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use paygate_core::MinorUnit;
 
-use super::{Db, Store, sql};
+use std::collections::BTreeMap;
+
+use super::{Db, Store, Tx, payments::Payment, rows, sql};
 
 /// Headline figures of a merchant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -14,41 +16,105 @@ pub struct Stats {
     pub successful_amount: MinorUnit,
 }
 
-/// Counts all payments and sums the successful ones, in the database.
+/// The merchant's headline figures, summed from its per-day rollups (a row a day, never a
+/// scan of payments).
 pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Error> {
     // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
-    let sql = "SELECT COUNT(*) AS total, \
-         CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) AS BIGINT) AS successful, \
-         CAST(COALESCE(SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END), 0) AS BIGINT) AS amount \
-         FROM payments WHERE merchant_id = $1";
+    let sql = "SELECT CAST(COALESCE(SUM(payments), 0) AS BIGINT) AS total, \
+         CAST(COALESCE(SUM(successful), 0) AS BIGINT) AS successful, \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount \
+         FROM payment_days WHERE merchant_id = $1";
     sql!(on_pool(store) => fetch_one(sql, merchant_id))
 }
 
 /// One day of the chart: `(YYYY-MM-DD, payments, successful, successful amount)`.
 pub type Day = (String, i64, i64, i64);
 
-/// Payments per UTC day since `since`, oldest first.
+/// The merchant's per-day rollups from the UTC day of `since`, oldest first.
 pub async fn daily(
     store: &Store,
     merchant_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<Day>, sqlx::Error> {
-    // The day of a timestamp is spelled differently by each dialect.
+    let sql = "SELECT day, payments, successful, amount FROM payment_days \
+               WHERE merchant_id = $1 AND day >= $2 ORDER BY day";
+    sql!(on_pool(store) => fetch_all(sql, merchant_id, day_of(since)))
+}
+
+/// The UTC day a rollup counts an instant in.
+pub fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// Adds `payments` (new ones: counted in their day) and `successful` (those that just became
+/// successful: counted, with their amount, in the day they were created) to the rollups, in
+/// one statement, in the transaction that makes those changes, so the rollups always agree
+/// with the payments. Rows are upserted in key order, so concurrent transactions lock them in
+/// the same order.
+pub async fn count_payments(
+    tx: &mut Tx,
+    created: &[&Payment],
+    successful: &[&Payment],
+) -> Result<(), sqlx::Error> {
+    let mut deltas: BTreeMap<(&str, String), (i64, i64, i64)> = BTreeMap::new();
+    for p in created {
+        deltas
+            .entry((&p.merchant_id, day_of(p.created_at)))
+            .or_default()
+            .0 += 1;
+    }
+    for p in successful {
+        let d = deltas
+            .entry((&p.merchant_id, day_of(p.created_at)))
+            .or_default();
+        d.1 += 1;
+        d.2 = d.2.checked_add(p.amount.get()).ok_or_else(|| {
+            sqlx::Error::Protocol("a day's collected amount overflows 64 bits".into())
+        })?;
+    }
+    let input = rows::Rows::new(deltas.len())
+        .text("merchant_id", deltas.keys().map(|k| k.0.to_owned()))
+        .text("day", deltas.keys().map(|k| k.1.clone()))
+        .int("payments", deltas.values().map(|d| d.0))
+        .int("successful", deltas.values().map(|d| d.1))
+        .int("amount", deltas.values().map(|d| d.2));
+    // `WHERE TRUE`: SQLite's parser needs it between an `INSERT … SELECT` and `ON CONFLICT`.
+    let sql = "INSERT INTO payment_days (merchant_id, day, payments, successful, amount) \
+               SELECT merchant_id, day, payments, successful, amount FROM v WHERE TRUE \
+               ORDER BY merchant_id, day \
+               ON CONFLICT (merchant_id, day) DO UPDATE SET \
+               payments = payment_days.payments + excluded.payments, \
+               successful = payment_days.successful + excluded.successful, \
+               amount = payment_days.amount + excluded.amount";
+    rows::execute(tx, input, sql).await?;
+    Ok(())
+}
+
+/// The rollups recounted from the payments themselves (a full scan: for tests and checks,
+/// never for a page).
+pub async fn recount(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx::Error> {
     let sql = match store.db {
         Db::Sqlite(_) => {
             "SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n, \
              SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS ok, \
              SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END) AS amount \
-             FROM payments WHERE merchant_id = $1 AND created_at >= $2 GROUP BY day ORDER BY day"
+             FROM payments WHERE merchant_id = $1 GROUP BY day ORDER BY day"
         }
         Db::Postgres(_) => {
             "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS n, \
              SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END)::BIGINT AS ok, \
              SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END)::BIGINT AS amount \
-             FROM payments WHERE merchant_id = $1 AND created_at >= $2 GROUP BY day ORDER BY day"
+             FROM payments WHERE merchant_id = $1 GROUP BY day ORDER BY day"
         }
     };
-    sql!(on_pool(store) => fetch_all(sql, merchant_id, since))
+    sql!(on_pool(store) => fetch_all(sql, merchant_id))
+}
+
+/// The merchant's rollups as stored, oldest first.
+pub async fn rollups(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx::Error> {
+    let sql = "SELECT day, payments, successful, amount FROM payment_days \
+               WHERE merchant_id = $1 ORDER BY day";
+    sql!(on_pool(store) => fetch_all(sql, merchant_id))
 }
 
 /// A session: its merchant, CSRF token, and the notice left for its next page.

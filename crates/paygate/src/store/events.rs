@@ -25,7 +25,7 @@ macro_rules! cols {
     };
 }
 
-table!(Event, "events", cols, "seq DESC");
+table!(Event, "events", cols, "seq");
 
 impl Event {
     /// A new event (with a new id) of the merchant's resource.

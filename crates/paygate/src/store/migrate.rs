@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "production", "0006_production"),
     migration!(7, "webhook endpoints", "0007_webhook_endpoints"),
     migration!(8, "endpoint health", "0008_endpoint_health"),
+    migration!(9, "scale", "0009_scale"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

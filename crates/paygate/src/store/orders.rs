@@ -30,7 +30,7 @@ macro_rules! cols {
     };
 }
 
-table!(Order, "orders", cols, "created_at DESC, id DESC");
+table!(Order, "orders", cols, "created_at, id");
 
 /// Inserts orders, in one statement.
 pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error> {

@@ -45,13 +45,7 @@ macro_rules! cols {
     };
 }
 
-table!(
-    Payment,
-    "payments",
-    cols,
-    "created_at DESC, id DESC",
-    pending
-);
+table!(Payment, "payments", cols, "created_at, id", pending);
 
 /// The payment with this id, whoever owns it.
 pub async fn get(store: &Store, id: &str) -> Result<Option<Payment>, sqlx::Error> {
@@ -71,40 +65,42 @@ pub struct Filter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// A page of the merchant's payments matching `f`, newest first, and the matching total.
+impl Filter {
+    /// The conditions of the filter, each served by an index: `(merchant_id, status, …)`,
+    /// `(merchant_id, method, …)`, `(merchant_id, created_at, …)` or, for the search, the
+    /// primary key and `(order_id)`.
+    pub fn conditions(&self) -> super::table::Filter {
+        use super::table::Arg;
+        let mut c = super::table::Filter::default();
+        if let Some(status) = self.status {
+            c = c.and("status = ?", Arg::Text(status.as_str().to_owned()));
+        }
+        if let Some(method) = self.method {
+            c = c.and("method = ?", Arg::Text(method.as_str().to_owned()));
+        }
+        if let Some(search) = &self.search {
+            c = c.and("(id = ? OR order_id = ?)", Arg::Text(search.clone()));
+        }
+        if let Some(from) = self.from {
+            c = c.and("created_at >= ?", Arg::Time(from));
+        }
+        if let Some(to) = self.to {
+            c = c.and("created_at < ?", Arg::Time(to));
+        }
+        c
+    }
+}
+
+/// A page of the merchant's payments matching `f`, newest first, with the matching total
+/// (counted up to [`super::table::COUNT_UP_TO`]); `None` if the window's cursor is not one of
+/// the merchant's payments.
 pub async fn list_filtered(
     store: &Store,
     merchant_id: &str,
     f: &Filter,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Payment>, i64), sqlx::Error> {
-    macro_rules! filtered {
-        () => {
-            " FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR status = $2) \
-             AND ($3 IS NULL OR method = $3) AND ($4 IS NULL OR id = $4 OR order_id = $4) \
-             AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6)"
-        };
-    }
-    let sql = concat!(
-        "SELECT ",
-        cols!(),
-        filtered!(),
-        " ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
-    );
-    let (status, method) = (
-        f.status.map(PaymentStatus::as_str),
-        f.method.map(Method::as_str),
-    );
-    let (search, from, to) = (&f.search, f.from, f.to);
-    let page = sql!(on_pool(store) => fetch_all(
-        sql, merchant_id, status, method, search, from, to, limit, offset,
-    ))?;
-    let sql = concat!("SELECT COUNT(*)", filtered!());
-    let total = sql!(on_pool(store) => scalar::fetch_one(
-        sql, merchant_id, status, method, search, from, to,
-    ))?;
-    Ok((page, total))
+    window: super::table::Window,
+) -> Result<Option<super::table::Page<Payment>>, sqlx::Error> {
+    super::table::filtered(store, merchant_id, &f.conditions(), window).await
 }
 
 /// Marks a successful, uncaptured payment captured; `None` if it is not in that state.

@@ -30,7 +30,7 @@ macro_rules! cols {
     };
 }
 
-table!(Refund, "refunds", cols, "created_at DESC, id DESC", pending);
+table!(Refund, "refunds", cols, "created_at, id", pending);
 
 /// Inserts refunds, in one statement.
 pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Error> {

@@ -40,7 +40,7 @@ macro_rules! cols {
     };
 }
 
-table!(Delivery, "webhook_logs", cols, "created_at DESC, id DESC");
+table!(Delivery, "webhook_logs", cols, "created_at, id");
 
 /// A delivery to create: to the merchant's default endpoint (if it has a webhook URL) when
 /// `endpoint_id` is `None`, else to that endpoint.

@@ -386,7 +386,11 @@ impl Webhooks {
     }
 
     /// The merchant's deliveries, newest first.
-    pub async fn list(&self, merchant_id: &str, page: Window) -> Result<Page<Delivery>, Error> {
+    pub async fn list(
+        &self,
+        merchant_id: &str,
+        page: Window,
+    ) -> Result<Option<Page<Delivery>>, Error> {
         Ok(table::page(&self.ctx.store, merchant_id, page).await?)
     }
 

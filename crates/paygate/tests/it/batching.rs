@@ -300,14 +300,13 @@ async fn a_gateway_killed_mid_batch_loses_nothing_it_answered(backend: Backend) 
     wait_all_final(&db.url(), &answered).await;
     // Nothing half-written: every payment in the database has its events.
     let store = paygate::store::Store::connect(&db.url(), 1).await.unwrap();
-    let window = paygate::store::table::Window {
-        limit: 500,
-        offset: 0,
-    };
-    let (all, _): (Vec<paygate::store::payments::Payment>, _) =
+    let window = paygate::store::table::Window::first(500);
+    let all: Vec<paygate::store::payments::Payment> =
         paygate::store::table::page(&store, paygate::merchants::test_merchant::ID, window)
             .await
-            .unwrap();
+            .unwrap()
+            .unwrap()
+            .rows;
     let known: HashSet<&String> = answered.iter().collect();
     assert!(all.iter().filter(|p| known.contains(&p.id)).count() == answered.len());
     for p in &all {
@@ -316,6 +315,8 @@ async fn a_gateway_killed_mid_batch_loses_nothing_it_answered(backend: Backend) 
             .unwrap();
         assert!(events.len() >= 2, "{} has {} events", p.id, events.len());
     }
+    // The overview's rollups agree with the payments once the recovered ones are final.
+    crate::scale::wait_rollups_match(&store, paygate::merchants::test_merchant::ID).await;
     store.close().await;
     drop(g2);
     let _ = std::fs::remove_dir_all(dir);

@@ -21,5 +21,6 @@ mod process;
 mod processing;
 mod production;
 mod refunds;
+mod scale;
 mod validation;
 mod webhooks;

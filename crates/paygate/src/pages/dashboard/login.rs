@@ -55,15 +55,12 @@ pub async fn login(
         return res;
     }
     match merchants::check_login(&app.store, &email, &password).await {
-        Ok(Some(merchant_id)) => {
-            app.login_throttle.succeeded(&email);
-            match start_session(&app, &merchant_id).await {
-                Ok(cookie) => {
-                    ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
-                }
-                Err(e) => internal(&e),
+        Ok(Some(merchant_id)) => match start_session(&app, &merchant_id).await {
+            Ok(cookie) => {
+                ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
             }
-        }
+            Err(e) => internal(&e),
+        },
         Ok(None) => {
             app.login_throttle.failed(&email, client.ip());
             let message = Some("Invalid email or password");

@@ -3,7 +3,8 @@
 //! Sessions: a random token in an `HttpOnly`, `SameSite=Strict` cookie; the database keeps
 //! only its SHA-256 digest, with an expiry (`SESSION_TTL`). Every form carries the session's
 //! CSRF token, checked in constant time, so another site cannot post forms for a merchant.
-//! Repeated failed logins for an email or from an address are slowed down (`LoginThrottle`).
+//! Repeated failed logins for an email or from an address are slowed down (`LoginThrottle`,
+//! on `governor` buckets that only failures draw from).
 //! Pages call the same services as the API. One file per page; the HTML is in
 //! `templates/dashboard/`.
 
@@ -30,7 +31,12 @@ use crate::{
         openapi::Document,
     },
     merchants::{self, secret_digest},
-    store::{dashboard as db, merchants::Merchant, now},
+    store::{
+        dashboard as db,
+        merchants::Merchant,
+        now,
+        table::{self, Start, Window},
+    },
 };
 use axum::{
     Extension, Router,
@@ -246,14 +252,99 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for F {
     }
 }
 
-/// The highest page number a list accepts (anything above shows that page, empty).
-const MAX_PAGE: i64 = 100_000;
+/// The window a table's page asks for: `?starting_after=ID` (older rows) or
+/// `?ending_before=ID` (newer rows), as on the API; the newest rows without either.
+fn window_of(q: &HashMap<String, String>, limit: i64) -> Window {
+    let cursor = |name: &str| {
+        q.get(name)
+            .map(|id| id.trim())
+            .filter(|id| !id.is_empty() && id.len() <= 64)
+            .map(str::to_owned)
+    };
+    let start = match (cursor("starting_after"), cursor("ending_before")) {
+        (Some(id), _) => Start::After(id),
+        (None, Some(id)) => Start::Before(id),
+        (None, None) => Start::Offset(0),
+    };
+    Window { limit, start }
+}
 
-/// `?page=N`, from 1 to [`MAX_PAGE`]; anything that is not a number is page 1.
-fn page_number(q: &HashMap<String, String>) -> i64 {
-    q.get("page")
-        .and_then(|p| p.trim().parse::<i64>().ok())
-        .map_or(1, |p| p.clamp(1, MAX_PAGE))
+/// The links under a table: to newer rows, to older rows, and how many rows there are.
+pub struct Pager {
+    pub newer: Option<String>,
+    pub older: Option<String>,
+    /// `"42"`, or `"10,000+"` past what lists count.
+    pub total: String,
+}
+
+/// Reads a table's page of `window` with `$read` (an expression of the window `$w`): the newest
+/// page when the cursor is not one of the merchant's rows. `Result<(rows, start), error>`.
+macro_rules! read_page {
+    ($window:expr, |$w:ident| $read:expr) => {
+        async {
+            let window: $crate::store::table::Window = $window;
+            let $w = window.clone();
+            match $read.await {
+                Ok(Some(page)) => Ok((page, window.start)),
+                Ok(None) => {
+                    let $w = $crate::store::table::Window::first(window.limit);
+                    let start = $w.start.clone();
+                    $read.await.map(|page| {
+                        let page = page.unwrap_or($crate::store::table::Page {
+                            rows: Vec::new(),
+                            total: 0,
+                            has_more: false,
+                        });
+                        (page, start)
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+}
+use read_page;
+
+impl Pager {
+    /// The links of `page`, read from `start`, to `base` (a path with its query string, if
+    /// any, and no cursor).
+    fn new<T>(page: &table::Page<T>, start: &Start, base: &str, id: impl Fn(&T) -> &str) -> Self {
+        let (newer_exists, older_exists) = match start {
+            Start::Offset(n) => (*n > 0, page.has_more),
+            Start::After(_) => (true, page.has_more),
+            Start::Before(_) => (page.has_more, true),
+        };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let link = |name: &str, row: Option<&T>| {
+            row.map(|r| {
+                let mut u = url::form_urlencoded::Serializer::new(String::new());
+                u.append_pair(name, id(r));
+                format!("{base}{sep}{}", u.finish())
+            })
+        };
+        Self {
+            newer: link("ending_before", page.rows.first()).filter(|_| newer_exists),
+            older: link("starting_after", page.rows.last()).filter(|_| older_exists),
+            total: if page.total >= table::COUNT_UP_TO {
+                format!("{}+", group_thousands(page.total))
+            } else {
+                group_thousands(page.total)
+            },
+        }
+    }
+}
+
+/// `12345` → `"12,345"`.
+fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// A signed-in merchant; pages without a session redirect to `/login`.
@@ -358,68 +449,112 @@ async fn start_session(app: &PagesState, merchant_id: &str) -> Result<String, sq
     ))
 }
 
-/// Slows down repeated failed logins, per email and per client address: after
-/// [`LoginThrottle::EMAIL_FREE`] failures for an email (or [`LoginThrottle::ADDRESS_FREE`]
-/// from an address) within 15 minutes, each further attempt must wait 2^(excess) seconds (at
-/// most 5 minutes) after the last failure. A throttled attempt is answered without checking
-/// the password, so a flood of sign-ins costs no password hashing.
-#[derive(Default)]
+/// Slows down repeated failed logins, per email and per client address, with `governor`
+/// token buckets that only failures draw from: an email has [`LoginThrottle::EMAIL_FREE`]
+/// failures, refilled one per [`LoginThrottle::EMAIL_REFILL`]; an address (over any emails)
+/// [`LoginThrottle::ADDRESS_FREE`], refilled one per [`LoginThrottle::ADDRESS_REFILL`].
+/// Successful sign-ins draw nothing, so a merchant who signs in often is never slowed down.
+///
+/// A bucket cannot be looked at without drawing from it, so the failure that empties one
+/// records until when its key is blocked (the next token); an attempt for a blocked email or
+/// from a blocked address is answered `429` without checking the password, so a flood of
+/// sign-ins costs no password hashing. Only keys blocked right now are in that table.
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    emails: Bucket,
+    addresses: Bucket,
+    blocked: Mutex<HashMap<String, Instant>>,
+}
+
+type Bucket = governor::RateLimiter<
+    String,
+    governor::state::keyed::DefaultKeyedStateStore<String>,
+    governor::clock::DefaultClock,
+    governor::middleware::StateInformationMiddleware,
+>;
+
+fn bucket(free: u32, refill: Duration) -> Bucket {
+    let quota = governor::Quota::with_period(refill)
+        .expect("a refill period above zero")
+        .allow_burst(std::num::NonZeroU32::new(free).expect("a burst above zero"));
+    governor::RateLimiter::keyed(quota)
+        .with_middleware::<governor::middleware::StateInformationMiddleware>()
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            emails: bucket(Self::EMAIL_FREE, Self::EMAIL_REFILL),
+            addresses: bucket(Self::ADDRESS_FREE, Self::ADDRESS_REFILL),
+            blocked: Mutex::default(),
+        }
+    }
 }
 
 impl LoginThrottle {
-    const WINDOW: Duration = Duration::from_secs(15 * 60);
     /// Failures an email may have before attempts are slowed down.
     pub const EMAIL_FREE: u32 = 3;
+    /// How often an email gets one more attempt once its failures are spent.
+    pub const EMAIL_REFILL: Duration = Duration::from_secs(60);
     /// Failures an address may have (over any emails) before attempts are slowed down.
     pub const ADDRESS_FREE: u32 = 10;
+    /// How often an address gets one more attempt once its failures are spent.
+    pub const ADDRESS_REFILL: Duration = Duration::from_secs(6);
+    /// Keys the buckets may hold before those refilled are forgotten.
+    const FORGET_AT: usize = 10_000;
 
-    fn keys(email: &str, addr: IpAddr) -> [(String, u32); 2] {
-        [
-            (format!("email:{}", email.to_lowercase()), Self::EMAIL_FREE),
-            (format!("addr:{addr}"), Self::ADDRESS_FREE),
-        ]
+    fn email_key(email: &str) -> String {
+        format!("email:{}", email.to_lowercase())
+    }
+
+    fn address_key(addr: IpAddr) -> String {
+        format!("addr:{addr}")
     }
 
     /// How long a sign-in for `email` from `addr` must still wait, if at all.
     pub fn wait(&self, email: &str, addr: IpAddr) -> Option<Duration> {
-        let map = self.failures.lock().ok()?;
-        Self::keys(email, addr)
+        let blocked = self.blocked.lock().ok()?;
+        let now = Instant::now();
+        [Self::email_key(email), Self::address_key(addr)]
             .iter()
-            .filter_map(|(key, free)| {
-                let (n, last) = map.get(key)?;
-                if *n < *free || last.elapsed() > Self::WINDOW {
-                    return None;
-                }
-                let delay =
-                    Duration::from_secs(2u64.pow((*n - free).min(8))).min(Duration::from_secs(300));
-                delay.checked_sub(last.elapsed())
-            })
+            .filter_map(|key| blocked.get(key)?.checked_duration_since(now))
+            .filter(|wait| !wait.is_zero())
             .max()
     }
 
-    /// Counts a failed sign-in.
+    /// Counts a failed sign-in: draws a token from the email's and the address's buckets,
+    /// and blocks a key whose bucket that emptied until its next token.
     pub fn failed(&self, email: &str, addr: IpAddr) {
-        if let Ok(mut map) = self.failures.lock() {
-            if map.len() > 100_000 {
-                map.clear();
+        let now = Instant::now();
+        let mut until = Vec::with_capacity(2);
+        for (bucket, key) in [
+            (&self.emails, Self::email_key(email)),
+            (&self.addresses, Self::address_key(addr)),
+        ] {
+            let next = match bucket.check_key(&key) {
+                Ok(left) if left.remaining_burst_capacity() > 0 => None,
+                Ok(left) => Some(left.quota().replenish_interval()),
+                Err(not_until) => Some(not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ))),
+            };
+            if let Some(wait) = next {
+                until.push((key, now + wait));
             }
-            for (key, _) in Self::keys(email, addr) {
-                let e = map.entry(key).or_insert((0, Instant::now()));
-                if e.1.elapsed() > Self::WINDOW {
-                    e.0 = 0;
-                }
-                e.0 += 1;
-                e.1 = Instant::now();
+            if bucket.len() > Self::FORGET_AT {
+                bucket.retain_recent();
             }
         }
-    }
-
-    /// Forgets the email's failures after a successful sign-in (the address keeps its count).
-    pub fn succeeded(&self, email: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&format!("email:{}", email.to_lowercase()));
+        if until.is_empty() {
+            return;
+        }
+        if let Ok(mut blocked) = self.blocked.lock() {
+            if blocked.len() > Self::FORGET_AT {
+                blocked.retain(|_, t| *t > now);
+            }
+            for (key, t) in until {
+                let at = blocked.entry(key).or_insert(t);
+                *at = (*at).max(t);
+            }
         }
     }
 }
@@ -429,4 +564,39 @@ impl LoginThrottle {
 fn revealable_secret(m: &Merchant) -> Option<&'static str> {
     use merchants::test_merchant::{API_SECRET, ID};
     (m.id == ID && m.api_secret_hash == secret_digest(API_SECRET)).then_some(API_SECRET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const HOME: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn an_email_is_slowed_down_after_its_free_failures_and_others_are_not() {
+        let t = LoginThrottle::default();
+        for _ in 0..LoginThrottle::EMAIL_FREE {
+            assert_eq!(t.wait("Someone@example.com", HOME), None);
+            t.failed("someone@example.com", HOME);
+        }
+        let wait = t.wait("SOMEONE@example.com", HOME).expect("blocked");
+        assert!(wait <= LoginThrottle::EMAIL_REFILL, "{wait:?}");
+        assert!(wait > LoginThrottle::EMAIL_REFILL / 2, "{wait:?}");
+        assert_eq!(t.wait("other@example.com", HOME), None);
+    }
+
+    #[test]
+    fn an_address_is_slowed_down_after_its_free_failures_over_any_emails() {
+        let t = LoginThrottle::default();
+        let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        for i in 0..LoginThrottle::ADDRESS_FREE {
+            let email = format!("user-{i}@example.com");
+            assert_eq!(t.wait(&email, HOME), None, "attempt {}", i + 1);
+            t.failed(&email, HOME);
+        }
+        let wait = t.wait("fresh@example.com", HOME).expect("blocked");
+        assert!(wait <= LoginThrottle::ADDRESS_REFILL, "{wait:?}");
+        assert_eq!(t.wait("fresh@example.com", other), None);
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::{collections::HashMap, fmt::Write as _};
 
+use futures_util::StreamExt as _;
+
 use axum::{
     extract::{Query, State},
     http::{StatusCode, header},
@@ -9,14 +11,18 @@ use axum::{
 };
 use paygate_core::{Method, PaymentStatus, display_amount};
 
-use super::{Frame, Q, SignedIn, internal, page_number};
+use super::{Frame, Pager, Q, SignedIn, internal, read_page, window_of};
 use crate::{
     pages::{PagesState, Time, page as render},
-    store::payments::{self, Filter},
+    store::{
+        payments::{self, Filter},
+        table::{Start, Window},
+    },
     views::iso,
 };
 
 const PAGE_SIZE: i64 = 20;
+const HERE: &str = "/dashboard/transactions";
 
 fn filter_of(q: &HashMap<String, String>) -> Filter {
     Filter {
@@ -52,11 +58,7 @@ struct Transactions {
     search: String,
     query: String,
     rows: Vec<Row>,
-    page: i64,
-    pages: i64,
-    total: i64,
-    prev: Option<String>,
-    next: Option<String>,
+    pager: Pager,
 }
 
 /// A filter's drop-down.
@@ -108,19 +110,25 @@ struct Row {
 /// `GET /dashboard/transactions`.
 pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
-    let page = page_number(&q);
-    let offset = (page - 1) * PAGE_SIZE;
-    let listed = payments::list_filtered(&app.store, &s.merchant.id, &f, PAGE_SIZE, offset).await;
-    let (rows, total) = match listed {
+    let qs = query_of(&f);
+    let base = if qs.is_empty() {
+        HERE.to_owned()
+    } else {
+        format!("{HERE}?{qs}")
+    };
+    let listed = read_page!(window_of(&q, PAGE_SIZE), |w| payments::list_filtered(
+        &app.store,
+        &s.merchant.id,
+        &f,
+        w
+    ))
+    .await;
+    let (page, start) = match listed {
         Ok(x) => x,
         Err(e) => return internal(&e),
     };
-    let qs = query_of(&f);
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let link = |p: i64| {
-        let sep = if qs.is_empty() { "" } else { "&" };
-        format!("/dashboard/transactions?{qs}{sep}page={p}")
-    };
+    let pager = Pager::new(&page, &start, &base, |p| &p.id);
+    let rows = page.rows;
     let view = Transactions {
         frame: Frame::new("Transactions", "Transactions", &s),
         selects: [
@@ -152,11 +160,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
                 created: p.created_at.into(),
             })
             .collect(),
-        page,
-        pages,
-        total,
-        prev: (page > 1).then(|| link(page - 1)),
-        next: (page < pages).then(|| link(page + 1)),
+        pager,
         query: qs,
     };
     render(StatusCode::OK, &view)
@@ -170,20 +174,48 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `GET /dashboard/transactions.csv`: the filtered set, amounts in paise.
+/// How many payments the export reads per query.
+const EXPORT_CHUNK: i64 = 500;
+
+/// `GET /dashboard/transactions.csv`: the filtered set, amounts in paise, newest first.
+/// Streamed: the body is sent [`EXPORT_CHUNK`] rows at a time as each is read (each read starts
+/// after the last row sent, an index range), so an export of any size holds one chunk in
+/// memory. A database error mid-export ends the body early, which the client sees as a
+/// truncated download rather than a silently short file.
 pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
-    let mut out = String::from(
-        "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at\n",
+    let head =
+        "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at\n";
+    let first = std::iter::once(Ok::<_, std::io::Error>(head.to_owned()));
+    let state = (
+        app.store.clone(),
+        s.merchant.id.clone(),
+        f,
+        Some(Start::Offset(0)),
     );
-    let mut offset = 0;
-    loop {
-        let (rows, total) =
-            match payments::list_filtered(&app.store, &s.merchant.id, &f, 500, offset).await {
-                Ok(x) => x,
-                Err(e) => return internal(&e),
-            };
-        for p in &rows {
+    let rows = futures_util::stream::unfold(state, |(store, merchant, f, start)| async move {
+        let start = start?;
+        let window = Window {
+            limit: EXPORT_CHUNK,
+            start,
+        };
+        let page = match payments::list_filtered(&store, &merchant, &f, window).await {
+            Ok(Some(page)) => page,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(error = %e, "transactions export stopped");
+                return Some((
+                    Err(std::io::Error::other("export stopped")),
+                    (store, merchant, f, None),
+                ));
+            }
+        };
+        let next = page
+            .has_more
+            .then(|| page.rows.last().map(|p| Start::After(p.id.clone())))
+            .flatten();
+        let mut out = String::new();
+        for p in &page.rows {
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{}",
@@ -198,11 +230,9 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
                 iso(p.created_at)
             );
         }
-        offset += 500;
-        if rows.is_empty() || offset >= total {
-            break;
-        }
-    }
+        Some((Ok(out), (store, merchant, f, next)))
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(first).chain(rows));
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -211,7 +241,7 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
                 "attachment; filename=\"transactions.csv\"",
             ),
         ],
-        out,
+        body,
     )
         .into_response()
 }

@@ -8,11 +8,13 @@ use axum::{
 
 use paygate_core::DeliveryStatus;
 
-use super::{F, Frame, Q, SignedIn, answer_form, endpoints::EndpointRow, page_number};
+use super::{
+    F, Frame, Pager, Q, SignedIn, answer_form, endpoints::EndpointRow, read_page, window_of,
+};
 use crate::{
     http::error::ApiError,
     pages::{PagesState, Time, page as render},
-    store::table::Window,
+    store::webhooks::Delivery,
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -25,9 +27,8 @@ struct WebhooksPage {
     frame: Frame,
     url: String,
     secret: String,
-    total: i64,
+    pager: Pager,
     rows: Vec<Row>,
-    older: Option<String>,
     endpoints: Vec<EndpointRow>,
 }
 
@@ -49,16 +50,16 @@ struct Row {
 
 /// `GET /dashboard/webhooks`.
 pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
-    let page = page_number(&q);
-    let window = Window {
-        limit: PAGE_SIZE,
-        offset: (page - 1) * PAGE_SIZE,
-    };
-    let listed = app.webhooks.list(&s.merchant.id, window).await;
-    let (rows, total) = match listed {
+    let listed = read_page!(window_of(&q, PAGE_SIZE), |w| app
+        .webhooks
+        .list(&s.merchant.id, w))
+    .await;
+    let (page, start) = match listed {
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let pager = Pager::new(&page, &start, HERE, |d: &Delivery| &d.id);
+    let rows = page.rows;
     let (endpoints, health) = match tokio::try_join!(
         app.webhooks.endpoints(&s.merchant.id),
         app.webhooks.endpoint_health(&s.merchant.id)
@@ -78,7 +79,7 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
         frame: Frame::new("Webhooks", "Webhooks", &s),
         url: s.merchant.webhook_url.clone().unwrap_or_default(),
         secret: s.merchant.webhook_secret.clone(),
-        total,
+        pager,
         rows: rows
             .into_iter()
             .map(|d| Row {
@@ -106,7 +107,6 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
                 duration: d.duration_ms.unwrap_or(0),
             })
             .collect(),
-        older: (page * PAGE_SIZE < total).then(|| format!("{HERE}?page={}", page + 1)),
         endpoints,
     };
     render(StatusCode::OK, &view)
