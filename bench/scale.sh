@@ -2,8 +2,8 @@
 # Scale benchmark: how every list, page and resource read costs as one merchant's data grows.
 # For each size and backend: a fresh database (migrated by the gateway), bulk-loaded with N
 # orders and N payments of the test merchant spread over the last 365 days (a tenth of them
-# failed, a third by card), N/10 refunds, events and webhook deliveries, and the overview's
-# rollups recounted; then `paygate serve` answers each request SAMPLES times over one
+# failed, a third by card), N/10 refunds, events and webhook deliveries (half of them to one
+# webhook endpoint), and the overview's rollups recounted; then `paygate serve` answers each request SAMPLES times over one
 # keep-alive connection (bench/scale_time.py), printing p50/p99 per request as JSON lines
 # and a table at the end.
 #
@@ -50,6 +50,7 @@ seed_sqlite() {
   sqlite3 "$db" <<SQL
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = OFF;
+PRAGMA cache_size = -1000000;
 BEGIN;
 CREATE TEMP TABLE n AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $n) SELECT i FROM c;
 CREATE TEMP TABLE t AS SELECT i, strftime('%Y-%m-%dT%H:%M:%f', 'now', '-365 days', '+' || (i * 31536.0 / $n * 1000) || ' seconds') || '000+00:00' AS at FROM n;
@@ -64,8 +65,11 @@ INSERT INTO refunds (id, merchant_id, payment_id, amount, reason, status, create
   SELECT printf('rfnd_%016d', i), '$MERCHANT', printf('pay_%016d', i), 10000, NULL, 'processed', at, at, at FROM t WHERE i % 10 = 1;
 INSERT INTO events (id, merchant_id, event_type, resource_id, data, created_at)
   SELECT printf('evt_%016d', i), '$MERCHANT', 'payment.success', printf('pay_%016d', i), '{}', at FROM t WHERE i % 10 = 2;
-INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, created_at, updated_at)
-  SELECT printf('whd_%016d', i), '$MERCHANT', printf('evt_%016d', i), 'payment.success', '{}', 'success', 1, at, at FROM t WHERE i % 10 = 2;
+INSERT INTO webhook_endpoints (id, merchant_id, url, description, enabled, events, secret, created_at, updated_at)
+  VALUES ('we_bench', '$MERCHANT', 'http://127.0.0.1:9/hook', NULL, TRUE, '', 'whsec_bench', strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-366 days'), strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-366 days'));
+INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, created_at, updated_at, endpoint_id)
+  SELECT printf('whd_%016d', i), '$MERCHANT', printf('evt_%016d', i), 'payment.success', '{}', 'success', 1, at, at,
+         CASE WHEN i % 20 = 2 THEN 'we_bench' END FROM t WHERE i % 10 = 2;
 DELETE FROM payment_days;
 INSERT INTO payment_days (merchant_id, day, payments, successful, amount)
   SELECT merchant_id, substr(created_at, 1, 10), COUNT(*), SUM(status = 'success'), SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END)
@@ -91,8 +95,11 @@ INSERT INTO refunds (id, merchant_id, payment_id, amount, reason, status, create
   SELECT 'rfnd_' || lpad(i::text, 16, '0'), '$MERCHANT', 'pay_' || lpad(i::text, 16, '0'), 10000, NULL, 'processed', at, at, at FROM t WHERE i % 10 = 1;
 INSERT INTO events (id, merchant_id, event_type, resource_id, data, created_at)
   SELECT 'evt_' || lpad(i::text, 16, '0'), '$MERCHANT', 'payment.success', 'pay_' || lpad(i::text, 16, '0'), '{}', at FROM t WHERE i % 10 = 2;
-INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, created_at, updated_at)
-  SELECT 'whd_' || lpad(i::text, 16, '0'), '$MERCHANT', 'evt_' || lpad(i::text, 16, '0'), 'payment.success', '{}', 'success', 1, at, at FROM t WHERE i % 10 = 2;
+INSERT INTO webhook_endpoints (id, merchant_id, url, description, enabled, events, secret, created_at, updated_at)
+  VALUES ('we_bench', '$MERCHANT', 'http://127.0.0.1:9/hook', NULL, TRUE, '', 'whsec_bench', now() - interval '366 days', now() - interval '366 days');
+INSERT INTO webhook_logs (id, merchant_id, event_id, event, payload, status, attempts, created_at, updated_at, endpoint_id)
+  SELECT 'whd_' || lpad(i::text, 16, '0'), '$MERCHANT', 'evt_' || lpad(i::text, 16, '0'), 'payment.success', '{}', 'success', 1, at, at,
+         CASE WHEN i % 20 = 2 THEN 'we_bench' END FROM t WHERE i % 10 = 2;
 DELETE FROM payment_days;
 INSERT INTO payment_days (merchant_id, day, payments, successful, amount)
   SELECT merchant_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), COUNT(*), SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END),

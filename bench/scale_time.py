@@ -66,6 +66,8 @@ def main():
     mid = n // 2
     api = [
         ("GET payment", f"/api/v1/payments/{rid('pay_', mid)}"),
+        ("GET order", f"/api/v1/orders/{rid('order_', mid)}"),
+        ("GET refund", f"/api/v1/refunds/{rid('rfnd_', mid // 10 * 10 + 1)}"),
         ("payments, first page", "/api/v1/payments?limit=10"),
         ("payments, deepest cursor page", f"/api/v1/payments?limit=10&starting_after={rid('pay_', 20)}"),
         ("payments, ending_before mid", f"/api/v1/payments?limit=10&ending_before={rid('pay_', mid)}"),

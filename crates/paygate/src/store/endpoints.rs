@@ -129,9 +129,13 @@ pub async fn enabled_for(
     .await
 }
 
-/// How an endpoint's deliveries went: all of them, those that succeeded, and the last failed
-/// attempt.
-#[derive(Clone, Debug, Default, sqlx::FromRow)]
+/// How many of an endpoint's latest deliveries its health reads: the page's cost stays flat
+/// however many deliveries the endpoint has had.
+pub const HEALTH_WINDOW: i64 = 1_000;
+
+/// How an endpoint's latest deliveries went (up to [`HEALTH_WINDOW`] of them): how many, how
+/// many succeeded, and when an attempt to it last failed (kept with each attempt's outcome).
+#[derive(Clone, Debug, Default)]
 pub struct Health {
     pub endpoint_id: String,
     pub deliveries: i64,
@@ -139,15 +143,27 @@ pub struct Health {
     pub last_failure_at: Option<DateTime<Utc>>,
 }
 
-/// [`Health`] of each of the merchant's endpoints that has deliveries, in one statement.
+/// [`Health`] of each of the merchant's endpoints: one read of its latest deliveries each,
+/// through `webhook_logs_endpoint_idx` (a merchant has a handful of endpoints).
 pub async fn health(store: &Store, merchant_id: &str) -> Result<Vec<Health>, sqlx::Error> {
-    let sql = "SELECT endpoint_id, COUNT(*) AS deliveries, \
-               SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS succeeded, \
-               MAX(CASE WHEN attempts > 0 AND (response_code IS NULL OR response_code < 200 \
-                   OR response_code > 299) THEN last_attempt_at END) AS last_failure_at \
-               FROM webhook_logs WHERE merchant_id = $1 AND endpoint_id IS NOT NULL \
-               GROUP BY endpoint_id";
-    sql!(on_pool(store) => fetch_all(sql, merchant_id))
+    let sql = "SELECT id, last_failure_at FROM webhook_endpoints WHERE merchant_id = $1";
+    let endpoints: Vec<(String, Option<DateTime<Utc>>)> =
+        sql!(on_pool(store) => fetch_all(sql, merchant_id))?;
+    let sql = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END), 0) \
+               FROM (SELECT status FROM webhook_logs WHERE endpoint_id = $1 \
+               ORDER BY created_at DESC LIMIT $2) AS latest";
+    let mut out = Vec::with_capacity(endpoints.len());
+    for (endpoint_id, last_failure_at) in endpoints {
+        let (deliveries, succeeded): (i64, i64) =
+            sql!(on_pool(store) => fetch_one(sql, &endpoint_id, HEALTH_WINDOW))?;
+        out.push(Health {
+            endpoint_id,
+            deliveries,
+            succeeded,
+            last_failure_at,
+        });
+    }
+    Ok(out)
 }
 
 /// Records how an attempt to the endpoint went: a success clears `failing_since`, a failure
@@ -159,7 +175,8 @@ pub async fn record_outcome(
     at: DateTime<Utc>,
 ) -> Result<Option<(Option<DateTime<Utc>>, bool)>, sqlx::Error> {
     let sql = "UPDATE webhook_endpoints SET failing_since = \
-               CASE WHEN $2 THEN NULL ELSE COALESCE(failing_since, $3) END \
+               CASE WHEN $2 THEN NULL ELSE COALESCE(failing_since, $3) END, \
+               last_failure_at = CASE WHEN $2 THEN last_failure_at ELSE $3 END \
                WHERE id = $1 RETURNING failing_since, enabled";
     sql!(on_write(store) => fetch_optional(sql, id, success, at))
 }

@@ -86,6 +86,34 @@ pub struct JobRow<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The claim statement of each backend (see [`claim`]): `$1` worker, `$2` lease end, `$3`
+/// now, `$4` limit, `$5` queue. Each branch reads one part of the due set through
+/// `jobs_queue_due_idx` (queue, status, run_at): the queue's queued jobs that are due, oldest
+/// first, and its active jobs (those in flight, whose lease may have run out); the jobs done
+/// are never read, however many there are.
+pub const CLAIM_SQLITE: &str = "WITH queued AS (SELECT id, run_at FROM jobs WHERE queue = $5 \
+     AND status = 'queued' AND run_at <= $3 ORDER BY run_at LIMIT $4), \
+     expired AS (SELECT id, run_at FROM jobs WHERE queue = $5 AND status = 'active' \
+     AND locked_until < $3 ORDER BY run_at LIMIT $4), \
+     picked AS (SELECT id FROM (SELECT id, run_at FROM queued UNION ALL SELECT id, run_at FROM expired) \
+     AS due ORDER BY run_at LIMIT $4) \
+     UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
+     locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM picked) \
+     RETURNING id, queue, resource_id, attempts";
+
+/// [`CLAIM_SQLITE`] for PostgreSQL: the row locks and SKIP LOCKED let concurrent workers take
+/// disjoint jobs. (Rows a branch locks but the final pick leaves are free at commit, the end
+/// of this statement.)
+pub const CLAIM_POSTGRES: &str = "WITH queued AS (SELECT id, run_at FROM jobs WHERE queue = $5 \
+     AND status = 'queued' AND run_at <= $3 ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+     expired AS (SELECT id, run_at FROM jobs WHERE queue = $5 AND status = 'active' \
+     AND locked_until < $3 ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+     picked AS (SELECT id FROM (SELECT id, run_at FROM queued UNION ALL SELECT id, run_at FROM expired) \
+     AS due ORDER BY run_at LIMIT $4) \
+     UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
+     locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM picked) \
+     RETURNING id, queue, resource_id, attempts";
+
 /// Claims up to `limit` due jobs of `queue` for `worker`: queued jobs whose `run_at` has come
 /// and active jobs whose lease ran out. Each claim counts as an attempt.
 pub async fn claim(
@@ -96,21 +124,10 @@ pub async fn claim(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
-    // On SQLite the single UPDATE is atomic (one writer at a time); PostgreSQL needs the
-    // row locks, and SKIP LOCKED lets concurrent workers take disjoint jobs.
+    // On SQLite the statement is atomic (one writer at a time).
     let sql = match store.db {
-        Db::Sqlite(_) => {
-            "UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
-             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE queue = $5 \
-             AND ((status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3)) \
-             ORDER BY run_at LIMIT $4) RETURNING id, queue, resource_id, attempts"
-        }
-        Db::Postgres(_) => {
-            "UPDATE jobs SET status = 'active', attempts = attempts + 1, locked_by = $1, \
-             locked_until = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE queue = $5 \
-             AND ((status = 'queued' AND run_at <= $3) OR (status = 'active' AND locked_until < $3)) \
-             ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id, queue, resource_id, attempts"
-        }
+        Db::Sqlite(_) => CLAIM_SQLITE,
+        Db::Postgres(_) => CLAIM_POSTGRES,
     };
     sql!(on_write(store) => fetch_all(sql, worker, lease_until, now, limit, queue))
 }
@@ -209,10 +226,13 @@ pub async fn oldest_due(
     Ok(row.map(|(t,)| t))
 }
 
+/// The statement of [`purge_completed`]: `$1` before; it reads only the completed jobs older
+/// than that (`jobs_status_idx`).
+pub const PURGE_COMPLETED: &str = "DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1";
+
 /// Deletes completed jobs last touched before `before`.
 pub async fn purge_completed(store: &Store, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let sql = "DELETE FROM jobs WHERE status = 'completed' AND updated_at < $1";
-    sql!(on_write(store) => execute(sql, before))
+    sql!(on_write(store) => execute(PURGE_COMPLETED, before))
 }
 
 /// Records a worker's heartbeat (inserting it on the first beat).

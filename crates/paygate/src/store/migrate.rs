@@ -38,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(7, "webhook endpoints", "0007_webhook_endpoints"),
     migration!(8, "endpoint health", "0008_endpoint_health"),
     migration!(9, "scale", "0009_scale"),
+    migration!(10, "due work", "0010_due_work"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -170,6 +170,7 @@ pub const COUNT_UP_TO: i64 = 10_000;
 pub enum Arg {
     Text(String),
     Time(DateTime<Utc>),
+    Int(i64),
 }
 
 /// Conditions a list's rows must meet besides being the merchant's, each a fixed SQL text with
@@ -235,6 +236,7 @@ macro_rules! bound {
             q = match arg {
                 Arg::Text(s) => q.bind(s.clone()),
                 Arg::Time(t) => q.bind(*t),
+                Arg::Int(n) => q.bind(*n),
             };
         }
         q
@@ -358,34 +360,39 @@ pub async fn explain<T: Table>(
     );
     let mut plans = Vec::new();
     for st in [page, count] {
-        let plan = match &store.db {
-            super::Db::Sqlite(pool) => {
-                let sql = format!("EXPLAIN QUERY PLAN {}", st.sql);
-                let rows: Vec<(i64, i64, i64, String)> =
-                    bound!(sqlx::query_as(AssertSqlSafe(sql)), &st.args)
-                        .fetch_all(pool)
-                        .await?;
-                rows.into_iter().map(|r| r.3).collect()
-            }
-            super::Db::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET LOCAL enable_seqscan = off")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("SET LOCAL enable_sort = off")
-                    .execute(&mut *tx)
-                    .await?;
-                let sql = format!("EXPLAIN {}", st.sql);
-                let lines: Vec<String> = bound!(sqlx::query_scalar(AssertSqlSafe(sql)), &st.args)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                lines
-            }
-        };
-        plans.push(plan);
+        plans.push(plan(store, &st.sql, &st.args).await?);
     }
     Ok(plans)
+}
+
+/// The query plan of `sql` with `args` bound, one plan line per string, read as [`explain`]
+/// reads them (sequential scans and sorts priced out on PostgreSQL).
+pub async fn plan(store: &Store, sql: &str, args: &[Arg]) -> Result<Vec<String>, sqlx::Error> {
+    Ok(match &store.db {
+        super::Db::Sqlite(pool) => {
+            let sql = format!("EXPLAIN QUERY PLAN {sql}");
+            let rows: Vec<(i64, i64, i64, String)> =
+                bound!(sqlx::query_as(AssertSqlSafe(sql)), args)
+                    .fetch_all(pool)
+                    .await?;
+            rows.into_iter().map(|r| r.3).collect()
+        }
+        super::Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL enable_seqscan = off")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("SET LOCAL enable_sort = off")
+                .execute(&mut *tx)
+                .await?;
+            let sql = format!("EXPLAIN {sql}");
+            let lines: Vec<String> = bound!(sqlx::query_scalar(AssertSqlSafe(sql)), args)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            lines
+        }
+    })
 }
 
 /// Ids of the rows still `pending` that were created before `before`, oldest first.

@@ -262,13 +262,16 @@ pub async fn pending_for_endpoint(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
+/// The statement of [`due_before`]: `$1` before, `$2` limit; it reads only pending deliveries
+/// (`webhook_logs_due_idx` holds no others).
+pub const DUE_BEFORE: &str = "SELECT id, next_retry_at FROM webhook_logs \
+     WHERE status = 'pending' AND next_retry_at < $1 ORDER BY next_retry_at LIMIT $2";
+
 /// Pending deliveries due before `before`: `(id, next_retry_at)`, oldest first.
 pub async fn due_before(
     store: &Store,
     before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    let sql = "SELECT id, next_retry_at FROM webhook_logs \
-               WHERE status = 'pending' AND next_retry_at < $1 ORDER BY next_retry_at LIMIT $2";
-    sql!(on_pool(store) => fetch_all(sql, before, limit))
+    sql!(on_pool(store) => fetch_all(DUE_BEFORE, before, limit))
 }

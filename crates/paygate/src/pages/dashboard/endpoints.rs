@@ -10,7 +10,7 @@ use axum::{
 use super::{F, SignedIn, answer_form, refusal};
 use crate::{
     pages::{PagesState, Time},
-    store::endpoints::{Endpoint, Health},
+    store::endpoints::{Endpoint, HEALTH_WINDOW, Health},
     webhooks::endpoints::EndpointChange,
 };
 
@@ -26,7 +26,7 @@ pub struct EndpointRow {
     pub enabled: bool,
     pub secret: String,
     pub overlap_until: Option<Time>,
-    /// `"97 % of 120"`, or `"no deliveries yet"`.
+    /// `"97 % of 120"`, `"99 % of the last 1,000"`, or `"no deliveries yet"`.
     pub success: String,
     pub last_failure: Option<Time>,
     /// Disabled by the gateway: every attempt failed since `failing_since`.
@@ -39,6 +39,11 @@ impl EndpointRow {
     pub fn new(e: Endpoint, health: &[Health]) -> Self {
         let h = health.iter().find(|h| h.endpoint_id == e.id);
         let success = match h {
+            Some(h) if h.deliveries >= HEALTH_WINDOW => format!(
+                "{} % of the last {}",
+                h.succeeded * 100 / h.deliveries,
+                super::group_thousands(h.deliveries)
+            ),
             Some(h) if h.deliveries > 0 => {
                 format!("{} % of {}", h.succeeded * 100 / h.deliveries, h.deliveries)
             }
