@@ -3,9 +3,9 @@
 # For each size and backend: a fresh database (migrated by the gateway), bulk-loaded with N
 # orders and N payments of the test merchant spread over the last 365 days (a tenth of them
 # failed, a third by card), N/10 refunds, events and webhook deliveries (half of them to one
-# webhook endpoint), and the overview's rollups recounted; then `paygate serve` answers each request SAMPLES times over one
-# keep-alive connection (bench/scale_time.py), printing p50/p99 per request as JSON lines
-# and a table at the end.
+# webhook endpoint), and the overview's rollups recounted; then `paygate serve` answers each
+# request SAMPLES times over one keep-alive connection (bench/scale_time.py), printing p50/p99
+# per request as JSON lines and a table at the end. Results: docs/BENCHMARKS.md, "Scale".
 #
 #   bench/scale.sh                                  # 1 M payments, SQLite and PostgreSQL
 #   SIZES="1000000 10000000" bench/scale.sh         # and 10 M

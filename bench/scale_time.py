@@ -1,7 +1,8 @@
 """Times the gateway's reads on a bulk-loaded database (see bench/scale.sh).
 
 Each request is answered `--samples` times over one keep-alive connection after two warm-up
-calls; prints one JSON line per request: {"request", "p50_ms", "p99_ms", "status"}. Ids are
+calls; prints one JSON line per request: {"request", "p50_ms", "p99_ms", "status", "bytes"}
+(the size of the last answer, to tell a page from an error page). Ids are
 those bench/scale.sh loads: row i of each table is `<prefix><i, 16 digits>`, the oldest rows
 have the smallest i, so a cursor at i = 20 reads the deepest page of a list.
 """
@@ -27,21 +28,21 @@ def connect(base):
 
 
 def timed(conn, path, headers, samples):
-    took, status = [], None
+    took, status, size = [], None, 0
     for n in range(samples + 2):
         start = time.perf_counter()
         conn.request("GET", path, headers=headers)
         res = conn.getresponse()
         body = res.read()
         elapsed = (time.perf_counter() - start) * 1000
-        status = res.status
+        status, size = res.status, len(body)
         if status != 200:
             sys.exit(f"{path} answered {status}: {body[:300]!r}")
         if n >= 2:
             took.append(elapsed)
     took.sort()
     p99 = took[min(len(took) - 1, int(len(took) * 0.99))]
-    return statistics.median(took), p99, status
+    return statistics.median(took), p99, status, size
 
 
 def sign_in(base):
@@ -87,8 +88,8 @@ def main():
     conn = connect(a.api)
     auth = {"X-Api-Key": KEY, "X-Api-Secret": SECRET}
     for name, path in api:
-        p50, p99, status = timed(conn, path, auth, a.samples)
-        print(json.dumps({"request": name, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "status": status}), flush=True)
+        p50, p99, status, size = timed(conn, path, auth, a.samples)
+        print(json.dumps({"request": name, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "status": status, "bytes": size}), flush=True)
     dash, cookie = sign_in(a.dashboard)
     pages = [
         ("dashboard overview", "/dashboard"),
@@ -100,8 +101,8 @@ def main():
         ("dashboard webhooks", "/dashboard/webhooks"),
     ]
     for name, path in pages:
-        p50, p99, status = timed(dash, path, cookie, a.samples)
-        print(json.dumps({"request": name, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "status": status}), flush=True)
+        p50, p99, status, size = timed(dash, path, cookie, a.samples)
+        print(json.dumps({"request": name, "p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "status": status, "bytes": size}), flush=True)
 
 
 if __name__ == "__main__":
