@@ -291,14 +291,33 @@ pub async fn page<T: Table>(
     filtered(store, merchant_id, &Filter::default(), window).await
 }
 
-/// [`page`] of the rows that meet `filter`.
+/// [`page`] of the rows that meet `filter`; the rows and the count are read at once.
 pub async fn filtered<T: Table>(
     store: &Store,
     merchant_id: &str,
     filter: &Filter,
     window: Window,
 ) -> Result<Option<Page<T>>, sqlx::Error> {
-    let (st, newest_first) = page_statement::<T>(merchant_id, filter, &window);
+    let (rows, total) = tokio::try_join!(
+        read::<T>(store, merchant_id, filter, &window),
+        count::<T>(store, merchant_id, filter)
+    )?;
+    Ok(rows.map(|(rows, has_more)| Page {
+        rows,
+        total,
+        has_more,
+    }))
+}
+
+/// The rows of [`filtered`] without the count, and whether more lie beyond them (as
+/// [`Page::has_more`]): for a reader that walks a whole list, such as an export.
+pub async fn read<T: Table>(
+    store: &Store,
+    merchant_id: &str,
+    filter: &Filter,
+    window: &Window,
+) -> Result<Option<(Vec<T>, bool)>, sqlx::Error> {
+    let (st, newest_first) = page_statement::<T>(merchant_id, filter, window);
     let mut rows: Vec<T> = on_pool!(store, c => {
         bound!(sqlx::query_as(AssertSqlSafe(st.sql.clone())), &st.args).fetch_all(c).await
     })?;
@@ -315,12 +334,18 @@ pub async fn filtered<T: Table>(
     {
         return Ok(None);
     }
-    let total = count::<T>(store, merchant_id, filter).await?;
-    Ok(Some(Page {
-        rows,
-        total,
-        has_more,
-    }))
+    Ok(Some((rows, has_more)))
+}
+
+/// The statement counting the merchant's rows that meet `filter`, up to [`COUNT_UP_TO`].
+fn count_statement<T: Table>(merchant_id: &str, filter: &Filter) -> Statement {
+    let mut st =
+        Statement::new(&format!("SELECT 1 FROM {}", T::TABLE), merchant_id).filtered(filter);
+    st.sql = format!(
+        "SELECT COUNT(*) FROM ({} LIMIT {COUNT_UP_TO}) AS counted",
+        st.sql
+    );
+    st
 }
 
 /// How many of the merchant's rows meet `filter`, counted up to [`COUNT_UP_TO`]: the count
@@ -330,12 +355,7 @@ pub async fn count<T: Table>(
     merchant_id: &str,
     filter: &Filter,
 ) -> Result<i64, sqlx::Error> {
-    let mut st =
-        Statement::new(&format!("SELECT 1 FROM {}", T::TABLE), merchant_id).filtered(filter);
-    st.sql = format!(
-        "SELECT COUNT(*) FROM ({} LIMIT {COUNT_UP_TO}) AS counted",
-        st.sql
-    );
+    let st = count_statement::<T>(merchant_id, filter);
     on_pool!(store, c => {
         bound!(sqlx::query_scalar(AssertSqlSafe(st.sql.clone())), &st.args).fetch_one(c).await
     })
@@ -352,14 +372,8 @@ pub async fn explain<T: Table>(
     window: &Window,
 ) -> Result<Vec<Vec<String>>, sqlx::Error> {
     let (page, _) = page_statement::<T>(merchant_id, filter, window);
-    let mut count =
-        Statement::new(&format!("SELECT 1 FROM {}", T::TABLE), merchant_id).filtered(filter);
-    count.sql = format!(
-        "SELECT COUNT(*) FROM ({} LIMIT {COUNT_UP_TO}) AS counted",
-        count.sql
-    );
     let mut plans = Vec::new();
-    for st in [page, count] {
+    for st in [page, count_statement::<T>(merchant_id, filter)] {
         plans.push(plan(store, &st.sql, &st.args).await?);
     }
     Ok(plans)

@@ -15,8 +15,8 @@ use super::{Frame, Pager, Q, SignedIn, internal, read_page, window_of};
 use crate::{
     pages::{PagesState, Time, page as render},
     store::{
-        payments::{self, Filter},
-        table::{Start, Window},
+        payments::{self, Filter, Payment},
+        table::{self, Start, Window},
     },
     views::iso,
 };
@@ -179,8 +179,8 @@ const EXPORT_CHUNK: i64 = 500;
 
 /// `GET /dashboard/transactions.csv`: the filtered set, amounts in paise, newest first.
 /// Streamed: the body is sent [`EXPORT_CHUNK`] rows at a time as each is read (each read starts
-/// after the last row sent, an index range), so an export of any size holds one chunk in
-/// memory. A database error mid-export ends the body early, which the client sees as a
+/// after the last row sent, an index range; no total is counted), so an export of any size
+/// holds one chunk in memory. A database error mid-export ends the body early, which the client sees as a
 /// truncated download rather than a silently short file.
 pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
@@ -199,8 +199,9 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
             limit: EXPORT_CHUNK,
             start,
         };
-        let page = match payments::list_filtered(&store, &merchant, &f, window).await {
-            Ok(Some(page)) => page,
+        let read = table::read::<Payment>(&store, &merchant, &f.conditions(), &window).await;
+        let (rows, has_more) = match read {
+            Ok(Some(read)) => read,
             Ok(None) => return None,
             Err(e) => {
                 tracing::error!(error = %e, "transactions export stopped");
@@ -210,12 +211,11 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
                 ));
             }
         };
-        let next = page
-            .has_more
-            .then(|| page.rows.last().map(|p| Start::After(p.id.clone())))
+        let next = has_more
+            .then(|| rows.last().map(|p| Start::After(p.id.clone())))
             .flatten();
         let mut out = String::new();
-        for p in &page.rows {
+        for p in &rows {
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{}",
