@@ -26,7 +26,7 @@ pub mod rows;
 pub mod table;
 pub mod webhooks;
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -109,6 +109,51 @@ pub enum Db {
 pub struct Store {
     pub(crate) db: Db,
     pub(crate) write: Db,
+    /// SQLite's checkpointer, stopped when the last clone of the store is dropped.
+    _checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// The WAL size (in pages) at which SQLite's writer checkpoints itself.
+const WAL_BACKSTOP_PAGES: u32 = 32_768;
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+
+/// Copies SQLite's WAL into the database file on a connection and thread of its own, every
+/// [`CHECKPOINT_EVERY`], so that the single writer does not stop committing to do it (left to
+/// SQLite, the commit that fills the WAL to 1,000 pages copies and syncs them all, and the
+/// batches behind it wait). A passive checkpoint never waits for the writer nor blocks it; it
+/// copies the frames committed so far. The writer's own checkpoint at [`WAL_BACKSTOP_PAGES`]
+/// then has little left to copy, and restarts the WAL from its beginning.
+#[derive(Debug)]
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Checkpointer {
+    async fn start(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .context("cannot open the SQLite database for checkpoints")?;
+        Ok(Self(tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut conn)
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the writer's own checkpoint remains");
+                }
+            }
+        })))
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// An open write transaction on either backend.
@@ -136,7 +181,7 @@ impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file and its
     /// folder if missing. Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let (db, write) = if url.starts_with("sqlite:") {
+        let (db, write, checkpointer) = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .with_context(|| format!("DATABASE_URL: cannot parse {url}"))?
                 .create_if_missing(true)
@@ -149,7 +194,18 @@ impl Store {
                 .pragma("cache_size", "-65536")
                 .pragma("mmap_size", "268435456")
                 // A batch's statements differ by their number of rows: keep them all prepared.
-                .statement_cache_capacity(1024);
+                .statement_cache_capacity(1024)
+                // Statement journals (a multi-row statement inside a transaction keeps one, to
+                // undo just that statement) in memory, not in a temporary file written through
+                // the kernel for every page a batch touches.
+                .pragma("temp_store", "memory")
+                // The checkpointer (below) copies the WAL into the database off the writer's
+                // thread; the writer checkpoints only what is left once the WAL reached this
+                // many pages, so that the WAL restarts and stays bounded under steady load.
+                .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string())
+                // What a restarted WAL keeps of its file: the backstop's size is reached only
+                // under sustained load.
+                .pragma("journal_size_limit", (64 << 20).to_string());
             if let Some(dir) = Path::new(options.get_filename()).parent()
                 && !dir.as_os_str().is_empty()
             {
@@ -164,10 +220,15 @@ impl Store {
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
-            (Db::Sqlite(read), Db::Sqlite(write))
+            let checkpointer = Checkpointer::start(options).await?;
+            (
+                Db::Sqlite(read),
+                Db::Sqlite(write),
+                Some(Arc::new(checkpointer)),
+            )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).context("DATABASE_URL: cannot parse")?;
             let pool = PgPoolOptions::new()
@@ -176,11 +237,15 @@ impl Store {
                 .connect_with(options)
                 .await
                 .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
-            (Db::Postgres(pool.clone()), Db::Postgres(pool))
+            (Db::Postgres(pool.clone()), Db::Postgres(pool), None)
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://");
         };
-        Ok(Self { db, write })
+        Ok(Self {
+            db,
+            write,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The read pool's open and idle connections (on SQLite, of the read pool; the writer is
@@ -234,5 +299,51 @@ pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
             None => true,
         },
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the checkpointer, what a transaction writes stays in the WAL until it holds
+    /// [`WAL_BACKSTOP_PAGES`]; with it, the database file receives it within moments, while
+    /// the WAL is far below the backstop (so the writer did not copy it itself).
+    #[tokio::test]
+    async fn the_checkpointer_copies_the_wal_into_the_database_off_the_writer() {
+        let dir = std::env::temp_dir().join(format!(
+            "paygate-checkpoint-{}",
+            paygate_core::ids::random_id("")
+        ));
+        let path = dir.join("c.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()), 2)
+            .await
+            .unwrap();
+        sql!(on_write(store) => execute("CREATE TABLE t (v BLOB NOT NULL)")).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let mut tx = store.begin().await.unwrap();
+        for _ in 0..200 {
+            sql!(on_tx(&mut tx) => execute("INSERT INTO t (v) VALUES (randomblob(4000))")).unwrap();
+        }
+        tx.commit().await.unwrap();
+        let wal = std::fs::metadata(dir.join("c.db-wal")).unwrap().len();
+        assert!(
+            wal < u64::from(WAL_BACKSTOP_PAGES) * 4096 / 10,
+            "WAL {wal} bytes"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let grown = loop {
+            let now = std::fs::metadata(&path).unwrap().len();
+            if now >= before + 200 * 4000 || std::time::Instant::now() > deadline {
+                break now;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            grown >= before + 200 * 4000,
+            "the database file grew from {before} to {grown} bytes only"
+        );
     }
 }
