@@ -109,8 +109,9 @@ pub enum Db {
 pub struct Store {
     pub(crate) db: Db,
     pub(crate) write: Db,
-    /// SQLite's checkpointer, stopped when the last clone of the store is dropped.
-    _checkpointer: Option<Arc<Checkpointer>>,
+    /// SQLite's checkpointer, stopped by [`Store::close`] or when the last clone of the store
+    /// is dropped.
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// The WAL size (in pages) at which SQLite's writer checkpoints itself.
@@ -137,13 +138,23 @@ impl Checkpointer {
         Ok(Self(tokio::spawn(async move {
             let mut every = tokio::time::interval(CHECKPOINT_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Logged when checkpoints start failing and when they recover, not every tick.
+            let mut failing = false;
             loop {
                 every.tick().await;
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&mut conn)
                     .await
                 {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; the writer's own checkpoint remains");
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "WAL checkpoints failing; the writer's own checkpoint remains");
+                    }
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("WAL checkpoints recovered");
+                    }
+                    _ => {}
                 }
             }
         })))
@@ -244,7 +255,7 @@ impl Store {
         Ok(Self {
             db,
             write,
-            _checkpointer: checkpointer,
+            checkpointer,
         })
     }
 
@@ -283,8 +294,11 @@ impl Store {
         sql!(on_pool(self) => execute("SELECT 1")).is_ok()
     }
 
-    /// Closes every connection.
+    /// Closes every connection (and stops SQLite's checkpointer).
     pub async fn close(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.0.abort();
+        }
         on_pool!(self, pool => pool.close().await);
         on_write!(self, pool => pool.close().await);
     }
