@@ -2,6 +2,7 @@
 
 mod api;
 mod queue;
+mod receiver;
 mod webhooks;
 
 use clap::{Parser, Subcommand};
@@ -18,8 +19,10 @@ enum Command {
     Api(api::ApiArgs),
     /// Jobs end to end through a queue backend, in process.
     Queue(queue::QueueArgs),
-    /// Webhook deliveries to a local receiver, in process.
+    /// Webhook deliveries to a receiver in another process.
     Webhooks(webhooks::WebhookArgs),
+    /// The webhook receiver the `webhooks` benchmark delivers to.
+    Receiver(receiver::ReceiverArgs),
 }
 
 #[tokio::main]
@@ -36,5 +39,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Api(args) => api::run(args).await,
         Command::Queue(args) => queue::run(args).await,
         Command::Webhooks(args) => webhooks::run(args).await,
+        Command::Receiver(args) => receiver::run(args).await,
     }
 }

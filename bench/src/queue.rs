@@ -88,6 +88,17 @@ pub async fn prepare(
     redis: Option<(&str, &str)>,
     n: usize,
 ) -> anyhow::Result<(Config, Store, Vec<String>)> {
+    let (config, store) = setup(database_url, redis).await?;
+    let merchants = [test_merchant::ID.to_owned()];
+    let order_ids = orders_of(&config, &store, &merchants, n).await?;
+    Ok((config, store, order_ids))
+}
+
+/// Test-mode configuration (zero processing delay) over a migrated, seeded store.
+pub async fn setup(
+    database_url: &str,
+    redis: Option<(&str, &str)>,
+) -> anyhow::Result<(Config, Store)> {
     let mut flags = vec![
         "paygate".to_owned(),
         "--database-url".into(),
@@ -109,25 +120,35 @@ pub async fn prepare(
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     store.migrate().await?;
     paygate::merchants::seed_test_merchant(&store).await?;
+    Ok((config, store))
+}
+
+/// `n` orders of ₹100.00, of the `merchants` in turn.
+pub async fn orders_of(
+    config: &Config,
+    store: &Store,
+    merchants: &[String],
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
     let mut order_ids = Vec::with_capacity(n);
     // Orders are written through the orders service (only its store and clock are used).
     let ctx = Ctx {
         store: store.clone(),
         queue: Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease)),
-        connector: Arc::new(SimulatedBank::from_config(&config, store.clone())),
+        connector: Arc::new(SimulatedBank::from_config(config, store.clone())),
         clock: Clock::system(),
     };
     let orders = Orders::new(ctx);
-    for _ in 0..n {
+    for merchant in merchants.iter().cycle().take(n) {
         let new = NewOrder {
             amount: OrderAmount::parse(10_000).expect("valid amount"),
             currency: Currency::INR,
             receipt: None,
             notes: json!({}),
         };
-        order_ids.push(orders.create(test_merchant::ID, new, None).await?.id);
+        order_ids.push(orders.create(merchant, new, None).await?.id);
     }
-    Ok((config, store, order_ids))
+    Ok(order_ids)
 }
 
 /// A UPI payment that succeeds, for an order.

@@ -1,19 +1,25 @@
-//! `webhooks`: the worker end to end. Payments are created (at a steady `--rate`, or with
-//! `--rate 0` as fast as 32 producers go), processed by the simulated bank (`--delay-ms`), and
-//! each makes three deliveries (created, pending, success) to a receiver in this process.
-//! Reported: payments per second end to end (all payments created, made final, and every
-//! webhook received, over the wall time from the first creation to the last arrival),
-//! deliveries per second, and the delay from a payment's state change (its `updated_at` when it
-//! became `success`) to the arrival of its `payment.success` webhook, i.e. the first attempt.
+//! `webhooks`: the worker end to end, delivering to a receiver in another process
+//! (`paygate-bench receiver`). Each payment makes three deliveries (created, pending, success)
+//! to its merchant's webhook URL; `--destinations` merchants take the payments in turn, each
+//! with a URL of its own on the receiver (one destination: the common case of one merchant,
+//! one URL). Two kinds of runs:
 //!
-//! In process against the `paygate` library (the gateway's worker and the receiver share it).
+//! - drain (`--rate 0`): the payments are created first with no worker running (a backlog),
+//!   then the worker starts; reported: payments per second fully notified (every webhook
+//!   received), from the worker's start to the last new webhook's arrival.
+//! - paced (`--rate R`): the worker runs while payments are created at R per second;
+//!   reported: the delay from each payment's state change (its `updated_at` when it became
+//!   `success`) to the arrival of its `payment.success` webhook (the first attempt), p50/p99.
+//!
+//! The gateway's worker runs in this process against the `paygate` library, with its default
+//! settings unless `--endpoint-concurrency` (the per-destination limit it starts at; the
+//! maximum is raised to it) is given.
 
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use axum::{Router, body::Bytes, extract::State, routing::post};
 use clap::Args;
 use paygate::{
     app::{self, App, Mode},
@@ -22,7 +28,7 @@ use paygate::{
 };
 use serde_json::{Value, json};
 
-use crate::queue::{payment_for, prepare};
+use crate::queue::{orders_of, payment_for, setup};
 
 #[derive(Args)]
 pub struct WebhookArgs {
@@ -34,52 +40,31 @@ pub struct WebhookArgs {
     redis_url: Option<String>,
     #[arg(long, default_value = "paygate-bench")]
     redis_prefix: String,
+    /// The receiver's base URL (`paygate-bench receiver`, another process).
+    #[arg(long)]
+    receiver: String,
+    /// Merchants, each with a webhook URL of its own.
+    #[arg(long, default_value_t = 1)]
+    destinations: usize,
     /// Payments to make.
     #[arg(long, default_value_t = 1000)]
     payments: usize,
-    /// Payments per second; 0: as fast as the producers go.
-    #[arg(long, default_value_t = 100)]
-    rate: u64,
-    /// The simulated bank's answer time, ms.
+    /// Payments per second; 0: a backlog made first, then drained.
     #[arg(long, default_value_t = 0)]
-    delay_ms: u64,
-    /// The worker's slots per queue.
-    #[arg(long, default_value_t = 256)]
-    worker_concurrency: usize,
+    rate: u64,
+    /// `WEBHOOK_ENDPOINT_CONCURRENCY` (and its maximum, when above it); the default when
+    /// not given.
+    #[arg(long)]
+    endpoint_concurrency: Option<usize>,
 }
 
-#[derive(Default)]
-struct Arrivals {
-    count: usize,
-    /// Delay from the `success` state change to arrival, ms.
-    success_delays: Vec<f64>,
-    last: Option<Instant>,
-}
-
-async fn receive(State(arrivals): State<Arc<Mutex<Arrivals>>>, body: Bytes) -> &'static str {
-    let now = chrono::Utc::now();
-    let delay = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
-        if v["event"] != "payment.success" {
-            return None;
-        }
-        let changed =
-            chrono::DateTime::parse_from_rfc3339(v["data"]["payment"]["updated_at"].as_str()?)
-                .ok()?;
-        Some((now - changed.with_timezone(&chrono::Utc)).num_microseconds()? as f64 / 1000.0)
-    });
-    if let Ok(mut a) = arrivals.lock() {
-        a.count += 1;
-        a.last = Some(Instant::now());
-        a.success_delays.extend(delay);
-    }
-    "ok"
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+async fn receiver_stats(client: &reqwest::Client, base: &str) -> anyhow::Result<Value> {
+    Ok(client
+        .get(format!("{base}/stats"))
+        .send()
+        .await?
+        .json()
+        .await?)
 }
 
 pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
@@ -87,32 +72,38 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         .redis_url
         .as_deref()
         .map(|u| (u, args.redis_prefix.as_str()));
-    let (mut config, store, order_ids) = prepare(&args.database_url, redis, args.payments).await?;
-    config.worker_concurrency = args.worker_concurrency;
-    config.test_processing_delay = Duration::from_millis(args.delay_ms);
+    let (mut config, store) = setup(&args.database_url, redis).await?;
+    if let Some(start) = args.endpoint_concurrency {
+        config.webhook_endpoint_concurrency = start;
+        config.webhook_endpoint_max_concurrency =
+            config.webhook_endpoint_max_concurrency.max(start);
+    }
+    let client = reqwest::Client::new();
+    let base = args.receiver.trim_end_matches('/').to_owned();
+    client.post(format!("{base}/reset")).send().await?;
 
-    let arrivals: Arc<Mutex<Arrivals>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    let router = Router::new()
-        .route("/hook", post(receive))
-        .with_state(arrivals.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    paygate::store::merchants::set_webhook_url(
-        &store,
-        test_merchant::ID,
-        Some(&url),
-        paygate::store::now(),
-    )
-    .await?;
+    // The merchants and their URLs: the test merchant, then more.
+    let now = paygate::store::now();
+    let mut merchants = vec![test_merchant::ID.to_owned()];
+    for i in 1..args.destinations {
+        let created =
+            paygate::merchants::create(&store, &format!("Shop {i}"), &format!("shop{i}@bench"))
+                .await?;
+        merchants.push(created.merchant.id);
+    }
+    for (i, merchant) in merchants.iter().enumerate() {
+        let url = format!("{base}/hook/{i}");
+        paygate::store::merchants::set_webhook_url(&store, merchant, Some(&url), now).await?;
+    }
+    let order_ids = orders_of(&config, &store, &merchants, args.payments).await?;
 
-    let bank = Arc::new(SimulatedBank::fixed(
-        Duration::from_millis(args.delay_ms),
-        true,
-    ));
+    let bank = Arc::new(SimulatedBank::fixed(Duration::ZERO, true));
     let app = App::new(config, store, bank)?;
-    let worker = app::start(app.clone(), Mode::Worker).await?;
-    let started = Instant::now();
+    let mut worker = None;
+    if args.rate > 0 {
+        worker = Some(app::start(app.clone(), Mode::Worker).await?);
+    }
+    let created = Instant::now();
     if args.rate == 0 {
         // 32 producers, each creating payments one after another.
         let queue = Arc::new(Mutex::new(order_ids));
@@ -148,31 +139,47 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
             c.await??;
         }
     }
-    let expected = args.payments * 3;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while arrivals.lock().map(|a| a.count).unwrap_or(0) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let backlog_s = created.elapsed().as_secs_f64();
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    if worker.is_none() {
+        worker = Some(app::start(app.clone(), Mode::Worker).await?);
     }
-    worker.stop();
-    worker.wait().await?;
-    let a = arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let elapsed = a.last.map_or(started.elapsed(), |l| l - started);
-    let mut delays = a.success_delays.clone();
-    delays.sort_by(f64::total_cmp);
+    let expected = u64::try_from(args.payments * 3)?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut stats = receiver_stats(&client, &base).await?;
+    while stats["events"].as_u64().unwrap_or(0) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stats = receiver_stats(&client, &base).await?;
+    }
+    if let Some(w) = worker {
+        w.stop();
+        w.wait().await?;
+    }
+    let events = stats["events"].as_u64().unwrap_or(0);
+    // Where the first destination's adaptive limit ended.
+    let limit = app
+        .webhooks
+        .destination(&format!("merchant:{}", test_merchant::ID))
+        .map(|s| s.limit);
+    let drain_s = (stats["last_new_ms"].as_i64().unwrap_or(0) - started_ms).max(1) as f64 / 1000.0;
+    let round = |x: f64| (x * 100.0).round() / 100.0;
     println!(
         "{}",
         json!({
             "backend": if args.redis_url.is_some() { "redis" } else { "embedded" },
             "database": app.store.backend(),
+            "destinations": args.destinations,
+            "endpoint_concurrency": app.config.webhook_endpoint_concurrency,
+            "final_limit": limit,
             "rate": args.rate,
-            "delay_ms": args.delay_ms,
             "payments": args.payments,
-            "deliveries": a.count,
-            "complete": a.count >= expected,
-            "payments_per_s": (args.payments as f64 / elapsed.as_secs_f64()).round(),
-            "deliveries_per_s": (a.count as f64 / elapsed.as_secs_f64()).round(),
-            "first_attempt_p50_ms": (percentile(&delays, 0.5) * 100.0).round() / 100.0,
-            "first_attempt_p99_ms": (percentile(&delays, 0.99) * 100.0).round() / 100.0,
+            "backlog_s": round(backlog_s),
+            "events": events,
+            "duplicates": stats["arrivals"].as_u64().unwrap_or(0).saturating_sub(events),
+            "complete": events >= expected,
+            "payments_per_s": (args.rate == 0).then(|| (args.payments as f64 / drain_s).round()),
+            "first_attempt_p50_ms": round(stats["first_attempt_p50_ms"].as_f64().unwrap_or(0.0)),
+            "first_attempt_p99_ms": round(stats["first_attempt_p99_ms"].as_f64().unwrap_or(0.0)),
         })
     );
     Ok(())

@@ -28,7 +28,7 @@ use crate::{
     refunds::Refunds,
     store::Store,
     webhooks::{
-        Webhooks,
+        self, Webhooks,
         client::{NetPolicy, WebhookClient},
     },
 };
@@ -130,7 +130,12 @@ impl App {
             Webhooks::new(ctx, client, config.webhook_schedule.clone())
                 .with_max_endpoints(config.webhook_endpoints_max)
                 .with_disable_after(config.webhook_endpoint_disable_after)
-                .with_endpoint_concurrency(config.webhook_endpoint_concurrency),
+                .with_lanes(webhooks::lanes::Settings {
+                    start: config.webhook_endpoint_concurrency,
+                    max: config.webhook_endpoint_max_concurrency,
+                    queue: config.webhook_endpoint_queue,
+                    pace: config.worker_concurrency,
+                }),
         );
         let handlers: Handlers = [
             (queue::PAYMENTS, payments.clone() as Arc<dyn JobHandler>),

@@ -237,7 +237,8 @@ pub struct Settings {
     )]
     pub webhook_endpoint_disable_after: u64,
     /// Webhook attempts in flight at once per destination (an endpoint, or a merchant's
-    /// webhook URL) in each worker process; more wait their turn without holding a slot.
+    /// webhook URL) in each worker process, to start with: the limit then adapts to the
+    /// destination's answers; more wait their turn without holding a slot.
     #[arg(
         long,
         env = "WEBHOOK_ENDPOINT_CONCURRENCY",
@@ -245,6 +246,24 @@ pub struct Settings {
         global = true
     )]
     pub webhook_endpoint_concurrency: usize,
+    /// The most webhook attempts in flight at once per destination in each worker process,
+    /// however well it answers (raised to `WEBHOOK_ENDPOINT_CONCURRENCY` when below it).
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINT_MAX_CONCURRENCY",
+        default_value_t = 256,
+        global = true
+    )]
+    pub webhook_endpoint_max_concurrency: usize,
+    /// Deliveries waiting in a worker's memory for one destination's lanes; more stay in the
+    /// store until it drains.
+    #[arg(
+        long,
+        env = "WEBHOOK_ENDPOINT_QUEUE",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub webhook_endpoint_queue: usize,
     /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -316,8 +335,13 @@ pub struct Config {
     pub webhook_endpoints_max: u32,
     /// How long every attempt to an endpoint may fail before it is disabled.
     pub webhook_endpoint_disable_after: Duration,
-    /// Webhook attempts in flight at once per destination, per worker process.
+    /// Webhook attempts in flight at once per destination, per worker process: the limit it
+    /// starts at.
     pub webhook_endpoint_concurrency: usize,
+    /// The most a destination's limit grows to.
+    pub webhook_endpoint_max_concurrency: usize,
+    /// Deliveries waiting in memory per destination.
+    pub webhook_endpoint_queue: usize,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -420,6 +444,12 @@ impl Config {
         if s.worker_concurrency == 0 {
             return Err("WORKER_CONCURRENCY must be at least 1".into());
         }
+        if s.webhook_endpoint_concurrency == 0 {
+            return Err("WEBHOOK_ENDPOINT_CONCURRENCY must be at least 1".into());
+        }
+        if s.webhook_endpoint_queue == 0 {
+            return Err("WEBHOOK_ENDPOINT_QUEUE must be at least 1".into());
+        }
         if s.database_max_connections == 0 {
             return Err("DATABASE_MAX_CONNECTIONS must be at least 1".into());
         }
@@ -465,6 +495,10 @@ impl Config {
             }),
             webhook_endpoints_max: s.webhook_endpoints_max,
             webhook_endpoint_concurrency: s.webhook_endpoint_concurrency,
+            webhook_endpoint_max_concurrency: s
+                .webhook_endpoint_max_concurrency
+                .max(s.webhook_endpoint_concurrency),
+            webhook_endpoint_queue: s.webhook_endpoint_queue,
             webhook_endpoint_disable_after: Duration::from_secs(s.webhook_endpoint_disable_after),
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
                 let rate = s.checkout_rate_limit_per_second;

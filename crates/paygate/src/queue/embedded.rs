@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::{ClaimedJob, Counts, JobEnd, JobSpec, QUEUES, Queue};
+use super::{ClaimedJob, Counts, Existing, JobEnd, JobSpec, QUEUES, Queue};
 use crate::batch::Batcher;
 use crate::store::{Db, Store, Tx, jobs, now};
 
@@ -102,17 +102,17 @@ impl EmbeddedQueue {
     }
 }
 
-/// Stages `jobs` in `tx`, the ones to run again even if running in a statement of their own.
+/// Stages `jobs` in `tx`: one statement for each way of treating an existing job.
 async fn upsert_all(tx: &mut Tx, jobs: &[JobSpec]) -> Result<usize, sqlx::Error> {
     let at = now();
     let ids: Vec<String> = jobs.iter().map(JobSpec::id).collect();
     let mut queued = 0;
-    for again in [false, true] {
+    for existing in Existing::ALL {
         let mut seen = std::collections::HashSet::new();
         let rows: Vec<jobs::JobRow<'_>> = jobs
             .iter()
             .zip(&ids)
-            .filter(|(j, id)| j.again == again && seen.insert(id.as_str()))
+            .filter(|(j, id)| j.existing == existing && seen.insert(id.as_str()))
             .map(|(j, id)| jobs::JobRow {
                 id,
                 queue: j.queue,
@@ -121,7 +121,9 @@ async fn upsert_all(tx: &mut Tx, jobs: &[JobSpec]) -> Result<usize, sqlx::Error>
                 now: at,
             })
             .collect();
-        queued += jobs::upsert(tx, &rows, again, Some(CHANNEL)).await?;
+        if !rows.is_empty() {
+            queued += jobs::upsert(tx, &rows, existing, Some(CHANNEL)).await?;
+        }
     }
     Ok(queued)
 }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::store::Tx;
-pub use crate::store::jobs::{ClaimedJob, Counts};
+pub use crate::store::jobs::{ClaimedJob, Counts, Existing};
 
 /// The payments queue.
 pub const PAYMENTS: &str = "payments";
@@ -36,9 +36,8 @@ pub struct JobSpec {
     pub queue: &'static str,
     pub resource_id: String,
     pub run_at: DateTime<Utc>,
-    /// Run it again even if a run of the job is in progress now (once that run finishes): a
-    /// manual retry must not be swallowed by an attempt that started before it.
-    pub again: bool,
+    /// What enqueuing it does to a job of the same work that exists already.
+    pub existing: Existing,
 }
 
 impl JobSpec {
@@ -53,7 +52,7 @@ impl JobSpec {
             queue,
             resource_id: resource_id.into(),
             run_at,
-            again: false,
+            existing: Existing::BringForward,
         }
     }
 

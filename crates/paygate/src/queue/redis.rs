@@ -31,21 +31,22 @@ use redis::{
     cluster_async::ClusterConnection,
 };
 
-use super::{ClaimedJob, Counts, JobEnd, JobSpec, QUEUES, Queue};
+use super::{ClaimedJob, Counts, Existing, JobEnd, JobSpec, QUEUES, Queue};
 use crate::batch::Batcher;
 use crate::store::{Tx, now};
 
-/// KEYS: due, jobs, attempts, active, again, wake. ARGV: again (`1`: run again if running),
-/// then `id, resource, run_at` per job. Returns how many jobs were new.
+/// KEYS: due, jobs, attempts, active, again, wake. ARGV: what to do with an existing job
+/// (`again`: run again if running, and bring forward; `forward`: bring forward; `keep`:
+/// nothing), then `id, resource, run_at` per job. Returns how many jobs were new.
 const ENQUEUE: &str = r"
-local again = ARGV[1] == '1'
+local again, keep = ARGV[1] == 'again', ARGV[1] == 'keep'
 local queued = 0
 for i = 2, #ARGV, 3 do
   local id, resource, run_at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if redis.call('HEXISTS', KEYS[2], id) == 1 then
     if again and redis.call('ZSCORE', KEYS[4], id) then
       redis.call('HSET', KEYS[5], id, run_at)
-    else
+    elseif not keep then
       -- A job waiting for a later time is brought forward (a manual retry).
       redis.call('ZADD', KEYS[1], 'XX', 'LT', run_at, id)
     end
@@ -346,10 +347,10 @@ impl RedisQueue {
     ) -> redis::RedisResult<usize> {
         let mut queued = 0;
         for q in QUEUES {
-            for again in [false, true] {
+            for existing in Existing::ALL {
                 let batch: Vec<&JobSpec> = jobs
                     .iter()
-                    .filter(|j| j.queue == *q && j.again == again)
+                    .filter(|j| j.queue == *q && j.existing == existing)
                     .collect();
                 if batch.is_empty() {
                     continue;
@@ -357,7 +358,11 @@ impl RedisQueue {
                 let k = Keys::new(prefix, q);
                 let keys = ["due", "jobs", "attempts", "active", "again", "wake"];
                 let mut invocation = k.invocation(&scripts.enqueue, &keys, "");
-                invocation.arg(if again { "1" } else { "0" });
+                invocation.arg(match existing {
+                    Existing::Again => "again",
+                    Existing::BringForward => "forward",
+                    Existing::Keep => "keep",
+                });
                 for job in batch {
                     invocation
                         .arg(job.id())

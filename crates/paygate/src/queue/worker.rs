@@ -4,7 +4,11 @@
 //!
 //! The worker knows no service: the composition root registers a [`JobHandler`] per queue (the
 //! payments, refunds and webhooks services). A handler holds no database connection while it
-//! waits on the processor. On shutdown the worker stops claiming, waits for in-flight jobs up to
+//! waits on the processor. A running job holds one of its queue's slots ([`Slot`]) until it
+//! ends, unless its handler gives the slot back to wait for something no other job needs (a
+//! webhook destination's free lane); before each claim the worker asks the queue's handler
+//! whether it wants more work now ([`JobHandler::ready`]), so a handler holding waiting jobs
+//! paces the claims. On shutdown the worker stops claiming, waits for in-flight jobs up to
 //! the shutdown timeout, and hands back whatever is still unfinished (handlers are idempotent,
 //! so a re-run is harmless).
 
@@ -38,6 +42,50 @@ pub trait JobHandler: Send + Sync + 'static {
     /// (a webhook's next attempt, a payment another run is processing); `Err`: failed, retried
     /// with backoff.
     async fn run(&self, resource_id: &str) -> anyhow::Result<Option<DateTime<Utc>>>;
+
+    /// [`run`](Self::run), holding `slot`: a handler may give the slot back while it waits
+    /// for something the queue's other jobs do not need, and should stop waiting when the
+    /// worker stops ([`Slot::stopping`]).
+    async fn run_in(
+        &self,
+        resource_id: &str,
+        _slot: &mut Slot,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        self.run(resource_id).await
+    }
+
+    /// Resolves when the handler wants more jobs claimed; the worker claims nothing for the
+    /// queue until then.
+    async fn ready(&self) {}
+}
+
+/// The slot a running job holds: one of its queue's `WORKER_CONCURRENCY`.
+pub struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    shutdown: Option<watch::Receiver<bool>>,
+}
+
+impl Slot {
+    /// A slot of no worker's (a job run outside the claim loop: tests, tools, a request).
+    pub fn detached() -> Self {
+        Self {
+            permit: None,
+            shutdown: None,
+        }
+    }
+
+    /// Gives the slot back: the worker claims another job while this one goes on.
+    pub fn release(&mut self) {
+        self.permit = None;
+    }
+
+    /// Resolves once the worker is stopping (never for a detached slot).
+    pub async fn stopping(&mut self) {
+        match &mut self.shutdown {
+            Some(shutdown) => stopped(shutdown).await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// The handler of each queue.
@@ -122,16 +170,24 @@ impl Worker {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let handler = self.handlers.get(queue).cloned();
         let mut running = JoinSet::new();
         while !*shutdown.borrow() && shutdown.has_changed().is_ok() {
             while running.try_join_next().is_some() {}
             let free = permits.available_permits().min(CLAIM_BATCH);
             if free == 0 {
+                // A slot frees when a job ends or its handler gives it back.
                 tokio::select! {
-                    _ = running.join_next() => {}
+                    _ = permits.acquire() => {}
                     _ = stopped(&mut shutdown) => {}
                 }
                 continue;
+            }
+            if let Some(handler) = &handler {
+                tokio::select! {
+                    () = handler.ready() => {}
+                    _ = stopped(&mut shutdown) => continue,
+                }
             }
             let jobs = match self.queue.claim(&id, queue, free).await {
                 Ok(jobs) => jobs,
@@ -153,9 +209,12 @@ impl Worker {
                     break;
                 };
                 let (worker, id) = (self.clone(), id.clone());
+                let slot = Slot {
+                    permit: Some(permit),
+                    shutdown: Some(shutdown.clone()),
+                };
                 running.spawn(async move {
-                    worker.handle(&id, &job).await;
-                    drop(permit);
+                    worker.handle_in(&id, &job, slot).await;
                 });
             }
         }
@@ -200,11 +259,18 @@ impl Worker {
 
     /// Runs one claimed job (held by `worker`) and acknowledges or reschedules it.
     pub async fn handle(&self, worker: &str, job: &ClaimedJob) -> Outcome {
+        self.handle_in(worker, job, Slot::detached()).await
+    }
+
+    /// [`handle`](Self::handle) in `slot`, which is given back by the end at the latest.
+    async fn handle_in(&self, worker: &str, job: &ClaimedJob, mut slot: Slot) -> Outcome {
         let started = std::time::Instant::now();
         let result = match self.handlers.get(job.queue.as_str()) {
-            Some(handler) => handler.run(&job.resource_id).await,
+            Some(handler) => handler.run_in(&job.resource_id, &mut slot).await,
             None => Err(anyhow::anyhow!("no handler for queue {}", job.queue)),
         };
+        // The slot is free once the work is; acknowledging is batched and need not hold it.
+        drop(slot);
         let outcome = match &result {
             Ok(None) => "done",
             Ok(Some(_)) => "later",
@@ -305,6 +371,11 @@ impl Worker {
         }
         for (id, run_at) in crate::store::webhooks::due_before(store, before, SWEEP_BATCH).await? {
             due.push(JobSpec::at(WEBHOOKS, id, run_at));
+        }
+        // Only lost jobs are replaced: a job held back for later (a webhook delivery waiting
+        // for its destination to drain) keeps its time.
+        for job in &mut due {
+            job.existing = super::Existing::Keep;
         }
         // One round trip per batch, not per job.
         let mut queued = 0;

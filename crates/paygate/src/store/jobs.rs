@@ -17,6 +17,26 @@ pub struct ClaimedJob {
     pub attempts: i32,
 }
 
+/// What enqueuing a job does when a job of the same work exists already (one job per queue
+/// and resource).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Existing {
+    /// Leaves it, but brings a job waiting for a later time forward to this one's.
+    #[default]
+    BringForward,
+    /// Leaves it as it is, whatever its time: the recovery sweep only replaces lost jobs (a
+    /// webhook delivery held back until its destination drains stays held back).
+    Keep,
+    /// As `BringForward`, and a job running now runs again once that run finishes: a manual
+    /// retry must not be swallowed by an attempt that started before it.
+    Again,
+}
+
+impl Existing {
+    /// Every kind, for backends that enqueue each kind in a statement of its own.
+    pub const ALL: [Self; 3] = [Self::BringForward, Self::Keep, Self::Again];
+}
+
 /// Job counts by status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -27,15 +47,16 @@ pub struct Counts {
 }
 
 /// Inserts queued jobs unless jobs with the same ids exist; an existing completed or failed
-/// job with such an id is queued again, and a queued one due later is brought forward. With
-/// `again`, a job that is running now is marked to run again once it finishes. Returns how
-/// many jobs this call queued (or marked). On PostgreSQL each queued job is announced on
-/// `notify` with its queue's name (in the same statement), so listening workers in other
-/// processes wake at commit.
+/// job with such an id is queued again. `existing` says what happens to a queued or running
+/// one: a queued one due later is brought forward (unless [`Existing::Keep`]), and with
+/// [`Existing::Again`] a job that is running now is marked to run again once it finishes.
+/// Returns how many jobs this call queued (or marked). On PostgreSQL each queued job is
+/// announced on `notify` with its queue's name (in the same statement), so listening workers
+/// in other processes wake at commit.
 pub async fn upsert(
     tx: &mut Tx,
     jobs: &[JobRow<'_>],
-    again: bool,
+    existing: Existing,
     notify: Option<&'static str>,
 ) -> Result<usize, sqlx::Error> {
     let input = super::rows::Rows::new(jobs.len())
@@ -47,8 +68,9 @@ pub async fn upsert(
     // (`WHERE true` keeps SQLite from reading the upsert's ON as the SELECT's join.)
     let insert = "INSERT INTO jobs (id, queue, resource_id, status, attempts, run_at, created_at, updated_at) \
                   SELECT id, queue, resource_id, 'queued', 0, run_at, now, now FROM v WHERE true";
-    let on_conflict = if again {
-        " ON CONFLICT (id) DO UPDATE SET \
+    let on_conflict = match existing {
+        Existing::Again => {
+            " ON CONFLICT (id) DO UPDATE SET \
          status = CASE WHEN jobs.status = 'active' THEN 'active' ELSE 'queued' END, \
          attempts = CASE WHEN jobs.status = 'active' THEN jobs.attempts ELSE 0 END, \
          run_at = CASE WHEN jobs.status = 'active' THEN jobs.run_at ELSE excluded.run_at END, \
@@ -58,11 +80,18 @@ pub async fn upsert(
          updated_at = excluded.updated_at \
          WHERE jobs.status IN ('completed', 'failed', 'active') \
          OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at) RETURNING queue"
-    } else {
-        " ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
+        }
+        Existing::BringForward => {
+            " ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
          locked_by = NULL, locked_until = NULL, requeue_at = NULL, updated_at = excluded.updated_at \
          WHERE jobs.status IN ('completed', 'failed') \
          OR (jobs.status = 'queued' AND jobs.run_at > excluded.run_at) RETURNING queue"
+        }
+        Existing::Keep => {
+            " ON CONFLICT (id) DO UPDATE SET status = 'queued', attempts = 0, run_at = excluded.run_at, \
+         locked_by = NULL, locked_until = NULL, requeue_at = NULL, updated_at = excluded.updated_at \
+         WHERE jobs.status IN ('completed', 'failed') RETURNING queue"
+        }
     };
     let statement = match (&*tx, notify) {
         // Listening workers in other processes wake at commit (one notification per queue:

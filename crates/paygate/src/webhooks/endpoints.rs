@@ -14,7 +14,7 @@ use super::{Error, Webhooks};
 use crate::{
     idempotent::{self, Replay},
     merchants::new_webhook_secret,
-    queue::{JobSpec, WEBHOOKS},
+    queue::{Existing, JobSpec, WEBHOOKS},
     store::{
         endpoints::{self as rows, Endpoint},
         events::{self as event_rows, Event},
@@ -165,7 +165,7 @@ impl Webhooks {
             let jobs: Vec<JobSpec> = ids
                 .into_iter()
                 .map(|d| JobSpec {
-                    again: true,
+                    existing: Existing::Again,
                     ..JobSpec::at(WEBHOOKS, d, at)
                 })
                 .collect();
@@ -298,7 +298,7 @@ impl Webhooks {
         let jobs: Vec<JobSpec> = ids
             .into_iter()
             .map(|d| JobSpec {
-                again: true,
+                existing: Existing::Again,
                 ..JobSpec::at(WEBHOOKS, d, at)
             })
             .collect();

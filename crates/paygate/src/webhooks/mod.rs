@@ -14,10 +14,11 @@
 
 pub mod client;
 pub mod endpoints;
+pub mod lanes;
 
 use client::WebhookClient;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use paygate_core::{DeliveryStatus, webhook};
@@ -27,7 +28,7 @@ use crate::{
     batch::{Batcher, per_request},
     context::Ctx,
     idempotent::{self, Replay},
-    queue::{JobHandler, JobSpec, Queue, WEBHOOKS},
+    queue::{Existing, JobHandler, JobSpec, Queue, WEBHOOKS, worker::Slot},
     store::{
         Store, Tx, endpoints as endpoint_rows,
         events::{self, Event},
@@ -147,51 +148,30 @@ pub struct Webhooks {
     max_endpoints: i64,
     /// How long every attempt to an endpoint may fail before it is disabled.
     disable_after: chrono::Duration,
-    /// The attempts in flight per destination, in this process.
-    lanes: Lanes,
+    /// The attempts in flight per destination, in this process, and the deliveries waiting.
+    lanes: Arc<lanes::Lanes>,
 }
 
-/// Attempts in flight per destination (an endpoint, or a merchant's default endpoint) in this
-/// process: at most `per` at once. A delivery finding its destination's lanes full is not
-/// attempted but put back for a moment (no attempt counted), so a slow or failing endpoint
-/// holds at most `per` of the worker's slots, however many deliveries wait for it, and every
-/// other destination's deliveries pass it. (A semaphore per key: no crate limits concurrency
-/// per key without blocking the caller, which would hold the slot this is meant to free.)
-struct Lanes {
-    per: usize,
-    by_key:
-        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
-}
-
-impl Lanes {
-    fn new(per: usize) -> Self {
-        Self {
-            per: per.max(1),
-            by_key: std::sync::Mutex::default(),
-        }
-    }
-
-    /// A lane of `key`'s, if one is free.
-    fn try_take(&self, key: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let lanes = {
-            let mut by_key = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
-            if by_key.len() > 100_000 {
-                // Keys are endpoints and merchants: forget idle ones rather than grow forever.
-                by_key.retain(|_, s| s.available_permits() < self.per);
-            }
-            by_key
-                .entry(key.to_owned())
-                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(self.per)))
-                .clone()
-        };
-        lanes.try_acquire_owned().ok()
-    }
-}
+/// A delivery that waited longer than this for a lane is read again before its attempt (it
+/// may have been retried, its endpoint disabled or deleted, its secret rotated meanwhile).
+const READ_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
 #[async_trait::async_trait]
 impl JobHandler for Webhooks {
     async fn run(&self, delivery_id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        self.deliver(delivery_id).await
+        self.deliver(delivery_id, &mut Slot::detached()).await
+    }
+
+    async fn run_in(
+        &self,
+        delivery_id: &str,
+        slot: &mut Slot,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        self.deliver(delivery_id, slot).await
+    }
+
+    async fn ready(&self) {
+        self.lanes.ready().await;
     }
 }
 
@@ -206,15 +186,28 @@ impl Webhooks {
             writer,
             max_endpoints: 16,
             disable_after: chrono::Duration::days(5),
-            lanes: Lanes::new(16),
+            lanes: Arc::new(lanes::Lanes::new(lanes::Settings {
+                start: 16,
+                max: 256,
+                queue: 1000,
+                pace: 256,
+            })),
         }
     }
 
-    /// Attempts in flight at once per destination, in this process
-    /// (`WEBHOOK_ENDPOINT_CONCURRENCY`; 16 by default).
-    pub fn with_endpoint_concurrency(mut self, per: usize) -> Self {
-        self.lanes = Lanes::new(per);
+    /// The lanes per destination: the limit each starts at (`WEBHOOK_ENDPOINT_CONCURRENCY`,
+    /// 16), its maximum (`WEBHOOK_ENDPOINT_MAX_CONCURRENCY`, 256), the deliveries waiting in
+    /// memory per destination (`WEBHOOK_ENDPOINT_QUEUE`, 1,000), and how many may wait for
+    /// live destinations before claims pause (the worker's slots).
+    pub fn with_lanes(mut self, settings: lanes::Settings) -> Self {
+        self.lanes = Arc::new(lanes::Lanes::new(settings));
         self
+    }
+
+    /// Where a destination (an endpoint id, or `merchant:<id>` for a merchant's default URL)
+    /// stands in this process: its limit, attempts in flight, deliveries waiting and held.
+    pub fn destination(&self, key: &str) -> Option<lanes::Stats> {
+        self.lanes.stats(key)
     }
 
     /// How long every attempt to an endpoint may fail before it is disabled
@@ -232,34 +225,49 @@ impl Webhooks {
 
     /// Runs one attempt of a delivery. Returns when to run again (`None`: finished, or not
     /// pending). Idempotent: a delivery that is not pending is left alone, and one whose retry is
-    /// not due yet is rescheduled.
-    pub async fn deliver(&self, id: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let Some(sendable) = self.writer.load(id.to_owned()).await? else {
+    /// not due yet is rescheduled. When its destination's lanes are all busy it waits for one
+    /// without `slot`, or, when too many wait already, goes back to the store until the
+    /// destination drains (no attempt counted either way).
+    pub async fn deliver(
+        &self,
+        id: &str,
+        slot: &mut Slot,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let Some(mut sendable) = self.writer.load(id.to_owned()).await? else {
             return Ok(None);
+        };
+        if let Some(later) = self.not_now(&sendable) {
+            return Ok(later);
+        }
+        let destination = self.lanes.destination(&destination_key(&sendable.delivery));
+        let lane = match destination.enter(id) {
+            lanes::Entry::Lane(lane) => lane,
+            lanes::Entry::Full => {
+                metrics::counter!("paygate_webhook_deliveries_held_total").increment(1);
+                let d = &sendable.delivery;
+                let due = d.next_retry_at.unwrap_or(d.created_at);
+                return Ok(Some(destination.overflow(id, due, self.ctx.now())));
+            }
+            lanes::Entry::Wait(waiter) => {
+                slot.release();
+                let since = std::time::Instant::now();
+                let lane = tokio::select! {
+                    lane = waiter.lane() => lane,
+                    () = slot.stopping() => return Ok(Some(self.ctx.now())),
+                };
+                if since.elapsed() > READ_AGAIN_AFTER {
+                    let Some(fresh) = self.writer.load(id.to_owned()).await? else {
+                        return Ok(None);
+                    };
+                    if let Some(later) = self.not_now(&fresh) {
+                        return Ok(later);
+                    }
+                    sendable = fresh;
+                }
+                lane
+            }
         };
         let d = &sendable.delivery;
-        if d.status != DeliveryStatus::Pending {
-            return Ok(None);
-        }
-        if sendable.enabled == Some(false) {
-            // Its endpoint is disabled: held, unattempted, until it is enabled again (which
-            // queues it at once); looked at again meanwhile in case that hand-off was lost.
-            return Ok(Some(self.ctx.now() + chrono::Duration::minutes(5)));
-        }
-        if let Some(due) = d.next_retry_at
-            && due > self.ctx.now() + chrono::Duration::milliseconds(20)
-        {
-            return Ok(Some(due));
-        }
-        let destination = match &d.endpoint_id {
-            Some(endpoint) => endpoint.clone(),
-            None => format!("merchant:{}", d.merchant_id),
-        };
-        let Some(_lane) = self.lanes.try_take(&destination) else {
-            // Its destination has all its attempts in flight: back in a moment, unattempted.
-            let jitter = chrono::Duration::milliseconds(i64::from(rand::random::<u16>() % 1000));
-            return Ok(Some(self.ctx.now() + chrono::Duration::seconds(1) + jitter));
-        };
         let previous = sendable.previous_secret.as_deref().filter(|_| {
             sendable
                 .previous_until
@@ -274,6 +282,8 @@ impl Webhooks {
                 duration: Duration::ZERO,
             },
         };
+        let back = lane.finish(lanes::Answer::of(response.code));
+        self.hand_back(back);
         let attempts = u32::try_from(d.attempts).unwrap_or(0) + 1;
         let at = self.ctx.now();
         let success = response.code.is_some_and(|c| (200..300).contains(&c));
@@ -319,6 +329,45 @@ impl Webhooks {
             tracing::warn!(error = %e, endpoint = %endpoint, "endpoint health not recorded");
         }
         Ok(next)
+    }
+
+    /// Why a delivery is not attempted now: `Some(None)`, it is finished; `Some(Some(at))`,
+    /// look again at `at`; `None`, attempt it.
+    fn not_now(&self, sendable: &Sendable) -> Option<Option<DateTime<Utc>>> {
+        let d = &sendable.delivery;
+        if d.status != DeliveryStatus::Pending {
+            return Some(None);
+        }
+        if sendable.enabled == Some(false) {
+            // Its endpoint is disabled: held, unattempted, until it is enabled again (which
+            // queues it at once); looked at again meanwhile in case that hand-off was lost.
+            return Some(Some(self.ctx.now() + chrono::Duration::minutes(5)));
+        }
+        match d.next_retry_at {
+            Some(due) if due > self.ctx.now() + chrono::Duration::milliseconds(20) => {
+                Some(Some(due))
+            }
+            _ => None,
+        }
+    }
+
+    /// Hands deliveries held back in the store to the queue again, due when they were due
+    /// before (so they are claimed in the order they came).
+    fn hand_back(&self, held: Vec<(String, DateTime<Utc>)>) {
+        if held.is_empty() {
+            return;
+        }
+        let jobs: Vec<JobSpec> = held
+            .into_iter()
+            .map(|(id, at)| JobSpec::at(WEBHOOKS, id, at))
+            .collect();
+        let queue = self.ctx.queue.clone();
+        tokio::spawn(async move {
+            if let Err(e) = queue.enqueue(&jobs).await {
+                // Their holds run out and they are claimed then.
+                tracing::warn!(error = %e, held = jobs.len(), "held deliveries not handed back");
+            }
+        });
     }
 
     /// Signs and sends the stored payload. During a rotation's overlap `webhook-signature`
@@ -372,7 +421,7 @@ impl Webhooks {
             return Err(Error::NotFound);
         };
         let job = JobSpec {
-            again: true,
+            existing: Existing::Again,
             ..JobSpec::at(WEBHOOKS, d.id.clone(), at)
         };
         self.ctx
@@ -463,7 +512,7 @@ impl Webhooks {
         idempotent::store_in(&mut tx, replay.as_ref(), &committed).await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(others).await;
-        match self.deliver(&job.resource_id).await {
+        match self.deliver(&job.resource_id, &mut Slot::detached()).await {
             Ok(Some(next)) => {
                 let retry = JobSpec::at(WEBHOOKS, job.resource_id.clone(), next);
                 if let Err(e) = self.ctx.queue.enqueue(std::slice::from_ref(&retry)).await {
@@ -489,6 +538,14 @@ impl Webhooks {
             );
         }
         Ok(after)
+    }
+}
+
+/// The lanes a delivery goes through: its endpoint's, or its merchant's default URL's.
+fn destination_key(d: &Delivery) -> String {
+    match &d.endpoint_id {
+        Some(endpoint) => endpoint.clone(),
+        None => format!("merchant:{}", d.merchant_id),
     }
 }
 

@@ -146,6 +146,37 @@ async fn silent_destination() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     (format!("http://{addr}/hook"), accepted)
 }
 
+/// `n` deliveries of the test merchant to `endpoint_id`, due now, with their jobs.
+pub(crate) async fn backlog(t: &TestApp, endpoint_id: &str, n: usize) {
+    let now = paygate::store::now();
+    let deliveries: Vec<paygate::store::webhooks::NewDelivery> = (0..n)
+        .map(|i| paygate::store::webhooks::NewDelivery {
+            id: uuid::Uuid::new_v4().to_string(),
+            merchant_id: paygate::merchants::test_merchant::ID.to_owned(),
+            event_id: format!("evt_backlog{i:05}"),
+            event: "payment.created".to_owned(),
+            payload: format!("{{\"backlog\":{i}}}"),
+            endpoint_id: Some(endpoint_id.to_owned()),
+            sequence: i64::try_from(i).unwrap(),
+        })
+        .collect();
+    let mut tx = t.app.store.begin().await.unwrap();
+    let mut jobs = Vec::new();
+    for chunk in deliveries.chunks(250) {
+        let ids = paygate::store::webhooks::insert_for_endpoints(&mut tx, chunk, now)
+            .await
+            .unwrap();
+        let chunk_jobs: Vec<_> = ids
+            .into_iter()
+            .map(|id| paygate::queue::JobSpec::at(paygate::queue::WEBHOOKS, id, now))
+            .collect();
+        t.app.queue.stage(&mut tx, &chunk_jobs).await.unwrap();
+        jobs.extend(chunk_jobs);
+    }
+    tx.commit().await.unwrap();
+    t.app.queue.dispatch(&jobs).await;
+}
+
 async fn a_slow_endpoint_with_a_backlog_does_not_delay_another_merchant(backend: Backend) {
     use std::sync::atomic::Ordering::SeqCst;
     let t = TestApp::spawn_with(backend, Mode::All, &["--webhook-endpoint-concurrency", "4"]).await;
@@ -167,33 +198,7 @@ async fn a_slow_endpoint_with_a_backlog_does_not_delay_another_merchant(backend:
         .await;
     assert_eq!(status, 200);
     // 1,000 deliveries waiting for it.
-    let now = paygate::store::now();
-    let backlog: Vec<paygate::store::webhooks::NewDelivery> = (0..1000)
-        .map(|i| paygate::store::webhooks::NewDelivery {
-            id: uuid::Uuid::new_v4().to_string(),
-            merchant_id: paygate::merchants::test_merchant::ID.to_owned(),
-            event_id: format!("evt_backlog{i:05}"),
-            event: "payment.created".to_owned(),
-            payload: format!("{{\"backlog\":{i}}}"),
-            endpoint_id: Some(slow_id.clone()),
-            sequence: i,
-        })
-        .collect();
-    let mut tx = t.app.store.begin().await.unwrap();
-    let mut jobs = Vec::new();
-    for chunk in backlog.chunks(250) {
-        let ids = paygate::store::webhooks::insert_for_endpoints(&mut tx, chunk, now)
-            .await
-            .unwrap();
-        let chunk_jobs: Vec<_> = ids
-            .into_iter()
-            .map(|id| paygate::queue::JobSpec::at(paygate::queue::WEBHOOKS, id, now))
-            .collect();
-        t.app.queue.stage(&mut tx, &chunk_jobs).await.unwrap();
-        jobs.extend(chunk_jobs);
-    }
-    tx.commit().await.unwrap();
-    t.app.queue.dispatch(&jobs).await;
+    backlog(&t, &slow_id, 1000).await;
     // The slow endpoint's attempts are in flight: all four of its lanes.
     let deadline = Instant::now() + Duration::from_secs(20);
     while accepted.load(SeqCst) < 4 {

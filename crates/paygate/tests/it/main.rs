@@ -12,6 +12,7 @@ mod fairness;
 mod faults;
 mod hardening;
 mod idempotency;
+mod lanes;
 mod openapi;
 mod operations;
 mod orders;
