@@ -475,11 +475,20 @@ describe("dashboard", () => {
   });
 
   test("repeated failed logins are slowed down", async () => {
+    // The sign-in form's token and the cookie that carries it, as a browser would send them.
+    const form = await fetch(`${g.dashboard}/login`);
+    const cookie = form.headers.get("set-cookie").split(";")[0];
+    const csrf = (await form.text()).match(/name="csrf" value="([^"]+)"/)[1];
+    const attempt = () => fetch(`${g.dashboard}/login`, {
+      method: "POST",
+      headers: { cookie },
+      body: new URLSearchParams({ csrf, email: "nobody@example.com", password: "x" }),
+    });
     for (let i = 0; i < 3; i++) {
-      const r = await fetch(`${g.dashboard}/login`, { method: "POST", body: new URLSearchParams({ email: "nobody@example.com", password: "x" }) });
+      const r = await attempt();
       assert.equal(r.status, 401);
     }
-    const r = await fetch(`${g.dashboard}/login`, { method: "POST", body: new URLSearchParams({ email: "nobody@example.com", password: "x" }) });
+    const r = await attempt();
     assert.equal(r.status, 429);
     assert.ok(Number(r.headers.get("retry-after")) >= 1);
   });

@@ -38,13 +38,15 @@ impl MinorUnit {
         format!("{sign}{}.{:02}", abs / 100, abs % 100)
     }
 
-    /// The amount in major units with two decimals and digit grouping: the Indian system
-    /// (`1,23,45,678.00`: the last three digits, then pairs) for INR, groups of three
-    /// (`12,345,678.00`) for every other currency.
+    /// The amount in major units with as many decimals as the currency has (none for JPY,
+    /// three for KWD) and digit grouping: the Indian system (`1,23,45,678.00`: the last three
+    /// digits, then pairs) for INR, groups of three (`12,345,678.00`) for every other currency.
     pub fn to_grouped_string(self, currency: Currency) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
-        let whole = (abs / 100).to_string();
+        let exponent = currency.exponent();
+        let unit = 10u64.pow(exponent);
+        let whole = (abs / unit).to_string();
         let indian = currency == Currency::INR;
         let mut grouped = String::with_capacity(whole.len() + whole.len() / 2);
         for (i, digit) in whole.chars().enumerate() {
@@ -61,7 +63,11 @@ impl MinorUnit {
             }
             grouped.push(digit);
         }
-        format!("{sign}{grouped}.{:02}", abs % 100)
+        if exponent == 0 {
+            return format!("{sign}{grouped}");
+        }
+        let width = exponent as usize;
+        format!("{sign}{grouped}.{:0width$}", abs % unit)
     }
 }
 
@@ -154,6 +160,18 @@ impl Currency {
     pub fn code(self) -> &'static str {
         self.0
     }
+
+    /// Digits after the decimal point of the currency's major unit (ISO 4217's minor unit):
+    /// an amount in minor units is `major × 10^exponent`.
+    pub fn exponent(self) -> u32 {
+        match self.0 {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        }
+    }
 }
 
 impl fmt::Display for Currency {
@@ -228,6 +246,16 @@ mod tests {
         assert_eq!(display_amount(123_456_700, "USD"), "USD 1,234,567.00");
         assert_eq!(display_amount(100_000_000, "EUR"), "EUR 1,000,000.00");
         assert_eq!(display_amount(1_205, "usd"), "usd 12.05");
+    }
+
+    #[test]
+    fn amounts_show_as_many_decimals_as_their_currency_has() {
+        assert_eq!(display_amount(1_500, "JPY"), "JPY 1,500");
+        assert_eq!(display_amount(1_234_567, "KWD"), "KWD 1,234.567");
+        assert_eq!(display_amount(5, "KWD"), "KWD 0.005");
+        assert_eq!(display_amount(-250, "INR"), "-₹2.50");
+        assert_eq!(Currency::parse("jpy").unwrap().exponent(), 0);
+        assert_eq!(Currency::INR.exponent(), 2);
     }
 
     proptest! {

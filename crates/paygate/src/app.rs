@@ -84,6 +84,16 @@ impl App {
             }
             merchants::seed_test_password(&store, &config.test_merchant_password).await?;
         }
+        if config.environment == crate::config::Environment::Production {
+            let disabled = merchants::disable_seeded(&store).await?;
+            if !disabled.is_empty() {
+                tracing::warn!(
+                    merchants = ?disabled,
+                    "production: disabled merchants holding the public test credentials; \
+                     `paygate merchant rotate-keys` with a merchant's id gives it new ones and enables it"
+                );
+            }
+        }
         let bank = Arc::new(SimulatedBank::from_config(&config, store.clone()));
         Self::new(config, store, bank)
     }
@@ -130,6 +140,7 @@ impl App {
             Webhooks::new(ctx, client, config.webhook_schedule.clone())
                 .with_max_endpoints(config.webhook_endpoints_max)
                 .with_disable_after(config.webhook_endpoint_disable_after)
+                .with_replay_daily_max(config.webhook_replay_daily_max)
                 .with_lanes(webhooks::lanes::Settings {
                     start: config.webhook_endpoint_concurrency,
                     max: config.webhook_endpoint_max_concurrency,
@@ -168,11 +179,22 @@ impl App {
                 idempotency_takeover: config.idempotency_takeover,
                 fault_pause: config.fault_pause,
                 metrics_token_digest: config.metrics_token_digest.clone(),
+                production: config.environment == crate::config::Environment::Production,
                 rate_limits: config.rate_limit.and_then(|(rate, burst)| {
-                    http::ratelimit::Limits::new(http::ratelimit::Scope::ApiKey, rate, burst)
+                    http::ratelimit::Limits::new(
+                        http::ratelimit::Scope::ApiKey,
+                        rate,
+                        burst,
+                        http::forwarded::TrustedProxies::default(),
+                    )
                 }),
                 public_rate_limits: config.checkout_rate_limit.and_then(|(rate, burst)| {
-                    http::ratelimit::Limits::new(http::ratelimit::Scope::Address, rate, burst)
+                    http::ratelimit::Limits::new(
+                        http::ratelimit::Scope::Address,
+                        rate,
+                        burst,
+                        http::forwarded::TrustedProxies::new(config.trusted_proxies.clone()),
+                    )
                 }),
             },
         });
@@ -187,6 +209,10 @@ impl App {
             settings: PageSettings {
                 public_api_url: config.public_api_url.clone(),
                 public_checkout_url: config.public_checkout_url.clone(),
+                public_dashboard_url: config.public_dashboard_url.clone(),
+                trusted_proxies: http::forwarded::TrustedProxies::new(
+                    config.trusted_proxies.clone(),
+                ),
                 test_endpoints: config.test_endpoints,
             },
         });

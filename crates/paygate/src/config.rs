@@ -71,6 +71,18 @@ pub struct Settings {
         global = true
     )]
     pub public_checkout_url: String,
+    /// How browsers reach the dashboard (an `https:` URL makes the session cookie `Secure`).
+    #[arg(
+        long,
+        env = "PUBLIC_DASHBOARD_URL",
+        default_value = "http://localhost:3000",
+        global = true
+    )]
+    pub public_dashboard_url: String,
+    /// Addresses and networks of reverse proxies whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed (comma-separated; none by default).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
     /// Shortest simulated payment processing delay, ms.
     #[arg(
         long,
@@ -264,9 +276,31 @@ pub struct Settings {
         global = true
     )]
     pub webhook_endpoint_queue: usize,
-    /// When set, `GET /metrics` requires `Authorization: Bearer <this token>` (open otherwise).
+    /// The most deliveries a merchant's webhook replays may queue in 24 hours.
+    #[arg(
+        long,
+        env = "WEBHOOK_REPLAY_DAILY_MAX",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub webhook_replay_daily_max: u32,
+    /// When set, `GET /metrics` and the queue status require `Authorization: Bearer <this token>`
+    /// (without it they are open in development and closed in production).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
+}
+
+/// A comma-separated list of addresses and networks (`10.0.0.0/8, 127.0.0.1`).
+pub fn parse_networks(name: &str, list: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{name}: {item:?} is not an address or a network"))
+        })
+        .collect()
 }
 
 /// Which defaults and limits apply.
@@ -303,6 +337,9 @@ pub struct Config {
     pub checkout_port: u16,
     pub public_api_url: String,
     pub public_checkout_url: String,
+    pub public_dashboard_url: String,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub processing_delay: (Duration, Duration),
     pub upi_success_rate: f64,
     pub card_success_rate: f64,
@@ -342,6 +379,8 @@ pub struct Config {
     pub webhook_endpoint_max_concurrency: usize,
     /// Deliveries waiting in memory per destination.
     pub webhook_endpoint_queue: usize,
+    /// The most deliveries a merchant's replays may queue in 24 hours.
+    pub webhook_replay_daily_max: u32,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -391,8 +430,9 @@ impl Config {
         let test_endpoints = off_in_production("TEST_ENDPOINTS", s.test_endpoints, true)?;
         let webhook_allow_loopback =
             off_in_production("WEBHOOK_ALLOW_LOOPBACK", s.webhook_allow_loopback, true)?;
-        // Private networks may be allowed on purpose (receivers inside one's own network).
-        let webhook_allow_private = s.webhook_allow_private.unwrap_or(false);
+        // Private networks: allowed in development (a receiver on the compose network, say);
+        // in production only when the operator sets it (receivers inside their own network).
+        let webhook_allow_private = s.webhook_allow_private.unwrap_or(!production);
         let fault_pause = match &s.test_fault_pause {
             None => None,
             Some(_) if production => {
@@ -419,6 +459,12 @@ impl Config {
             &s.public_checkout_url,
             &["http:", "https:"],
         )?;
+        check_scheme(
+            "PUBLIC_DASHBOARD_URL",
+            &s.public_dashboard_url,
+            &["http:", "https:"],
+        )?;
+        let trusted_proxies = parse_networks("TRUSTED_PROXIES", &s.trusted_proxies)?;
         let processing_delay = range(
             "PROCESSING_DELAY_MIN",
             "PROCESSING_DELAY_MAX",
@@ -470,6 +516,8 @@ impl Config {
             checkout_port: s.checkout_port,
             public_api_url: s.public_api_url.trim_end_matches('/').to_owned(),
             public_checkout_url: s.public_checkout_url.trim_end_matches('/').to_owned(),
+            public_dashboard_url: s.public_dashboard_url.trim_end_matches('/').to_owned(),
+            trusted_proxies,
             processing_delay,
             upi_success_rate: s.upi_success_rate,
             card_success_rate: s.card_success_rate,
@@ -499,6 +547,7 @@ impl Config {
                 .webhook_endpoint_max_concurrency
                 .max(s.webhook_endpoint_concurrency),
             webhook_endpoint_queue: s.webhook_endpoint_queue,
+            webhook_replay_daily_max: s.webhook_replay_daily_max,
             webhook_endpoint_disable_after: Duration::from_secs(s.webhook_endpoint_disable_after),
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
                 let rate = s.checkout_rate_limit_per_second;

@@ -68,11 +68,17 @@ enum MerchantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace a merchant's API secret; prints the new one (only this once). Running
-    /// gateways accept the old secret until their credential cache expires (10 s).
+    /// Replace a merchant's API secret (enabling a merchant disabled for holding the test
+    /// credentials); prints the new one (only this once). Running gateways stop accepting the
+    /// old secret within a second (their credential cache).
     RotateKeys {
         /// The merchant's id or email.
         merchant: String,
+        /// A new dashboard password (at least 8 characters). Without it, a dashboard password
+        /// that is still the test merchant's public one is removed (sign-in refused until one
+        /// is set).
+        #[arg(long)]
+        password: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -225,7 +231,11 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
                 println!("(the API secret is shown only now: store it safely)");
             }
         }
-        MerchantCommand::RotateKeys { merchant, json } => {
+        MerchantCommand::RotateKeys {
+            merchant,
+            password,
+            json,
+        } => {
             let all = merchant_rows::list(store).await?;
             let Some(m) = all
                 .into_iter()
@@ -233,18 +243,39 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
             else {
                 anyhow::bail!("no merchant has the id or email {merchant:?}");
             };
+            // The dashboard password first: a merchant disabled for the public test credentials
+            // is enabled by the new API secret, and must not be left with the public password.
+            let password_removed = match &password {
+                Some(p) => {
+                    merchants::set_password(store, &m.id, p).await?;
+                    false
+                }
+                None if merchants::has_seeded_password(store, &m.id).await? => {
+                    paygate::store::dashboard::set_password_hash(store, &m.id, "", false).await?;
+                    true
+                }
+                None => false,
+            };
             let cache = merchants::CredentialCache::default();
             let secret = merchants::rotate_api_secret(store, &cache, &m).await?;
             if json {
                 println!(
                     "{}",
-                    json!({"id": m.id, "api_key": m.api_key, "api_secret": secret})
+                    json!({"id": m.id, "api_key": m.api_key, "api_secret": secret,
+                        "dashboard_password_removed": password_removed})
                 );
             } else {
                 println!("id:         {}", m.id);
                 println!("api key:    {}", m.api_key);
                 println!("api secret: {secret}");
                 println!("(the API secret is shown only now: store it safely)");
+                if password_removed {
+                    println!(
+                        "the dashboard password was the public test password and is removed: \
+                         set one with `paygate merchant rotate-keys {} --password …`",
+                        m.id
+                    );
+                }
             }
         }
         MerchantCommand::List { json } => {

@@ -410,6 +410,10 @@ pub struct EndpointList<'a> {
 pub struct QueuedBody<'a> {
     /// The endpoint.
     pub endpoint_id: &'a str,
+    /// For a replay: its id (`rpl_…`); it runs until every delivery it queued has ended, and
+    /// another replay of the endpoint meanwhile answers 409 naming it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<&'a str>,
     /// How many deliveries were queued.
     pub queued: usize,
     /// For a replay: whether the range held more events than one replay takes (10,000);

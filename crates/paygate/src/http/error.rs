@@ -138,6 +138,9 @@ impl From<payments::service::Error> for ApiError {
                 Self::bad_request("Order already has a pending or successful payment")
             }
             E::NotCapturable => Self::bad_request("Payment not in capturable state"),
+            E::HasRefunds => Self::bad_request(
+                "Payment has been refunded (fully or partly) and cannot be captured",
+            ),
             E::CaptureAmountMismatch => {
                 Self::bad_request("Capture amount must equal the payment amount")
             }
@@ -173,6 +176,21 @@ impl From<webhooks::Error> for ApiError {
             E::TooManyEndpoints(n) => Self::bad_request(format!(
                 "A merchant may have at most {n} webhook endpoints (WEBHOOK_ENDPOINTS_MAX)"
             )),
+            E::ReplayRunning(id) => Self::new(
+                StatusCode::CONFLICT,
+                "REPLAY_IN_PROGRESS",
+                format!(
+                    "Replay {id} of this endpoint is still running: wait for its deliveries to end"
+                ),
+            ),
+            E::ReplayCap { cap, left } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMIT_ERROR",
+                format!(
+                    "Replays may queue at most {cap} deliveries in 24 hours \
+                     (WEBHOOK_REPLAY_DAILY_MAX); {left} are left"
+                ),
+            ),
             E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }

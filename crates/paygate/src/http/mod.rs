@@ -10,6 +10,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod idempotency;
 pub mod layers;
 pub mod metrics;
@@ -39,8 +40,11 @@ pub struct ApiSettings {
     pub idempotency_takeover: Duration,
     /// The test hook of `TEST_FAULT_PAUSE`.
     pub fault_pause: Option<(FaultPoint, Duration)>,
-    /// The SHA-256 of `METRICS_TOKEN`: `/metrics` then requires it as a bearer token.
+    /// The SHA-256 of `METRICS_TOKEN`: `/metrics` and the queue status then require it as a
+    /// bearer token.
     pub metrics_token_digest: Option<String>,
+    /// `PAYGATE_ENV=production`: `/metrics` and the queue status are closed without the token.
+    pub production: bool,
     /// Per-API-key limits (`RATE_LIMIT_PER_SECOND`), when on.
     pub rate_limits: Option<Arc<ratelimit::Limits>>,
     /// Per-address limits of the checkout's public endpoints

@@ -6,8 +6,9 @@
 //! the `RateLimit-*` headers of the IETF draft; every answer carries `RateLimit-Limit` and
 //! `RateLimit-Remaining`. The API key is the one presented, before authentication, so a flood
 //! of bad secrets for one key is limited too; one key (or address) at its limit does not
-//! touch another's. The client address is the connection's peer: behind a proxy, every client
-//! shares the proxy's, so limit there instead (paygate does not trust `X-Forwarded-For`).
+//! touch another's. The client address is the connection's peer, or behind one of
+//! `TRUSTED_PROXIES` the address the proxies forwarded (`http::forwarded`). Keys are cut to
+//! [`KEY_MAX`] bytes before they reach the table.
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
 
@@ -26,6 +27,8 @@ use governor::{
 
 use super::{error::ApiError, extract::presented_key};
 
+/// The longest key kept, bytes (longer API keys are not ours anyway).
+pub const KEY_MAX: usize = 128;
 /// How often keys whose bucket is full again are forgotten.
 const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -46,6 +49,7 @@ pub struct Limits {
     limiter: Keyed,
     rate: u32,
     scope: Scope,
+    trusted: super::forwarded::TrustedProxies,
 }
 
 impl std::fmt::Debug for Limits {
@@ -61,7 +65,12 @@ impl Limits {
     /// `rate` requests per second with bursts of `burst` per key; `None` if `rate` is 0. Keys
     /// are whatever clients present, so a task forgets those whose bucket has refilled (every
     /// [`FORGET_EVERY`]) and the table cannot grow without bound; it ends with the limiter.
-    pub fn new(scope: Scope, rate: u32, burst: u32) -> Option<Arc<Self>> {
+    pub fn new(
+        scope: Scope,
+        rate: u32,
+        burst: u32,
+        trusted: super::forwarded::TrustedProxies,
+    ) -> Option<Arc<Self>> {
         let per_second = NonZeroU32::new(rate)?;
         let burst = NonZeroU32::new(burst.max(rate))?;
         let quota = Quota::per_second(per_second).allow_burst(burst);
@@ -69,6 +78,7 @@ impl Limits {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             rate,
             scope,
+            trusted,
         });
         let weak = Arc::downgrade(&limits);
         tokio::spawn(async move {
@@ -92,11 +102,18 @@ pub async fn limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) 
         Scope::Address => req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string()),
+            .map(|ConnectInfo(addr)| limits.trusted.client(addr.ip(), req.headers()).to_string()),
     };
-    let Some(key) = key else {
+    let Some(mut key) = key else {
         return next.run(req).await;
     };
+    if key.len() > KEY_MAX {
+        let mut end = KEY_MAX;
+        while !key.is_char_boundary(end) {
+            end -= 1;
+        }
+        key.truncate(end);
+    }
     let limit = HeaderValue::from(limits.rate);
     match limits.limiter.check_key(&key) {
         Ok(snapshot) => {

@@ -28,6 +28,8 @@ pub mod test_merchant {
     pub const API_KEY: &str = "key_test_abc123";
     pub const API_SECRET: &str = "secret_test_xyz789";
     pub const WEBHOOK_SECRET: &str = "whsec_test_abc123";
+    /// The dashboard password it is seeded with by default (`TEST_MERCHANT_PASSWORD`): public.
+    pub const PASSWORD: &str = "password123";
 }
 
 /// Why a request could not be authenticated.
@@ -71,8 +73,9 @@ pub fn new_webhook_secret() -> String {
 }
 
 /// Recently read merchants by API key, so that authenticating a request costs no query.
-/// An entry lives [`CredentialCache::TTL`]: a rotated or revoked secret stops working in every
-/// process within that time.
+/// An entry lives [`CredentialCache::TTL`] (one second): a rotated or revoked secret stops
+/// working in every process within that time, with no message between processes to be lost
+/// (the price: one indexed read per API key per second per process).
 #[derive(Default)]
 pub struct CredentialCache {
     entries: Mutex<HashMap<String, (Merchant, Instant)>>,
@@ -80,7 +83,7 @@ pub struct CredentialCache {
 
 impl CredentialCache {
     /// How long a cached merchant is trusted.
-    pub const TTL: Duration = Duration::from_secs(10);
+    pub const TTL: Duration = Duration::from_secs(1);
     /// Entries kept at most; the cache is emptied when it would grow past this.
     const CAPACITY: usize = 10_000;
 
@@ -249,6 +252,29 @@ pub async fn rotate_api_secret(
     .await?;
     cache.forget(&merchant.api_key);
     Ok(secret)
+}
+
+/// Whether the merchant's dashboard password is the test merchant's public one.
+pub async fn has_seeded_password(store: &Store, merchant_id: &str) -> anyhow::Result<bool> {
+    let Some(hash) = crate::store::dashboard::password_hash(store, merchant_id).await? else {
+        return Ok(false);
+    };
+    let seeded =
+        tokio::task::spawn_blocking(move || verify_password(test_merchant::PASSWORD, &hash))
+            .await?;
+    Ok(seeded)
+}
+
+/// For a production start: disables every merchant still holding the seeded public
+/// credentials (the test merchant's API secret, or its dashboard password), so neither its
+/// API keys nor its dashboard sign-in work until `paygate merchant rotate-keys`. Returns the
+/// ids disabled now.
+pub async fn disable_seeded(store: &Store) -> anyhow::Result<Vec<String>> {
+    let password = has_seeded_password(store, test_merchant::ID)
+        .await?
+        .then_some(test_merchant::ID);
+    let digest = secret_digest(test_merchant::API_SECRET);
+    Ok(merchants::disable(store, &digest, password, "seeded_credentials").await?)
 }
 
 /// Inserts the test merchant unless it exists; returns whether it was inserted.

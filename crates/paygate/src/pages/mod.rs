@@ -29,6 +29,10 @@ pub struct PageSettings {
     pub public_api_url: String,
     /// How browsers reach the checkout (the SDK, the docs' snippets).
     pub public_checkout_url: String,
+    /// How browsers reach the dashboard (`https:`: the session cookie is `Secure`).
+    pub public_dashboard_url: String,
+    /// Reverse proxies whose forwarding headers are believed (client address, HTTPS).
+    pub trusted_proxies: crate::http::forwarded::TrustedProxies,
     /// Serve the demo shop.
     pub test_endpoints: bool,
 }

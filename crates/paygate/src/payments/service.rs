@@ -50,6 +50,8 @@ idempotent::service_error! {
         OrderHasOpenPayment,
         #[error("payment not in capturable state")]
         NotCapturable,
+        #[error("payment has refunds and cannot be captured")]
+        HasRefunds,
         #[error("capture amount differs from the payment amount")]
         CaptureAmountMismatch,
     }
@@ -115,7 +117,11 @@ impl Payments {
         }
         let mut tx = self.ctx.store.begin().await?;
         let Some(captured) = payments::capture(&mut tx, id, self.ctx.now()).await? else {
-            return Err(Error::NotCapturable);
+            let now = payments::get_in(&mut tx, id).await?;
+            return Err(match now {
+                Some(p) if p.amount_refunded.get() > 0 && !p.captured => Error::HasRefunds,
+                _ => Error::NotCapturable,
+            });
         };
         let data = event_data(&captured);
         let events = [event(&captured, "payment.captured", data)];

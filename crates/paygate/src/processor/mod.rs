@@ -115,6 +115,9 @@ pub struct SimulatedBank {
     upi_success_rate: f64,
     card_success_rate: f64,
     test_mode: Option<(Duration, bool)>,
+    /// Whether test values (`success@…`, test cards) force their outcome: in development
+    /// and test mode, never in production (SPEC B).
+    test_values: bool,
     memory: Memory,
 }
 
@@ -129,6 +132,7 @@ impl SimulatedBank {
             test_mode: config
                 .test_mode
                 .then_some((config.test_processing_delay, config.test_payment_success)),
+            test_values: config.environment != crate::config::Environment::Production,
             memory: Memory::Durable(store),
         }
     }
@@ -142,6 +146,7 @@ impl SimulatedBank {
             upi_success_rate: 1.0,
             card_success_rate: 1.0,
             test_mode: Some((delay, success)),
+            test_values: true,
             memory: Memory::Local(Mutex::new(HashMap::new())),
         }
     }
@@ -162,7 +167,8 @@ impl SimulatedBank {
     }
 
     fn succeeds(&self, request: &ChargeRequest) -> bool {
-        match (request.forced_outcome, self.test_mode) {
+        let forced = request.forced_outcome.filter(|_| self.test_values);
+        match (forced, self.test_mode) {
             (Some(forced), _) => forced == ForcedOutcome::Success,
             (None, Some((_, success))) => success,
             (None, None) => {
@@ -269,6 +275,7 @@ mod tests {
             upi_success_rate: rate,
             card_success_rate: rate,
             test_mode,
+            test_values: true,
             memory: Memory::Local(Mutex::new(HashMap::new())),
         }
     }
@@ -290,6 +297,15 @@ mod tests {
         assert!(!b.succeeds(&request(Method::Card, Some(ForcedOutcome::Failure))));
         let b = bank(0.0, None);
         assert!(b.succeeds(&request(Method::Upi, Some(ForcedOutcome::Success))));
+    }
+
+    #[test]
+    fn in_production_test_values_force_nothing() {
+        let mut b = bank(0.0, None);
+        b.test_values = false;
+        assert!(!b.succeeds(&request(Method::Upi, Some(ForcedOutcome::Success))));
+        b.upi_success_rate = 1.0;
+        assert!(b.succeeds(&request(Method::Upi, Some(ForcedOutcome::Failure))));
     }
 
     #[test]

@@ -209,6 +209,10 @@ impl Queue for EmbeddedQueue {
         Ok(jobs::counts(&self.store, queue).await?)
     }
 
+    async fn depth(&self, queue: &'static str) -> anyhow::Result<(i64, i64)> {
+        Ok(jobs::depth(&self.store, queue, super::DEPTH_CAP).await?)
+    }
+
     async fn oldest_due(&self, queue: &'static str) -> anyhow::Result<Option<DateTime<Utc>>> {
         Ok(jobs::oldest_due(&self.store, queue, now()).await?)
     }

@@ -27,6 +27,8 @@ pub const PAYMENTS: &str = "payments";
 pub const REFUNDS: &str = "refunds";
 /// The webhooks queue.
 pub const WEBHOOKS: &str = "webhooks";
+/// The most jobs [`Queue::depth`] counts in each state.
+pub const DEPTH_CAP: i64 = 100_000;
 /// Every queue, in display order.
 pub const QUEUES: &[&str] = &[PAYMENTS, REFUNDS, WEBHOOKS];
 
@@ -117,6 +119,12 @@ pub trait Queue: Send + Sync + 'static {
     async fn wait(&self, queue: &'static str, timeout: Duration);
     /// Job counts, for one queue or for all.
     async fn counts(&self, queue: Option<&str>) -> anyhow::Result<Counts>;
+    /// Jobs of `queue` waiting (queued, due or not) and active, each counted up to
+    /// [`DEPTH_CAP`]: what a metrics scrape reads, at a bounded cost whatever the history.
+    async fn depth(&self, queue: &'static str) -> anyhow::Result<(i64, i64)> {
+        let c = self.counts(Some(queue)).await?;
+        Ok((c.queued.min(DEPTH_CAP), c.active.min(DEPTH_CAP)))
+    }
     /// When the longest-waiting due job of `queue` became due; `None` when nothing is due.
     async fn oldest_due(&self, queue: &'static str) -> anyhow::Result<Option<DateTime<Utc>>>;
     /// How many workers sent a heartbeat recently.

@@ -119,6 +119,8 @@ pub struct Worker {
     store: Store,
     handlers: Handlers,
     settings: Settings,
+    /// Where the sweep's last page of overdue webhook deliveries ended.
+    sweep_cursor: std::sync::Mutex<Option<(DateTime<Utc>, String)>>,
 }
 
 impl Worker {
@@ -134,6 +136,7 @@ impl Worker {
             store,
             handlers,
             settings,
+            sweep_cursor: std::sync::Mutex::default(),
         }
     }
 
@@ -369,7 +372,23 @@ impl Worker {
         for id in pending_before::<Refund>(store, before, SWEEP_BATCH).await? {
             due.push(JobSpec::now(REFUNDS, id));
         }
-        for (id, run_at) in crate::store::webhooks::due_before(store, before, SWEEP_BATCH).await? {
+        // Overdue deliveries page by page, from where the last pass ended: ones that stay
+        // overdue (a destination's backlog) do not hide the others.
+        let after = self
+            .sweep_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let page =
+            crate::store::webhooks::due_before(store, before, SWEEP_BATCH, after.as_ref()).await?;
+        let next = (page.len() == usize::try_from(SWEEP_BATCH).unwrap_or(usize::MAX))
+            .then(|| page.last().map(|(id, t)| (*t, id.clone())))
+            .flatten();
+        *self
+            .sweep_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        for (id, run_at) in page {
             due.push(JobSpec::at(WEBHOOKS, id, run_at));
         }
         // Only lost jobs are replaced: a job held back for later (a webhook delivery waiting

@@ -7,28 +7,49 @@ use std::collections::BTreeMap;
 
 use super::{Db, Store, Tx, payments::Payment, rows, sql};
 
-/// Headline figures of a merchant.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+/// Headline figures of a merchant: payments counted over every currency, amounts per
+/// currency (never added across currencies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub total: i64,
     pub successful: i64,
-    #[sqlx(rename = "amount", try_from = "i64")]
-    pub successful_amount: MinorUnit,
+    /// Collected per currency, the largest first.
+    pub amounts: Vec<(String, MinorUnit)>,
 }
 
-/// The merchant's headline figures, summed from its per-day rollups (a row a day, never a
-/// scan of payments).
+/// The merchant's headline figures, summed from its per-day rollups (a row a day and
+/// currency, never a scan of payments).
 pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Error> {
     // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
-    let sql = "SELECT CAST(COALESCE(SUM(payments), 0) AS BIGINT) AS total, \
-         CAST(COALESCE(SUM(successful), 0) AS BIGINT) AS successful, \
-         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount \
-         FROM payment_days WHERE merchant_id = $1";
-    sql!(on_pool(store) => fetch_one(sql, merchant_id))
+    let sql = "SELECT currency, CAST(COALESCE(SUM(payments), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(successful), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+         FROM payment_days WHERE merchant_id = $1 GROUP BY currency";
+    let rows: Vec<(String, i64, i64, i64)> = sql!(on_pool(store) => fetch_all(sql, merchant_id))?;
+    let mut stats = Stats::default();
+    for (currency, total, successful, amount) in rows {
+        stats.total += total;
+        stats.successful += successful;
+        if amount > 0 {
+            stats.amounts.push((currency, MinorUnit::new(amount)));
+        }
+    }
+    stats
+        .amounts
+        .sort_by(|a, b| b.1.get().cmp(&a.1.get()).then_with(|| a.0.cmp(&b.0)));
+    Ok(stats)
 }
 
-/// One day of the chart: `(YYYY-MM-DD, payments, successful, successful amount)`.
-pub type Day = (String, i64, i64, i64);
+/// One day of one currency: payments, successful ones, and their amount.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Day {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub currency: String,
+    pub payments: i64,
+    pub successful: i64,
+    pub amount: i64,
+}
 
 /// The merchant's per-day rollups from the UTC day of `since`, oldest first.
 pub async fn daily(
@@ -36,8 +57,8 @@ pub async fn daily(
     merchant_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<Day>, sqlx::Error> {
-    let sql = "SELECT day, payments, successful, amount FROM payment_days \
-               WHERE merchant_id = $1 AND day >= $2 ORDER BY day";
+    let sql = "SELECT day, currency, payments, successful, amount FROM payment_days \
+               WHERE merchant_id = $1 AND day >= $2 ORDER BY day, currency";
     sql!(on_pool(store) => fetch_all(sql, merchant_id, day_of(since)))
 }
 
@@ -56,16 +77,16 @@ pub async fn count_payments(
     created: &[&Payment],
     successful: &[&Payment],
 ) -> Result<(), sqlx::Error> {
-    let mut deltas: BTreeMap<(&str, String), (i64, i64, i64)> = BTreeMap::new();
+    let mut deltas: BTreeMap<(&str, String, &str), (i64, i64, i64)> = BTreeMap::new();
     for p in created {
         deltas
-            .entry((&p.merchant_id, day_of(p.created_at)))
+            .entry((&p.merchant_id, day_of(p.created_at), &p.currency))
             .or_default()
             .0 += 1;
     }
     for p in successful {
         let d = deltas
-            .entry((&p.merchant_id, day_of(p.created_at)))
+            .entry((&p.merchant_id, day_of(p.created_at), &p.currency))
             .or_default();
         d.1 += 1;
         d.2 = d.2.checked_add(p.amount.get()).ok_or_else(|| {
@@ -75,14 +96,15 @@ pub async fn count_payments(
     let input = rows::Rows::new(deltas.len())
         .text("merchant_id", deltas.keys().map(|k| k.0.to_owned()))
         .text("day", deltas.keys().map(|k| k.1.clone()))
+        .text("currency", deltas.keys().map(|k| k.2.to_owned()))
         .int("payments", deltas.values().map(|d| d.0))
         .int("successful", deltas.values().map(|d| d.1))
         .int("amount", deltas.values().map(|d| d.2));
     // `WHERE TRUE`: SQLite's parser needs it between an `INSERT … SELECT` and `ON CONFLICT`.
-    let sql = "INSERT INTO payment_days (merchant_id, day, payments, successful, amount) \
-               SELECT merchant_id, day, payments, successful, amount FROM v WHERE TRUE \
-               ORDER BY merchant_id, day \
-               ON CONFLICT (merchant_id, day) DO UPDATE SET \
+    let sql = "INSERT INTO payment_days (merchant_id, day, currency, payments, successful, amount) \
+               SELECT merchant_id, day, currency, payments, successful, amount FROM v WHERE TRUE \
+               ORDER BY merchant_id, day, currency \
+               ON CONFLICT (merchant_id, day, currency) DO UPDATE SET \
                payments = payment_days.payments + excluded.payments, \
                successful = payment_days.successful + excluded.successful, \
                amount = payment_days.amount + excluded.amount";
@@ -95,16 +117,17 @@ pub async fn count_payments(
 pub async fn recount(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx::Error> {
     let sql = match store.db {
         Db::Sqlite(_) => {
-            "SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS n, \
-             SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS ok, \
+            "SELECT substr(created_at, 1, 10) AS day, currency, COUNT(*) AS payments, \
+             SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS successful, \
              SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END) AS amount \
-             FROM payments WHERE merchant_id = $1 GROUP BY day ORDER BY day"
+             FROM payments WHERE merchant_id = $1 GROUP BY day, currency ORDER BY day, currency"
         }
         Db::Postgres(_) => {
-            "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS n, \
-             SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END)::BIGINT AS ok, \
+            "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, currency, \
+             COUNT(*) AS payments, \
+             SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END)::BIGINT AS successful, \
              SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END)::BIGINT AS amount \
-             FROM payments WHERE merchant_id = $1 GROUP BY day ORDER BY day"
+             FROM payments WHERE merchant_id = $1 GROUP BY day, currency ORDER BY day, currency"
         }
     };
     sql!(on_pool(store) => fetch_all(sql, merchant_id))
@@ -112,8 +135,8 @@ pub async fn recount(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx:
 
 /// The merchant's rollups as stored, oldest first.
 pub async fn rollups(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx::Error> {
-    let sql = "SELECT day, payments, successful, amount FROM payment_days \
-               WHERE merchant_id = $1 ORDER BY day";
+    let sql = "SELECT day, currency, payments, successful, amount FROM payment_days \
+               WHERE merchant_id = $1 ORDER BY day, currency";
     sql!(on_pool(store) => fetch_all(sql, merchant_id))
 }
 
@@ -146,8 +169,9 @@ pub async fn session(
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Session>, sqlx::Error> {
-    let sql =
-        "SELECT merchant_id, csrf_token, flash FROM sessions WHERE id = $1 AND expires_at > $2";
+    let sql = "SELECT s.merchant_id, s.csrf_token, s.flash FROM sessions s \
+               JOIN merchants m ON m.id = s.merchant_id \
+               WHERE s.id = $1 AND s.expires_at > $2 AND m.disabled_reason IS NULL";
     sql!(on_pool(store) => fetch_optional(sql, digest, now))
 }
 
@@ -176,13 +200,24 @@ pub async fn end_session(
     Ok(())
 }
 
-/// The merchant's email and password hash, by email.
+/// The id and password hash of the active merchant with this email.
 pub async fn login_row(
     store: &Store,
     email: &str,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-    let sql = "SELECT id, password_hash FROM merchants WHERE lower(email) = lower($1)";
+    let sql = "SELECT id, password_hash FROM merchants \
+               WHERE lower(email) = lower($1) AND disabled_reason IS NULL";
     sql!(on_pool(store) => fetch_optional(sql, email))
+}
+
+/// The merchant's dashboard password hash, whether or not it is disabled.
+pub async fn password_hash(
+    store: &Store,
+    merchant_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = "SELECT password_hash FROM merchants WHERE id = $1";
+    let row: Option<(Option<String>,)> = sql!(on_pool(store) => fetch_optional(sql, merchant_id))?;
+    Ok(row.and_then(|(h,)| h))
 }
 
 /// Sets the merchant's dashboard password hash (only where none is set, with `if_unset`).
@@ -197,17 +232,20 @@ pub async fn set_password_hash(
     } else {
         "UPDATE merchants SET password_hash = $2 WHERE id = $1"
     };
+    let hash = Some(hash).filter(|h| !h.is_empty());
     Ok(sql!(on_write(store) => execute(sql, merchant_id, hash))? == 1)
 }
 
-/// Replaces the merchant's API secret digest.
+/// Replaces the merchant's API secret digest, enabling a merchant disabled for holding the
+/// seeded credentials.
 pub async fn set_api_secret_hash(
     store: &Store,
     merchant_id: &str,
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE merchants SET api_secret_hash = $2, updated_at = $3 WHERE id = $1";
+    let sql = "UPDATE merchants SET api_secret_hash = $2, updated_at = $3, disabled_reason = NULL \
+               WHERE id = $1";
     sql!(on_write(store) => execute(sql, merchant_id, digest, now))?;
     Ok(())
 }

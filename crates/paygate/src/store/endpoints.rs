@@ -33,23 +33,21 @@ macro_rules! cols {
     };
 }
 
-/// How many endpoints the merchant has, read inside a transaction.
-pub async fn count(tx: &mut Tx, merchant_id: &str) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM webhook_endpoints WHERE merchant_id = $1";
-    sql!(on_tx(tx) => scalar::fetch_one(sql, merchant_id))
-}
-
-/// Writes a new endpoint.
-pub async fn insert(tx: &mut Tx, e: &Endpoint) -> Result<(), sqlx::Error> {
+/// Writes a new endpoint unless the merchant has `max` already: `false` then. The count and
+/// the insert are one statement after a lock on the merchant's row (PostgreSQL; SQLite's
+/// write transactions run one at a time), so concurrent creates cannot pass the limit.
+pub async fn insert_within(tx: &mut Tx, e: &Endpoint, max: i64) -> Result<bool, sqlx::Error> {
+    super::merchants::lock(tx, &e.merchant_id).await?;
     let sql = concat!(
         "INSERT INTO webhook_endpoints (",
         cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
+        "WHERE (SELECT COUNT(*) FROM webhook_endpoints WHERE merchant_id = $2) < $14"
     );
-    sql!(on_tx(tx) => execute(sql, &e.id, &e.merchant_id, &e.url, &e.description, e.enabled,
-        &e.events, &e.secret, &e.previous_secret, e.previous_secret_until, e.created_at,
-        e.updated_at, e.failing_since, &e.disabled_reason))?;
-    Ok(())
+    let inserted = sql!(on_tx(tx) => execute(sql, &e.id, &e.merchant_id, &e.url, &e.description,
+        e.enabled, &e.events, &e.secret, &e.previous_secret, e.previous_secret_until,
+        e.created_at, e.updated_at, e.failing_since, &e.disabled_reason, max))?;
+    Ok(inserted == 1)
 }
 
 /// The merchant's endpoints, oldest first.
@@ -76,19 +74,58 @@ pub async fn get(
     sql!(on_pool(store) => fetch_optional(sql, id, merchant_id))
 }
 
-/// Writes an endpoint's changeable fields (URL, description, enabled, events, secrets);
-/// `None` when the merchant has no such endpoint.
-pub async fn update(tx: &mut Tx, e: &Endpoint) -> Result<Option<Endpoint>, sqlx::Error> {
+/// What an update sets; `None` leaves a column as it is.
+pub struct Change<'a> {
+    pub url: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
+    /// Enabling or disabling also clears the failing record and the reason it was disabled.
+    pub enabled: Option<bool>,
+    pub events: Option<&'a str>,
+}
+
+/// Applies `change` to the merchant's endpoint in one statement that writes only the columns
+/// it sets, so concurrent changes (a rotation, an auto-disable) are never undone.
+pub async fn update(
+    tx: &mut Tx,
+    merchant_id: &str,
+    id: &str,
+    change: &Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<Endpoint>, sqlx::Error> {
     let sql = concat!(
-        "UPDATE webhook_endpoints SET url = $3, description = $4, enabled = $5, events = $6, ",
-        "secret = $7, previous_secret = $8, previous_secret_until = $9, updated_at = $10, ",
-        "failing_since = $11, disabled_reason = $12 ",
+        "UPDATE webhook_endpoints SET url = COALESCE($3, url), ",
+        "description = CASE WHEN $4 THEN $5 ELSE description END, ",
+        "enabled = COALESCE($6, enabled), ",
+        "failing_since = CASE WHEN $6 IS NULL THEN failing_since ELSE NULL END, ",
+        "disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason ELSE NULL END, ",
+        "events = COALESCE($7, events), updated_at = $8 ",
         "WHERE id = $1 AND merchant_id = $2 RETURNING ",
         cols!()
     );
-    sql!(on_tx(tx) => fetch_optional(sql, &e.id, &e.merchant_id, &e.url, &e.description,
-        e.enabled, &e.events, &e.secret, &e.previous_secret, e.previous_secret_until,
-        e.updated_at, e.failing_since, &e.disabled_reason))
+    let description = change.description.flatten();
+    sql!(on_tx(tx) => fetch_optional(sql, id, merchant_id, change.url,
+        change.description.is_some(), description, change.enabled, change.events, now))
+}
+
+/// Gives the merchant's endpoint `secret`; the current one signs beside it until `until`
+/// (`None`: revoked now). One statement: the secret moved aside is the one stored at that
+/// instant, whatever another request did just before.
+pub async fn rotate(
+    tx: &mut Tx,
+    merchant_id: &str,
+    id: &str,
+    secret: &str,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE webhook_endpoints SET ",
+        "previous_secret = CASE WHEN $4 IS NULL THEN NULL ELSE secret END, ",
+        "previous_secret_until = $4, secret = $3, updated_at = $5 ",
+        "WHERE id = $1 AND merchant_id = $2 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, merchant_id, secret, until, now))
 }
 
 /// Removes the merchant's endpoint, ending its pending deliveries as `failed` (nothing is

@@ -242,6 +242,18 @@ pub async fn counts(store: &Store, queue: Option<&str>) -> Result<Counts, sqlx::
     Ok(c)
 }
 
+/// The statement of [`depth`]: `$1` queue, `$2` status, `$3` cap; it reads at most `$3`
+/// entries of `jobs_queue_due_idx`, never the jobs done.
+pub const DEPTH: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 \
+     AND status = $2 LIMIT $3) AS capped";
+
+/// Jobs of `queue` queued and active, each counted up to `cap`.
+pub async fn depth(store: &Store, queue: &str, cap: i64) -> Result<(i64, i64), sqlx::Error> {
+    let queued: i64 = sql!(on_pool(store) => scalar::fetch_one(DEPTH, queue, "queued", cap))?;
+    let active: i64 = sql!(on_pool(store) => scalar::fetch_one(DEPTH, queue, "active", cap))?;
+    Ok((queued, active))
+}
+
 /// When the longest-waiting due job of `queue` became due (a queued job with `run_at` at or
 /// before `now`), read through `jobs_queue_due_idx`; `None` when nothing is due.
 pub async fn oldest_due(

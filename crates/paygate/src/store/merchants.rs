@@ -60,8 +60,37 @@ pub async fn find_by_api_key(
     store: &Store,
     api_key: &str,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    let sql = concat!("SELECT ", cols!(), " FROM merchants WHERE api_key = $1");
+    let sql = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM merchants WHERE api_key = $1 AND disabled_reason IS NULL"
+    );
     sql!(on_pool(store) => fetch_optional(sql, api_key))
+}
+
+/// Disables the active merchants whose API secret digest is `secret_digest`, and the one with
+/// id `also` (when given), for `reason`; returns their ids.
+pub async fn disable(
+    store: &Store,
+    secret_digest: &str,
+    also: Option<&str>,
+    reason: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "UPDATE merchants SET disabled_reason = $3 WHERE disabled_reason IS NULL \
+               AND (api_secret_hash = $1 OR id = $2) RETURNING id";
+    let ids: Vec<(String,)> =
+        sql!(on_write(store) => fetch_all(sql, secret_digest, also.unwrap_or_default(), reason))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Locks the merchant's row until the end of the transaction (PostgreSQL; SQLite's write
+/// transactions run one at a time already): for limits counted over the merchant's rows.
+pub async fn lock(tx: &mut Tx, id: &str) -> Result<(), sqlx::Error> {
+    if let Tx::Postgres(_) = tx {
+        let sql = "SELECT id FROM merchants WHERE id = $1 FOR UPDATE";
+        sql!(on_tx(tx) => execute(sql, id))?;
+    }
+    Ok(())
 }
 
 /// The merchant with this id.

@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "endpoint health", "0008_endpoint_health"),
     migration!(9, "scale", "0009_scale"),
     migration!(10, "due work", "0010_due_work"),
+    migration!(11, "hardening", "0011_hardening"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -22,6 +22,7 @@ pub mod orders;
 pub mod payments;
 pub mod processor;
 pub mod refunds;
+pub mod replays;
 pub mod rows;
 pub mod table;
 pub mod webhooks;

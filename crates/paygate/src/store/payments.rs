@@ -111,7 +111,9 @@ pub async fn capture(
 ) -> Result<Option<Payment>, sqlx::Error> {
     let sql = concat!(
         "UPDATE payments SET captured = TRUE, captured_at = $2, updated_at = $2 ",
-        "WHERE id = $1 AND status = 'success' AND captured = FALSE RETURNING ",
+        // A payment with refunds (made or in progress) is not captured: its money is going back.
+        "WHERE id = $1 AND status = 'success' AND captured = FALSE AND amount_refunded = 0 ",
+        "RETURNING ",
         cols!()
     );
     sql!(on_tx(tx) => fetch_optional(sql, id, now))

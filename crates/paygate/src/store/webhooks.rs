@@ -55,8 +55,12 @@ pub struct NewDelivery {
     pub sequence: i64,
 }
 
-/// The deliveries as the input rows (`v`) of an insert.
-fn delivery_rows(deliveries: &[NewDelivery], now: DateTime<Utc>) -> super::rows::Rows {
+/// The deliveries as the input rows (`v`) of an insert, made by the replay `replay` if any.
+fn delivery_rows(
+    deliveries: &[NewDelivery],
+    now: DateTime<Utc>,
+    replay: Option<&str>,
+) -> super::rows::Rows {
     super::rows::Rows::new(deliveries.len())
         .text("id", deliveries.iter().map(|d| d.id.clone()))
         .text(
@@ -72,6 +76,10 @@ fn delivery_rows(deliveries: &[NewDelivery], now: DateTime<Utc>) -> super::rows:
         .text("payload", deliveries.iter().map(|d| d.payload.clone()))
         .int("sequence", deliveries.iter().map(|d| d.sequence))
         .time("at", deliveries.iter().map(|_| now))
+        .opt_text(
+            "replay_id",
+            deliveries.iter().map(|_| replay.map(str::to_owned)),
+        )
 }
 
 /// Inserts the deliveries `from` admits (a `FROM` clause over the input rows `v` and, as `m`,
@@ -82,14 +90,16 @@ async fn insert_from(
     deliveries: &[NewDelivery],
     now: DateTime<Utc>,
     from: &str,
+    replay: Option<&str>,
 ) -> Result<Vec<String>, sqlx::Error> {
     let sql = format!(
         "INSERT INTO webhook_logs (id, merchant_id, endpoint_id, event_id, event, payload, \
-         sequence, status, attempts, next_retry_at, created_at, updated_at) \
+         sequence, status, attempts, next_retry_at, created_at, updated_at, replay_id) \
          SELECT v.id, m.id, v.endpoint_id, v.event_id, v.event, v.payload, v.sequence, \
-         'pending', 0, v.at, v.at, v.at {from} RETURNING id"
+         'pending', 0, v.at, v.at, v.at, v.replay_id {from} RETURNING id"
     );
-    let ids: Vec<(String,)> = super::rows::fetch(tx, delivery_rows(deliveries, now), &sql).await?;
+    let rows = delivery_rows(deliveries, now, replay);
+    let ids: Vec<(String,)> = super::rows::fetch(tx, rows, &sql).await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
@@ -101,7 +111,22 @@ pub async fn insert_for_endpoints(
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
     let from = "FROM v JOIN merchants m ON m.id = v.merchant_id WHERE v.endpoint_id IS NOT NULL";
-    insert_from(tx, deliveries, now, from).await
+    insert_from(tx, deliveries, now, from, None).await
+}
+
+/// Inserts the deliveries of the replay `replay` to endpoints, except those whose event has a
+/// delivery to the same endpoint pending already (it is not queued twice). Returns the ids
+/// inserted.
+pub async fn insert_replayed(
+    tx: &mut Tx,
+    deliveries: &[NewDelivery],
+    now: DateTime<Utc>,
+    replay: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let from = "FROM v JOIN merchants m ON m.id = v.merchant_id WHERE v.endpoint_id IS NOT NULL \
+                AND NOT EXISTS (SELECT 1 FROM webhook_logs p WHERE p.endpoint_id = v.endpoint_id \
+                AND p.event_id = v.event_id AND p.status = 'pending')";
+    insert_from(tx, deliveries, now, from, Some(replay)).await
 }
 
 /// Inserts the deliveries to default endpoints whose merchants have a webhook URL, for any
@@ -114,7 +139,7 @@ pub async fn insert_if_configured(
 ) -> Result<Vec<String>, sqlx::Error> {
     let from = "FROM v JOIN merchants m ON m.id = v.merchant_id \
                 WHERE m.webhook_url IS NOT NULL AND v.endpoint_id IS NULL";
-    insert_from(tx, deliveries, now, from).await
+    insert_from(tx, deliveries, now, from, None).await
 }
 
 /// The delivery with this id, whoever owns it.
@@ -262,16 +287,27 @@ pub async fn pending_for_endpoint(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
-/// The statement of [`due_before`]: `$1` before, `$2` limit; it reads only pending deliveries
+/// The statement of [`due_before`]: `$1` before, `$2` limit, `$3`/`$4` the cursor (the
+/// `next_retry_at` and id the last page ended at); it reads only pending deliveries
 /// (`webhook_logs_due_idx` holds no others).
 pub const DUE_BEFORE: &str = "SELECT id, next_retry_at FROM webhook_logs \
-     WHERE status = 'pending' AND next_retry_at < $1 ORDER BY next_retry_at LIMIT $2";
+     WHERE status = 'pending' AND next_retry_at < $1 \
+     AND (next_retry_at > $3 OR (next_retry_at = $3 AND id > $4)) \
+     ORDER BY next_retry_at, id LIMIT $2";
 
-/// Pending deliveries due before `before`: `(id, next_retry_at)`, oldest first.
+/// Pending deliveries due before `before` that come after `after` (a `next_retry_at` and an
+/// id; the start when `None`): `(id, next_retry_at)`, oldest first. Paging by cursor, the
+/// sweep gets past deliveries that stay overdue (waiting for a busy destination, say) and
+/// reaches every one in turn.
 pub async fn due_before(
     store: &Store,
     before: DateTime<Utc>,
     limit: i64,
+    after: Option<&(DateTime<Utc>, String)>,
 ) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    sql!(on_pool(store) => fetch_all(DUE_BEFORE, before, limit))
+    let (t, id) = match after {
+        Some((t, id)) => (*t, id.as_str()),
+        None => (DateTime::<Utc>::UNIX_EPOCH, ""),
+    };
+    sql!(on_pool(store) => fetch_all(DUE_BEFORE, before, limit, t, id))
 }

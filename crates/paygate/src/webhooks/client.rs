@@ -75,16 +75,36 @@ fn classify_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
+    let seg = ip.segments();
+    let first = seg[0];
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_unspecified() {
         Some("unspecified")
-    } else if first & 0xfe00 == 0xfc00 {
+    } else if seg[..6] == [0; 6] {
+        // IPv4-compatible (`::a.b.c.d`, deprecated): no real destination uses it.
+        Some("reserved")
+    } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64's well-known prefix reaches the IPv4 address it embeds.
+        classify_v4(embedded(seg[6], seg[7]))
+    } else if first == 0x64 && seg[1] == 0xff9b && seg[2] == 1 {
+        // NAT64 for local use (64:ff9b:1::/48).
+        Some("private")
+    } else if first == 0x2002 {
+        // 6to4 reaches the IPv4 address in its next 32 bits.
+        classify_v4(embedded(seg[1], seg[2]))
+    } else if first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0 {
+        // Unique local, and the deprecated site-local.
         Some("private")
     } else if first & 0xffc0 == 0xfe80 {
         Some("link-local")
-    } else if ip.is_multicast() || first == 0x2001 && ip.segments()[1] == 0x0db8 {
+    } else if ip.is_multicast()
+        || first == 0x2001 && seg[1] == 0x0db8
+        || first == 0x2001 && seg[1] == 0
+        || first == 0x0100 && seg[1..4] == [0; 3]
+    {
+        // Documentation, Teredo (an obfuscated IPv4 behind it), discard.
         Some("reserved")
     } else {
         None
@@ -208,11 +228,17 @@ impl WebhookClient {
         read.truncate(BODY_CAP);
         Response {
             code: Some(code),
-            body: String::from_utf8_lossy(&read).into_owned(),
+            body: storable(&read),
             retry_after,
             duration: started.elapsed(),
         }
     }
+}
+
+/// A receiver's answer as text every database stores: invalid UTF-8 and U+0000 (which
+/// PostgreSQL's text refuses) become U+FFFD.
+pub fn storable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
 
 /// A short reason for a failed request, with the resolver's refusal when that was the cause.
@@ -261,11 +287,27 @@ mod tests {
             "::ffff:127.0.0.1",
             "192.0.2.1",
             "::",
+            // NAT64, IPv4-compatible, site-local, 6to4 and Teredo reaching private IPv4.
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b:1::a00:1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "fec0::1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(STRICT.check(ip).is_err(), "{ip} should be refused");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(
                 STRICT.check(ip.parse().unwrap()).is_ok(),
                 "{ip} should be allowed"
@@ -286,6 +328,11 @@ mod tests {
             .check("169.254.169.254".parse().unwrap())
             .unwrap_err();
         assert!(msg.contains("link-local"), "{msg}");
+    }
+
+    #[test]
+    fn answers_are_stored_without_nul_or_invalid_utf8() {
+        assert_eq!(storable(b"ok\0\xffdone"), "ok\u{FFFD}\u{FFFD}done");
     }
 
     #[tokio::test]

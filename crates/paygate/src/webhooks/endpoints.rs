@@ -18,6 +18,7 @@ use crate::{
     store::{
         endpoints::{self as rows, Endpoint},
         events::{self as event_rows, Event},
+        replays as replay_rows,
         webhooks::{self as delivery_rows, NewDelivery},
     },
 };
@@ -102,10 +103,9 @@ impl Webhooks {
             disabled_reason: None,
         };
         let mut tx = self.ctx.store.begin().await?;
-        if rows::count(&mut tx, merchant_id).await? >= self.max_endpoints {
+        if !rows::insert_within(&mut tx, &endpoint, self.max_endpoints).await? {
             return Err(Error::TooManyEndpoints(self.max_endpoints));
         }
-        rows::insert(&mut tx, &endpoint).await?;
         idempotent::store_in(&mut tx, replay.as_ref(), &endpoint).await?;
         tx.commit().await?;
         Ok(endpoint)
@@ -137,25 +137,16 @@ impl Webhooks {
         change: EndpointChange,
     ) -> Result<Endpoint, Error> {
         let events = self.check(&change)?;
-        let mut e = self.endpoint(merchant_id, id).await?;
-        if let Some(url) = change.url {
-            e.url = url;
-        }
-        if let Some(d) = change.description {
-            e.description = d;
-        }
-        if let Some(enabled) = change.enabled {
-            e.enabled = enabled;
-            // Enabled again (or disabled by the merchant): the failing record starts over.
-            e.failing_since = None;
-            e.disabled_reason = None;
-        }
-        if let Some(events) = events {
-            e.events = events;
-        }
-        e.updated_at = self.ctx.now();
+        // Only what the request sets is written (enabling or disabling also starts the
+        // failing record over), in one statement: a concurrent rotation or auto-disable stands.
+        let set = rows::Change {
+            url: change.url.as_deref(),
+            description: change.description.as_ref().map(Option::as_deref),
+            enabled: change.enabled,
+            events: events.as_deref(),
+        };
         let mut tx = self.ctx.store.begin().await?;
-        let updated = rows::update(&mut tx, &e)
+        let updated = rows::update(&mut tx, merchant_id, id, &set, self.ctx.now())
             .await?
             .ok_or(Error::EndpointNotFound)?;
         tx.commit().await?;
@@ -204,17 +195,10 @@ impl Webhooks {
                 )));
             }
         };
-        let mut e = self.endpoint(merchant_id, id).await?;
         let at = self.ctx.now();
-        let old = std::mem::replace(&mut e.secret, new_webhook_secret());
-        (e.previous_secret, e.previous_secret_until) = if overlap.is_zero() {
-            (None, None)
-        } else {
-            (Some(old), Some(at + overlap))
-        };
-        e.updated_at = at;
+        let until = (!overlap.is_zero()).then(|| at + overlap);
         let mut tx = self.ctx.store.begin().await?;
-        let updated = rows::update(&mut tx, &e)
+        let updated = rows::rotate(&mut tx, merchant_id, id, &new_webhook_secret(), until, at)
             .await?
             .ok_or(Error::EndpointNotFound)?;
         idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
@@ -225,7 +209,11 @@ impl Webhooks {
     /// Delivers again to the endpoint every event of the merchant created in `[since, until)`
     /// that the endpoint wants (and, when given, `events` names): new deliveries carrying the
     /// same event ids and bodies. At most [`REPLAY_MAX`] events per call; returns how many were
-    /// queued and, when the range held more, where to continue.
+    /// queued and, when the range held more, where to continue. An event with a delivery to
+    /// the endpoint pending already is not queued again; a replay runs until all it queued has
+    /// ended, and another of the same endpoint meanwhile is refused
+    /// ([`Error::ReplayRunning`]), as is one that would take the merchant's replays past
+    /// `WEBHOOK_REPLAY_DAILY_MAX` deliveries in 24 hours ([`Error::ReplayCap`]).
     pub async fn replay(
         &self,
         merchant_id: &str,
@@ -268,21 +256,53 @@ impl Webhooks {
             })
             .collect();
         let at = self.ctx.now();
+        let replay_id = format!("rpl_{}", Alphanumeric.sample_string(&mut rand::rng(), 16));
         let mut jobs = Vec::with_capacity(deliveries.len());
         let mut tx = self.ctx.store.begin().await?;
-        // In chunks: a statement binds every value of its rows.
+        // One replay at a time per endpoint, and a daily cap per merchant: counted under the
+        // merchant's row lock, so concurrent replays cannot pass either.
+        crate::store::merchants::lock(&mut tx, merchant_id).await?;
+        replay_rows::finish_idle(&mut tx, id).await?;
+        if let Some(running) = replay_rows::running(&mut tx, id).await? {
+            return Err(Error::ReplayRunning(running));
+        }
+        let used = replay_rows::queued_since(&mut tx, merchant_id, at - Duration::days(1)).await?;
+        // In chunks: a statement binds every value of its rows. An event with a delivery to
+        // this endpoint pending already is not queued again.
         for chunk in deliveries.chunks(500) {
-            let ids = delivery_rows::insert_for_endpoints(&mut tx, chunk, at).await?;
+            let ids = delivery_rows::insert_replayed(&mut tx, chunk, at, &replay_id).await?;
             let chunk_jobs: Vec<JobSpec> = ids
                 .into_iter()
                 .map(|d| JobSpec::at(WEBHOOKS, d, at))
                 .collect();
-            self.ctx.queue.stage(&mut tx, &chunk_jobs).await?;
             jobs.extend(chunk_jobs);
         }
+        let queued = i64::try_from(jobs.len()).unwrap_or(i64::MAX);
+        if used.saturating_add(queued) > self.replay_daily_max {
+            // Dropped unanswered: the transaction rolls back, nothing queued.
+            return Err(Error::ReplayCap {
+                cap: self.replay_daily_max,
+                left: (self.replay_daily_max - used).max(0),
+            });
+        }
+        let replay = replay_rows::NewReplay {
+            id: &replay_id,
+            merchant_id,
+            endpoint_id: id,
+            since,
+            until,
+            queued,
+            at,
+        };
+        if !replay_rows::insert(&mut tx, &replay).await? {
+            let running = replay_rows::running(&mut tx, id).await?.unwrap_or_default();
+            return Err(Error::ReplayRunning(running));
+        }
+        self.ctx.queue.stage(&mut tx, &jobs).await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
         Ok(Replayed {
+            id: replay_id,
             queued: jobs.len(),
             has_more,
             next_since,
@@ -314,6 +334,8 @@ pub const REPLAY_MAX: i64 = 10_000;
 
 /// What a replay queued.
 pub struct Replayed {
+    /// The replay (`rpl_…`); it runs until every delivery it queued has ended.
+    pub id: String,
     pub queued: usize,
     pub has_more: bool,
     /// Where to continue when `has_more`.

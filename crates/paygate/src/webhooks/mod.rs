@@ -54,6 +54,10 @@ idempotent::service_error! {
         InvalidEndpoint(String),
         #[error("the merchant has its {0} webhook endpoints already")]
         TooManyEndpoints(i64),
+        #[error("a replay of this endpoint is running: {0}")]
+        ReplayRunning(String),
+        #[error("the daily replay cap of {cap} deliveries would be passed ({left} left)")]
+        ReplayCap { cap: i64, left: i64 },
     }
 }
 
@@ -150,6 +154,8 @@ pub struct Webhooks {
     disable_after: chrono::Duration,
     /// The attempts in flight per destination, in this process, and the deliveries waiting.
     lanes: Arc<lanes::Lanes>,
+    /// The most deliveries a merchant's replays may queue in 24 hours.
+    replay_daily_max: i64,
 }
 
 /// A delivery that waited longer than this for a lane is read again before its attempt (it
@@ -192,7 +198,15 @@ impl Webhooks {
                 queue: 1000,
                 pace: 256,
             })),
+            replay_daily_max: 100_000,
         }
+    }
+
+    /// The most deliveries a merchant's replays may queue in 24 hours
+    /// (`WEBHOOK_REPLAY_DAILY_MAX`; 100,000 by default).
+    pub fn with_replay_daily_max(mut self, max: u32) -> Self {
+        self.replay_daily_max = i64::from(max);
+        self
     }
 
     /// The lanes per destination: the limit each starts at (`WEBHOOK_ENDPOINT_CONCURRENCY`,

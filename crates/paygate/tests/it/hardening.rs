@@ -25,6 +25,37 @@ pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// The CSRF field of a page.
+pub(crate) fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a CSRF field") + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+/// The `name=value` of the first cookie an answer sets.
+pub(crate) fn first_cookie(res: &reqwest::Response) -> String {
+    res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The sign-in form (`GET /login` on `dashboard`): the cookie carrying its token, and the
+/// token, for a `POST /login` to send back.
+pub(crate) async fn login_form(client: &reqwest::Client, dashboard: &str) -> (String, String) {
+    let res = client
+        .get(format!("http://{dashboard}/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = first_cookie(&res);
+    (cookie, csrf_of(&res.text().await.unwrap()))
+}
+
 /// A dashboard session of the test merchant: its cookie and CSRF token.
 pub(crate) struct Session {
     pub cookie: String,
@@ -37,10 +68,13 @@ pub(crate) async fn sign_in(t: &TestApp) -> Session {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let (form_cookie, token) = login_form(&client, &t.dashboard.to_string()).await;
     let res = client
         .post(format!("http://{}/login", t.dashboard))
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", form_cookie)
         .body(form(&[
+            ("csrf", token.as_str()),
             ("email", "test@example.com"),
             ("password", "password123"),
         ]))
@@ -48,18 +82,12 @@ pub(crate) async fn sign_in(t: &TestApp) -> Session {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "signed in");
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = first_cookie(&res);
     let page = page(t, &cookie, "/dashboard").await.1;
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).expect("a CSRF field") + marker.len();
-    let csrf = page[start..start + page[start..].find('"').unwrap()].to_owned();
-    Session { cookie, csrf }
+    Session {
+        cookie,
+        csrf: csrf_of(&page),
+    }
 }
 
 /// GETs a dashboard page with a session cookie.
@@ -121,13 +149,17 @@ async fn a_sign_in_flood_leaves_the_api_answering(backend: Backend) {
             refused.clone(),
             gate.clone(),
         );
+        let dashboard = t.dashboard.to_string();
         tasks.spawn(async move {
             let _permit = gate.acquire().await.unwrap();
             let email = format!("nobody-{i}@example.com");
+            let (cookie, token) = login_form(&client, &dashboard).await;
             let res = client
                 .post(&url)
                 .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
                 .body(form(&[
+                    ("csrf", token.as_str()),
                     ("email", email.as_str()),
                     ("password", "not the password"),
                 ]))
@@ -175,12 +207,18 @@ async fn a_sign_in_flood_leaves_the_api_answering(backend: Backend) {
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1)))
         .build()
         .unwrap();
+    let (cookie, token) = login_form(&client, &t.dashboard.to_string()).await;
     for i in 0..11 {
         let email = format!("someone-{i}@example.com");
         let res = client
             .post(&url)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("email", email.as_str()), ("password", "wrong")]))
+            .header("cookie", &cookie)
+            .body(form(&[
+                ("csrf", token.as_str()),
+                ("email", email.as_str()),
+                ("password", "wrong"),
+            ]))
             .send()
             .await
             .unwrap();

@@ -212,6 +212,10 @@ async fn capture_and_refunds_honour_keys(backend: Backend) {
     let (_, _, c) = post_with_key(&t, &path, "refund-1", &json!({"amount": 100})).await;
     assert_eq!(a, c);
     assert!(c.contains("\"status\":\"pending\""));
+    // Capture a payment of its own (one with refunds is not captured).
+    let other = t.upi_payment("success@upi").await;
+    let id = other["id"].as_str().unwrap();
+    t.wait_final(id).await;
     let cap = format!("/api/v1/payments/{id}/capture");
     let (s1, _, a) = post_with_key(&t, &cap, "cap-1", &json!({})).await;
     let (s2, replayed, b) = post_with_key(&t, &cap, "cap-1", &json!({})).await;

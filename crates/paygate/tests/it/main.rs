@@ -23,5 +23,6 @@ mod processing;
 mod production;
 mod refunds;
 mod scale;
+mod security;
 mod validation;
 mod webhooks;

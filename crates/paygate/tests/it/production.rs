@@ -126,10 +126,15 @@ async fn production_turns_the_test_conveniences_off(backend: Backend) {
     .unwrap();
     assert_eq!(status, 401, "no test merchant");
     let client = crate::helpers::http();
+    let (cookie, token) =
+        crate::hardening::login_form(&client, &format!("127.0.0.1:{dashboard}")).await;
     let login = client
         .post(format!("http://127.0.0.1:{dashboard}/login"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("email=test%40example.com&password=password123")
+        .header("cookie", cookie)
+        .body(format!(
+            "csrf={token}&email=test%40example.com&password=password123"
+        ))
         .send()
         .await
         .unwrap();

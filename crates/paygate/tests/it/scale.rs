@@ -49,8 +49,11 @@ pub(crate) async fn wait_rollups_match(store: &Store, merchant_id: &str) {
     let counted = dashboard::recount(store, merchant_id).await.unwrap();
     assert_eq!(stored, counted, "rollups against a recount");
     let stats = dashboard::stats(store, merchant_id).await.unwrap();
-    assert_eq!(stats.total, counted.iter().map(|d| d.1).sum::<i64>());
-    assert_eq!(stats.successful, counted.iter().map(|d| d.2).sum::<i64>());
+    assert_eq!(stats.total, counted.iter().map(|d| d.payments).sum::<i64>());
+    assert_eq!(
+        stats.successful,
+        counted.iter().map(|d| d.successful).sum::<i64>()
+    );
 }
 
 /// Reads a whole list with `starting_after`, `limit` at a time; returns the ids in order.
@@ -213,7 +216,10 @@ async fn rollups_match_a_recount_after_a_mixed_workload(backend: Backend) {
     let stats = dashboard::stats(&t.app.store, ID).await.unwrap();
     assert_eq!(stats.total, 31);
     assert_eq!(stats.successful, 21);
-    assert_eq!(stats.successful_amount.get(), 21 * 50_000);
+    assert_eq!(
+        stats.amounts,
+        vec![("INR".to_owned(), paygate_core::MinorUnit::new(21 * 50_000))]
+    );
     // The overview shows the rollups' figures.
     let s = sign_in(&t).await;
     let (status, html) = page(&t, &s.cookie, "/dashboard").await;
@@ -429,8 +435,27 @@ async fn workers_and_the_sweep_read_only_due_work(backend: Backend) {
         store,
         "due deliveries",
         paygate::store::webhooks::DUE_BEFORE,
-        &before,
+        &[
+            Arg::Time(now),
+            Arg::Int(500),
+            Arg::Time(now - chrono::Duration::days(1)),
+            Arg::Text("a".into()),
+        ],
         "webhook_logs_due_idx",
+        false,
+    )
+    .await;
+    // A metrics scrape counts jobs waiting and active through the queue's index, capped.
+    check_due_plan(
+        store,
+        "the queue depth of a scrape",
+        paygate::store::jobs::DEPTH,
+        &[
+            Arg::Text("payments".into()),
+            Arg::Text("queued".into()),
+            Arg::Int(100_000),
+        ],
+        "jobs_queue_due_idx",
         false,
     )
     .await;

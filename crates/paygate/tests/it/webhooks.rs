@@ -314,7 +314,12 @@ async fn blocked_destinations_are_refused_and_redirects_not_followed(backend: Ba
     let t = TestApp::spawn_with(
         backend,
         paygate::app::Mode::All,
-        &["--webhook-allow-loopback", "false"],
+        &[
+            "--webhook-allow-loopback",
+            "false",
+            "--webhook-allow-private",
+            "false",
+        ],
     )
     .await;
     for url in [

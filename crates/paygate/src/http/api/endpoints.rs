@@ -200,11 +200,16 @@ fn instant(name: &str, value: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> 
 /// Every event created in `[since, until)` that the endpoint wants (and `events` names) is
 /// delivered to it again: new deliveries, the same event ids and bodies, so receivers can
 /// de-duplicate. At most 10,000 events per call (`has_more`, `next_since` tell where to
-/// continue).
+/// continue). An event with a delivery to the endpoint pending already is not queued again.
+/// One replay runs per endpoint at a time (until every delivery it queued has ended: a second
+/// answers 409 `REPLAY_IN_PROGRESS` naming it), and a merchant's replays queue at most
+/// `WEBHOOK_REPLAY_DAILY_MAX` deliveries in 24 hours (429 `RATE_LIMIT_ERROR` past that).
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/replay",
     operation_id = "replayWebhookEndpoint", tag = "Webhooks", params(IdParam),
     request_body = Replay,
-    responses((status = 200, description = "How many deliveries were queued", body = QueuedBody)))]
+    responses((status = 200, description = "How many deliveries were queued", body = QueuedBody),
+        (status = 409, description = "A replay of this endpoint is running", body = crate::http::error::ErrorBody),
+        (status = 429, description = "The daily replay cap would be passed", body = crate::http::error::ErrorBody)))]
 pub async fn replay(
     State(app): State<ApiState>,
     Authed(m): Authed,
@@ -223,6 +228,7 @@ pub async fn replay(
         .await?;
     render(QueuedBody {
         endpoint_id: &id,
+        replay_id: Some(&done.id),
         queued: done.queued,
         has_more: done.has_more,
         next_since: done.next_since.map(crate::views::iso),
@@ -243,6 +249,7 @@ pub async fn retry_failed(
     let queued = app.webhooks.retry_failed(&m.id, &id).await?;
     render(QueuedBody {
         endpoint_id: &id,
+        replay_id: None,
         queued,
         has_more: false,
         next_since: None,

@@ -2,12 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    http::{ApiState, error::ApiError, extract::Authed},
+    http::{ApiState, error::ApiError, extract::presented_credentials},
     merchants::test_merchant,
     queue::QUEUES,
     store::now,
@@ -178,12 +183,29 @@ pub struct QueueStatusBody {
 }
 
 /// Job counts per queue.
+///
+/// Platform-wide figures, for operators: `Authorization: Bearer <METRICS_TOKEN>`. In
+/// development a merchant's API key is accepted too; in production only the token is.
 #[utoipa::path(get, path = "/api/v1/queue/status", operation_id = "getQueueStatus", tag = "Queue", responses(
-    (status = 200, description = "Job counts per queue and worker status", body = QueueStatusBody)))]
+    (status = 200, description = "Job counts per queue and worker status", body = QueueStatusBody),
+    (status = 401, description = "Neither the operator token nor (in development) an API key",
+        body = crate::http::error::ErrorBody)))]
 pub async fn queue_status(
     State(app): State<ApiState>,
-    _: Authed,
+    headers: HeaderMap,
 ) -> Result<Json<QueueStatusBody>, ApiError> {
+    if !crate::http::metrics::operator_token(&app.settings, &headers) {
+        if app.settings.production {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "AUTHENTICATION_ERROR",
+                "the queue status is for operators: Authorization: Bearer with METRICS_TOKEN",
+            ));
+        }
+        let (key, secret) =
+            presented_credentials(&headers).ok_or_else(ApiError::unauthenticated)?;
+        crate::merchants::authenticate(&app.store, &app.credentials, &key, &secret).await?;
+    }
     let mut queues = BTreeMap::new();
     for q in QUEUES {
         queues.insert(*q, counts(&app, Some(q)).await?);

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 const RECEIPT_MAX: usize = 40;
 /// Most `notes` keys.
 const NOTES_MAX_KEYS: usize = 15;
-/// Longest `notes` value, characters.
+/// Longest `notes` key and value, characters.
 const NOTE_MAX_LEN: usize = 256;
 
 /// The body of `POST /api/v1/orders`.
@@ -39,7 +39,8 @@ pub struct CreateOrder {
     /// The merchant's own reference for the order, at most 40 characters.
     #[schema(max_length = 40, example = "receipt_123")]
     pub receipt: Option<String>,
-    /// Up to 15 keys of the merchant's choosing, each a string of at most 256 characters.
+    /// Up to 15 keys of the merchant's choosing (each 1 to 256 characters), each a string of
+    /// at most 256 characters.
     #[schema(value_type = Option<HashMap<String, String>>)]
     pub notes: Option<Map<String, Value>>,
 }
@@ -73,6 +74,14 @@ impl CreateOrder {
         if notes.len() > NOTES_MAX_KEYS {
             return Err(ApiError::bad_request(format!(
                 "notes may have at most {NOTES_MAX_KEYS} keys"
+            )));
+        }
+        if notes
+            .keys()
+            .any(|k| k.is_empty() || k.chars().count() > NOTE_MAX_LEN)
+        {
+            return Err(ApiError::bad_request(format!(
+                "notes keys must be 1 to {NOTE_MAX_LEN} characters"
             )));
         }
         if notes

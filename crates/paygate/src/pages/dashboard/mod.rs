@@ -3,8 +3,12 @@
 //! Sessions: a random token in an `HttpOnly`, `SameSite=Strict` cookie; the database keeps
 //! only its SHA-256 digest, with an expiry (`SESSION_TTL`). Every form carries the session's
 //! CSRF token, checked in constant time, so another site cannot post forms for a merchant.
-//! Repeated failed logins for an email or from an address are slowed down (`LoginThrottle`,
-//! on `governor` buckets that only failures draw from).
+//! The sign-in form carries a token of its own (a cookie it must match), so another site
+//! cannot sign a browser in to an account of its choosing. Failed sign-ins are limited per
+//! (email, client address) and per address, reserved before the password is hashed
+//! ([`throttle`]). The session cookie is `Secure` whenever the dashboard is reached over HTTPS
+//! (its public URL, or a trusted proxy's `X-Forwarded-Proto`). Every page answers
+//! `Cache-Control: no-store`: several show secrets.
 //! Pages call the same services as the API. One file per page; the HTML is in
 //! `templates/dashboard/`.
 
@@ -13,15 +17,13 @@ mod endpoints;
 mod login;
 mod overview;
 mod payment;
+mod throttle;
 mod transactions;
 mod webhooks;
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+pub use throttle::LoginThrottle;
+
+use std::collections::HashMap;
 
 use super::PagesState;
 use crate::{
@@ -118,6 +120,9 @@ pub fn router(state: PagesState, document: Document) -> Router {
             (header::CONTENT_SECURITY_POLICY, csp),
         ]
     };
+    // Pages show secrets: never stored by a browser or a proxy (assets say `no-cache`).
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    let router = with_headers(router, Set::IfNotPresent, &no_store);
     with_headers(router, Set::Overriding, &headers(CSP)).merge(with_headers(
         reference,
         Set::Overriding,
@@ -424,8 +429,12 @@ impl IntoResponse for CsrfRejected {
     }
 }
 
-/// Starts a session: the cookie to set.
-async fn start_session(app: &PagesState, merchant_id: &str) -> Result<String, sqlx::Error> {
+/// Starts a session: the cookie to set (`Secure` when the browser came over HTTPS).
+async fn start_session(
+    app: &PagesState,
+    merchant_id: &str,
+    https: bool,
+) -> Result<String, sqlx::Error> {
     let token = Alphanumeric.sample_string(&mut rand::rng(), 43);
     let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let at = now();
@@ -438,125 +447,11 @@ async fn start_session(app: &PagesState, merchant_id: &str) -> Result<String, sq
         at + SESSION_TTL,
     )
     .await?;
-    let secure = if app.settings.public_api_url.starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if https { "; Secure" } else { "" };
     Ok(format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_TTL.num_seconds()
     ))
-}
-
-/// Slows down repeated failed logins, per email and per client address, with `governor`
-/// token buckets that only failures draw from: an email has [`LoginThrottle::EMAIL_FREE`]
-/// failures, refilled one per [`LoginThrottle::EMAIL_REFILL`]; an address (over any emails)
-/// [`LoginThrottle::ADDRESS_FREE`], refilled one per [`LoginThrottle::ADDRESS_REFILL`].
-/// Successful sign-ins draw nothing, so a merchant who signs in often is never slowed down.
-///
-/// A bucket cannot be looked at without drawing from it, so the failure that empties one
-/// records until when its key is blocked (the next token); an attempt for a blocked email or
-/// from a blocked address is answered `429` without checking the password, so a flood of
-/// sign-ins costs no password hashing. Only keys blocked right now are in that table.
-pub struct LoginThrottle {
-    emails: Bucket,
-    addresses: Bucket,
-    blocked: Mutex<HashMap<String, Instant>>,
-}
-
-type Bucket = governor::RateLimiter<
-    String,
-    governor::state::keyed::DefaultKeyedStateStore<String>,
-    governor::clock::DefaultClock,
-    governor::middleware::StateInformationMiddleware,
->;
-
-fn bucket(free: u32, refill: Duration) -> Bucket {
-    let quota = governor::Quota::with_period(refill)
-        .expect("a refill period above zero")
-        .allow_burst(std::num::NonZeroU32::new(free).expect("a burst above zero"));
-    governor::RateLimiter::keyed(quota)
-        .with_middleware::<governor::middleware::StateInformationMiddleware>()
-}
-
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        Self {
-            emails: bucket(Self::EMAIL_FREE, Self::EMAIL_REFILL),
-            addresses: bucket(Self::ADDRESS_FREE, Self::ADDRESS_REFILL),
-            blocked: Mutex::default(),
-        }
-    }
-}
-
-impl LoginThrottle {
-    /// Failures an email may have before attempts are slowed down.
-    pub const EMAIL_FREE: u32 = 3;
-    /// How often an email gets one more attempt once its failures are spent.
-    pub const EMAIL_REFILL: Duration = Duration::from_secs(60);
-    /// Failures an address may have (over any emails) before attempts are slowed down.
-    pub const ADDRESS_FREE: u32 = 10;
-    /// How often an address gets one more attempt once its failures are spent.
-    pub const ADDRESS_REFILL: Duration = Duration::from_secs(6);
-    /// Keys the buckets may hold before those refilled are forgotten.
-    const FORGET_AT: usize = 10_000;
-
-    fn email_key(email: &str) -> String {
-        format!("email:{}", email.to_lowercase())
-    }
-
-    fn address_key(addr: IpAddr) -> String {
-        format!("addr:{addr}")
-    }
-
-    /// How long a sign-in for `email` from `addr` must still wait, if at all.
-    pub fn wait(&self, email: &str, addr: IpAddr) -> Option<Duration> {
-        let blocked = self.blocked.lock().ok()?;
-        let now = Instant::now();
-        [Self::email_key(email), Self::address_key(addr)]
-            .iter()
-            .filter_map(|key| blocked.get(key)?.checked_duration_since(now))
-            .filter(|wait| !wait.is_zero())
-            .max()
-    }
-
-    /// Counts a failed sign-in: draws a token from the email's and the address's buckets,
-    /// and blocks a key whose bucket that emptied until its next token.
-    pub fn failed(&self, email: &str, addr: IpAddr) {
-        let now = Instant::now();
-        let mut until = Vec::with_capacity(2);
-        for (bucket, key) in [
-            (&self.emails, Self::email_key(email)),
-            (&self.addresses, Self::address_key(addr)),
-        ] {
-            let next = match bucket.check_key(&key) {
-                Ok(left) if left.remaining_burst_capacity() > 0 => None,
-                Ok(left) => Some(left.quota().replenish_interval()),
-                Err(not_until) => Some(not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ))),
-            };
-            if let Some(wait) = next {
-                until.push((key, now + wait));
-            }
-            if bucket.len() > Self::FORGET_AT {
-                bucket.retain_recent();
-            }
-        }
-        if until.is_empty() {
-            return;
-        }
-        if let Ok(mut blocked) = self.blocked.lock() {
-            if blocked.len() > Self::FORGET_AT {
-                blocked.retain(|_, t| *t > now);
-            }
-            for (key, t) in until {
-                let at = blocked.entry(key).or_insert(t);
-                *at = (*at).max(t);
-            }
-        }
-    }
 }
 
 /// The merchant's own API secret when it can be shown: only the seeded test merchant's,
@@ -564,39 +459,4 @@ impl LoginThrottle {
 fn revealable_secret(m: &Merchant) -> Option<&'static str> {
     use merchants::test_merchant::{API_SECRET, ID};
     (m.id == ID && m.api_secret_hash == secret_digest(API_SECRET)).then_some(API_SECRET)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::Ipv4Addr;
-
-    const HOME: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-    #[test]
-    fn an_email_is_slowed_down_after_its_free_failures_and_others_are_not() {
-        let t = LoginThrottle::default();
-        for _ in 0..LoginThrottle::EMAIL_FREE {
-            assert_eq!(t.wait("Someone@example.com", HOME), None);
-            t.failed("someone@example.com", HOME);
-        }
-        let wait = t.wait("SOMEONE@example.com", HOME).expect("blocked");
-        assert!(wait <= LoginThrottle::EMAIL_REFILL, "{wait:?}");
-        assert!(wait > LoginThrottle::EMAIL_REFILL / 2, "{wait:?}");
-        assert_eq!(t.wait("other@example.com", HOME), None);
-    }
-
-    #[test]
-    fn an_address_is_slowed_down_after_its_free_failures_over_any_emails() {
-        let t = LoginThrottle::default();
-        let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        for i in 0..LoginThrottle::ADDRESS_FREE {
-            let email = format!("user-{i}@example.com");
-            assert_eq!(t.wait(&email, HOME), None, "attempt {}", i + 1);
-            t.failed(&email, HOME);
-        }
-        let wait = t.wait("fresh@example.com", HOME).expect("blocked");
-        assert!(wait <= LoginThrottle::ADDRESS_REFILL, "{wait:?}");
-        assert_eq!(t.wait("fresh@example.com", other), None);
-    }
 }

@@ -34,7 +34,8 @@ struct Overview<'a> {
     new_secret: Option<&'a str>,
     public_secret: Option<&'static str>,
     total: i64,
-    amount: String,
+    /// Collected per currency, the largest first (one line each; `₹0.00` with none).
+    amounts: Vec<String>,
     rate: i64,
     chart: Chart,
 }
@@ -54,6 +55,8 @@ struct Chart {
     right: f64,
     label_y: f64,
     total: String,
+    /// The currency the bars show (amounts of different currencies are never added).
+    currency: String,
     bars: Vec<Bar>,
     labels: Vec<Label>,
     rate_points: String,
@@ -93,18 +96,26 @@ struct ChartDay {
     amount: i64,
 }
 
-/// The last 30 days (oldest first), with a zero for days without payments.
-fn chart_days(days: &[db::Day]) -> Vec<ChartDay> {
+/// The last 30 days (oldest first), with a zero for days without payments: payments counted
+/// over every currency, the amount in `currency` only.
+fn chart_days(days: &[db::Day], currency: &str) -> Vec<ChartDay> {
     let today = now().date_naive();
-    let by_day: HashMap<&str, &db::Day> = days.iter().map(|d| (d.0.as_str(), d)).collect();
+    let mut by_day: HashMap<&str, (i64, i64, i64)> = HashMap::new();
+    for d in days {
+        let e = by_day.entry(d.day.as_str()).or_default();
+        e.0 += d.payments;
+        e.1 += d.successful;
+        if d.currency == currency {
+            e.2 += d.amount;
+        }
+    }
     (0..30)
         .rev()
         .map(|back| {
             let day = today - chrono::Duration::days(back);
             let key = day.format("%Y-%m-%d").to_string();
-            let (payments, successful, amount) = by_day
-                .get(key.as_str())
-                .map_or((0, 0, 0), |d| (d.1, d.2, d.3));
+            let (payments, successful, amount) =
+                by_day.get(key.as_str()).copied().unwrap_or_default();
             ChartDay {
                 day,
                 payments,
@@ -115,8 +126,8 @@ fn chart_days(days: &[db::Day]) -> Vec<ChartDay> {
         .collect()
 }
 
-fn chart(days: &[db::Day]) -> Chart {
-    let series = chart_days(days);
+fn chart(days: &[db::Day], currency: &str) -> Chart {
+    let series = chart_days(days, currency);
     let max = series.iter().map(|d| d.amount).max().unwrap_or(0).max(1);
     let (width, height, side, top, bottom) = (640.0, 200.0, 8.0, 26.0, 26.0);
     let plot = height - top - bottom;
@@ -126,7 +137,7 @@ fn chart(days: &[db::Day]) -> Chart {
         let x = side + i as f64 * step;
         let center = x + step / 2.0;
         let bar_height = (d.amount as f64 / max as f64) * plot;
-        let amount = display_amount(d.amount, "INR");
+        let amount = display_amount(d.amount, currency);
         bars.push(Bar {
             day: d.day.format("%Y-%m-%d").to_string(),
             long: format!(
@@ -181,7 +192,8 @@ fn chart(days: &[db::Day]) -> Chart {
         baseline: top + plot,
         right: width - side,
         label_y: height - 8.0,
-        total: display_amount(series.iter().map(|d| d.amount).sum::<i64>(), "INR"),
+        total: display_amount(series.iter().map(|d| d.amount).sum::<i64>(), currency),
+        currency: currency.to_owned(),
         bars,
         labels,
         rate_points: points.join(" "),
@@ -205,9 +217,21 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         new_secret,
         public_secret: revealable_secret(&s.merchant),
         total: stats.total,
-        amount: display_amount(stats.successful_amount, "INR"),
+        amounts: if stats.amounts.is_empty() {
+            vec![display_amount(0, "INR")]
+        } else {
+            stats
+                .amounts
+                .iter()
+                .map(|(currency, amount)| display_amount(*amount, currency))
+                .collect()
+        },
         rate: success_rate(stats.successful, stats.total),
-        chart: chart(&days),
+        // The bars show the currency collected most.
+        chart: chart(
+            &days,
+            stats.amounts.first().map_or("INR", |(c, _)| c.as_str()),
+        ),
     };
     render(StatusCode::OK, &page)
 }
@@ -228,7 +252,9 @@ pub async fn rotate_credentials(
     }
     match merchants::rotate_api_secret(&app.store, &app.credentials, &s.merchant).await {
         Ok(secret) => {
-            s.flash = Some("API secret rotated: the old one no longer works.".into());
+            s.flash = Some(
+                "API secret rotated: the old one stops working within a second everywhere.".into(),
+            );
             overview(&app, &s, Some(&secret)).await
         }
         Err(e) => internal(&e),
