@@ -6,14 +6,14 @@
 # 1,000 requests/s (p50/p99); then the gateway's idle memory and start-to-ready time. Rounds
 # interleave the setups. Prints one JSON line per run and a summary of medians.
 #
-#   bench/run.sh                                   # 3 rounds, 10 s per phase
+#   bench/run.sh                                   # 3 rounds, 8 s per phase; about 12 minutes
 #   ROUNDS=5 DURATION=20 CLIENTS="1 10 32 64" bench/run.sh
 #
 # Needs: a PostgreSQL server (PG_URL, default postgres://postgres@127.0.0.1:5432), pgbench, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-8}
 CLIENTS=${CLIENTS:-"1 10 32"}
 PACED=${PACED:-1000}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
@@ -54,7 +54,7 @@ run_paygate() { # $1 = backend, $2 = label, then load generator flags
   local backend=$1 label=$2; shift 2
   local url; url=$(fresh_db "$backend" "$RANDOM")
   gateway "$url"
-  "$LOAD" api --url "http://127.0.0.1:$PORT" --duration "$DURATION" "$@" \
+  "$LOAD" api --url "http://127.0.0.1:$PORT" --duration "$DURATION" --pid "$gw" "$@" \
     | sed "s/^{/{\"backend\":\"$backend\",\"label\":\"$label\",/" | tee -a "$results"
   kill -TERM $gw; wait $gw || true
   drop_db "$url"
@@ -135,6 +135,18 @@ for b in ("sqlite", "postgres"):
     sel = pick(backend=b, label="paced")
     for op in ("create_order", "create_payment"):
         print(f"{b:9} {'paced':>7} {op:15} {med(sel, op + '_per_s'):8.0f} {med(sel, op + '_p50_ms'):8.2f} {med(sel, op + '_p99_ms'):8.2f}")
+print("\nduring the 32-client phases: machine idle share, the gateway's peak RSS, and the mean write batch")
+print(f"{'backend':9} {'op':15} {'idle':>5} {'RSS MiB':>8} {'batch':>6} {'wait us':>8} {'batch us':>9}  stages (mean us)")
+for b in ("sqlite", "postgres"):
+    sel = pick(backend=b, label="load", concurrency=32)
+    for op in ("create_order", "create_payment"):
+        w = [r[op + "_watch"] for r in sel if op + "_watch" in r]
+        if not w:
+            continue
+        m = lambda k: statistics.median(x[k] for x in w)
+        stages = {k: statistics.median(x["stages_us"].get(k, 0) for x in w) for k in w[0]["stages_us"]}
+        print(f"{b:9} {op:15} {m('idle'):5.2f} {m('peak_rss_mib'):8.1f} {m('batch_mean'):6.1f} {m('wait_us'):8.0f} {m('batch_us'):9.0f}  "
+              + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
 for b in ("sqlite", "postgres"):
     sel = pick(backend=b, label="footprint")
     print(f"{b:9} start to ready {med(sel, 'ready_ms'):.0f} ms, idle RSS {med(sel, 'idle_rss_kib') / 1024:.1f} MiB")

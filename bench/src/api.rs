@@ -41,6 +41,9 @@ pub struct ApiArgs {
     key: String,
     #[arg(long, default_value = "secret_test_xyz789")]
     secret: String,
+    /// The gateway's process id: its peak resident memory is sampled during each phase.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 struct Phase {
@@ -48,6 +51,141 @@ struct Phase {
     p50_ms: f64,
     p99_ms: f64,
     errors: usize,
+}
+
+/// What the machine and the gateway did during a phase: the machine's idle share (from
+/// `/proc/stat`), the gateway's peak resident memory, and its write batches' breakdown from
+/// its `/metrics` (mean time of each stage, mean batch size and wait), as a JSON object.
+struct Watch {
+    cpu: (u64, u64),
+    metrics: String,
+    peak_kib: Arc<AtomicUsize>,
+    sampler: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// `(idle, total)` jiffies of all CPUs since boot (idle counts iowait too).
+fn cpu_times() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (idle, fields.iter().take(8).sum())
+}
+
+fn rss_kib(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+async fn scrape(client: &reqwest::Client, url: &str) -> String {
+    match client.get(format!("{url}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// `name{labels} value` lines of a Prometheus text whose name is `name` and whose labels
+/// contain `kind="…"`: labels → value.
+fn samples(text: &str, name: &str, kind: &str) -> std::collections::BTreeMap<String, f64> {
+    let want = format!("kind=\"{kind}\"");
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (labels, value) = rest.rsplit_once("} ")?;
+            labels
+                .contains(&want)
+                .then(|| (labels.to_owned(), value.trim().parse().ok()))?
+                .1
+                .map(|v| (labels.to_owned(), v))
+        })
+        .collect()
+}
+
+impl Watch {
+    async fn start(client: &reqwest::Client, url: &str, pid: Option<u32>) -> Self {
+        let peak_kib = Arc::new(AtomicUsize::new(0));
+        let sampler = pid.map(|pid| {
+            let peak = peak_kib.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(kib) = rss_kib(pid) {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        });
+        Self {
+            cpu: cpu_times(),
+            metrics: scrape(client, url).await,
+            peak_kib,
+            sampler,
+        }
+    }
+
+    /// Ends the watch: the figures of the writes of `kind` during it.
+    async fn end(self, client: &reqwest::Client, url: &str, kind: &str) -> Value {
+        let (idle, total) = cpu_times();
+        if let Some(s) = &self.sampler {
+            s.abort();
+        }
+        let after = scrape(client, url).await;
+        let delta = |name: &str| {
+            let (a, b) = (
+                samples(&after, name, kind),
+                samples(&self.metrics, name, kind),
+            );
+            a.into_iter()
+                .map(|(k, v)| {
+                    let before = b.get(&k).copied().unwrap_or(0.0);
+                    (k, v - before)
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let mean = |sum: &str, count: &str| {
+            let (s, c) = (delta(sum), delta(count));
+            let (s, c): (f64, f64) = (s.values().sum(), c.values().sum());
+            if c > 0.0 { s / c } else { 0.0 }
+        };
+        let (sums, counts) = (
+            delta("paygate_write_stage_seconds_sum"),
+            delta("paygate_write_stage_seconds_count"),
+        );
+        let mut stages = serde_json::Map::new();
+        for (labels, sum) in sums {
+            let n = counts.get(&labels).copied().unwrap_or(0.0);
+            let stage = labels
+                .split("stage=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("?")
+                .to_owned();
+            if n > 0.0 {
+                stages.insert(stage, json!((sum / n * 1e6).round()));
+            }
+        }
+        let idle_share = (idle - self.cpu.0) as f64 / (total - self.cpu.1).max(1) as f64;
+        json!({
+            "idle": (idle_share * 1000.0).round() / 1000.0,
+            "peak_rss_mib": (self.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0 * 10.0).round() / 10.0,
+            "batch_mean": (mean("paygate_write_batch_size_sum", "paygate_write_batch_size_count") * 10.0).round() / 10.0,
+            "wait_us": (mean("paygate_write_batch_wait_seconds_sum", "paygate_write_batch_wait_seconds_count") * 1e6).round(),
+            "batch_us": (mean("paygate_write_batch_seconds_sum", "paygate_write_batch_seconds_count") * 1e6).round(),
+            "stages_us": stages,
+        })
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -179,6 +317,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     }
     let orders: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
 
+    let watch = Watch::start(&client, &args.url, args.pid).await;
     let (c, a, o) = (client.clone(), auth.clone(), orders.clone());
     let order_phase = run_phase!(move |_| {
         let (c, a, o) = (c.clone(), a.clone(), o.clone());
@@ -200,6 +339,8 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         }
     });
 
+    let order_watch = watch.end(&client, &args.url, "order_create").await;
+    let watch = Watch::start(&client, &args.url, args.pid).await;
     let ids = Arc::new(std::mem::take(&mut *orders.lock().unwrap()));
     let total_orders = ids.len();
     let (c, a) = (client.clone(), auth.clone());
@@ -218,6 +359,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
             Some(res.status() == 201)
         }
     });
+    let payment_watch = watch.end(&client, &args.url, "payment_create").await;
 
     println!(
         "{}",
@@ -234,6 +376,8 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
             "create_payment_p50_ms": (payment_phase.p50_ms * 100.0).round() / 100.0,
             "create_payment_p99_ms": (payment_phase.p99_ms * 100.0).round() / 100.0,
             "create_payment_errors": payment_phase.errors,
+            "create_order_watch": order_watch,
+            "create_payment_watch": payment_watch,
         })
     );
     Ok(())

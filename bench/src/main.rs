@@ -3,6 +3,7 @@
 mod api;
 mod queue;
 mod receiver;
+mod recovery;
 mod webhooks;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Webhooks(webhooks::WebhookArgs),
     /// The webhook receiver the `webhooks` benchmark delivers to.
     Receiver(receiver::ReceiverArgs),
+    /// Crashes and how long recovery takes, against `paygate` processes.
+    Recovery(recovery::RecoveryArgs),
 }
 
 #[tokio::main]
@@ -40,5 +43,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Queue(args) => queue::run(args).await,
         Command::Webhooks(args) => webhooks::run(args).await,
         Command::Receiver(args) => receiver::run(args).await,
+        Command::Recovery(args) => recovery::run(args).await,
     }
 }

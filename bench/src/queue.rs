@@ -137,6 +137,7 @@ pub async fn orders_of(
         queue: Arc::new(EmbeddedQueue::new(store.clone(), config.job_lease)),
         connector: Arc::new(SimulatedBank::from_config(config, store.clone())),
         clock: Clock::system(),
+        owner: Arc::from("bench"),
     };
     let orders = Orders::new(ctx);
     for merchant in merchants.iter().cycle().take(n) {

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 
+use crate::liveness::Liveness;
 use crate::{
     clock::Clock,
     config::Config,
@@ -47,6 +48,8 @@ pub struct Inner {
     pub refunds: Arc<Refunds>,
     pub webhooks: Arc<Webhooks>,
     pub worker: Arc<Worker>,
+    /// This process's id: the owner of what it holds (see `liveness`).
+    pub owner: Arc<str>,
     /// What the API's handlers see.
     pub api: ApiState,
     /// What the pages' handlers see.
@@ -119,11 +122,13 @@ impl App {
                 (embedded.clone(), Some(embedded))
             }
         };
+        let owner: Arc<str> = Arc::from(Liveness::new_id());
         let ctx = Ctx {
             store: store.clone(),
             queue: queue.clone(),
             connector,
             clock: Clock::system(),
+            owner: owner.clone(),
         };
         let client = WebhookClient::new(NetPolicy {
             allow_loopback: config.webhook_allow_loopback,
@@ -163,11 +168,13 @@ impl App {
                 concurrency: config.worker_concurrency,
                 lease: config.job_lease,
                 shutdown_timeout: config.shutdown_timeout,
+                check_every: config.process_heartbeat,
             },
         ));
         let credentials = Arc::new(CredentialCache::default());
         let api = ApiState::new(ApiParts {
             store: store.clone(),
+            owner: owner.clone(),
             queue: queue.clone(),
             credentials: credentials.clone(),
             orders: orders.clone(),
@@ -225,6 +232,7 @@ impl App {
             refunds,
             webhooks,
             worker,
+            owner,
             api,
             pages,
             embedded,
@@ -254,6 +262,7 @@ pub struct Running {
     pub dashboard_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
+    liveness: Option<(Arc<Liveness>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Running {
@@ -270,6 +279,11 @@ impl Running {
             if result.is_ok() {
                 result = outcome;
             }
+        }
+        // Every part stopped (the worker handed back its jobs): the process leaves.
+        if let Some((liveness, beating)) = self.liveness.take() {
+            let _ = beating.await;
+            liveness.stop().await;
         }
         result
     }
@@ -332,11 +346,31 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
             });
         }
     }
+    // The process beats, and frees at once what dead processes held (a previous incarnation
+    // of this one first); it is forgotten once every other part has stopped.
+    let kind = match mode {
+        Mode::All => "all",
+        Mode::Serve => "serve",
+        Mode::Worker => "worker",
+    };
+    let liveness = Arc::new(Liveness::new(
+        app.store.clone(),
+        app.queue.clone(),
+        (&app.owner, kind),
+        app.config.process_heartbeat,
+        app.config.process_dead_after,
+    ));
+    liveness.register().await?;
+    let beating = tokio::spawn(liveness.clone().run(stop_rx.clone()));
     if mode != Mode::Serve {
         if let Some(embedded) = &app.embedded {
             embedded.listen_for_other_processes();
         }
-        tasks.spawn(app.worker.clone().run(stop_rx));
+        tasks.spawn(
+            app.worker
+                .clone()
+                .run(app.owner.to_string(), stop_rx.clone()),
+        );
     }
     Ok(Running {
         api_addr,
@@ -344,6 +378,7 @@ pub async fn start(app: App, mode: Mode) -> anyhow::Result<Running> {
         dashboard_addr,
         shutdown,
         tasks,
+        liveness: Some((liveness, beating)),
     })
 }
 

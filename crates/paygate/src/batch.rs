@@ -13,14 +13,25 @@
 //! Why not a crate: the batching crates on crates.io batch by time or size for throughput
 //! (buffering a lone request), where this needs "whatever is waiting, now" with per-request
 //! answers and several lanes; it is these few lines.
+//!
+//! Measured (Prometheus, by `kind`): how long each request waited to be taken into a batch
+//! (`paygate_write_batch_wait_seconds`), the batch sizes (`paygate_write_batch_size`), how long
+//! a batch ran (`paygate_write_batch_seconds`), and each stage of it, statement by statement,
+//! commit and hand-off to the queue (`paygate_write_stage_seconds`, by `stage`, from
+//! [`Stages`]).
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 struct Pending<I, O> {
     item: I,
     reply: oneshot::Sender<O>,
+    since: Instant,
 }
 
 /// Batches concurrent requests of type `I` into calls of one function answering `O` each.
@@ -31,8 +42,9 @@ pub struct Batcher<I, O> {
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `lanes` batch loops (several batches in flight at once: one per database
     /// connection they use), each taking up to `max` waiting requests per batch and running
-    /// `run` on them. `run` returns one answer per request, in order.
-    pub fn new<F, Fut>(max: usize, lanes: usize, run: F) -> Self
+    /// `run` on them. `run` returns one answer per request, in order. `kind` names the writes in
+    /// the metrics.
+    pub fn new<F, Fut>(kind: &'static str, max: usize, lanes: usize, run: F) -> Self
     where
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<O>> + Send + 'static,
@@ -58,11 +70,21 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                         }
                         batch
                     };
+                    let taken = Instant::now();
+                    let waited =
+                        metrics::histogram!("paygate_write_batch_wait_seconds", "kind" => kind);
+                    for p in &batch {
+                        waited.record(taken.duration_since(p.since).as_secs_f64());
+                    }
+                    metrics::histogram!("paygate_write_batch_size", "kind" => kind)
+                        .record(batch.len() as f64);
                     let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
                         batch.into_iter().map(|p| (p.item, p.reply)).unzip();
                     let run = run.clone();
                     // Its own task: a panic is contained to this batch.
                     if let Ok(answers) = tokio::spawn(async move { run(items).await }).await {
+                        metrics::histogram!("paygate_write_batch_seconds", "kind" => kind)
+                            .record(taken.elapsed().as_secs_f64());
                         for (reply, answer) in replies.into_iter().zip(answers) {
                             let _ = reply.send(answer);
                         }
@@ -77,8 +99,35 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// without answering).
     pub async fn submit(&self, item: I) -> Option<O> {
         let (reply, answer) = oneshot::channel();
-        self.sender.send(Pending { item, reply }).ok()?;
+        let since = Instant::now();
+        self.sender.send(Pending { item, reply, since }).ok()?;
         answer.await.ok()
+    }
+}
+
+/// Times the stages of one batch: each [`Stages::mark`] records the time since the previous
+/// one (or the start) as `paygate_write_stage_seconds{kind, stage}`.
+pub struct Stages {
+    kind: &'static str,
+    last: Instant,
+}
+
+impl Stages {
+    /// Starts timing a batch of `kind`.
+    pub fn start(kind: &'static str) -> Self {
+        Self {
+            kind,
+            last: Instant::now(),
+        }
+    }
+
+    /// Ends `stage`: records how long it took.
+    pub fn mark(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        let took: Duration = now.duration_since(self.last);
+        metrics::histogram!("paygate_write_stage_seconds", "kind" => self.kind, "stage" => stage)
+            .record(took.as_secs_f64());
+        self.last = now;
     }
 }
 

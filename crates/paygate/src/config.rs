@@ -267,6 +267,23 @@ pub struct Settings {
         global = true
     )]
     pub webhook_endpoint_max_concurrency: usize,
+    /// How often each process records that it is alive, ms.
+    #[arg(
+        long,
+        env = "PROCESS_HEARTBEAT_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub process_heartbeat_ms: u64,
+    /// How long a process may stay silent before it counts as dead and what it held (jobs,
+    /// idempotency keys, processor leases) is freed, ms.
+    #[arg(
+        long,
+        env = "PROCESS_DEAD_AFTER_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub process_dead_after_ms: u64,
     /// Deliveries waiting in a worker's memory for one destination's lanes; more stay in the
     /// store until it drains.
     #[arg(
@@ -381,6 +398,10 @@ pub struct Config {
     pub webhook_endpoint_queue: usize,
     /// The most deliveries a merchant's replays may queue in 24 hours.
     pub webhook_replay_daily_max: u32,
+    /// How often each process beats.
+    pub process_heartbeat: Duration,
+    /// How long a process may stay silent before it counts as dead.
+    pub process_dead_after: Duration,
 }
 
 /// The settings alone, for [`Config::from_args`].
@@ -493,6 +514,12 @@ impl Config {
         if s.webhook_endpoint_concurrency == 0 {
             return Err("WEBHOOK_ENDPOINT_CONCURRENCY must be at least 1".into());
         }
+        if s.process_heartbeat_ms < 50 || s.process_dead_after_ms < 2 * s.process_heartbeat_ms {
+            return Err(
+                "PROCESS_HEARTBEAT_MS must be at least 50 and PROCESS_DEAD_AFTER_MS at least twice it"
+                    .into(),
+            );
+        }
         if s.webhook_endpoint_queue == 0 {
             return Err("WEBHOOK_ENDPOINT_QUEUE must be at least 1".into());
         }
@@ -548,6 +575,8 @@ impl Config {
                 .max(s.webhook_endpoint_concurrency),
             webhook_endpoint_queue: s.webhook_endpoint_queue,
             webhook_replay_daily_max: s.webhook_replay_daily_max,
+            process_heartbeat: Duration::from_millis(s.process_heartbeat_ms),
+            process_dead_after: Duration::from_millis(s.process_dead_after_ms),
             webhook_endpoint_disable_after: Duration::from_secs(s.webhook_endpoint_disable_after),
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
                 let rate = s.checkout_rate_limit_per_second;

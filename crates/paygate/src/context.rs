@@ -13,6 +13,9 @@ pub struct Ctx {
     pub queue: Arc<dyn Queue>,
     pub connector: Arc<dyn Connector>,
     pub clock: Clock,
+    /// This process's id: the owner its claims (processor leases, idempotency keys, job
+    /// leases) are held under, freed at once if it dies (see `liveness`).
+    pub owner: Arc<str>,
 }
 
 impl Ctx {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod http;
 pub mod idempotent;
+pub mod liveness;
 pub mod merchants;
 pub mod orders;
 pub mod pages;

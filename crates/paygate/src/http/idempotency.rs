@@ -181,6 +181,7 @@ pub async fn idempotency(State(app): State<ApiState>, req: Request, next: Next) 
         at,
         at + KEEP_FOR,
         at - takeover,
+        &app.owner,
     )
     .await;
     match claim {

@@ -23,6 +23,9 @@ const BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Batch size buckets.
+const SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// The process's recorder, installed on first use (one per process: the `metrics` macros
 /// write to a global recorder).
 pub fn handle() -> &'static PrometheusHandle {
@@ -30,6 +33,8 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .expect("the buckets are not empty")
+            .set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZES)
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();

@@ -58,6 +58,8 @@ pub type ApiState = Arc<ApiParts>;
 /// The parts of an [`ApiState`].
 pub struct ApiParts {
     pub store: Store,
+    /// This process's id: the owner of the idempotency keys its requests hold.
+    pub owner: Arc<str>,
     pub queue: Arc<dyn Queue>,
     pub credentials: Arc<CredentialCache>,
     pub orders: Arc<Orders>,

@@ -4,7 +4,7 @@ use paygate_core::{Currency, OrderAmount, OrderId, OrderStatus};
 use serde_json::Value;
 
 use crate::{
-    batch::{Batcher, per_request},
+    batch::{Batcher, Stages, per_request},
     context::Ctx,
     idempotent::{self, Replay},
     store::{
@@ -71,7 +71,7 @@ impl Orders {
     /// The service over `ctx`, with its group-committing writer.
     pub fn new(ctx: Ctx) -> Self {
         let store = ctx.store.clone();
-        let create = Batcher::new(128, 1, move |ops: Vec<NewRow>| {
+        let create = Batcher::new("order_create", 128, 1, move |ops: Vec<NewRow>| {
             let store = store.clone();
             async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
         });
@@ -83,13 +83,18 @@ async fn create_all(
     store: &Store,
     ops: &[NewRow],
 ) -> Result<Vec<Result<Order, Error>>, sqlx::Error> {
+    let mut stages = Stages::start("order_create");
     let orders: Vec<Order> = ops.iter().map(|(o, _)| o.clone()).collect();
     let mut tx = store.begin().await?;
+    stages.mark("begin");
     orders::insert_all(&mut tx, &orders).await?;
+    stages.mark("insert orders");
     let mut answers: Vec<Result<Order, Error>> = orders.into_iter().map(Ok).collect();
     let replays = ops.iter().map(|(_, r)| r.as_ref());
     idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
+    stages.mark("idempotency keys");
     tx.commit().await?;
+    stages.mark("commit");
     Ok(answers)
 }
 

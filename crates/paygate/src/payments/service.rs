@@ -16,7 +16,6 @@
 //!   of the change (see `idempotent`).
 
 use paygate_core::{ForcedOutcome, OrderId, PaymentId, PaymentStatus};
-use serde_json::json;
 
 use super::{
     NewPayment,
@@ -29,33 +28,14 @@ use crate::{
     queue::JobHandler,
     store::{
         Store,
-        events::Event,
         payments::{self, Payment},
         table::{self, Page, Window},
     },
-    views::PaymentBody,
     webhooks,
 };
 
-idempotent::service_error! {
-    /// Payment errors.
-    pub enum Error {
-        #[error("payment not found")]
-        NotFound,
-        #[error("order not found")]
-        OrderNotFound,
-        #[error("order is already paid")]
-        OrderPaid,
-        #[error("order already has a pending or successful payment")]
-        OrderHasOpenPayment,
-        #[error("payment not in capturable state")]
-        NotCapturable,
-        #[error("payment has refunds and cannot be captured")]
-        HasRefunds,
-        #[error("capture amount differs from the payment amount")]
-        CaptureAmountMismatch,
-    }
-}
+pub use super::Error;
+use super::{event, event_data};
 
 /// The payments service.
 pub struct Payments {
@@ -67,7 +47,10 @@ pub struct Payments {
 impl Payments {
     /// The service over `ctx`, with its group-committing writer.
     pub fn new(ctx: Ctx, limits: CallLimits) -> Self {
-        let writer = Writer::new(ctx.store.clone(), ctx.queue.clone(), 1);
+        // One batch of each kind at a time: overlapping batches on PostgreSQL measured slower
+        // (the machine is CPU-bound once they overlap, and smaller batches cost more per
+        // payment; see BENCHMARKS.md), and SQLite has one writer.
+        let writer = Writer::new(ctx.store.clone(), ctx.queue.clone(), ctx.owner.clone(), 1);
         Self {
             ctx,
             writer,
@@ -157,10 +140,22 @@ impl Payments {
                 .as_deref()
                 .and_then(ForcedOutcome::parse),
         };
-        let outcome = self
-            .limits
-            .call(self.ctx.connector.charge(&request))
-            .await?;
+        // A run before this one took the lease: it may have asked the bank and died without the
+        // answer. Ask what the bank did with the key first; charge only if it never saw it.
+        let known = if payment.processor_calls > 1 {
+            let status = self.ctx.connector.status(&request.idempotency_key);
+            self.limits.call(status).await?
+        } else {
+            None
+        };
+        let outcome = match known {
+            Some(outcome) => outcome,
+            None => {
+                self.limits
+                    .call(self.ctx.connector.charge(&request))
+                    .await?
+            }
+        };
         let (status, error) = match outcome {
             ChargeOutcome::Succeeded => (PaymentStatus::Success, None),
             ChargeOutcome::Failed { code, description } => {
@@ -189,17 +184,6 @@ impl JobHandler for Payments {
             _ => None,
         })
     }
-}
-
-/// The `data` of a payment event: the payment as the API shows it.
-pub(crate) fn event_data(payment: &Payment) -> serde_json::Value {
-    json!({ "payment": PaymentBody::new(payment, true) })
-}
-
-/// An event of the payment, written as it changed.
-pub(crate) fn event(payment: &Payment, event_type: &str, data: serde_json::Value) -> Event {
-    let (merchant, id) = (&payment.merchant_id, &payment.id);
-    Event::new(merchant, event_type, id, data, payment.updated_at)
 }
 
 /// The payment; another merchant's payment is not found.

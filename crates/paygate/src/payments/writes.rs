@@ -20,9 +20,9 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::{DateTime, Utc};
 use paygate_core::{Method, OrderStatus, PaymentId, PaymentStatus};
 
-use super::{Instrument, NewPayment, service::Error};
+use super::{Error, Instrument, NewPayment, event, event_data};
 use crate::{
-    batch::{Batcher, per_request},
+    batch::{Batcher, Stages, per_request},
     idempotent::{self, Replay},
     queue::{JobSpec, PAYMENTS, Queue},
     store::{
@@ -62,28 +62,40 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer's batch loops: `lanes` batches of each kind in flight at once.
-    pub fn new(store: Store, queue: Arc<dyn Queue>, lanes: usize) -> Self {
+    /// Starts the writer's batch loops: `lanes` batches of each kind in flight at once; the
+    /// processor leases it takes are held by `owner` (this process).
+    pub fn new(store: Store, queue: Arc<dyn Queue>, owner: Arc<str>, lanes: usize) -> Self {
         let (s, q) = (store.clone(), queue.clone());
         let (keep_store, keep_queue) = (store.clone(), queue.clone());
-        let create = Batcher::new(MAX_BATCH, lanes, move |ops: Vec<Create>| {
-            let (s, q) = (s.clone(), q.clone());
-            async move { per_request(&ops, |chunk| create_all(&s, &*q, chunk)).await }
-        });
+        let create = Batcher::new(
+            "payment_create",
+            MAX_BATCH,
+            lanes,
+            move |ops: Vec<Create>| {
+                let (s, q) = (s.clone(), q.clone());
+                async move { per_request(&ops, |chunk| create_all(&s, &*q, chunk)).await }
+            },
+        );
         let s = store.clone();
         let begin = Batcher::new(
+            "payment_begin",
             MAX_BATCH,
             lanes,
             move |ops: Vec<(String, DateTime<Utc>)>| {
-                let s = s.clone();
-                async move { per_request(&ops, |chunk| begin_all(&s, chunk)).await }
+                let (s, owner) = (s.clone(), owner.clone());
+                async move { per_request(&ops, |chunk| begin_all(&s, &owner, chunk)).await }
             },
         );
         let (s, q) = (store, queue);
-        let finish = Batcher::new(MAX_BATCH, lanes, move |ops: Vec<Outcome>| {
-            let (s, q) = (s.clone(), q.clone());
-            async move { per_request(&ops, |chunk| finish_all(&s, &*q, chunk)).await }
-        });
+        let finish = Batcher::new(
+            "payment_finish",
+            MAX_BATCH,
+            lanes,
+            move |ops: Vec<Outcome>| {
+                let (s, q) = (s.clone(), q.clone());
+                async move { per_request(&ops, |chunk| finish_all(&s, &*q, chunk)).await }
+            },
+        );
         Self {
             store: keep_store,
             queue: keep_queue,
@@ -164,10 +176,13 @@ async fn create_all(
     queue: &dyn Queue,
     ops: &[Create],
 ) -> Result<Vec<Answer<Payment>>, sqlx::Error> {
+    let mut stages = Stages::start("payment_create");
     let at = now();
     let rows: Vec<NewRow> = ops.iter().map(|op| new_row(op, at)).collect();
     let mut tx = store.begin().await?;
+    stages.mark("begin");
     let mut inserted = table::by_id(payments::insert_for_orders(&mut tx, &rows).await?);
+    stages.mark("insert payments");
     // The (rare) refusals are explained from their orders.
     let refused: Vec<String> = rows
         .iter()
@@ -191,17 +206,18 @@ async fn create_all(
         })
         .collect();
     // The answers of requests with an idempotency key, stored with the rows.
+    stages.mark("explain refusals");
     let replays = ops.iter().map(|op| op.replay.as_ref());
     idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
+    stages.mark("idempotency keys");
     let kept: Vec<&Payment> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
-    dashboard::count_payments(&mut tx, &kept, &[]).await?;
     let events: Vec<_> = kept
         .iter()
         .flat_map(|p| {
-            let data = super::service::event_data(p);
+            let data = event_data(p);
             [
-                super::service::event(p, "payment.created", data.clone()),
-                super::service::event(p, PaymentStatus::Pending.event_name(), data),
+                event(p, "payment.created", data.clone()),
+                event(p, PaymentStatus::Pending.event_name(), data),
             ]
         })
         .collect();
@@ -210,21 +226,33 @@ async fn create_all(
         .map(|p| JobSpec::at(PAYMENTS, p.id.clone(), at))
         .collect();
     jobs.extend(webhooks::record_events(&mut tx, &events).await?);
+    stages.mark("events and deliveries");
     queue.stage(&mut tx, &jobs).await?;
+    stages.mark("jobs");
+    // Last: every batch updates the same rollup rows, so their locks are held only through
+    // the commit and concurrent batches overlap everything else.
+    dashboard::count_payments(&mut tx, &kept, &[]).await?;
+    stages.mark("rollups");
     tx.commit().await?;
+    stages.mark("commit");
     queue.dispatch(&jobs).await;
+    stages.mark("hand-off");
     Ok(answers)
 }
 
 async fn begin_all(
     store: &Store,
+    owner: &str,
     ops: &[(String, DateTime<Utc>)],
 ) -> Result<Vec<Answer<Option<Payment>>>, sqlx::Error> {
+    let mut stages = Stages::start("payment_begin");
     let at = now();
     // One lease length for the batch: the longest asked for.
     let until = ops.iter().map(|(_, u)| *u).max().unwrap_or(at);
     let ids: Vec<String> = ops.iter().map(|(id, _)| id.clone()).collect();
-    let mut began = table::by_id(payments::begin_processor_calls(store, &ids, at, until).await?);
+    let mut began =
+        table::by_id(payments::begin_processor_calls(store, &ids, at, until, owner).await?);
+    stages.mark("lease");
     Ok(ids.iter().map(|id| Ok(began.remove(id))).collect())
 }
 
@@ -244,28 +272,38 @@ async fn finish_all(
             at,
         })
         .collect();
+    let mut stages = Stages::start("payment_finish");
     let mut tx = store.begin().await?;
+    stages.mark("begin");
     let mut finished = table::by_id(payments::finish_all(&mut tx, &rows).await?);
+    stages.mark("final statuses");
     let paid: Vec<String> = finished
         .values()
         .filter(|p| p.status == PaymentStatus::Success)
         .map(|p| p.order_id.clone())
         .collect();
     orders::mark_all_paid(&mut tx, &paid, at).await?;
+    stages.mark("orders paid");
     let successful: Vec<&Payment> = finished
         .values()
         .filter(|p| p.status == PaymentStatus::Success)
         .collect();
-    dashboard::count_payments(&mut tx, &[], &successful).await?;
+
     let events: Vec<_> = ops
         .iter()
         .filter_map(|o| finished.get(&o.id))
-        .map(|p| super::service::event(p, o_status(p).event_name(), super::service::event_data(p)))
+        .map(|p| event(p, o_status(p).event_name(), event_data(p)))
         .collect();
     let jobs = webhooks::record_events(&mut tx, &events).await?;
+    stages.mark("events and deliveries");
     queue.stage(&mut tx, &jobs).await?;
+    stages.mark("jobs");
+    dashboard::count_payments(&mut tx, &[], &successful).await?;
+    stages.mark("rollups");
     tx.commit().await?;
+    stages.mark("commit");
     queue.dispatch(&jobs).await;
+    stages.mark("hand-off");
     Ok(ops.iter().map(|o| Ok(finished.remove(&o.id))).collect())
 }
 

@@ -66,6 +66,14 @@ pub trait Connector: Send + Sync + 'static {
     async fn charge(&self, request: &ChargeRequest) -> anyhow::Result<ChargeOutcome>;
     /// Sends a refund back to the customer, at most once per `request.idempotency_key`.
     async fn refund(&self, request: &RefundRequest) -> anyhow::Result<()>;
+    /// What the processor did with the call carrying `idempotency_key`: `Some` with its
+    /// outcome (waiting for it if the call is still being processed), `None` when it never
+    /// saw the key. Asked before repeating a call whose first run died without an answer, so
+    /// the repeat is made only when the processor never got the first. A connector that
+    /// cannot tell answers `None` (the repeat, with the same key, is still safe).
+    async fn status(&self, _idempotency_key: &str) -> anyhow::Result<Option<ChargeOutcome>> {
+        Ok(None)
+    }
 }
 
 /// How long a run may ask the processor about one payment or refund (its processor lease), and
@@ -247,6 +255,31 @@ impl Connector for SimulatedBank {
                 description: stands.error_description.unwrap_or_default(),
             }
         })
+    }
+
+    async fn status(&self, key: &str) -> anyhow::Result<Option<ChargeOutcome>> {
+        let found = match &self.memory {
+            Memory::Durable(store) => memory::get(store, key).await?,
+            Memory::Local(map) => map
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the bank's memory is poisoned"))?
+                .get(key)
+                .cloned(),
+        };
+        let Some(op) = found else {
+            return Ok(None);
+        };
+        if let Ok(wait) = (op.ready_at - now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(Some(if op.succeeded {
+            ChargeOutcome::Succeeded
+        } else {
+            ChargeOutcome::Failed {
+                code: op.error_code.unwrap_or_else(|| "PAYMENT_FAILED".into()),
+                description: op.error_description.unwrap_or_default(),
+            }
+        }))
     }
 
     async fn refund(&self, request: &RefundRequest) -> anyhow::Result<()> {

@@ -35,7 +35,7 @@ impl EmbeddedQueue {
         let wake: Arc<HashMap<&'static str, Notify>> =
             Arc::new(QUEUES.iter().map(|q| (*q, Notify::new())).collect());
         let (s, w) = (store.clone(), wake.clone());
-        let endings = Batcher::new(256, 1, move |rows: Vec<jobs::Ending>| {
+        let endings = Batcher::new("job_end", 256, 1, move |rows: Vec<jobs::Ending>| {
             let (s, w) = (s.clone(), w.clone());
             async move {
                 match jobs::end_all(&s, &rows, now()).await {

@@ -129,6 +129,12 @@ pub trait Queue: Send + Sync + 'static {
     async fn oldest_due(&self, queue: &'static str) -> anyhow::Result<Option<DateTime<Utc>>>;
     /// How many workers sent a heartbeat recently.
     async fn live_workers(&self) -> anyhow::Result<i64>;
+    /// Whether the queue lost its jobs since this was last asked (a queue server restarted
+    /// without its data, or flushed): the database's pending work must be queued again now.
+    /// Answers `true` to one caller per loss (and once at the first start of an empty server).
+    async fn lost_jobs(&self) -> anyhow::Result<bool> {
+        Ok(false)
+    }
     /// Whether a queue server outside the database answers; `None` when there is none.
     async fn backend_healthy(&self) -> Option<bool> {
         None

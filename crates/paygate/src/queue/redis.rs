@@ -302,7 +302,7 @@ impl RedisQueue {
             release: Script::new(RELEASE),
         });
         let (c, sc, p) = (conn.clone(), scripts.clone(), prefix.to_owned());
-        let finishes = Batcher::new(256, 2, move |batch: Vec<Finish>| {
+        let finishes = Batcher::new("job_finish", 256, 2, move |batch: Vec<Finish>| {
             let (mut c, sc, p) = (c.clone(), sc.clone(), p.clone());
             async move {
                 let outcome = finish_all(&mut c, &sc, &p, &batch).await;
@@ -561,6 +561,24 @@ impl Queue for RedisQueue {
             tracing::info!(released, "unfinished jobs handed back to the queue");
         }
         Ok(())
+    }
+
+    async fn lost_jobs(&self) -> anyhow::Result<bool> {
+        // A marker in each queue's slot: gone after a flush or a restart without persistence
+        // (of the whole server, or of the cluster node holding that queue). Set again by the
+        // one caller that finds it missing.
+        let mut conn = self.conn.clone();
+        let mut lost = false;
+        for q in QUEUES {
+            let set: Option<String> = redis::cmd("SET")
+                .arg(self.keys(q).key("marker"))
+                .arg(1)
+                .arg("NX")
+                .query_async(&mut conn)
+                .await?;
+            lost |= set.is_some();
+        }
+        Ok(lost)
     }
 
     async fn wait(&self, queue: &'static str, timeout: Duration) {

@@ -30,6 +30,8 @@ const CLAIM_BATCH: usize = 64;
 const POLL: Duration = Duration::from_millis(250);
 /// Pending resources of each kind one sweep looks at.
 const SWEEP_BATCH: i64 = 500;
+/// Pending resources of each kind queued again at most when the queue lost its jobs.
+const EVERYTHING: i64 = 100_000;
 /// Jobs enqueued in one round trip by the sweep.
 const ENQUEUE_BATCH: usize = 100;
 /// A job that failed this many times is marked failed.
@@ -100,6 +102,8 @@ pub struct Settings {
     pub lease: Duration,
     /// How long a stopping worker waits for its jobs.
     pub shutdown_timeout: Duration,
+    /// How often the worker asks the queue whether it lost its jobs (`PROCESS_HEARTBEAT_MS`).
+    pub check_every: Duration,
 }
 
 /// What one job run came to.
@@ -140,11 +144,15 @@ impl Worker {
         }
     }
 
-    /// Runs jobs until `shutdown` turns true: one claim loop per queue, each with its own
+    /// Runs jobs until `shutdown` turns true, holding them as `id` (the process's id, so they
+    /// are freed at once if it dies): one claim loop per queue, each with its own
     /// `WORKER_CONCURRENCY` slots, so a backlog in one queue (payments waiting seconds on the
     /// bank) never keeps a refund or a webhook waiting for a free slot.
-    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let id = format!("worker-{}", uuid::Uuid::new_v4());
+    pub async fn run(
+        self: Arc<Self>,
+        id: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         let concurrency = self.settings.concurrency;
         self.queue.heartbeat(&id, concurrency).await?;
         tracing::info!(worker = %id, concurrency, queues = ?QUEUES, "worker started");
@@ -153,6 +161,7 @@ impl Worker {
         let mut background = JoinSet::new();
         background.spawn(self.clone().heartbeat(id.clone(), shutdown.clone()));
         background.spawn(self.clone().sweep_loop(id.clone(), shutdown.clone()));
+        background.spawn(self.clone().watch_queue(shutdown.clone()));
         let mut loops = JoinSet::new();
         for queue in QUEUES {
             loops.spawn(self.clone().queue_loop(id.clone(), queue, shutdown.clone()));
@@ -357,6 +366,70 @@ impl Worker {
         }
     }
 
+    /// Asks the queue every `check_every` whether it lost its jobs (a Redis flushed, or
+    /// restarted without its data), and if so queues the database's pending work again at once
+    /// rather than at the next sweep, a lease later.
+    async fn watch_queue(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            match self.queue.lost_jobs().await {
+                Ok(false) => {}
+                Ok(true) => match self.requeue_everything().await {
+                    Ok(queued) => {
+                        tracing::warn!(
+                            queued,
+                            "the queue lost its jobs: pending work queued again"
+                        );
+                    }
+                    Err(e) => tracing::warn!(error = %e, "queueing pending work again failed"),
+                },
+                // Not answering: asked again at the next tick.
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.check_every) => {}
+                _ = stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// Queues every pending payment, refund and due webhook delivery that has no live job,
+    /// however recent. Returns how many jobs were queued.
+    pub async fn requeue_everything(&self) -> anyhow::Result<usize> {
+        let (store, at) = (&self.store, now());
+        let mut due: Vec<JobSpec> = Vec::new();
+        for id in pending_before::<Payment>(store, at, EVERYTHING).await? {
+            due.push(JobSpec::now(PAYMENTS, id));
+        }
+        for id in pending_before::<Refund>(store, at, EVERYTHING).await? {
+            due.push(JobSpec::now(REFUNDS, id));
+        }
+        let mut after = None;
+        loop {
+            let page =
+                crate::store::webhooks::due_before(store, at, SWEEP_BATCH, after.as_ref()).await?;
+            let full = page.len() == usize::try_from(SWEEP_BATCH).unwrap_or(usize::MAX);
+            after = page.last().map(|(id, t)| (*t, id.clone()));
+            due.extend(page.into_iter().map(|(id, t)| JobSpec::at(WEBHOOKS, id, t)));
+            if !full || due.len() >= usize::try_from(EVERYTHING).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+        self.enqueue_kept(due).await
+    }
+
+    /// Enqueues `due` in batches, each only where no live job exists (held jobs keep their
+    /// times). Returns how many were queued.
+    async fn enqueue_kept(&self, mut due: Vec<JobSpec>) -> anyhow::Result<usize> {
+        for job in &mut due {
+            job.existing = super::Existing::Keep;
+        }
+        let mut queued = 0;
+        for chunk in due.chunks(ENQUEUE_BATCH) {
+            queued += self.queue.enqueue(chunk).await?;
+        }
+        Ok(queued)
+    }
+
     /// One pass of the recovery sweep: re-enqueues pending payments and refunds older than a
     /// lease, and webhook deliveries whose next attempt is more than a lease overdue, that have
     /// no live job, and purges expired idempotency keys and old completed jobs. Returns how
@@ -392,15 +465,8 @@ impl Worker {
             due.push(JobSpec::at(WEBHOOKS, id, run_at));
         }
         // Only lost jobs are replaced: a job held back for later (a webhook delivery waiting
-        // for its destination to drain) keeps its time.
-        for job in &mut due {
-            job.existing = super::Existing::Keep;
-        }
-        // One round trip per batch, not per job.
-        let mut queued = 0;
-        for chunk in due.chunks(ENQUEUE_BATCH) {
-            queued += self.queue.enqueue(chunk).await?;
-        }
+        // for its destination to drain) keeps its time. One round trip per batch.
+        let queued = self.enqueue_kept(due).await?;
         if queued > 0 {
             tracing::info!(queued, "recovery sweep re-enqueued pending work");
         }

@@ -92,6 +92,8 @@ pub struct Refunds {
 impl Refunds {
     /// The service over `ctx`, with its group-committing writer.
     pub fn new(ctx: Ctx, limits: CallLimits) -> Self {
+        // One lane: refunds of one payment reserve on its row, and batches taking rows in
+        // different orders would deadlock.
         let writer = Writer::new(ctx.store.clone(), ctx.queue.clone(), 1);
         Self {
             ctx,
@@ -133,7 +135,9 @@ impl Refunds {
     pub async fn process(&self, refund_id: &str) -> anyhow::Result<Processed> {
         let (store, at) = (&self.ctx.store, self.ctx.now());
         let lease = self.limits.lease;
-        let Some(refund) = refunds::begin_processor_call(store, refund_id, at, at + lease).await?
+        let owner = &self.ctx.owner;
+        let Some(refund) =
+            refunds::begin_processor_call(store, refund_id, at, at + lease, owner).await?
         else {
             return Ok(match refunds::get(store, refund_id).await? {
                 Some(r) if r.status == RefundStatus::Pending => {
@@ -150,9 +154,18 @@ impl Refunds {
             amount: refund.amount.get(),
             currency: payment.map(|p| p.currency).unwrap_or_else(|| "INR".into()),
         };
-        self.limits
-            .call(self.ctx.connector.refund(&request))
-            .await?;
+        // A run before this one may have asked and died without the answer: ask first.
+        let known = if refund.processor_calls > 1 {
+            let status = self.ctx.connector.status(&request.idempotency_key);
+            self.limits.call(status).await?
+        } else {
+            None
+        };
+        if known.is_none() {
+            self.limits
+                .call(self.ctx.connector.refund(&request))
+                .await?;
+        }
         let mut tx = store.begin().await?;
         let Some(done) = refunds::finish(&mut tx, refund_id, self.ctx.now()).await? else {
             return Ok(Processed::AlreadyProcessed);
@@ -202,7 +215,7 @@ impl Writer {
     /// Starts the writer: `lanes` batches in flight at once.
     pub fn new(store: Store, queue: Arc<dyn Queue>, lanes: usize) -> Self {
         let (s, q) = (store.clone(), queue.clone());
-        let create = Batcher::new(64, lanes, move |ops: Vec<Create>| {
+        let create = Batcher::new("refund_create", 64, lanes, move |ops: Vec<Create>| {
             let (s, q) = (s.clone(), q.clone());
             async move { per_request(&ops, |chunk| create_all(&s, &*q, chunk)).await }
         });
@@ -255,6 +268,7 @@ async fn create_all(
             updated_at: at,
             processed_at: None,
             processor_lease_until: None,
+            processor_calls: 0,
         };
         if let Err(e) = idempotent::store_in(&mut tx, op.replay.as_ref(), &refund).await {
             // Taken over: give the amount back, so nothing of this request remains.

@@ -55,9 +55,11 @@ struct KeyRow {
     response_body: Option<Vec<u8>>,
 }
 
-/// Claims `key` for a request with `hash`, under a new random token. A key whose row expired,
-/// or whose request has been `running` since before `stale_before` (its process died), is
-/// taken over (with a new token).
+/// Claims `key` for a request with `hash`, held by the process `owner`, under a new random
+/// token. A key whose row expired, or whose request has been `running` since before
+/// `stale_before` (its process died: when its owner is known dead, its claim is dated back by
+/// `liveness`, so the next request takes it over at once), is taken over (with a new token).
+#[allow(clippy::too_many_arguments)]
 pub async fn claim(
     store: &Store,
     merchant_id: &str,
@@ -66,18 +68,19 @@ pub async fn claim(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     stale_before: DateTime<Utc>,
+    owner: &str,
 ) -> Result<Claim, sqlx::Error> {
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let sql = "INSERT INTO idempotency_keys (merchant_id, key, request_hash, status, claim_token, created_at, expires_at) \
-         VALUES ($1, $2, $3, 'running', $7, $4, $5) \
+    let sql = "INSERT INTO idempotency_keys (merchant_id, key, request_hash, status, claim_token, created_at, expires_at, owner) \
+         VALUES ($1, $2, $3, 'running', $7, $4, $5, $8) \
          ON CONFLICT (merchant_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
-         status = 'running', claim_token = excluded.claim_token, response_status = NULL, \
+         status = 'running', claim_token = excluded.claim_token, owner = excluded.owner, response_status = NULL, \
          response_body = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at \
          WHERE idempotency_keys.expires_at < $4 \
          OR (idempotency_keys.status = 'running' AND idempotency_keys.created_at < $6) \
          RETURNING status";
     let taken: Vec<(String,)> = sql!(on_write(store) => fetch_all(
-        sql, merchant_id, key, hash, now, expires_at, stale_before, &token,
+        sql, merchant_id, key, hash, now, expires_at, stale_before, &token, owner,
     ))?;
     if !taken.is_empty() {
         return Ok(Claim::Acquired(Held {
@@ -182,4 +185,15 @@ pub async fn release(store: &Store, held: &Held) -> Result<(), sqlx::Error> {
 pub async fn purge_expired(store: &Store, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
     let sql = "DELETE FROM idempotency_keys WHERE expires_at < $1";
     sql!(on_write(store) => execute(sql, now))
+}
+
+/// The status of the merchant's key (`running` or `done`), if it exists.
+pub async fn status(
+    store: &Store,
+    merchant_id: &str,
+    key: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = "SELECT status FROM idempotency_keys WHERE merchant_id = $1 AND key = $2";
+    let row: Option<(String,)> = sql!(on_pool(store) => fetch_optional(sql, merchant_id, key))?;
+    Ok(row.map(|(s,)| s))
 }

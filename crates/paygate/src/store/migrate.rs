@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "scale", "0009_scale"),
     migration!(10, "due work", "0010_due_work"),
     migration!(11, "hardening", "0011_hardening"),
+    migration!(12, "liveness", "0012_liveness"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

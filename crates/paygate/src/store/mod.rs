@@ -20,6 +20,7 @@ pub mod merchants;
 mod migrate;
 pub mod orders;
 pub mod payments;
+pub mod processes;
 pub mod processor;
 pub mod refunds;
 pub mod replays;
@@ -201,10 +202,12 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
-                // A batch touches many pages: keep them in memory (64 MiB of cache per
-                // connection, reads through a memory map) instead of re-reading them.
-                .pragma("cache_size", "-65536")
-                .pragma("mmap_size", "268435456")
+                // The writer's batches touch many pages: 16 MiB of cache keeps the hot ones
+                // (the readers get 2 MiB each, below). No memory map: every page of the file
+                // read through it stayed resident (the serve process grew past 100 MiB under
+                // load), for no measured gain over the page cache (BENCHMARKS.md).
+                .pragma("cache_size", "-16384")
+                .pragma("mmap_size", "0")
                 // A batch's statements differ by their number of rows: keep them all prepared.
                 .statement_cache_capacity(1024)
                 // Statement journals (a multi-row statement inside a transaction keeps one, to
@@ -232,7 +235,7 @@ impl Store {
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections)
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("cache_size", "-2048"))
                 .await
                 .with_context(|| format!("cannot open the SQLite database {url}"))?;
             let checkpointer = Checkpointer::start(options).await?;

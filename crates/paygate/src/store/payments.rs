@@ -33,6 +33,8 @@ pub struct Payment {
     pub amount_refunded: MinorUnit,
     /// While a run asks the processor about this payment: until when it may.
     pub processor_lease_until: Option<DateTime<Utc>>,
+    /// How many runs took the processor lease (more than one: a run may have asked before).
+    pub processor_calls: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -41,7 +43,7 @@ macro_rules! cols {
     () => {
         "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
          status, captured, error_code, error_description, forced_outcome, captured_at, \
-         amount_refunded, processor_lease_until, created_at, updated_at"
+         amount_refunded, processor_lease_until, processor_calls, created_at, updated_at"
     };
 }
 
@@ -212,13 +214,16 @@ pub async fn begin_processor_calls(
     ids: &[String],
     now: DateTime<Utc>,
     until: DateTime<Utc>,
+    owner: &str,
 ) -> Result<Vec<Payment>, sqlx::Error> {
     let input = super::rows::Rows::new(ids.len())
         .text("id", ids.iter().cloned())
         .time("now", ids.iter().map(|_| now))
-        .time("until", ids.iter().map(|_| until));
+        .time("until", ids.iter().map(|_| until))
+        .text("owner", ids.iter().map(|_| owner.to_owned()));
     let sql = format!(
-        "UPDATE payments SET processor_lease_until = v.until, processor_calls = payments.processor_calls + 1 \
+        "UPDATE payments SET processor_lease_until = v.until, processor_lease_owner = v.owner, \
+         processor_calls = payments.processor_calls + 1 \
          FROM v WHERE payments.id = v.id AND payments.status = 'pending' \
          AND (payments.processor_lease_until IS NULL OR payments.processor_lease_until < v.now) \
          RETURNING {}",

@@ -21,12 +21,14 @@ pub struct Refund {
     pub processed_at: Option<DateTime<Utc>>,
     /// While a run asks the processor about this refund: until when it may.
     pub processor_lease_until: Option<DateTime<Utc>>,
+    /// How many runs took the processor lease (more than one: a run may have asked before).
+    pub processor_calls: i32,
 }
 
 macro_rules! cols {
     () => {
         "id, merchant_id, payment_id, amount, reason, status, created_at, updated_at, processed_at, \
-         processor_lease_until"
+         processor_lease_until, processor_calls"
     };
 }
 
@@ -47,6 +49,10 @@ pub async fn insert_all(tx: &mut Tx, refunds: &[Refund]) -> Result<(), sqlx::Err
         .opt_time(
             "processor_lease_until",
             refunds.iter().map(|f| f.processor_lease_until),
+        )
+        .int(
+            "processor_calls",
+            refunds.iter().map(|f| i64::from(f.processor_calls)),
         );
     super::table::insert_all::<Refund>(tx, input).await
 }
@@ -87,12 +93,14 @@ pub async fn begin_processor_call(
     id: &str,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
+    owner: &str,
 ) -> Result<Option<Refund>, sqlx::Error> {
     let sql = concat!(
-        "UPDATE refunds SET processor_lease_until = $3, processor_calls = processor_calls + 1 ",
+        "UPDATE refunds SET processor_lease_until = $3, processor_lease_owner = $4, ",
+        "processor_calls = processor_calls + 1 ",
         "WHERE id = $1 AND status = 'pending' ",
         "AND (processor_lease_until IS NULL OR processor_lease_until < $2) RETURNING ",
         cols!()
     );
-    sql!(on_write(store) => fetch_optional(sql, id, now, until))
+    sql!(on_write(store) => fetch_optional(sql, id, now, until, owner))
 }

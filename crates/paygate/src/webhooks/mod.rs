@@ -575,7 +575,7 @@ impl Writer {
     /// Starts the writer: `lanes` batches of each kind in flight at once.
     pub fn new(store: Store, lanes: usize) -> Self {
         let s = store.clone();
-        let load = Batcher::new(256, lanes, move |ids: Vec<String>| {
+        let load = Batcher::new("delivery_load", 256, lanes, move |ids: Vec<String>| {
             let s = s.clone();
             async move {
                 per_request(&ids, |chunk| async {
@@ -590,20 +590,25 @@ impl Writer {
                 .await
             }
         });
-        let record = Batcher::new(256, lanes, move |attempts: Vec<AttemptRow>| {
-            let s = store.clone();
-            async move {
-                per_request(&attempts, |chunk| async {
-                    let recorded: std::collections::HashSet<String> =
-                        rows::record_attempts(&s, chunk)
-                            .await?
-                            .into_iter()
-                            .collect();
-                    Ok(chunk.iter().map(|a| Ok(recorded.contains(&a.id))).collect())
-                })
-                .await
-            }
-        });
+        let record = Batcher::new(
+            "delivery_record",
+            256,
+            lanes,
+            move |attempts: Vec<AttemptRow>| {
+                let s = store.clone();
+                async move {
+                    per_request(&attempts, |chunk| async {
+                        let recorded: std::collections::HashSet<String> =
+                            rows::record_attempts(&s, chunk)
+                                .await?
+                                .into_iter()
+                                .collect();
+                        Ok(chunk.iter().map(|a| Ok(recorded.contains(&a.id))).collect())
+                    })
+                    .await
+                }
+            },
+        );
         Self { load, record }
     }
 

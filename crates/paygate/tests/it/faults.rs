@@ -17,13 +17,13 @@ use crate::{
 };
 
 /// A `redis-server` of the test's own.
-struct RedisServer {
+pub(crate) struct RedisServer {
     child: Option<Child>,
     port: u16,
 }
 
 impl RedisServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let mut server = Self {
             child: None,
             port: free_port(),
@@ -59,11 +59,11 @@ impl RedisServer {
         panic!("redis-server on {port} did not start");
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn command(&self, args: &[&str]) -> Option<redis::Value> {
+    pub(crate) async fn command(&self, args: &[&str]) -> Option<redis::Value> {
         let client = redis::Client::open(self.url()).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
         let mut cmd = redis::cmd(args[0]);

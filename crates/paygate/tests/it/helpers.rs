@@ -753,4 +753,8 @@ impl Connector for Counting {
         self.count(&request.idempotency_key);
         self.inner.refund(request).await
     }
+
+    async fn status(&self, key: &str) -> anyhow::Result<Option<paygate::processor::ChargeOutcome>> {
+        self.inner.status(key).await
+    }
 }

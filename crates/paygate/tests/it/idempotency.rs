@@ -239,6 +239,7 @@ async fn expired_keys_count_as_new_and_are_purged(backend: Backend) {
             at,
             at + day,
             at - chrono::Duration::seconds(60),
+            "test",
         )
     };
     let Claim::Acquired(held) = claim(now, "h1").await.unwrap() else {
@@ -280,6 +281,7 @@ async fn a_taken_over_claim_can_neither_complete_nor_release(backend: Backend) {
             at,
             at + chrono::Duration::hours(24),
             at - takeover,
+            "test",
         )
     };
     let Claim::Acquired(slow) = claim(now).await.unwrap() else {
