@@ -1,6 +1,7 @@
 //! Load generators for paygate's benchmarks (see `bench/README.md`).
 
 mod api;
+mod chaos;
 mod queue;
 mod receiver;
 mod recovery;
@@ -26,6 +27,8 @@ enum Command {
     Receiver(receiver::ReceiverArgs),
     /// Crashes and how long recovery takes, against `paygate` processes.
     Recovery(recovery::RecoveryArgs),
+    /// A soak under faults, then an audit of the books and the webhook logs.
+    Chaos(chaos::ChaosArgs),
 }
 
 #[tokio::main]
@@ -44,5 +47,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Webhooks(args) => webhooks::run(args).await,
         Command::Receiver(args) => receiver::run(args).await,
         Command::Recovery(args) => recovery::run(args).await,
+        Command::Chaos(args) => chaos::run(args).await,
     }
 }

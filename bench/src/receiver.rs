@@ -1,9 +1,15 @@
-//! `receiver`: a webhook destination for `bench/webhooks.sh`, run as a process of its own (not
-//! inside the gateway or the load generator). It answers 200 at once on any path and counts
-//! what arrives: distinct events (by `webhook-id`), all arrivals, the time of the last new
-//! event, and for each `payment.success` the delay from the payment's state change (its
-//! `updated_at`) to the arrival, i.e. the first attempt's delay. `GET /stats` reports them;
-//! `POST /reset` starts over.
+//! `receiver`: a webhook destination for `bench/webhooks.sh` and `bench/chaos.sh`, run as a
+//! process of its own (not inside the gateway or the load generator). It answers on any path
+//! and counts what arrives: distinct events (by `webhook-id`), all arrivals, the time of the
+//! last new event, and for each `payment.success` the delay from the payment's state change
+//! (its `updated_at`) to the arrival, i.e. the first attempt's delay. `GET /stats` reports
+//! them; `POST /reset` starts over.
+//!
+//! `--mode` picks how it answers: `healthy` (200 at once), `slow` (200 after 200 ms), `flaky`
+//! (30 % of attempts fail, with a 500 or by answering only after the gateway's 5 s timeout; at
+//! most twice per event, so every event gets through on the gateway's retries). With `--log`,
+//! every request is appended to the file as a JSON line (time, path, the `webhook-*` headers,
+//! the body and the answer), for the chaos auditor.
 
 use std::{
     collections::HashSet,
@@ -25,10 +31,20 @@ pub struct ReceiverArgs {
     /// Port to listen on (127.0.0.1).
     #[arg(long)]
     port: u16,
+    /// `healthy`, `slow` or `flaky`.
+    #[arg(long, default_value = "healthy")]
+    mode: String,
+    /// Append every request to this file as a JSON line.
+    #[arg(long)]
+    log: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
 struct Seen {
+    mode: String,
+    log: Option<std::fs::File>,
+    /// Failures answered per event (`flaky`).
+    failed: std::collections::HashMap<String, u32>,
     events: HashSet<String>,
     arrivals: u64,
     /// Unix ms of the last arrival of an event not seen before.
@@ -39,13 +55,74 @@ struct Seen {
 
 type Shared = Arc<Mutex<Seen>>;
 
-async fn receive(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> &'static str {
+/// How the receiver answers this attempt of event `id`: a status, after a delay.
+fn decide(s: &mut Seen, id: &str) -> (u16, std::time::Duration) {
+    use rand::RngExt as _;
+    match s.mode.as_str() {
+        "slow" => (200, std::time::Duration::from_millis(200)),
+        "flaky" => {
+            let failed = s.failed.entry(id.to_owned()).or_default();
+            if *failed < 2 && rand::rng().random_bool(0.3) {
+                *failed += 1;
+                if rand::rng().random_bool(0.5) {
+                    (500, std::time::Duration::ZERO)
+                } else {
+                    // Past the gateway's 5 s timeout.
+                    (200, std::time::Duration::from_millis(6000))
+                }
+            } else {
+                (200, std::time::Duration::ZERO)
+            }
+        }
+        _ => (200, std::time::Duration::ZERO),
+    }
+}
+
+async fn receive(
+    State(seen): State<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (axum::http::StatusCode, &'static str) {
     let now = chrono::Utc::now();
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (status, delay) = match seen.lock() {
+        Ok(mut s) => decide(&mut s, &id),
+        Err(_) => (200, std::time::Duration::ZERO),
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Ok(mut s) = seen.lock()
+        && let Some(file) = &mut s.log
+    {
+        use std::io::Write as _;
+        let line = json!({
+            "at_ms": chrono::Utc::now().timestamp_millis(),
+            "path": uri.path(),
+            "id": id,
+            "timestamp": header("webhook-timestamp"),
+            "signature": header("webhook-signature"),
+            "status": status,
+            "body": String::from_utf8_lossy(&body),
+        });
+        let _ = writeln!(file, "{line}");
+    }
+    let code = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+    if status != 200 {
+        return (code, "failing on purpose");
+    }
     let delay = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
         if v["event"] != "payment.success" {
             return None;
@@ -62,7 +139,7 @@ async fn receive(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) ->
             s.success_delays.extend(delay);
         }
     }
-    "ok"
+    (code, "ok")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -89,13 +166,31 @@ async fn stats(State(seen): State<Shared>) -> Json<Value> {
 
 async fn reset(State(seen): State<Shared>) -> &'static str {
     if let Ok(mut s) = seen.lock() {
-        *s = Seen::default();
+        let (mode, log) = (std::mem::take(&mut s.mode), s.log.take());
+        *s = Seen {
+            mode,
+            log,
+            ..Seen::default()
+        };
     }
     "ok"
 }
 
 pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
-    let seen: Shared = Arc::default();
+    let log = match &args.log {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
+        None => None,
+    };
+    let seen: Shared = Arc::new(Mutex::new(Seen {
+        mode: args.mode.clone(),
+        log,
+        ..Seen::default()
+    }));
     let app = Router::new()
         .route("/stats", get(stats))
         .route("/reset", post(reset))

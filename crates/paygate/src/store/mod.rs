@@ -10,6 +10,7 @@
 //! Write transactions on SQLite start with `BEGIN IMMEDIATE`, so two transactions that read
 //! and then write queue up on the busy timeout instead of failing with "database is locked".
 
+pub mod audit;
 pub mod dashboard;
 pub mod endpoints;
 pub mod events;

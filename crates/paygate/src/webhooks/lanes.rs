@@ -8,10 +8,13 @@
 //! - The limit adapts per destination (AIMD, as TCP does): it starts at
 //!   `WEBHOOK_ENDPOINT_CONCURRENCY`, grows while the destination answers 2xx within
 //!   [`QUICK`] and its lanes are all in use, by one per answer until the first cut (slow
-//!   start) and then by one per limit's worth of answers, and is halved (never below 1) on a
-//!   timeout, a connection error, a 5xx or a 429 — once per round of attempts: the answers to
-//!   attempts started before a cut do not cut again. Never above
-//!   `WEBHOOK_ENDPOINT_MAX_CONCURRENCY`.
+//!   start) and then by one per limit's worth of answers, and is halved (never below 1) when
+//!   half a round's worth of answers are distress (a timeout, a connection error, a 5xx or a
+//!   429). A round is a limit's worth of answers to attempts started in it; the answers to
+//!   attempts started before a cut do not cut again. A destination that fails some attempts
+//!   at random (a 500 now and then, a timeout) keeps its lanes — it needs more of them, not
+//!   fewer, as each timeout holds one; one that fails most of them is cut round after round.
+//!   Never above `WEBHOOK_ENDPOINT_MAX_CONCURRENCY`.
 //! - A delivery finding every lane busy waits in the destination's FIFO (a fair semaphore's
 //!   queue), in memory, holding no worker slot, and is attempted the moment a lane frees.
 //!   At most `WEBHOOK_ENDPOINT_QUEUE` wait per destination; a delivery beyond that goes back
@@ -67,8 +70,12 @@ pub struct Aimd {
     max: usize,
     /// Answers counted towards the next step up (after the first cut).
     credit: usize,
-    /// Bumped by each cut; an attempt remembers the round it started in.
+    /// Bumped when a round ends (by a cut, or a limit's worth of answers); an attempt
+    /// remembers the round it started in.
     round: u64,
+    /// Answers to attempts of the current round, and how many of them were distress.
+    answers: usize,
+    distress: usize,
     /// Whether the limit was ever cut (slow start ends at the first cut).
     cut_once: bool,
 }
@@ -82,6 +89,8 @@ impl Aimd {
             max,
             credit: 0,
             round: 0,
+            answers: 0,
+            distress: 0,
             cut_once: false,
         }
     }
@@ -112,16 +121,30 @@ impl Aimd {
         self.limit
     }
 
-    /// A timeout, connection error, 5xx or 429 for an attempt started in `round`: the new
-    /// limit (unchanged when the limit was cut since that attempt started).
-    pub fn cut(&mut self, round: u64) -> usize {
-        if round == self.round {
+    /// An answer to an attempt started in `round`, `distress` when it was a timeout, a
+    /// connection error, a 5xx or a 429: the new limit, halved once half a round's worth of
+    /// answers were distress (unchanged by the answers of attempts from an earlier round).
+    pub fn answer(&mut self, round: u64, distress: bool) -> usize {
+        if round != self.round {
+            return self.limit;
+        }
+        self.answers += 1;
+        self.distress += usize::from(distress);
+        if self.distress >= self.limit.div_ceil(2) {
             self.limit = (self.limit / 2).max(1);
-            self.round += 1;
             self.credit = 0;
             self.cut_once = true;
+            self.next_round();
+        } else if self.answers >= self.limit {
+            self.next_round();
         }
         self.limit
+    }
+
+    fn next_round(&mut self) {
+        self.round += 1;
+        self.answers = 0;
+        self.distress = 0;
     }
 }
 
@@ -442,10 +465,10 @@ impl Lane {
         });
         s.last_progress = Instant::now();
         let before = s.aimd.limit();
+        s.aimd.answer(self.round, answer == Answer::Congested);
         let after = match answer {
             Answer::Success if took < QUICK && self.constrained => s.aimd.grow(),
-            Answer::Congested => s.aimd.cut(self.round),
-            _ => before,
+            _ => s.aimd.limit(),
         };
         if after < before {
             tracing::debug!(
@@ -515,6 +538,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
+    /// Answers `n` attempts of the current round, all distress or none.
+    fn answers(a: &mut Aimd, n: usize, distress: bool) -> usize {
+        let round = a.round();
+        for _ in 0..n {
+            a.answer(round, distress);
+        }
+        a.limit()
+    }
+
     #[test]
     fn slow_start_grows_by_one_per_answer_until_the_first_cut() {
         let mut a = Aimd::new(4, 100);
@@ -522,7 +554,7 @@ mod tests {
             a.grow();
         }
         assert_eq!(a.limit(), 14);
-        assert_eq!(a.cut(a.round()), 7);
+        assert_eq!(answers(&mut a, 7, true), 7);
         // Then one step per limit's worth of answers.
         for _ in 0..6 {
             a.grow();
@@ -535,12 +567,32 @@ mod tests {
     #[test]
     fn a_round_of_failures_halves_once() {
         let mut a = Aimd::new(16, 100);
-        let round = a.round();
-        for _ in 0..16 {
-            a.cut(round);
+        assert_eq!(
+            answers(&mut a, 16, true),
+            8,
+            "attempts of one round cut once"
+        );
+        assert_eq!(answers(&mut a, 4, true), 4);
+    }
+
+    #[test]
+    fn distress_in_fewer_than_half_a_rounds_answers_does_not_cut() {
+        let mut a = Aimd::new(16, 100);
+        // 7 of every 16 answers fail, round after round: a destination that fails at
+        // random keeps its lanes.
+        for _ in 0..100 {
+            answers(&mut a, 7, true);
+            answers(&mut a, 9, false);
         }
-        assert_eq!(a.limit(), 8, "attempts of one round cut once");
-        assert_eq!(a.cut(a.round()), 4);
+        assert_eq!(a.limit(), 16);
+        // Half a round's worth cut it.
+        assert_eq!(answers(&mut a, 8, true), 8);
+        // Answers to attempts of a round before the cut count for nothing.
+        let old = a.round() - 1;
+        for _ in 0..100 {
+            a.answer(old, true);
+        }
+        assert_eq!(a.limit(), 8);
     }
 
     #[test]
@@ -551,7 +603,7 @@ mod tests {
         }
         assert_eq!(a.limit(), 20);
         for _ in 0..10 {
-            a.cut(a.round());
+            answers(&mut a, 20, true);
         }
         assert_eq!(a.limit(), 1);
         assert_eq!(Aimd::new(50, 20).limit(), 20);
@@ -616,11 +668,12 @@ mod tests {
             })
             .collect();
         let mut held = held.into_iter();
+        // Half a round's worth of distress: cut to two.
+        held.next().unwrap().finish(Answer::Congested);
+        assert_eq!(l.stats("ep_1").unwrap().limit, 4);
         held.next().unwrap().finish(Answer::Congested);
         assert_eq!(l.stats("ep_1").unwrap().limit, 2);
-        // Three still in flight: no new lane until fewer than two are.
-        assert!(matches!(d.enter("x"), Entry::Wait(_)));
-        held.next().unwrap().finish(Answer::Other);
+        // Two still in flight: no new lane until fewer than two are.
         assert!(matches!(d.enter("x"), Entry::Wait(_)));
         held.next().unwrap().finish(Answer::Other);
         let Entry::Lane(_again) = d.enter("x") else {
