@@ -34,6 +34,7 @@ describe("hosted checkout", () => {
     assert.equal(await page.locator(tid("order-id")).textContent(), orderId);
     await shot(page, "checkout-1280-summary");
     await page.click(tid("method-upi"));
+    await page.click(tid("upi-collect-toggle"));
     await page.fill(tid("vpa-input"), "success@upi");
     await shot(page, "checkout-1280-upi-form");
     await page.click(tid("pay-button"));
@@ -85,6 +86,7 @@ describe("hosted checkout", () => {
     const orderId = await createOrder(g, 1000);
     const page = await openCheckout(orderId);
     await page.click(tid("method-upi"));
+    await page.click(tid("upi-collect-toggle"));
     await page.fill(tid("vpa-input"), "failure@upi");
     await page.click(tid("pay-button"));
     await page.locator(tid("error-state")).waitFor({ state: "visible", timeout: 15000 });
@@ -105,6 +107,7 @@ describe("hosted checkout", () => {
     const orderId = await createOrder(g, 1000);
     const page = await openCheckout(orderId);
     await page.click(tid("method-upi"));
+    await page.click(tid("upi-collect-toggle"));
     await page.fill(tid("vpa-input"), "not a vpa");
     await page.click(tid("pay-button"));
     assert.match(await page.locator("#vpa-error").textContent(), /valid UPI ID/);
@@ -161,10 +164,77 @@ describe("hosted checkout", () => {
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.dataset.testId), "method-upi");
     await page.keyboard.press("Enter");
+    // UPI opens on its primary action: pay with a UPI app (the QR at this width).
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.testId), "pay-button");
+    await page.keyboard.press("Enter");
+    await page.locator(tid("upi-waiting")).waitFor({ state: "visible" });
+    await page.locator(tid("simulate-approve")).focus();
+    await page.keyboard.press("Enter");
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await page.close();
+  });
+
+  test("UPI collect is reached with the keyboard too", async () => {
+    const orderId = await createOrder(g, 1000);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-upi"));
+    await page.locator(tid("upi-collect-toggle")).focus();
+    await page.keyboard.press("Enter");
     assert.equal(await page.evaluate(() => document.activeElement.dataset.testId), "vpa-input");
     await page.keyboard.type("success@upi");
     await page.keyboard.press("Enter");
     await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await page.close();
+  });
+});
+
+describe("UPI intent and QR", () => {
+  test("at 1280 px the QR is shown and Simulate approve ends on the success page", async () => {
+    const orderId = await createOrder(g, 50000);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-upi"));
+    await page.click(tid("pay-button"));
+    await page.locator(tid("upi-waiting")).waitFor({ state: "visible" });
+    const qr = page.locator(tid("upi-qr"));
+    await qr.waitFor({ state: "visible" });
+    // The image loaded (an SVG from the page's own origin) and says what it is.
+    assert.ok(await qr.evaluate((img) => img.complete && img.naturalWidth > 0));
+    const alt = await qr.getAttribute("alt");
+    assert.match(alt, /₹500\.00/);
+    assert.match(alt, /testmerchant@paygate/);
+    assert.match(alt, /upi:\/\/pay\?/);
+    assert.equal(await page.locator(tid("upi-intent-link")).isVisible(), false);
+    assert.match(await page.locator(tid("upi-countdown")).textContent(), /Expires in [45]:\d\d/);
+    await shot(page, "checkout-1280-upi-qr");
+    const [pending] = await paymentsOf(orderId);
+    assert.equal(pending.status, "pending");
+    assert.equal(pending.upi.flow, "qr");
+    await page.click(tid("simulate-approve"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    const [p] = await paymentsOf(orderId);
+    assert.equal(p.status, "success");
+    assert.equal(await page.locator(tid("payment-id")).textContent(), p.id);
+    await page.close();
+  });
+
+  test("at 390 px the intent button carries the upi://pay link; Simulate decline fails it", async () => {
+    const orderId = await createOrder(g, 2500);
+    const page = await openCheckout(orderId, 390);
+    await page.click(tid("method-upi"));
+    await page.click(tid("pay-button"));
+    const link = page.locator(tid("upi-intent-link"));
+    await link.waitFor({ state: "visible" });
+    const [p] = await paymentsOf(orderId);
+    assert.equal(p.upi.flow, "intent");
+    assert.equal(await link.getAttribute("href"), p.upi.uri);
+    assert.match(p.upi.uri, /^upi:\/\/pay\?pa=testmerchant%40paygate&pn=Test%20Merchant&am=25\.00&cu=INR&tr=pay_/);
+    assert.equal(await page.locator(tid("upi-qr")).isVisible(), false);
+    assert.equal(await scrollsSideways(page), false);
+    await shot(page, "checkout-390-upi-intent");
+    await page.click(tid("simulate-decline"));
+    await page.locator(tid("error-state")).waitFor({ state: "visible", timeout: 15000 });
+    const [failed] = await paymentsOf(orderId);
+    assert.equal(failed.status, "failed");
     await page.close();
   });
 });
@@ -203,6 +273,7 @@ describe("checkout.js", () => {
     assert.equal(await page.locator("#payment-gateway-modal iframe" + tid("payment-iframe")).count(), 1);
     const frame = page.frameLocator(tid("payment-iframe"));
     await frame.locator(tid("method-upi")).click();
+    await frame.locator(tid("upi-collect-toggle")).click();
     await frame.locator(tid("vpa-input")).fill("success@upi");
     await shot(page, "sdk-1280-modal");
     await frame.locator(tid("pay-button")).click();

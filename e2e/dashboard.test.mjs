@@ -372,6 +372,37 @@ describe("dashboard", () => {
     await api(g, "DELETE", `/api/v1/webhooks/endpoints/${id}`);
   });
 
+  test("the UPI ID set on the overview is the payee of intent payments, and an invalid one is refused", async () => {
+    const page = await login();
+    await page.locator(tid("upi-id-input")).waitFor();
+    assert.equal(await page.inputValue(tid("upi-id-input")), "testmerchant@paygate");
+    await page.fill(tid("upi-id-input"), "not a vpa");
+    await page.click(tid("upi-id-save"));
+    await page.locator("text=not a valid VPA").waitFor();
+    assert.equal((await api(g, "GET", "/api/v1/merchant")).body.upi_id, "testmerchant@paygate");
+    await page.fill(tid("upi-id-input"), "shop.counter@okaxis");
+    await page.click(tid("upi-id-save"));
+    await page.locator("text=UPI ID saved.").waitFor();
+    assert.equal(await page.inputValue(tid("upi-id-input")), "shop.counter@okaxis");
+    // The API answers the new payee within its credential cache (1 s).
+    let me;
+    for (let i = 0; i < 40; i++) {
+      me = (await api(g, "GET", "/api/v1/merchant")).body;
+      if (me.upi_id === "shop.counter@okaxis") break;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.equal(me.upi_id, "shop.counter@okaxis");
+    const orderId = await createOrder(g, 10000);
+    const p = await api(g, "POST", "/api/v1/payments", { order_id: orderId, method: "upi", upi: { flow: "intent" } });
+    assert.equal(p.status, 201);
+    assert.match(p.body.upi.uri, /^upi:\/\/pay\?pa=shop\.counter%40okaxis&/);
+    // Back to the seeded payee for the other tests.
+    await page.fill(tid("upi-id-input"), "testmerchant@paygate");
+    await page.click(tid("upi-id-save"));
+    await page.locator("text=UPI ID saved.").waitFor();
+    await page.close();
+  });
+
   test("the docs show working snippets with the merchant's own key", async () => {
     const page = await login();
     await page.goto(`${g.dashboard}/dashboard/docs`);

@@ -8,7 +8,11 @@
   var embedded = root.dataset.embedded === "true";
   var parentOrigin = root.dataset.parentOrigin || "";
   var $ = function (sel) { return root.querySelector(sel); };
-  var method = null, paymentId = null, pollTimer = null;
+  var method = null, paymentId = null, pollTimer = null, countdownTimer = null;
+  // UPI intent and QR when the merchant has a VPA to be paid at; collect when the customer
+  // asks for it ("Enter UPI ID instead") or the merchant has none.
+  var payee = root.dataset.payee || "";
+  var collect = !payee;
 
   // --- validation, mirroring the server (SPEC A4) ---
   var VPA = /^[a-zA-Z0-9._-]+@[a-zA-Z0-9]+$/;
@@ -72,6 +76,8 @@
   function show(state) {
     $("#pay").hidden = state !== "form";
     $('[data-test-id="processing-state"]').hidden = state !== "processing";
+    $('[data-test-id="upi-waiting"]').hidden = state !== "upi";
+    if (state !== "upi") clearInterval(countdownTimer);
     $('[data-test-id="success-state"]').hidden = state !== "success";
     $('[data-test-id="error-state"]').hidden = state !== "error";
   }
@@ -80,12 +86,16 @@
     root.querySelectorAll("[data-method]").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.dataset.method === m));
     });
-    $('[data-test-id="upi-form"]').hidden = m !== "upi";
+    var appPanel = $("#upi-app-panel");
+    if (appPanel) appPanel.hidden = m !== "upi" || collect;
+    $('[data-test-id="upi-form"]').hidden = m !== "upi" || !collect;
     $('[data-test-id="card-form"]').hidden = m !== "card";
     $('[data-test-id="pay-button"]').hidden = false;
-    var first = m === "upi" ? $("#vpa") : cardInput;
+    var first = m === "upi" ? (collect ? $("#vpa") : $('[data-test-id="pay-button"]')) : cardInput;
     first.focus();
   }
+  var toggle = $("#upi-collect-toggle");
+  if (toggle) toggle.addEventListener("click", function () { collect = true; choose("upi"); });
   root.querySelectorAll("[data-method]").forEach(function (b) {
     b.addEventListener("click", function () { choose(b.dataset.method); });
   });
@@ -117,7 +127,42 @@
       .catch(function () { pollTimer = setTimeout(poll, 2000); });
   }
 
+  // The QR on wide screens, the upi://pay link on phones: both are on the page, CSS shows one.
+  function wide() { return window.matchMedia && window.matchMedia("(min-width: 640px)").matches; }
+  function awaitApproval(p) {
+    var upi = p.upi || {};
+    var qr = $("#upi-qr"), link = $("#upi-intent-link");
+    // The QR from this page's own origin (the same path as upi.qr_svg_url).
+    qr.src = "/api/v1/payments/" + encodeURIComponent(p.id) + "/upi/qr.svg";
+    qr.alt = "QR code to pay " + root.dataset.amount + " to " + root.dataset.merchant + " (" + payee + ") with a UPI app. The link: " + upi.uri;
+    link.href = upi.uri;
+    var until = Date.parse(upi.expires_at), out = $("#upi-countdown");
+    function tick() {
+      var left = Math.max(0, Math.round((until - Date.now()) / 1000));
+      out.textContent = "Expires in " + Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+    }
+    tick();
+    clearInterval(countdownTimer);
+    countdownTimer = setInterval(tick, 1000);
+    show("upi");
+    var heading = root.querySelector('[data-test-id="upi-waiting"] h1');
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  }
+  function simulate(answer) {
+    if (!paymentId) return;
+    $("#upi-status").textContent = answer === "approve" ? "Approved: processing…" : "Declined: processing…";
+    fetch("/api/v1/test/payments/" + encodeURIComponent(paymentId) + "/upi/" + answer, { method: "POST", headers: { Accept: "application/json" } })
+      .catch(function () {});
+  }
+  var approveButton = $("#simulate-approve"), declineButton = $("#simulate-decline");
+  if (approveButton) approveButton.addEventListener("click", function () { simulate("approve"); });
+  if (declineButton) declineButton.addEventListener("click", function () { simulate("decline"); });
+
   function validate() {
+    if (method === "upi" && !collect) {
+      return { method: "upi", upi: { flow: wide() ? "qr" : "intent" } };
+    }
     if (method === "upi") {
       var vpa = $("#vpa");
       var v = vpa.value.trim();
@@ -161,6 +206,7 @@
         button.disabled = false;
         if (!res.ok) return fail((res.body.error && res.body.error.description) || "Payment could not be started");
         paymentId = res.body.id;
+        if (res.body.upi && res.body.upi.uri) awaitApproval(res.body);
         poll();
       })
       .catch(function () { button.disabled = false; fail("Network error: please try again"); });

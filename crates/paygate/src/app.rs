@@ -18,7 +18,7 @@ use crate::{
     merchants::{self, CredentialCache},
     orders::Orders,
     pages::{self, PageSettings, PagesParts, PagesState},
-    payments::service::Payments,
+    payments::service::{Payments, UpiSettings},
     processor::{CallLimits, Connector, SimulatedBank},
     queue::{
         self, JobHandler, Queue,
@@ -139,7 +139,13 @@ impl App {
             timeout: config.processor_call_timeout(),
         };
         let orders = Arc::new(Orders::new(ctx.clone()));
-        let payments = Arc::new(Payments::new(ctx.clone(), limits));
+        let upi = UpiSettings {
+            expiry: chrono::Duration::from_std(config.upi_intent_expiry)
+                .unwrap_or(chrono::Duration::MAX),
+            base_url: config.public_checkout_url.clone(),
+            awaits_customer: config.test_mode,
+        };
+        let payments = Arc::new(Payments::new(ctx.clone(), limits, upi));
         let refunds = Arc::new(Refunds::new(ctx.clone(), limits));
         let webhooks = Arc::new(
             Webhooks::new(ctx, client, config.webhook_schedule.clone())

@@ -134,9 +134,12 @@ impl<'a> From<&'a Payment> for PaymentFields<'a> {
 pub struct PaymentBody<'a> {
     #[serde(flatten)]
     pub fields: PaymentFields<'a>,
-    /// The customer's UPI id (UPI payments).
+    /// The customer's UPI id (UPI collect; intent and QR once the bank reports it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpa: Option<&'a str>,
+    /// For UPI intent and QR: the flow and the link to approve the payment with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upi: Option<UpiBody<'a>>,
     /// `visa`, `mastercard`, `amex`, `rupay` or `unknown` (card payments).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_network: Option<&'a str>,
@@ -170,6 +173,7 @@ impl<'a> PaymentBody<'a> {
         Self {
             fields: p.into(),
             vpa: p.vpa.as_deref(),
+            upi: UpiBody::of(p),
             card_network: p.card_network.as_deref(),
             card_last4: p.card_last4.as_deref(),
             captured: full.then_some(p.captured),
@@ -186,11 +190,48 @@ impl<'a> PaymentBody<'a> {
     }
 }
 
+/// A UPI payment's flow; for intent and QR, how the customer approves it.
+#[derive(Serialize, ToSchema)]
+pub struct UpiBody<'a> {
+    /// `intent` or `qr`.
+    #[schema(example = "intent")]
+    pub flow: &'a str,
+    /// The `upi://pay` link that opens the customer's UPI app (intent and QR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        example = "upi://pay?pa=testmerchant%40paygate&pn=Test%20Merchant&am=500.00&cu=INR&tr=pay_NXhj67fGH2jk9mPq&tn=Order%20order_NXhj67fGH2jk9mPq"
+    )]
+    pub uri: Option<&'a str>,
+    /// The same link as a QR code, an SVG image (intent and QR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_svg_url: Option<&'a str>,
+    /// When the payment fails with `PAYMENT_EXPIRED` unless the customer approved it (ISO
+    /// 8601; intent and QR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl<'a> UpiBody<'a> {
+    /// The payment's UPI details for intent and QR; `None` for cards and UPI collect (whose
+    /// answers keep the shape they always had).
+    pub fn of(p: &'a Payment) -> Option<Self> {
+        Some(Self {
+            flow: p.upi_flow.as_deref()?,
+            uri: p.upi_uri.as_deref(),
+            qr_svg_url: p.upi_qr_url.as_deref(),
+            expires_at: p.expires_at.map(iso),
+        })
+    }
+}
+
 /// A payment's status fields, for the checkout page's polling.
 #[derive(Serialize, ToSchema)]
 pub struct PublicPaymentBody<'a> {
     #[serde(flatten)]
     pub fields: PaymentFields<'a>,
+    /// How a UPI payment is approved (for intent and QR, the link and its QR).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upi: Option<UpiBody<'a>>,
     /// Why a failed payment failed; `null` otherwise.
     pub error_code: Option<&'a str>,
     /// A sentence for the failure; `null` otherwise.
@@ -203,6 +244,7 @@ impl<'a> From<&'a Payment> for PublicPaymentBody<'a> {
     fn from(p: &'a Payment) -> Self {
         Self {
             fields: p.into(),
+            upi: UpiBody::of(p),
             error_code: p.error_code.as_deref(),
             error_description: p.error_description.as_deref(),
             updated_at: iso(p.updated_at),

@@ -86,7 +86,7 @@ pub struct ErrorBody<'a> {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
     /// A stable code: `BAD_REQUEST_ERROR`, `AUTHENTICATION_ERROR`, `NOT_FOUND_ERROR`,
-    /// `INVALID_VPA`, `INVALID_CARD`, `EXPIRED_CARD`, `PAYMENT_FAILED`,
+    /// `INVALID_VPA`, `UPI_ID_NOT_SET`, `INVALID_CARD`, `EXPIRED_CARD`, `PAYMENT_FAILED`,
     /// `IDEMPOTENCY_KEY_IN_USE`, `IDEMPOTENCY_KEY_REUSED`, `RATE_LIMIT_ERROR`,
     /// `INTERNAL_ERROR`.
     #[schema(example = "BAD_REQUEST_ERROR")]
@@ -138,6 +138,17 @@ impl From<payments::service::Error> for ApiError {
                 Self::bad_request("Order already has a pending or successful payment")
             }
             E::NotCapturable => Self::bad_request("Payment not in capturable state"),
+            E::NoUpiId => Self::new(
+                StatusCode::BAD_REQUEST,
+                "UPI_ID_NOT_SET",
+                "The merchant has no UPI id (upi_id) to receive intent and QR payments: set it on \
+                 the dashboard's Settings page, or use UPI collect",
+            ),
+            E::UpiNotInr => Self::bad_request("UPI intent and QR payments are in INR only"),
+            E::NotAwaitingApproval => Self::bad_request(
+                "Payment is not awaiting approval: it is not a pending UPI intent or QR payment, \
+                 was answered already, or has expired",
+            ),
             E::HasRefunds => Self::bad_request(
                 "Payment has been refunded (fully or partly) and cannot be captured",
             ),

@@ -307,6 +307,7 @@ fn add_links(doc: &mut OpenApi) {
 fn authenticated(path: &str) -> bool {
     path.starts_with("/api/v1/")
         && !path.ends_with("/public")
+        && !path.ends_with("/upi/qr.svg")
         && !path.starts_with("/api/v1/test/")
         && path != "/api/v1/openapi.json"
 }

@@ -28,6 +28,8 @@ pub mod test_merchant {
     pub const API_KEY: &str = "key_test_abc123";
     pub const API_SECRET: &str = "secret_test_xyz789";
     pub const WEBHOOK_SECRET: &str = "whsec_test_abc123";
+    /// The VPA it receives UPI intent and QR payments at.
+    pub const UPI_ID: &str = "testmerchant@paygate";
     /// The dashboard password it is seeded with by default (`TEST_MERCHANT_PASSWORD`): public.
     pub const PASSWORD: &str = "password123";
 }
@@ -135,6 +137,28 @@ pub async fn authenticate(
     }
 }
 
+/// Sets the VPA the merchant receives UPI intent and QR payments at (`None` clears it).
+/// `Err(None)`: not a valid VPA.
+pub async fn set_upi_id(
+    store: &Store,
+    id: &str,
+    upi_id: Option<&str>,
+) -> Result<(), Option<sqlx::Error>> {
+    let upi_id = match upi_id {
+        Some(raw) => Some(paygate_core::Vpa::parse(raw).ok_or(None)?),
+        None => None,
+    };
+    merchants::set_upi_id(
+        store,
+        id,
+        upi_id.as_ref().map(paygate_core::Vpa::as_str),
+        now(),
+    )
+    .await
+    .map_err(Some)?;
+    Ok(())
+}
+
 /// Creates a merchant with fresh credentials.
 pub async fn create(store: &Store, name: &str, email: &str) -> Result<Created, CreateError> {
     let name = name.trim();
@@ -156,6 +180,7 @@ pub async fn create(store: &Store, name: &str, email: &str) -> Result<Created, C
         webhook_secret: new_webhook_secret(),
         webhook_url: None,
         created_at: now(),
+        upi_id: None,
     };
     match merchants::insert(store, &merchant, false).await {
         Ok(_) => Ok(Created {
@@ -288,6 +313,7 @@ pub async fn seed_test_merchant(store: &Store) -> Result<bool, sqlx::Error> {
         webhook_secret: test_merchant::WEBHOOK_SECRET.into(),
         webhook_url: None,
         created_at: now(),
+        upi_id: Some(test_merchant::UPI_ID.into()),
     };
     merchants::insert(store, &m, true).await
 }

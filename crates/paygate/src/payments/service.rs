@@ -14,11 +14,16 @@
 //!   the payment's idempotency key, so a call repeated after a crash charges nothing twice.
 //! - With an idempotency key, the create and capture responses are stored in the transaction
 //!   of the change (see `idempotent`).
+//! - A UPI intent or QR payment is charged only once its customer answered (in test mode, the
+//!   simulated approval; otherwise the simulated bank answers after its delay), and one left
+//!   unanswered at `expires_at` fails with `PAYMENT_EXPIRED` without asking the processor. The
+//!   answer is recorded by a conditional update that requires the payment unexpired, and the
+//!   expiry needs the expiry passed: one or the other, never both.
 
 use paygate_core::{ForcedOutcome, OrderId, PaymentId, PaymentStatus};
 
 use super::{
-    NewPayment,
+    Instrument, NewPayment, UpiFlow, UpiLink,
     writes::{Create, Outcome, Writer},
 };
 use crate::{
@@ -27,7 +32,8 @@ use crate::{
     processor::{CallLimits, ChargeOutcome, ChargeRequest, charge_key},
     queue::JobHandler,
     store::{
-        Store,
+        Store, merchants,
+        orders::Order,
         payments::{self, Payment},
         table::{self, Page, Window},
     },
@@ -37,16 +43,30 @@ use crate::{
 pub use super::Error;
 use super::{event, event_data};
 
+/// How UPI intent and QR payments behave.
+#[derive(Clone, Debug)]
+pub struct UpiSettings {
+    /// How long the customer has to approve (`UPI_INTENT_EXPIRY_SECONDS`).
+    pub expiry: chrono::Duration,
+    /// The public checkout's base URL, where the QR is served.
+    pub base_url: String,
+    /// Test mode: the payment waits for the simulated approval or decline
+    /// (`POST /api/v1/test/payments/{id}/upi/approve|decline`) until it expires; otherwise
+    /// the simulated bank answers after its delay.
+    pub awaits_customer: bool,
+}
+
 /// The payments service.
 pub struct Payments {
     ctx: Ctx,
     writer: Writer,
     limits: CallLimits,
+    upi: UpiSettings,
 }
 
 impl Payments {
     /// The service over `ctx`, with its group-committing writer.
-    pub fn new(ctx: Ctx, limits: CallLimits) -> Self {
+    pub fn new(ctx: Ctx, limits: CallLimits, upi: UpiSettings) -> Self {
         // One batch of each kind at a time: overlapping batches on PostgreSQL measured slower
         // (the machine is CPU-bound once they overlap, and smaller batches cost more per
         // payment; see BENCHMARKS.md), and SQLite has one writer.
@@ -55,6 +75,7 @@ impl Payments {
             ctx,
             writer,
             limits,
+            upi,
         }
     }
 
@@ -75,13 +96,77 @@ impl Payments {
         if OrderId::parse(&new.order_id).is_none() {
             return Err(Error::OrderNotFound);
         }
+        let upi = match &new.instrument {
+            Instrument::UpiApp(flow) => {
+                Some(self.upi_link(merchant_id, &new.order_id, *flow).await?)
+            }
+            _ => None,
+        };
         self.writer
             .create(Create {
                 merchant_id: merchant_id.map(str::to_owned),
+                awaits_customer: upi.is_some() && self.upi.awaits_customer,
                 new,
                 replay,
+                upi,
             })
             .await
+    }
+
+    /// The link an intent or QR payment of this order is created with: the order's amount
+    /// (in INR) to its merchant's VPA.
+    async fn upi_link(
+        &self,
+        merchant_id: Option<&str>,
+        order_id: &str,
+        flow: UpiFlow,
+    ) -> Result<UpiLink, Error> {
+        let order: Order = table::get(&self.ctx.store, order_id)
+            .await?
+            .filter(|o: &Order| merchant_id.is_none_or(|m| m == o.merchant_id))
+            .ok_or(Error::OrderNotFound)?;
+        if order.currency != "INR" {
+            return Err(Error::UpiNotInr);
+        }
+        let merchant = merchants::get(&self.ctx.store, &order.merchant_id)
+            .await?
+            .ok_or(Error::OrderNotFound)?;
+        let payee = merchant.upi_id.ok_or(Error::NoUpiId)?;
+        Ok(UpiLink {
+            flow,
+            payee,
+            payee_name: merchant.name,
+            amount: order.amount.to_major_string(),
+            order_id: order.id,
+            base_url: self.upi.base_url.clone(),
+            expires_at: self.ctx.now() + self.upi.expiry,
+        })
+    }
+
+    /// Records the customer's answer to an intent or QR payment (the test endpoints'
+    /// simulated approval or decline, with the payer's VPA when given) and brings its job
+    /// forward. Refused unless the payment is pending, unanswered and unexpired.
+    pub async fn answer_upi(
+        &self,
+        id: &str,
+        approve: bool,
+        payer: Option<&str>,
+    ) -> Result<Payment, Error> {
+        let outcome = if approve { "success" } else { "failure" };
+        let mut tx = self.ctx.store.begin().await?;
+        let Some(answered) =
+            payments::answer_upi(&mut tx, id, outcome, payer, self.ctx.now()).await?
+        else {
+            return Err(match payments::get_in(&mut tx, id).await? {
+                None => Error::NotFound,
+                Some(_) => Error::NotAwaitingApproval,
+            });
+        };
+        let jobs = [crate::queue::JobSpec::now(crate::queue::PAYMENTS, id)];
+        self.ctx.queue.stage(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        Ok(answered)
     }
 
     /// Captures a successful payment, in full. `amount`, when given, must equal the payment's
@@ -129,6 +214,21 @@ impl Payments {
                 _ => Processed::AlreadyFinal,
             });
         };
+        let awaiting = payment.expires_at.filter(|_| {
+            matches!(payment.upi_flow.as_deref(), Some("intent" | "qr"))
+                && payment.forced_outcome.is_none()
+        });
+        if let Some(expiry) = awaiting {
+            if at >= expiry {
+                // Unanswered at its expiry: failed, the processor never asked.
+                return self.expire(payment_id).await;
+            }
+            if self.upi.awaits_customer {
+                // Too early (the sweep queued it again): back to waiting for the customer.
+                payments::release_lease(&self.ctx.store, payment_id, &self.ctx.owner).await?;
+                return Ok(Processed::Busy(expiry));
+            }
+        }
         let request = ChargeRequest {
             idempotency_key: charge_key(&payment.id),
             payment_id: payment.id.clone(),
@@ -173,6 +273,26 @@ impl Payments {
         tracing::info!(payment = %updated.id, status = %status, "payment processed");
         metrics::counter!("paygate_payments_total", "status" => status.as_str()).increment(1);
         Ok(Processed::Finished(status))
+    }
+}
+
+impl Payments {
+    /// Fails an intent or QR payment left unanswered past its expiry.
+    async fn expire(&self, payment_id: &str) -> anyhow::Result<Processed> {
+        let outcome = Outcome {
+            id: payment_id.to_owned(),
+            status: PaymentStatus::Failed,
+            error: Some((
+                "PAYMENT_EXPIRED".to_owned(),
+                "The customer did not approve the payment in time".to_owned(),
+            )),
+        };
+        if self.writer.finish(outcome).await?.is_none() {
+            return Ok(Processed::AlreadyFinal);
+        }
+        tracing::info!(payment = %payment_id, "payment expired");
+        metrics::counter!("paygate_payments_total", "status" => "failed").increment(1);
+        Ok(Processed::Finished(PaymentStatus::Failed))
     }
 }
 

@@ -15,12 +15,15 @@
 //! A batch whose transaction fails as a whole (a fault of the database, not of a request) is
 //! retried one request at a time, so only the request at fault fails.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use paygate_core::{Method, OrderStatus, PaymentId, PaymentStatus};
 
-use super::{Error, Instrument, NewPayment, event, event_data};
+use super::{Error, Instrument, NewPayment, UpiLink, event, event_data};
 use crate::{
     batch::{Batcher, Stages, per_request},
     idempotent::{self, Replay},
@@ -41,6 +44,11 @@ pub struct Create {
     pub merchant_id: Option<String>,
     pub new: NewPayment,
     pub replay: Option<Replay<Payment>>,
+    /// For an intent or QR payment: its link, QR and expiry.
+    pub upi: Option<UpiLink>,
+    /// The payment's job waits for the customer's answer (test mode): it runs at the
+    /// payment's expiry unless an answer brings it forward.
+    pub awaits_customer: bool,
 }
 
 /// A final status to record.
@@ -131,7 +139,10 @@ impl Writer {
 }
 
 fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
+    let id = PaymentId::generate().into_string();
+    let (mut upi_flow, mut upi_uri, mut upi_qr_url, mut expires_at) = (None, None, None, None);
     let (method, vpa, network, last4, forced) = match &op.new.instrument {
+        // Collect keeps the shape it always had (no `upi` object): no flow recorded.
         Instrument::Upi(vpa) => (
             Method::Upi,
             Some(vpa.as_str().to_owned()),
@@ -139,6 +150,14 @@ fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
             None,
             vpa.forced_outcome(),
         ),
+        Instrument::UpiApp(flow) => {
+            upi_flow = Some(flow.as_str().to_owned());
+            if let Some(link) = &op.upi {
+                let (uri, qr) = link.for_payment(&id);
+                (upi_uri, upi_qr_url, expires_at) = (Some(uri), Some(qr), Some(link.expires_at));
+            }
+            (Method::Upi, None, None, None, None)
+        }
         Instrument::Card(card) => (
             Method::Card,
             None,
@@ -148,7 +167,7 @@ fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
         ),
     };
     NewRow {
-        id: PaymentId::generate().into_string(),
+        id,
         order_id: op.new.order_id.clone(),
         merchant_filter: op.merchant_id.clone(),
         method,
@@ -156,6 +175,10 @@ fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
         card_network: network,
         card_last4: last4,
         forced_outcome: forced.map(|f| f.as_str().into()),
+        upi_flow,
+        upi_uri,
+        upi_qr_url,
+        expires_at,
         at,
     }
 }
@@ -221,9 +244,23 @@ async fn create_all(
             ]
         })
         .collect();
+    // An intent or QR payment waiting for its customer is processed at its expiry, unless the
+    // customer's answer brings its job forward.
+    let waiting: HashSet<&str> = ops
+        .iter()
+        .zip(&rows)
+        .filter(|(op, _)| op.awaits_customer)
+        .map(|(_, row)| row.id.as_str())
+        .collect();
     let mut jobs: Vec<JobSpec> = kept
         .iter()
-        .map(|p| JobSpec::at(PAYMENTS, p.id.clone(), at))
+        .map(|p| {
+            let run_at = match p.expires_at {
+                Some(expiry) if waiting.contains(p.id.as_str()) => expiry,
+                _ => at,
+            };
+            JobSpec::at(PAYMENTS, p.id.clone(), run_at)
+        })
         .collect();
     jobs.extend(webhooks::record_events(&mut tx, &events).await?);
     stages.mark("events and deliveries");

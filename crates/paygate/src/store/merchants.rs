@@ -15,6 +15,8 @@ pub struct Merchant {
     pub webhook_secret: String,
     pub webhook_url: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The VPA the merchant receives UPI payments at: the payee of intent and QR payments.
+    pub upi_id: Option<String>,
 }
 
 impl std::fmt::Debug for Merchant {
@@ -28,7 +30,7 @@ impl std::fmt::Debug for Merchant {
 
 macro_rules! cols {
     () => {
-        "id, name, email, api_key, api_secret_hash, webhook_secret, webhook_url, created_at"
+        "id, name, email, api_key, api_secret_hash, webhook_secret, webhook_url, created_at, upi_id"
     };
 }
 
@@ -39,18 +41,18 @@ pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<boo
         concat!(
             "INSERT INTO merchants (",
             cols!(),
-            ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING"
+            ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) ON CONFLICT (id) DO NOTHING"
         )
     } else {
         concat!(
             "INSERT INTO merchants (",
             cols!(),
-            ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+            ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)"
         )
     };
     let done = sql!(on_write(store) => execute(
         sql, &m.id, &m.name, &m.email, &m.api_key, &m.api_secret_hash, &m.webhook_secret,
-        &m.webhook_url, m.created_at,
+        &m.webhook_url, m.created_at, &m.upi_id,
     ))?;
     Ok(done == 1)
 }
@@ -121,6 +123,20 @@ pub async fn set_webhook_url(
         cols!()
     );
     sql!(on_write(store) => fetch_optional(sql, id, url, now))
+}
+
+/// Sets (or clears) the VPA the merchant receives UPI payments at; returns the merchant.
+pub async fn set_upi_id(
+    store: &Store,
+    id: &str,
+    upi_id: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE merchants SET upi_id = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+        cols!()
+    );
+    sql!(on_write(store) => fetch_optional(sql, id, upi_id, now))
 }
 
 /// Replaces the merchant's webhook secret; returns the updated merchant.

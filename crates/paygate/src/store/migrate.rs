@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "due work", "0010_due_work"),
     migration!(11, "hardening", "0011_hardening"),
     migration!(12, "liveness", "0012_liveness"),
+    migration!(13, "upi intent", "0013_upi_intent"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -37,13 +37,22 @@ pub struct Payment {
     pub processor_calls: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `collect`, `intent` or `qr` (UPI payments made since the flows were recorded).
+    pub upi_flow: Option<String>,
+    /// The `upi://pay` link of an intent or QR payment.
+    pub upi_uri: Option<String>,
+    /// Where the QR of an intent or QR payment is served (SVG).
+    pub upi_qr_url: Option<String>,
+    /// When an intent or QR payment not approved by then fails (`PAYMENT_EXPIRED`).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 macro_rules! cols {
     () => {
         "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
          status, captured, error_code, error_description, forced_outcome, captured_at, \
-         amount_refunded, processor_lease_until, processor_calls, created_at, updated_at"
+         amount_refunded, processor_lease_until, processor_calls, created_at, updated_at, \
+         upi_flow, upi_uri, upi_qr_url, expires_at"
     };
 }
 
@@ -165,6 +174,10 @@ pub struct NewRow {
     pub card_network: Option<String>,
     pub card_last4: Option<String>,
     pub forced_outcome: Option<String>,
+    pub upi_flow: Option<String>,
+    pub upi_uri: Option<String>,
+    pub upi_qr_url: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
 }
 
@@ -188,15 +201,21 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
             "forced_outcome",
             rows.iter().map(|r| r.forced_outcome.clone()),
         )
+        .opt_text("upi_flow", rows.iter().map(|r| r.upi_flow.clone()))
+        .opt_text("upi_uri", rows.iter().map(|r| r.upi_uri.clone()))
+        .opt_text("upi_qr_url", rows.iter().map(|r| r.upi_qr_url.clone()))
+        .opt_time("expires_at", rows.iter().map(|r| r.expires_at))
         .time("at", rows.iter().map(|r| r.at));
     super::rows::fetch(
         tx,
         input,
         concat!(
             "INSERT INTO payments (id, merchant_id, order_id, amount, currency, method, vpa, card_network, ",
-            "card_last4, status, captured, forced_outcome, amount_refunded, created_at, updated_at) ",
+            "card_last4, status, captured, forced_outcome, amount_refunded, created_at, updated_at, ",
+            "upi_flow, upi_uri, upi_qr_url, expires_at) ",
             "SELECT v.id, o.merchant_id, o.id, o.amount, o.currency, v.method, v.vpa, v.card_network, ",
-            "v.card_last4, 'pending', FALSE, v.forced_outcome, 0, v.at, v.at ",
+            "v.card_last4, 'pending', FALSE, v.forced_outcome, 0, v.at, v.at, ",
+            "v.upi_flow, v.upi_uri, v.upi_qr_url, v.expires_at ",
             "FROM v JOIN orders o ON o.id = v.order_id ",
             "WHERE o.status = 'created' AND (v.merchant_filter IS NULL OR o.merchant_id = v.merchant_filter) ",
             "ON CONFLICT DO NOTHING RETURNING ",
@@ -230,6 +249,34 @@ pub async fn begin_processor_calls(
         super::rows::qualified("payments", cols!())
     );
     super::rows::fetch_write(store, input, &sql).await
+}
+
+/// Records the customer's answer to an intent or QR payment (`outcome`: `success` or
+/// `failure`, the payer's VPA when known), once: only while it is pending, unanswered and not
+/// expired at `now`. Returns the payment when this call recorded it.
+pub async fn answer_upi(
+    tx: &mut Tx,
+    id: &str,
+    outcome: &str,
+    payer: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Payment>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE payments SET forced_outcome = $2, vpa = COALESCE($3, vpa), updated_at = $4 ",
+        "WHERE id = $1 AND status = 'pending' AND upi_flow IN ('intent', 'qr') ",
+        "AND forced_outcome IS NULL AND expires_at > $4 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, outcome, payer, now))
+}
+
+/// Gives up a processor lease this run took without asking the processor (an intent or QR
+/// payment still waiting for its customer).
+pub async fn release_lease(store: &Store, id: &str, owner: &str) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE payments SET processor_lease_until = NULL \
+               WHERE id = $1 AND status = 'pending' AND processor_lease_owner = $2";
+    sql!(on_write(store) => execute(sql, id, owner))?;
+    Ok(())
 }
 
 /// A payment's final status, as the batched update takes it.

@@ -76,6 +76,8 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
                     merchant_id: Some(me.to_owned()),
                     new,
                     replay: None,
+                    upi: None,
+                    awaits_customer: false,
                 })
                 .collect(),
         )

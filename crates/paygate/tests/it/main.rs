@@ -25,5 +25,6 @@ mod production;
 mod refunds;
 mod scale;
 mod security;
+mod upi;
 mod validation;
 mod webhooks;

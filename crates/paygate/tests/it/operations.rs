@@ -26,10 +26,12 @@ async fn the_merchant_endpoint_shows_the_account_and_no_secret(backend: Backend)
             "email",
             "id",
             "name",
+            "upi_id",
             "webhook_url"
         ]
     );
     assert_eq!(body["id"], "550e8400-e29b-41d4-a716-446655440000");
+    assert_eq!(body["upi_id"], "testmerchant@paygate");
     assert_eq!(body["email"], "test@example.com");
     assert_eq!(body["api_key"], KEY);
     let text = body.to_string();

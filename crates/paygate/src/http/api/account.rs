@@ -21,6 +21,9 @@ pub struct MerchantBody {
     pub api_key: String,
     /// The default webhook URL, `null` when webhooks are off.
     pub webhook_url: Option<String>,
+    /// The VPA UPI intent and QR payments are paid to; `null` when not set (set it on the
+    /// dashboard).
+    pub upi_id: Option<String>,
     /// When the account was created (ISO 8601).
     pub created_at: String,
 }
@@ -37,6 +40,7 @@ pub async fn merchant(Authed(m): Authed) -> ApiResult {
         email: m.email,
         api_key: m.api_key,
         webhook_url: m.webhook_url,
+        upi_id: m.upi_id,
         created_at: iso(m.created_at),
     })
 }

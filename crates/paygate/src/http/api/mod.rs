@@ -46,10 +46,17 @@ fn positive_amount(amount: Option<i64>) -> ApiResult<Option<i64>> {
 /// API port and on the checkout port (where the page calls them on its own origin).
 /// Limited per client address when `CHECKOUT_RATE_LIMIT_PER_SECOND` is set.
 pub fn public_routes_v1(app: &ApiState) -> OpenApiRouter<ApiState> {
-    let routes = OpenApiRouter::default()
+    let mut routes = OpenApiRouter::default()
         .routes(routes!(orders::get_public))
         .routes(routes!(payments::create_public))
-        .routes(routes!(payments::get_public));
+        .routes(routes!(payments::get_public))
+        .routes(routes!(payments::qr));
+    if app.settings.test_endpoints {
+        // The checkout's "Simulate approve / decline" beside the QR, on the page's origin.
+        routes = routes
+            .routes(routes!(payments::approve_upi))
+            .routes(routes!(payments::decline_upi));
+    }
     limited(routes, app.settings.public_rate_limits.as_ref())
 }
 

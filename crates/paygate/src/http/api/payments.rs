@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use axum::{
     Json,
     extract::{Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse as _, Response},
 };
 use chrono::{DateTime, Datelike as _, Utc};
 use paygate_core::{Card, CardError, CardInput, Method, PaymentStatus, Vpa};
@@ -18,7 +19,7 @@ use super::{
     Paging, PagingParams, render,
 };
 use crate::{
-    payments::{Instrument, NewPayment, service},
+    payments::{Instrument, NewPayment, UpiFlow, service},
     store::{
         now,
         payments::{Filter, Payment},
@@ -33,15 +34,30 @@ pub struct CreatePayment {
     /// The order to pay (`order_…`): its amount and currency are the payment's.
     #[schema(example = "order_NXhj67fGH2jk9mPq")]
     pub order_id: String,
-    /// How the customer pays: `upi` (with `vpa`) or `card` (with `card`).
+    /// How the customer pays: `upi` (with `upi`, or `vpa` for collect) or `card` (with `card`).
     #[schema(example = "upi")]
     pub method: String,
-    /// The customer's UPI id, `handle@provider`, for `upi`. `success@paygate` and
-    /// `failure@paygate` force the test outcome.
+    /// For `upi`: how the customer approves. `{"flow": "intent"}` (a `upi://pay` link that
+    /// opens the customer's UPI app) or `{"flow": "qr"}` (the same link as a QR code) need no
+    /// VPA; `{"flow": "collect", "vpa": …}` sends a request to the customer's VPA.
+    pub upi: Option<UpiRequest>,
+    /// The customer's UPI id, `handle@provider`, for UPI collect (a top-level `vpa` without
+    /// `upi` means collect). `success@paygate` and `failure@paygate` force the test outcome.
     #[schema(example = "user@paytm")]
     pub vpa: Option<String>,
     /// The card, for `card`. Only its network and last four digits are kept.
     pub card: Option<CardBody>,
+}
+
+/// How a UPI payment is approved.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpiRequest {
+    /// `intent`, `qr` or `collect`.
+    #[schema(example = "intent")]
+    pub flow: String,
+    /// The customer's VPA, for `collect` only.
+    pub vpa: Option<String>,
 }
 
 /// A card as a payment request carries it. (No `Debug`: the number and CVV never reach a log.)
@@ -70,18 +86,38 @@ impl CreatePayment {
     fn parse(self, today: chrono::DateTime<chrono::Utc>) -> ApiResult<NewPayment> {
         let instrument = match Method::parse(&self.method) {
             Some(Method::Upi) => {
-                let vpa = self
-                    .vpa
-                    .ok_or_else(|| ApiError::bad_request("vpa is required"))?;
-                Instrument::Upi(Vpa::parse(&vpa).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_VPA",
-                        "VPA format is invalid",
-                    )
-                })?)
+                let flow = match &self.upi {
+                    Some(upi) => UpiFlow::parse(&upi.flow).ok_or_else(|| {
+                        ApiError::bad_request("upi.flow must be one of: intent, qr, collect")
+                    })?,
+                    None => UpiFlow::Collect,
+                };
+                let vpa = self.upi.and_then(|u| u.vpa).or(self.vpa);
+                match flow {
+                    UpiFlow::Collect => {
+                        let vpa = vpa.ok_or_else(|| {
+                            ApiError::bad_request("vpa is required for UPI collect")
+                        })?;
+                        Instrument::Upi(Vpa::parse(&vpa).ok_or_else(|| {
+                            ApiError::new(
+                                StatusCode::BAD_REQUEST,
+                                "INVALID_VPA",
+                                "VPA format is invalid",
+                            )
+                        })?)
+                    }
+                    _ if vpa.is_some() => {
+                        return Err(ApiError::bad_request(
+                            "vpa is only for UPI collect; intent and QR payments take none",
+                        ));
+                    }
+                    app => Instrument::UpiApp(app),
+                }
             }
             Some(Method::Card) => {
+                if self.upi.is_some() {
+                    return Err(ApiError::bad_request("upi is only for UPI payments"));
+                }
                 let card = self
                     .card
                     .ok_or_else(|| ApiError::bad_request("card is required"))?;
@@ -172,6 +208,92 @@ pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdP
 pub async fn get_public(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult {
     let payment = service::get(&app.store, None, &id).await?;
     render(PublicPaymentBody::from(&payment))
+}
+
+/// The QR code of a UPI intent or QR payment (public).
+///
+/// An SVG image of the payment's `upi://pay` link, for the customer's UPI app to scan.
+#[utoipa::path(get, path = "/payments/{id}/upi/qr.svg", operation_id = "getPaymentQr", tag = "Checkout", params(IdParam),
+    responses((status = 200, description = "The QR code", content_type = "image/svg+xml", body = String)))]
+pub async fn qr(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult<Response> {
+    let payment = service::get(&app.store, None, &id).await?;
+    let uri = payment
+        .upi_uri
+        .ok_or_else(|| ApiError::not_found("This payment has no UPI QR code"))?;
+    let code = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|_| ApiError::not_found("This payment has no UPI QR code"))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+/// The customer's answer to a UPI intent or QR payment, in test mode.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpiAnswer {
+    /// The payer's VPA, recorded on the payment (optional).
+    pub vpa: Option<String>,
+}
+
+async fn answer_upi(app: &ApiState, id: &str, approve: bool, body: &[u8]) -> ApiResult {
+    // The body is optional: none, or `{"vpa": …}`.
+    let body: UpiAnswer = if body.iter().all(u8::is_ascii_whitespace) {
+        UpiAnswer::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let payer = match body.vpa {
+        Some(v) => Some(Vpa::parse(&v).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_VPA",
+                "VPA format is invalid",
+            )
+        })?),
+        None => None,
+    };
+    let payment = app
+        .payments
+        .answer_upi(id, approve, payer.as_ref().map(Vpa::as_str))
+        .await?;
+    render(PublicPaymentBody::from(&payment))
+}
+
+/// Simulate the customer approving a UPI intent or QR payment (test mode only).
+///
+/// The simulated bank then charges it (after the test processing delay). Refused unless the
+/// payment is pending, unanswered and not expired.
+#[utoipa::path(post, path = "/test/payments/{id}/upi/approve", operation_id = "approveUpiPayment", tag = "Test", params(IdParam),
+    request_body(content = Option<UpiAnswer>),
+    responses((status = 200, description = "The payment, still `pending` until processed", body = PublicPaymentBody),
+        (status = 400, description = "Not a pending, unanswered, unexpired UPI intent or QR payment; or a malformed body", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such payment", body = crate::http::error::ErrorBody)))]
+pub async fn approve_upi(
+    State(app): State<ApiState>,
+    IdPath(id): IdPath,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    answer_upi(&app, &id, true, &body).await
+}
+
+/// Simulate the customer declining a UPI intent or QR payment (test mode only).
+#[utoipa::path(post, path = "/test/payments/{id}/upi/decline", operation_id = "declineUpiPayment", tag = "Test", params(IdParam),
+    responses((status = 200, description = "The payment, `failed` once processed", body = PublicPaymentBody),
+        (status = 400, description = "Not a pending, unanswered, unexpired UPI intent or QR payment", body = crate::http::error::ErrorBody),
+        (status = 404, description = "No such payment", body = crate::http::error::ErrorBody)))]
+pub async fn decline_upi(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult {
+    answer_upi(&app, &id, false, &[]).await
 }
 
 /// Capture a successful payment.

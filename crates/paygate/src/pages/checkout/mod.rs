@@ -104,6 +104,11 @@ struct Checkout {
     embedded: bool,
     /// The framing page's origin, for `postMessage` (empty when unknown).
     parent_origin: String,
+    /// The merchant's VPA when it takes UPI intent and QR payments (INR orders); empty: UPI
+    /// collect only.
+    payee: String,
+    /// Test mode: "Simulate approve" and "Simulate decline" beside the QR.
+    simulate: bool,
 }
 
 /// `GET /checkout?order_id=…[&embedded=true][&origin=…]`.
@@ -129,10 +134,13 @@ async fn checkout(
         let text = "This order has already been paid. Thank you!";
         return say(StatusCode::OK, "Already paid", text);
     }
-    let merchant = match merchants::get(&app.store, &order.merchant_id).await {
-        Ok(m) => m.map(|m| m.name).unwrap_or_default(),
+    let (merchant, upi_id) = match merchants::get(&app.store, &order.merchant_id).await {
+        Ok(m) => m.map(|m| (m.name, m.upi_id)).unwrap_or_default(),
         Err(e) => return ApiError::internal(&e).into_response(),
     };
+    let payee = upi_id
+        .filter(|_| order.currency == "INR")
+        .unwrap_or_default();
     // The parent page's origin, for postMessage; only a well-formed http(s) origin is kept.
     let parent_origin = q
         .get("origin")
@@ -146,6 +154,8 @@ async fn checkout(
         merchant,
         embedded,
         parent_origin,
+        payee,
+        simulate: app.settings.test_endpoints,
     };
     page(StatusCode::OK, &view)
 }

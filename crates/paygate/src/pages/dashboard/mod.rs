@@ -65,6 +65,7 @@ pub fn router(state: PagesState, document: Document) -> Router {
             "/dashboard/credentials/rotate",
             post(overview::rotate_credentials),
         )
+        .route("/dashboard/upi", post(overview::save_upi))
         .route("/dashboard/transactions", get(transactions::page))
         .route("/dashboard/transactions.csv", get(transactions::export_csv))
         .route("/dashboard/payments/{id}", get(payment::page))

@@ -9,7 +9,7 @@ use axum::{
 };
 use paygate_core::display_amount;
 
-use super::{F, Frame, SignedIn, internal, revealable_secret};
+use super::{F, Frame, SignedIn, answer_form, internal, revealable_secret};
 use crate::{
     merchants,
     pages::{PagesState, page as render},
@@ -33,6 +33,8 @@ struct Overview<'a> {
     /// A secret just rotated (shown once), or the seeded merchant's public one.
     new_secret: Option<&'a str>,
     public_secret: Option<&'static str>,
+    /// The VPA intent and QR payments are paid to.
+    upi_id: Option<String>,
     total: i64,
     /// Collected per currency, the largest first (one line each; `₹0.00` with none).
     amounts: Vec<String>,
@@ -216,6 +218,7 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         api_key: s.merchant.api_key.clone(),
         new_secret,
         public_secret: revealable_secret(&s.merchant),
+        upi_id: s.merchant.upi_id.clone(),
         total: stats.total,
         amounts: if stats.amounts.is_empty() {
             vec![display_amount(0, "INR")]
@@ -259,6 +262,22 @@ pub async fn rotate_credentials(
         }
         Err(e) => internal(&e),
     }
+}
+
+/// `POST /dashboard/upi`: sets (or, empty, clears) the VPA intent and QR payments are paid to.
+pub async fn save_upi(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
+    let upi_id = f.get("upi_id").map(|u| u.trim()).filter(|u| !u.is_empty());
+    answer_form(&app, &s, &f, "/dashboard", async {
+        Ok(
+            match merchants::set_upi_id(&app.store, &s.merchant.id, upi_id).await {
+                Ok(()) if upi_id.is_some() => "UPI ID saved.".to_owned(),
+                Ok(()) => "UPI ID cleared: intent and QR payments are off.".to_owned(),
+                Err(None) => "UPI ID is not a valid VPA (name@bank).".to_owned(),
+                Err(Some(e)) => return Err(crate::http::error::ApiError::internal(&e)),
+            },
+        )
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,0 +1,96 @@
+//! The configuration's parsing and validation.
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Config, String> {
+    Config::from_args(std::iter::once("paygate").chain(args.iter().copied()))
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let c = parse(&[
+        "--host",
+        "127.0.0.1",
+        "--database-url",
+        "sqlite://./data/paygate.db",
+    ])
+    .expect("defaults are valid");
+    assert_eq!(
+        (c.port, c.dashboard_port, c.checkout_port),
+        (8000, 3000, 3001)
+    );
+    assert_eq!(
+        c.processing_delay,
+        (Duration::from_millis(5000), Duration::from_millis(10000))
+    );
+    assert_eq!(
+        c.refund_delay,
+        (Duration::from_millis(3000), Duration::from_millis(5000))
+    );
+    assert!(c.test_payment_success);
+}
+
+#[test]
+fn bad_values_name_the_setting() {
+    let e = parse(&["--upi-success-rate", "1.5"]).unwrap_err();
+    assert!(e.contains("UPI_SUCCESS_RATE"), "{e}");
+    let e = parse(&["--processing-delay-min", "20000"]).unwrap_err();
+    assert!(e.contains("PROCESSING_DELAY_MIN"), "{e}");
+    let e = parse(&["--database-url", "mysql://x"]).unwrap_err();
+    assert!(e.contains("DATABASE_URL"), "{e}");
+    let e = parse(&["--port", "eighty"]).unwrap_err();
+    assert!(e.contains("PORT"), "{e}");
+    let e = parse(&["--refund-delay-min", "9000"]).unwrap_err();
+    assert!(e.contains("REFUND_DELAY_MIN"), "{e}");
+}
+
+#[test]
+fn production_turns_the_test_conveniences_off_and_refuses_test_mode() {
+    let c = parse(&["--env", "production"]).expect("production defaults are valid");
+    assert_eq!(c.environment, Environment::Production);
+    assert!(!c.seed_test_merchant && !c.test_endpoints && !c.test_mode);
+    assert!(!c.webhook_allow_loopback && !c.webhook_allow_private);
+    assert!(
+        c.posture()
+            .starts_with("production posture: test merchant off"),
+        "{}",
+        c.posture()
+    );
+    let same = parse(&["--production"]).unwrap();
+    assert_eq!(same.environment, Environment::Production);
+    for (flag, name) in [
+        ("--test-mode", "TEST_MODE"),
+        ("--seed-test-merchant", "SEED_TEST_MERCHANT"),
+        ("--test-endpoints", "TEST_ENDPOINTS"),
+        ("--webhook-allow-loopback", "WEBHOOK_ALLOW_LOOPBACK"),
+    ] {
+        let e = parse(&["--production", flag, "true"]).unwrap_err();
+        assert!(e.contains(name) && e.contains("production"), "{e}");
+    }
+    let e = parse(&["--production", "--test-fault-pause", "after-claim:10"]).unwrap_err();
+    assert!(e.contains("TEST_FAULT_PAUSE"), "{e}");
+    let private = parse(&["--production", "--webhook-allow-private", "true"]).unwrap();
+    assert!(
+        private.webhook_allow_private,
+        "private networks can be allowed on purpose"
+    );
+    let e = parse(&["--env", "staging"]).unwrap_err();
+    assert!(e.contains("PAYGATE_ENV"), "{e}");
+    let dev = parse(&[]).unwrap();
+    assert!(dev.seed_test_merchant && dev.test_endpoints && dev.webhook_allow_loopback);
+    assert!(!dev.test_mode);
+}
+
+#[test]
+fn test_payment_success_is_true_unless_false() {
+    assert!(
+        !parse(&["--test-payment-success", "false"])
+            .unwrap()
+            .test_payment_success
+    );
+    assert!(
+        parse(&["--test-payment-success", "no"])
+            .unwrap()
+            .test_payment_success
+    );
+}
