@@ -134,7 +134,7 @@ impl<'a> From<&'a Payment> for PaymentFields<'a> {
 pub struct PaymentBody<'a> {
     #[serde(flatten)]
     pub fields: PaymentFields<'a>,
-    /// The customer's UPI id (UPI collect; intent and QR once the bank reports it).
+    /// The customer's UPI id (UPI collect; intent and QR when the customer's answer carries it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpa: Option<&'a str>,
     /// For UPI intent and QR: the flow and the link to approve the payment with.

@@ -142,7 +142,7 @@ impl From<payments::service::Error> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "UPI_ID_NOT_SET",
                 "The merchant has no UPI id (upi_id) to receive intent and QR payments: set it on \
-                 the dashboard's Settings page, or use UPI collect",
+                 the dashboard's overview, or use UPI collect",
             ),
             E::UpiNotInr => Self::bad_request("UPI intent and QR payments are in INR only"),
             E::NotAwaitingApproval => Self::bad_request(

@@ -162,7 +162,10 @@ impl Payments {
                 Some(_) => Error::NotAwaitingApproval,
             });
         };
-        let jobs = [crate::queue::JobSpec::now(crate::queue::PAYMENTS, id)];
+        // `Again`: a run that started before the answer (and may have read none) runs again.
+        let mut job = crate::queue::JobSpec::now(crate::queue::PAYMENTS, id);
+        job.existing = crate::store::jobs::Existing::Again;
+        let jobs = [job];
         self.ctx.queue.stage(&mut tx, &jobs).await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
@@ -214,14 +217,18 @@ impl Payments {
                 _ => Processed::AlreadyFinal,
             });
         };
+        // Waiting for the customer: unanswered, and the bank never asked (in test mode it is
+        // asked only once the customer answered; outside it, a run after the first may have
+        // asked, so that one asks the bank what it did instead of expiring).
         let awaiting = payment.expires_at.filter(|_| {
             matches!(payment.upi_flow.as_deref(), Some("intent" | "qr"))
                 && payment.forced_outcome.is_none()
+                && (self.upi.awaits_customer || payment.processor_calls <= 1)
         });
         if let Some(expiry) = awaiting {
             if at >= expiry {
                 // Unanswered at its expiry: failed, the processor never asked.
-                return self.expire(payment_id).await;
+                return self.expire(payment_id, at).await;
             }
             if self.upi.awaits_customer {
                 // Too early (the sweep queued it again): back to waiting for the customer.
@@ -266,6 +273,7 @@ impl Payments {
             id: payment_id.to_owned(),
             status,
             error,
+            unanswered_only: false,
         };
         let Some(updated) = self.writer.finish(outcome).await? else {
             return Ok(Processed::AlreadyFinal);
@@ -278,7 +286,11 @@ impl Payments {
 
 impl Payments {
     /// Fails an intent or QR payment left unanswered past its expiry.
-    async fn expire(&self, payment_id: &str) -> anyhow::Result<Processed> {
+    async fn expire(
+        &self,
+        payment_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<Processed> {
         let outcome = Outcome {
             id: payment_id.to_owned(),
             status: PaymentStatus::Failed,
@@ -286,9 +298,17 @@ impl Payments {
                 "PAYMENT_EXPIRED".to_owned(),
                 "The customer did not approve the payment in time".to_owned(),
             )),
+            unanswered_only: true,
         };
         if self.writer.finish(outcome).await?.is_none() {
-            return Ok(Processed::AlreadyFinal);
+            // Final already, or the customer's answer came first: then it is charged now.
+            return Ok(match payments::get(&self.ctx.store, payment_id).await? {
+                Some(p) if p.status == PaymentStatus::Pending => {
+                    payments::release_lease(&self.ctx.store, payment_id, &self.ctx.owner).await?;
+                    Processed::Busy(at)
+                }
+                _ => Processed::AlreadyFinal,
+            });
         }
         tracing::info!(payment = %payment_id, "payment expired");
         metrics::counter!("paygate_payments_total", "status" => "failed").increment(1);

@@ -56,6 +56,8 @@ pub struct Outcome {
     pub id: String,
     pub status: PaymentStatus,
     pub error: Option<(String, String)>,
+    /// An expiry: recorded only while the customer has not answered.
+    pub unanswered_only: bool,
 }
 
 type Answer<T> = Result<T, Error>;
@@ -306,6 +308,7 @@ async fn finish_all(
             status: o.status,
             error_code: o.error.as_ref().map(|e| e.0.clone()),
             error_description: o.error.as_ref().map(|e| e.1.clone()),
+            unanswered_only: o.unanswered_only,
             at,
         })
         .collect();

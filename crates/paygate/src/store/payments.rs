@@ -286,6 +286,9 @@ pub struct Finish {
     pub status: PaymentStatus,
     pub error_code: Option<String>,
     pub error_description: Option<String>,
+    /// An expiry: only while the customer has not answered (no forced outcome recorded), so
+    /// an approval and the expiry never both take effect.
+    pub unanswered_only: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -300,11 +303,13 @@ pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sq
             "error_description",
             rows.iter().map(|r| r.error_description.clone()),
         )
+        .bool("unanswered_only", rows.iter().map(|r| r.unanswered_only))
         .time("at", rows.iter().map(|r| r.at));
     let sql = format!(
         "UPDATE payments SET status = v.status, error_code = v.error_code, \
          error_description = v.error_description, processor_lease_until = NULL, updated_at = v.at \
-         FROM v WHERE payments.id = v.id AND payments.status = 'pending' RETURNING {}",
+         FROM v WHERE payments.id = v.id AND payments.status = 'pending' \
+         AND (NOT v.unanswered_only OR payments.forced_outcome IS NULL) RETURNING {}",
         super::rows::qualified("payments", cols!())
     );
     super::rows::fetch(tx, input, &sql).await

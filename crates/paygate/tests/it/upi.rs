@@ -198,8 +198,13 @@ async fn outside_test_mode_the_bank_answers_an_intent_payment(backend: Backend) 
     assert_eq!(done["status"], "success", "{done}");
     // No simulated answers outside test mode... unless the test endpoints are on; they
     // refuse a payment that is not waiting.
-    let (status, _) = answer(&t, p["id"].as_str().unwrap(), "approve", None).await;
-    assert_ne!(status, 200);
+    let (status, body) = answer(&t, p["id"].as_str().unwrap(), "approve", None).await;
+    assert_error(
+        reqwest::StatusCode::from_u16(status).unwrap(),
+        &body,
+        400,
+        "BAD_REQUEST_ERROR",
+    );
 }
 
 async fn the_flows_are_validated(backend: Backend) {
@@ -284,7 +289,37 @@ async fn the_flows_are_validated(backend: Backend) {
     );
 }
 
+async fn an_answer_recorded_first_wins_over_the_expiry(backend: Backend) {
+    // No worker: the test plays the expiry run by hand.
+    let t = TestApp::spawn_with(backend, paygate::app::Mode::Serve, &[]).await;
+    let p = app_payment(&t, 5_000, "qr").await;
+    let id = p["id"].as_str().unwrap();
+    let (status, body) = answer(&t, id, "approve", None).await;
+    assert_eq!(status, 200, "{body}");
+    // An expiry run that read the payment before the answer tries to expire it: refused.
+    let expired = t
+        .app
+        .payments
+        .writer()
+        .finish(paygate::payments::writes::Outcome {
+            id: id.to_owned(),
+            status: paygate_core::PaymentStatus::Failed,
+            error: Some(("PAYMENT_EXPIRED".into(), "late".into())),
+            unanswered_only: true,
+        })
+        .await
+        .unwrap();
+    assert!(expired.is_none(), "the answer came first");
+    let (_, now) = t.get(&format!("/api/v1/payments/{id}")).await;
+    assert_eq!(now["status"], "pending");
+    // The job the answer brought forward charges it.
+    t.run_jobs(1).await;
+    let done = t.wait_final(id).await;
+    assert_eq!(done["status"], "success", "{done}");
+}
+
 every_backend!(
+    an_answer_recorded_first_wins_over_the_expiry,
     an_intent_payment_carries_its_link_and_waits_for_the_customer,
     a_declined_qr_payment_fails_and_its_qr_is_an_svg,
     an_unapproved_payment_expires_once_without_asking_the_bank,
