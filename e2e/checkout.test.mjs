@@ -198,7 +198,14 @@ describe("UPI intent and QR", () => {
     const qr = page.locator(tid("upi-qr"));
     await qr.waitFor({ state: "visible" });
     // The image loaded (an SVG from the page's own origin) and says what it is.
-    assert.ok(await qr.evaluate((img) => img.complete && img.naturalWidth > 0));
+    const loaded = await qr.evaluate((img) =>
+      img.complete && img.naturalWidth > 0
+        ? true
+        : new Promise((ok) => {
+            img.addEventListener("load", () => ok(img.naturalWidth > 0), { once: true });
+            img.addEventListener("error", () => ok(false), { once: true });
+          }));
+    assert.ok(loaded, "the QR image loads");
     const alt = await qr.getAttribute("alt");
     assert.match(alt, /₹500\.00/);
     assert.match(alt, /testmerchant@paygate/);
