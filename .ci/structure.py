@@ -19,6 +19,7 @@ LAYERS = [
     ["merchants"],  # services, each above the ones it calls
     ["webhooks"],
     ["orders"],
+    ["payment_links"],
     ["payments"],
     ["refunds"],
     ["http"],  # adapters

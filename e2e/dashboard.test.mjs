@@ -496,7 +496,7 @@ describe("dashboard", () => {
     for (const width of [390, 1280]) {
       const page = await login("test@example.com", "password123", width);
       const someId = (await api(g, "GET", "/api/v1/payments?limit=1")).body.data[0].id;
-      for (const [name, path] of [["overview", "/dashboard"], ["transactions", "/dashboard/transactions"], ["payment", `/dashboard/payments/${someId}`], ["webhooks", "/dashboard/webhooks"], ["docs", "/dashboard/docs"]]) {
+      for (const [name, path] of [["overview", "/dashboard"], ["transactions", "/dashboard/transactions"], ["payment", `/dashboard/payments/${someId}`], ["webhooks", "/dashboard/webhooks"], ["payment-links", "/dashboard/payment-links"], ["docs", "/dashboard/docs"]]) {
         await page.goto(g.dashboard + path);
         if (width === 390) assert.equal(await scrollsSideways(page), false, `${name} scrolls sideways at 390 px`);
         await shot(page, `dashboard-${width}-${name}`);
@@ -528,6 +528,113 @@ describe("dashboard", () => {
     const page = await login();
     const status = await page.evaluate(async () => (await fetch("/dashboard/webhooks/secret", { method: "POST", body: new URLSearchParams({ csrf: "forged" }) })).status);
     assert.equal(status, 403);
+    await page.close();
+  });
+});
+
+describe("payment links", () => {
+  async function waitLink(id, status) {
+    for (let i = 0; i < 300; i++) {
+      const r = await api(g, "GET", `/api/v1/payment_links/${id}`);
+      if (r.body.status === status) return r.body;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    throw new Error(`${id} is not ${status}`);
+  }
+
+  test("a link created on the dashboard is paid on its page in two parts (UPI QR, then card) and shows paid", async () => {
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/payment-links`);
+    await page.fill(tid("link-amount"), "1000");
+    await page.fill(tid("link-description"), "Invoice 42");
+    await page.fill(tid("link-reference"), `INV-${Date.now()}`);
+    await page.check(tid("link-accept-partial"));
+    await page.fill(tid("link-first-min"), "400");
+    await page.click(tid("link-create-button"));
+    await page.locator(tid("link-created")).waitFor();
+    const url = await page.inputValue(tid("created-link-url"));
+    const id = url.split("/l/")[1];
+    assert.match(id, /^plink_/);
+    assert.ok(url.startsWith(g.checkout), url);
+    const row = page.locator(`${tid("link-row")}[data-link-id="${id}"]`);
+    assert.equal(await row.locator(tid("link-status")).textContent(), "created");
+    assert.equal(await row.locator(tid("link-url")).inputValue(), url);
+
+    // The customer pays ₹400.00 first, by UPI QR.
+    const customer = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await customer.goto(url);
+    assert.equal(await customer.locator(tid("link-amount-due")).textContent(), "₹1,000.00");
+    assert.equal(await customer.locator(tid("link-description")).textContent(), "Invoice 42");
+    await customer.fill(tid("link-amount-input"), "300");
+    await customer.click(tid("link-pay-button"));
+    assert.match(await customer.locator(tid("link-error")).textContent(), /Pay at least ₹400\.00/);
+    await customer.fill(tid("link-amount-input"), "400");
+    await customer.click(tid("link-pay-button"));
+    await customer.locator(tid("order-amount")).waitFor();
+    assert.equal(await customer.locator(tid("order-amount")).textContent(), "₹400.00");
+    await customer.click(tid("method-upi"));
+    await customer.click(tid("pay-button"));
+    await customer.locator(tid("upi-qr")).waitFor({ state: "visible" });
+    await customer.click(tid("simulate-approve"));
+    await customer.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    // Back on the link's page: what is left.
+    await customer.waitForURL(`${url}`, { timeout: 10000 });
+    assert.equal(await customer.locator(tid("link-amount-due")).textContent(), "₹600.00");
+    assert.match(await customer.locator(tid("link-paid")).textContent(), /₹400\.00 of ₹1,000\.00/);
+    assert.equal((await api(g, "GET", `/api/v1/payment_links/${id}`)).body.status, "partially_paid");
+
+    // Then the rest, by card.
+    await customer.click(tid("link-pay-button"));
+    await customer.locator(tid("order-amount")).waitFor();
+    assert.equal(await customer.locator(tid("order-amount")).textContent(), "₹600.00");
+    await customer.click(tid("method-card"));
+    await customer.fill(tid("card-number-input"), "4111 1111 1111 1111");
+    await customer.fill(tid("expiry-input"), "12/30");
+    await customer.fill(tid("cvv-input"), "123");
+    await customer.fill(tid("cardholder-name-input"), "Asha Rao");
+    await customer.click(tid("pay-button"));
+    await customer.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await customer.waitForURL(`${url}`, { timeout: 10000 });
+    await customer.locator("text=paid in full").waitFor();
+    await shot(customer, "link-paid");
+    const link = await waitLink(id, "paid");
+    assert.equal(link.amount_paid, 100000);
+    assert.equal(link.payments.length, 2);
+    await customer.close();
+
+    await page.goto(`${g.dashboard}/dashboard/payment-links`);
+    assert.equal(await row.locator(tid("link-status")).textContent(), "paid");
+    assert.equal(await row.locator(tid("link-amount-paid")).textContent(), "₹1,000.00");
+    assert.equal(await row.locator(tid("link-cancel")).count(), 0);
+    await page.close();
+  });
+
+  test("an expired link cannot be paid, and a link cancelled on the dashboard neither", async () => {
+    const expireBy = Math.floor(Date.now() / 1000) + 2;
+    const expiring = (await api(g, "POST", "/api/v1/payment_links", { amount: 5000, expire_by: expireBy })).body;
+    const cancelled = (await api(g, "POST", "/api/v1/payment_links", { amount: 7000 })).body;
+    const customer = await browser.newPage({ viewport: { width: 390, height: 800 } });
+    await customer.goto(expiring.short_url);
+    assert.equal(await customer.locator(tid("link-amount-due")).textContent(), "₹50.00");
+    await waitLink(expiring.id, "expired");
+    await customer.reload();
+    await customer.locator("text=Link expired").waitFor();
+    assert.equal(await customer.locator(tid("link-form")).count(), 0);
+    // A form posted from the page opened before the expiry is refused too.
+    const late = await fetch(`${g.checkout}/l/${expiring.id}`, { method: "POST", body: new URLSearchParams({ amount: "50" }), redirect: "manual" });
+    assert.equal(late.status, 410);
+
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/payment-links`);
+    const row = page.locator(`${tid("link-row")}[data-link-id="${cancelled.id}"]`);
+    await row.locator(tid("link-cancel")).click();
+    await page.locator(`text=Payment link ${cancelled.id} cancelled.`).waitFor();
+    assert.equal(await row.locator(tid("link-status")).textContent(), "cancelled");
+    assert.equal(await page.locator(`${tid("link-row")}[data-link-id="${expiring.id}"] ${tid("link-status")}`).textContent(), "expired");
+    await customer.goto(cancelled.short_url);
+    await customer.locator("text=Link cancelled").waitFor();
+    assert.equal(await customer.locator(tid("link-form")).count(), 0);
+    await customer.close();
     await page.close();
   });
 });

@@ -78,6 +78,11 @@ prefixed_id!(
     "rfnd_"
 );
 prefixed_id!(
+    /// A payment link id, `plink_` + 16 alphanumerics.
+    PaymentLinkId,
+    "plink_"
+);
+prefixed_id!(
     /// An event id, `evt_` + 16 alphanumerics; stable for de-duplication by receivers.
     EventId,
     "evt_"

@@ -10,7 +10,7 @@ pub mod vpa;
 pub mod webhook;
 
 pub use card::{Card, CardError, CardInput, CardNetwork};
-pub use ids::{EventId, OrderId, PaymentId, RefundId};
+pub use ids::{EventId, OrderId, PaymentId, PaymentLinkId, RefundId};
 pub use money::{Currency, MinorUnit, OrderAmount, display_amount};
 pub use payment::{
     DeliveryStatus, ForcedOutcome, Method, OrderStatus, PaymentStatus, RefundStatus, UnknownName,

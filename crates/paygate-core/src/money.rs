@@ -161,6 +161,34 @@ impl Currency {
         self.0
     }
 
+    /// An amount typed in major units (`500`, `500.5`, `1,250.75`) in minor units: at most the
+    /// currency's exponent of decimals, no sign; `None` when it is not such a number or does
+    /// not fit.
+    pub fn parse_major(self, text: &str) -> Option<i64> {
+        let text: String = text.trim().chars().filter(|c| *c != ',').collect();
+        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+        let exponent = self.exponent() as usize;
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > exponent {
+            return None;
+        }
+        if text.contains('.') && fraction.is_empty() {
+            return None;
+        }
+        let scale = 10i64.checked_pow(self.exponent())?;
+        let minor = format!("{fraction:0<exponent$}");
+        let minor: i64 = if minor.is_empty() {
+            0
+        } else {
+            minor.parse().ok()?
+        };
+        whole
+            .parse::<i64>()
+            .ok()?
+            .checked_mul(scale)?
+            .checked_add(minor)
+    }
+
     /// Digits after the decimal point of the currency's major unit (ISO 4217's minor unit):
     /// an amount in minor units is `major × 10^exponent`.
     pub fn exponent(self) -> u32 {
@@ -201,6 +229,23 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn major_units_parse_to_the_currencys_exponent() {
+        let inr = Currency::INR;
+        assert_eq!(inr.parse_major("500"), Some(50_000));
+        assert_eq!(inr.parse_major(" 1,250.75 "), Some(125_075));
+        assert_eq!(inr.parse_major("0.5"), Some(50));
+        assert_eq!(inr.parse_major("12.345"), None);
+        assert_eq!(inr.parse_major("-1"), None);
+        assert_eq!(inr.parse_major("1."), None);
+        assert_eq!(inr.parse_major(".5"), None);
+        assert_eq!(inr.parse_major("abc"), None);
+        assert_eq!(inr.parse_major("99999999999999999999"), None);
+        let jpy = Currency::parse("JPY").unwrap();
+        assert_eq!(jpy.parse_major("500"), Some(500));
+        assert_eq!(jpy.parse_major("500.5"), None);
+    }
 
     #[test]
     fn currency_table_is_sorted_for_binary_search() {

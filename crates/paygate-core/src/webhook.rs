@@ -39,6 +39,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment.captured",
     "refund.created",
     "refund.processed",
+    "payment_link.paid",
+    "payment_link.partially_paid",
+    "payment_link.expired",
+    "payment_link.cancelled",
     "webhook.test",
     "webhook_endpoint.disabled",
 ];

@@ -115,6 +115,13 @@
     $('[data-test-id="payment-id"]').textContent = p.id;
     show("success");
     post("payment_success", { paymentId: p.id, orderId: orderId, amount: p.amount, currency: p.currency, status: p.status });
+    // A payment link's order goes back to the link (then to the merchant's callback).
+    var back = root.dataset.returnUrl;
+    if (back) {
+      var to = back + "?payment_id=" + encodeURIComponent(p.id);
+      $("#return-link").href = to;
+      setTimeout(function () { window.location.assign(to); }, 1500);
+    }
   }
   function poll() {
     fetch("/api/v1/payments/" + encodeURIComponent(paymentId) + "/public", { headers: { Accept: "application/json" } })
@@ -144,6 +151,7 @@
     tick();
     clearInterval(countdownTimer);
     countdownTimer = setInterval(tick, 1000);
+    setSimulating(false);
     show("upi");
     var heading = root.querySelector('[data-test-id="upi-waiting"] h1');
     heading.setAttribute("tabindex", "-1");
@@ -151,9 +159,21 @@
   }
   function simulate(answer) {
     if (!paymentId) return;
-    $("#upi-status").textContent = answer === "approve" ? "Approved: processing…" : "Declined: processing…";
+    var status = $("#upi-status");
+    setSimulating(true);
+    status.textContent = answer === "approve" ? "Approved: processing…" : "Declined: processing…";
     fetch("/api/v1/test/payments/" + encodeURIComponent(paymentId) + "/upi/" + answer, { method: "POST", headers: { Accept: "application/json" } })
-      .catch(function () {});
+      .then(function (r) {
+        if (r.ok) return;
+        return r.json().then(function (j) {
+          setSimulating(false);
+          status.textContent = (j.error && j.error.description) || "The answer was not recorded";
+        });
+      })
+      .catch(function () { setSimulating(false); status.textContent = "Network error: please try again"; });
+  }
+  function setSimulating(on) {
+    [approveButton, declineButton].forEach(function (b) { if (b) b.disabled = on; });
   }
   var approveButton = $("#simulate-approve"), declineButton = $("#simulate-decline");
   if (approveButton) approveButton.addEventListener("click", function () { simulate("approve"); });

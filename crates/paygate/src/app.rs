@@ -18,6 +18,7 @@ use crate::{
     merchants::{self, CredentialCache},
     orders::Orders,
     pages::{self, PageSettings, PagesParts, PagesState},
+    payment_links::{self, PaymentLinks},
     payments::service::{Payments, UpiSettings},
     processor::{CallLimits, Connector, SimulatedBank},
     queue::{
@@ -45,6 +46,7 @@ pub struct Inner {
     pub queue: Arc<dyn Queue>,
     pub orders: Arc<Orders>,
     pub payments: Arc<Payments>,
+    pub payment_links: Arc<PaymentLinks>,
     pub refunds: Arc<Refunds>,
     pub webhooks: Arc<Webhooks>,
     pub worker: Arc<Worker>,
@@ -147,6 +149,11 @@ impl App {
         };
         let payments = Arc::new(Payments::new(ctx.clone(), limits, upi));
         let refunds = Arc::new(Refunds::new(ctx.clone(), limits));
+        let payment_links = Arc::new(PaymentLinks::new(
+            ctx.clone(),
+            orders.clone(),
+            &config.public_checkout_url,
+        ));
         let webhooks = Arc::new(
             Webhooks::new(ctx, client, config.webhook_schedule.clone())
                 .with_max_endpoints(config.webhook_endpoints_max)
@@ -166,17 +173,20 @@ impl App {
         ]
         .into_iter()
         .collect();
-        let worker = Arc::new(Worker::new(
-            queue.clone(),
-            store.clone(),
-            handlers,
-            worker::Settings {
-                concurrency: config.worker_concurrency,
-                lease: config.job_lease,
-                shutdown_timeout: config.shutdown_timeout,
-                check_every: config.process_heartbeat,
-            },
-        ));
+        let worker = Arc::new(
+            Worker::new(
+                queue.clone(),
+                store.clone(),
+                handlers,
+                worker::Settings {
+                    concurrency: config.worker_concurrency,
+                    lease: config.job_lease,
+                    shutdown_timeout: config.shutdown_timeout,
+                    check_every: config.process_heartbeat,
+                },
+            )
+            .with_chore(Arc::new(payment_links::Expiry(payment_links.clone()))),
+        );
         let credentials = Arc::new(CredentialCache::default());
         let api = ApiState::new(ApiParts {
             store: store.clone(),
@@ -185,6 +195,7 @@ impl App {
             credentials: credentials.clone(),
             orders: orders.clone(),
             payments: payments.clone(),
+            payment_links: payment_links.clone(),
             refunds: refunds.clone(),
             webhooks: webhooks.clone(),
             settings: ApiSettings {
@@ -216,6 +227,7 @@ impl App {
             credentials,
             orders: orders.clone(),
             payments: payments.clone(),
+            payment_links: payment_links.clone(),
             refunds: refunds.clone(),
             webhooks: webhooks.clone(),
             login_throttle: pages::dashboard::LoginThrottle::default(),
@@ -227,6 +239,7 @@ impl App {
                     config.trusted_proxies.clone(),
                 ),
                 test_endpoints: config.test_endpoints,
+                test_mode: config.test_mode,
             },
         });
         Ok(Self(Arc::new(Inner {
@@ -235,6 +248,7 @@ impl App {
             queue,
             orders,
             payments,
+            payment_links,
             refunds,
             webhooks,
             worker,

@@ -12,6 +12,7 @@ pub mod liveness;
 pub mod merchants;
 pub mod orders;
 pub mod pages;
+pub mod payment_links;
 pub mod payments;
 pub mod processor;
 pub mod queue;

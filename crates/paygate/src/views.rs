@@ -9,8 +9,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::store::{
-    endpoints::Endpoint, events::Event, merchants::Merchant, orders::Order, payments::Payment,
-    refunds::Refund, webhooks::Delivery,
+    endpoints::Endpoint,
+    events::Event,
+    merchants::Merchant,
+    orders::Order,
+    payment_links::{LinkPayment, PaymentLink},
+    payments::Payment,
+    refunds::Refund,
+    webhooks::Delivery,
 };
 
 /// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
@@ -287,6 +293,123 @@ impl<'a> RefundBody<'a> {
             status: r.status.as_str(),
             created_at: iso(r.created_at),
             processed_at: full.then(|| r.processed_at.map(iso)),
+        }
+    }
+}
+
+/// A payment link as the API shows it (Razorpay's shape; `expire_by` in Unix seconds, as it
+/// is given).
+#[derive(Serialize, ToSchema)]
+pub struct PaymentLinkBody<'a> {
+    /// The link's id, `plink_` and 16 characters.
+    #[schema(example = "plink_Kx7aB2cD9eF1gH3j")]
+    pub id: &'a str,
+    /// What the link asks for, in the currency's smallest unit.
+    #[schema(example = 100000)]
+    pub amount: i64,
+    /// What successful payments through the link added up to.
+    #[schema(example = 40000)]
+    pub amount_paid: i64,
+    /// What is left to pay.
+    #[schema(example = 60000)]
+    pub amount_due: i64,
+    /// ISO 4217 code, upper case.
+    #[schema(example = "INR")]
+    pub currency: &'a str,
+    /// Whether the customer may pay in parts.
+    pub accept_partial: bool,
+    /// With partial payments: the least the first payment may be.
+    pub first_min_partial_amount: Option<i64>,
+    /// What it is for, shown on the link's page.
+    pub description: Option<&'a str>,
+    /// `{name, email, contact}` as given (`{}` when none).
+    #[schema(value_type = Object)]
+    pub customer: &'a Value,
+    /// The merchant's own reference, unique among its links.
+    pub reference_id: Option<&'a str>,
+    /// When the link expires, Unix seconds; `null`: never.
+    #[schema(example = 1798761600)]
+    pub expire_by: Option<i64>,
+    /// Where the customer is sent after paying, with the signed outcome.
+    pub callback_url: Option<&'a str>,
+    /// `get` when there is a `callback_url`.
+    pub callback_method: Option<&'static str>,
+    /// `created`, `partially_paid`, `paid`, `expired` or `cancelled`.
+    #[schema(example = "created")]
+    pub status: &'a str,
+    /// The link's page, to send to the customer.
+    #[schema(example = "http://localhost:3001/l/plink_Kx7aB2cD9eF1gH3j")]
+    pub short_url: &'a str,
+    /// The merchant's notes: string values under keys of its choosing (`{}` when none).
+    #[schema(value_type = Object)]
+    pub notes: &'a Value,
+    /// When it was created (ISO 8601).
+    pub created_at: String,
+    /// When it last changed (ISO 8601).
+    pub updated_at: String,
+    /// When payments covered its amount (ISO 8601); `null` before.
+    pub paid_at: Option<String>,
+    /// When it expired (ISO 8601); `null` unless it did.
+    pub expired_at: Option<String>,
+    /// When it was cancelled (ISO 8601); `null` unless it was.
+    pub cancelled_at: Option<String>,
+    /// The successful payments made through the link, oldest first: shown when reading one
+    /// link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payments: Option<Vec<LinkPaymentBody<'a>>>,
+}
+
+/// A payment made through a payment link.
+#[derive(Serialize, ToSchema)]
+pub struct LinkPaymentBody<'a> {
+    /// The payment's id.
+    pub payment_id: &'a str,
+    /// What it paid of the link, in the smallest currency unit.
+    pub amount: i64,
+    /// `upi` or `card`.
+    pub method: &'a str,
+    /// `success`.
+    pub status: &'a str,
+    /// When it was created (ISO 8601).
+    pub created_at: String,
+}
+
+impl<'a> PaymentLinkBody<'a> {
+    /// The link, with its payments when given.
+    pub fn new(l: &'a PaymentLink, payments: Option<&'a [LinkPayment]>) -> Self {
+        Self {
+            id: &l.id,
+            amount: l.amount,
+            amount_paid: l.amount_paid,
+            amount_due: l.amount_due(),
+            currency: &l.currency,
+            accept_partial: l.accept_partial,
+            first_min_partial_amount: l.first_min_partial_amount,
+            description: l.description.as_deref(),
+            customer: &l.customer,
+            reference_id: l.reference_id.as_deref(),
+            expire_by: l.expire_by.map(|t| t.timestamp()),
+            callback_url: l.callback_url.as_deref(),
+            callback_method: l.callback_url.as_ref().map(|_| "get"),
+            status: &l.status,
+            short_url: &l.short_url,
+            notes: &l.notes,
+            created_at: iso(l.created_at),
+            updated_at: iso(l.updated_at),
+            paid_at: l.paid_at.map(iso),
+            expired_at: l.expired_at.map(iso),
+            cancelled_at: l.cancelled_at.map(iso),
+            payments: payments.map(|ps| {
+                ps.iter()
+                    .map(|p| LinkPaymentBody {
+                        payment_id: &p.id,
+                        amount: p.amount,
+                        method: &p.method,
+                        status: &p.status,
+                        created_at: iso(p.created_at),
+                    })
+                    .collect()
+            }),
         }
     }
 }

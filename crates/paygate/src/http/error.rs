@@ -9,7 +9,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{merchants, orders, payments, refunds, webhooks};
+use crate::{merchants, orders, payment_links, payments, refunds, webhooks};
 
 /// An error answer.
 #[derive(Debug)]
@@ -155,6 +155,28 @@ impl From<payments::service::Error> for ApiError {
             E::CaptureAmountMismatch => {
                 Self::bad_request("Capture amount must equal the payment amount")
             }
+            E::KeyTakenOver(_) => Self::key_taken_over(),
+            E::Store(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<payment_links::Error> for ApiError {
+    fn from(e: payment_links::Error) -> Self {
+        use payment_links::Error as E;
+        match e {
+            E::NotFound => Self::not_found("Payment link not found"),
+            E::DuplicateReference => {
+                Self::bad_request("A payment link with this reference_id exists already")
+            }
+            E::NotCancellable(status) => Self::bad_request(format!(
+                "Payment link is {status}: only a created or partially_paid link can be cancelled"
+            )),
+            E::Closed(status) => {
+                Self::bad_request(format!("Payment link is {status}: it takes no payments"))
+            }
+            E::AmountNotAllowed(why) => Self::bad_request(why),
+            E::Order(e) => e.into(),
             E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }

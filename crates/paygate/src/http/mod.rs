@@ -23,8 +23,8 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
 
 use crate::{
-    config::FaultPoint, merchants::CredentialCache, orders::Orders, payments::service::Payments,
-    queue::Queue, refunds::Refunds, store::Store, webhooks::Webhooks,
+    config::FaultPoint, merchants::CredentialCache, orders::Orders, payment_links::PaymentLinks,
+    payments::service::Payments, queue::Queue, refunds::Refunds, store::Store, webhooks::Webhooks,
 };
 use error::ApiError;
 
@@ -64,6 +64,7 @@ pub struct ApiParts {
     pub credentials: Arc<CredentialCache>,
     pub orders: Arc<Orders>,
     pub payments: Arc<Payments>,
+    pub payment_links: Arc<PaymentLinks>,
     pub refunds: Arc<Refunds>,
     pub webhooks: Arc<Webhooks>,
     pub settings: ApiSettings,

@@ -54,6 +54,10 @@ const TAGS: &[(&str, &str)] = &[
         "Full and partial refunds of successful payments.",
     ),
     (
+        "Payment links",
+        "Links to a payment page on the checkout, paid at once or in parts; expire or cancel.",
+    ),
+    (
         "Webhooks",
         "The webhook URL and secret, the delivery log, retries and test deliveries.",
     ),
@@ -204,7 +208,8 @@ enum Via {
 }
 
 /// What a created resource leads to, as OpenAPI links (`(from operation, its status, link
-/// name, to operation, how)`): an order to its payment, a payment to its capture and refunds.
+/// name, to operation, how)`): an order to its payment, a payment to its capture and refunds, a
+/// payment link to its reading and cancelling.
 /// Clients and test generators (schemathesis's stateful phase) follow them.
 const LINKS: &[(&str, &str, &str, &str, Via)] = &[
     ("createOrder", "201", "GetOrder", "getOrder", Via::Path),
@@ -265,6 +270,20 @@ const LINKS: &[(&str, &str, &str, &str, Via)] = &[
         Via::Path,
     ),
     ("createRefund", "201", "GetRefund", "getRefund", Via::Path),
+    (
+        "createPaymentLink",
+        "201",
+        "GetPaymentLink",
+        "getPaymentLink",
+        Via::Path,
+    ),
+    (
+        "createPaymentLink",
+        "201",
+        "CancelPaymentLink",
+        "cancelPaymentLink",
+        Via::Path,
+    ),
     (
         "sendTestWebhook",
         "200",

@@ -41,6 +41,28 @@ impl Orders {
         new: NewOrder,
         replay: Option<Replay<Order>>,
     ) -> Result<Order, Error> {
+        self.create_with(merchant_id, new, None, replay).await
+    }
+
+    /// Creates an order that is an attempt to pay the payment link `link_id` (checked open,
+    /// and the amount within what it takes, by the caller).
+    pub async fn create_for_link(
+        &self,
+        merchant_id: &str,
+        new: NewOrder,
+        link_id: &str,
+    ) -> Result<Order, Error> {
+        self.create_with(merchant_id, new, Some(link_id.to_owned()), None)
+            .await
+    }
+
+    async fn create_with(
+        &self,
+        merchant_id: &str,
+        new: NewOrder,
+        payment_link_id: Option<String>,
+        replay: Option<Replay<Order>>,
+    ) -> Result<Order, Error> {
         let at = self.ctx.now();
         let order = Order {
             id: OrderId::generate().into_string(),
@@ -52,6 +74,7 @@ impl Orders {
             status: OrderStatus::Created,
             created_at: at,
             updated_at: at,
+            payment_link_id,
         };
         self.create.call((order, replay)).await
     }

@@ -6,7 +6,7 @@
 pub mod checkout;
 pub mod dashboard;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     body::Body,
@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use rust_embed::RustEmbed;
 
 use crate::{
-    merchants::CredentialCache, orders::Orders, payments::service::Payments, refunds::Refunds,
-    store::Store, views::iso, webhooks::Webhooks,
+    http::error::ApiError, merchants::CredentialCache, orders::Orders, payment_links::PaymentLinks,
+    payments::service::Payments, refunds::Refunds, store::Store, views::iso, webhooks::Webhooks,
 };
 
 /// The settings the pages read.
@@ -35,6 +35,8 @@ pub struct PageSettings {
     pub trusted_proxies: crate::http::forwarded::TrustedProxies,
     /// Serve the demo shop.
     pub test_endpoints: bool,
+    /// Test mode: the checkout shows "Simulate approve / decline" beside a UPI QR.
+    pub test_mode: bool,
 }
 
 /// What the pages' handlers work with. Cheap to clone.
@@ -46,6 +48,7 @@ pub struct PagesParts {
     pub credentials: Arc<CredentialCache>,
     pub orders: Arc<Orders>,
     pub payments: Arc<Payments>,
+    pub payment_links: Arc<PaymentLinks>,
     pub refunds: Arc<Refunds>,
     pub webhooks: Arc<Webhooks>,
     pub login_throttle: dashboard::LoginThrottle,
@@ -137,4 +140,27 @@ pub fn page<T: askama::Template>(status: StatusCode, template: &T) -> Response {
         *res.status_mut() = status;
     }
     res
+}
+
+/// A form's fields; a form holding U+0000 anywhere is refused (400), as the API refuses it
+/// in JSON: the databases cannot store it in text.
+pub struct F(pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for F {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let axum::Form(fields) = axum::Form::<HashMap<String, String>>::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if fields
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(
+                ApiError::bad_request("A form field holds the NUL character").into_response(),
+            );
+        }
+        Ok(Self(fields))
+    }
 }

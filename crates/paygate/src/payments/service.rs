@@ -152,6 +152,10 @@ impl Payments {
         approve: bool,
         payer: Option<&str>,
     ) -> Result<Payment, Error> {
+        // Outside test mode the simulated bank answers for the customer: nothing waits.
+        if !self.upi.awaits_customer {
+            return Err(Error::NotAwaitingApproval);
+        }
         let outcome = if approve { "success" } else { "failure" };
         let mut tx = self.ctx.store.begin().await?;
         let Some(answered) =

@@ -27,6 +27,7 @@ use super::{Error, Instrument, NewPayment, UpiLink, event, event_data};
 use crate::{
     batch::{Batcher, Stages, per_request},
     idempotent::{self, Replay},
+    payment_links,
     queue::{JobSpec, PAYMENTS, Queue},
     store::{
         Store, dashboard, now, orders,
@@ -322,18 +323,31 @@ async fn finish_all(
         .filter(|p| p.status == PaymentStatus::Success)
         .map(|p| p.order_id.clone())
         .collect();
-    orders::mark_all_paid(&mut tx, &paid, at).await?;
+    let of_links = orders::mark_all_paid(&mut tx, &paid, at).await?;
     stages.mark("orders paid");
     let successful: Vec<&Payment> = finished
         .values()
         .filter(|p| p.status == PaymentStatus::Success)
         .collect();
 
-    let events: Vec<_> = ops
+    let mut events: Vec<_> = ops
         .iter()
         .filter_map(|o| finished.get(&o.id))
         .map(|p| event(p, o_status(p).event_name(), event_data(p)))
         .collect();
+    // Payments through payment links move their links, after the payments' own events.
+    if !of_links.is_empty() {
+        let by_order: HashMap<&str, &Payment> = successful
+            .iter()
+            .map(|p| (p.order_id.as_str(), *p))
+            .collect();
+        let paid_links: Vec<(String, &Payment)> = of_links
+            .into_iter()
+            .filter_map(|(order, link)| Some((link, *by_order.get(order.as_str())?)))
+            .collect();
+        events.extend(payment_links::record_payments(&mut tx, &paid_links, at).await?);
+        stages.mark("payment links");
+    }
     let jobs = webhooks::record_events(&mut tx, &events).await?;
     stages.mark("events and deliveries");
     queue.stage(&mut tx, &jobs).await?;

@@ -61,6 +61,15 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn ready(&self) {}
 }
 
+/// Periodic work of the worker beside its queues (the payment links' expiry): run at each
+/// recovery sweep, by the one worker holding the sweep's lease. A chore must be safe to run by
+/// several workers at once all the same (a conditional update), since a lease can lapse.
+#[async_trait]
+pub trait Chore: Send + Sync + 'static {
+    /// Does what is due now; returns how much it did.
+    async fn run(&self) -> anyhow::Result<usize>;
+}
+
 /// The slot a running job holds: one of its queue's `WORKER_CONCURRENCY`.
 pub struct Slot {
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -122,6 +131,7 @@ pub struct Worker {
     queue: Arc<dyn Queue>,
     store: Store,
     handlers: Handlers,
+    chores: Vec<Arc<dyn Chore>>,
     settings: Settings,
     /// Where the sweep's last page of overdue webhook deliveries ended.
     sweep_cursor: std::sync::Mutex<Option<(DateTime<Utc>, String)>>,
@@ -141,7 +151,14 @@ impl Worker {
             handlers,
             settings,
             sweep_cursor: std::sync::Mutex::default(),
+            chores: Vec::new(),
         }
+    }
+
+    /// The worker, doing `chore` at each sweep too.
+    pub fn with_chore(mut self, chore: Arc<dyn Chore>) -> Self {
+        self.chores.push(chore);
+        self
     }
 
     /// Runs jobs until `shutdown` turns true, holding them as `id` (the process's id, so they
@@ -432,8 +449,8 @@ impl Worker {
 
     /// One pass of the recovery sweep: re-enqueues pending payments and refunds older than a
     /// lease, and webhook deliveries whose next attempt is more than a lease overdue, that have
-    /// no live job, and purges expired idempotency keys and old completed jobs. Returns how
-    /// many jobs it queued.
+    /// no live job, purges expired idempotency keys and old completed jobs, and does the
+    /// chores. Returns how many jobs it queued.
     pub async fn sweep(&self) -> anyhow::Result<usize> {
         let at = now();
         let before = at - self.settings.lease;
@@ -472,6 +489,9 @@ impl Worker {
         }
         crate::store::idempotency::purge_expired(store, at).await?;
         crate::store::jobs::purge_completed(store, at - chrono::Duration::days(1)).await?;
+        for chore in &self.chores {
+            chore.run().await?;
+        }
         Ok(queued)
     }
 }

@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "hardening", "0011_hardening"),
     migration!(12, "liveness", "0012_liveness"),
     migration!(13, "upi intent", "0013_upi_intent"),
+    migration!(14, "payment links", "0014_payment_links"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -20,6 +20,7 @@ pub mod leases;
 pub mod merchants;
 mod migrate;
 pub mod orders;
+pub mod payment_links;
 pub mod payments;
 pub mod processes;
 pub mod processor;

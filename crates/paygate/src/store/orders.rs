@@ -22,11 +22,14 @@ pub struct Order {
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The payment link this order is an attempt to pay, if any.
+    pub payment_link_id: Option<String>,
 }
 
 macro_rules! cols {
     () => {
-        "id, merchant_id, amount, currency, receipt, notes, status, created_at, updated_at"
+        "id, merchant_id, amount, currency, receipt, notes, status, created_at, updated_at, \
+         payment_link_id"
     };
 }
 
@@ -43,7 +46,11 @@ pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error
         .json("notes", orders.iter().map(|o| o.notes.to_string()))
         .text("status", orders.iter().map(|o| o.status.as_str()))
         .time("created_at", orders.iter().map(|o| o.created_at))
-        .time("updated_at", orders.iter().map(|o| o.updated_at));
+        .time("updated_at", orders.iter().map(|o| o.updated_at))
+        .opt_text(
+            "payment_link_id",
+            orders.iter().map(|o| o.payment_link_id.clone()),
+        );
     super::table::insert_all::<Order>(tx, input).await
 }
 
@@ -61,21 +68,26 @@ pub async fn owners(
     .await
 }
 
-/// Marks these `created` orders `paid`, in one statement.
+/// Marks these `created` orders `paid`, in one statement; returns the payment link of each
+/// order it marked that has one: `(order id, link id)`.
 pub async fn mark_all_paid(
     tx: &mut Tx,
     ids: &[String],
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<(String, String)>, sqlx::Error> {
     let input = super::rows::Rows::new(ids.len())
         .text("id", ids.iter().cloned())
         .time("at", ids.iter().map(|_| now));
-    super::rows::execute(
+    let marked: Vec<(String, Option<String>)> = super::rows::fetch(
         tx,
         input,
         "UPDATE orders SET status = 'paid', updated_at = v.at FROM v \
-         WHERE orders.id = v.id AND orders.status = 'created'",
+         WHERE orders.id = v.id AND orders.status = 'created' \
+         RETURNING orders.id, orders.payment_link_id",
     )
     .await?;
-    Ok(())
+    Ok(marked
+        .into_iter()
+        .filter_map(|(id, link)| Some((id, link?)))
+        .collect())
 }

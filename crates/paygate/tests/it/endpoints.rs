@@ -35,7 +35,7 @@ async fn patch(t: &TestApp, id: &str, body: Value) -> Value {
 }
 
 /// An endpoint created with `events`, delivering to a receiver holding its secret.
-async fn endpoint_with_receiver(t: &TestApp, events: Value) -> (Value, Receiver) {
+pub(crate) async fn endpoint_with_receiver(t: &TestApp, events: Value) -> (Value, Receiver) {
     let e = create(
         t,
         json!({"url": "https://example.com/placeholder", "events": events}),
@@ -48,7 +48,7 @@ async fn endpoint_with_receiver(t: &TestApp, events: Value) -> (Value, Receiver)
 }
 
 /// The event types received, each once (a receiver answering 200 gets each event once).
-fn types(received: &[Value]) -> Vec<String> {
+pub(crate) fn types(received: &[Value]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     let mut out: Vec<String> = received
         .iter()

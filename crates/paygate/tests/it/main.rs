@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod idempotency;
 mod lanes;
+mod links;
 mod liveness;
 mod openapi;
 mod operations;

@@ -103,6 +103,7 @@ async fn a_declined_qr_payment_fails_and_its_qr_is_an_svg(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert_eq!(res.headers()["cache-control"], "no-store");
     let svg = res.text().await.unwrap();
     assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
     // The public page's origin serves it too (the checkout shows it from there).
@@ -122,6 +123,16 @@ async fn a_declined_qr_payment_fails_and_its_qr_is_an_svg(backend: Backend) {
     let done = t.wait_final(id).await;
     assert_eq!(done["status"], "failed");
     assert_eq!(done["error_code"], "PAYMENT_FAILED");
+    // A final payment's QR is gone: nothing left to scan and pay.
+    let (status, body) = into_json(
+        t.client
+            .get(t.url(&format!("/api/v1/payments/{id}/upi/qr.svg")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, 404, "NOT_FOUND_ERROR");
 
     // A collect payment has no QR.
     let collect = t.upi_payment("user@paytm").await;

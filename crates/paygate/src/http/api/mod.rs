@@ -7,6 +7,7 @@ mod account;
 mod endpoints;
 pub mod health;
 mod orders;
+pub mod payment_links;
 mod payments;
 mod refunds;
 mod webhooks;
@@ -83,6 +84,9 @@ fn authenticated_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(payments::create, payments::list))
         .routes(routes!(payments::get))
         .routes(routes!(payments::capture))
+        .routes(routes!(payment_links::create, payment_links::list))
+        .routes(routes!(payment_links::get))
+        .routes(routes!(payment_links::cancel))
         .routes(routes!(refunds::create, refunds::for_payment))
         .routes(routes!(refunds::list))
         .routes(routes!(refunds::get))

@@ -70,35 +70,42 @@ impl CreateOrder {
                 "receipt must be at most {RECEIPT_MAX} characters"
             )));
         }
-        let notes = self.notes.unwrap_or_default();
-        if notes.len() > NOTES_MAX_KEYS {
-            return Err(ApiError::bad_request(format!(
-                "notes may have at most {NOTES_MAX_KEYS} keys"
-            )));
-        }
-        if notes
-            .keys()
-            .any(|k| k.is_empty() || k.chars().count() > NOTE_MAX_LEN)
-        {
-            return Err(ApiError::bad_request(format!(
-                "notes keys must be 1 to {NOTE_MAX_LEN} characters"
-            )));
-        }
-        if notes
-            .values()
-            .any(|v| !matches!(v, Value::String(s) if s.chars().count() <= NOTE_MAX_LEN))
-        {
-            return Err(ApiError::bad_request(format!(
-                "notes values must be strings of at most {NOTE_MAX_LEN} characters"
-            )));
-        }
+        let notes = parse_notes(self.notes)?;
         Ok(NewOrder {
             amount,
             currency,
             receipt: self.receipt,
-            notes: Value::Object(notes),
+            notes,
         })
     }
+}
+
+/// The `notes` of a request, checked: at most [`NOTES_MAX_KEYS`] keys of 1 to
+/// [`NOTE_MAX_LEN`] characters, each a string of at most [`NOTE_MAX_LEN`].
+pub(super) fn parse_notes(notes: Option<Map<String, Value>>) -> ApiResult<Value> {
+    let notes = notes.unwrap_or_default();
+    if notes.len() > NOTES_MAX_KEYS {
+        return Err(ApiError::bad_request(format!(
+            "notes may have at most {NOTES_MAX_KEYS} keys"
+        )));
+    }
+    if notes
+        .keys()
+        .any(|k| k.is_empty() || k.chars().count() > NOTE_MAX_LEN)
+    {
+        return Err(ApiError::bad_request(format!(
+            "notes keys must be 1 to {NOTE_MAX_LEN} characters"
+        )));
+    }
+    if notes
+        .values()
+        .any(|v| !matches!(v, Value::String(s) if s.chars().count() <= NOTE_MAX_LEN))
+    {
+        return Err(ApiError::bad_request(format!(
+            "notes values must be strings of at most {NOTE_MAX_LEN} characters"
+        )));
+    }
+    Ok(Value::Object(notes))
 }
 
 /// Create an order.

@@ -217,9 +217,11 @@ pub async fn get_public(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiR
     responses((status = 200, description = "The QR code", content_type = "image/svg+xml", body = String)))]
 pub async fn qr(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult<Response> {
     let payment = service::get(&app.store, None, &id).await?;
+    // Only while it can be paid: a final payment's QR would only mislead.
     let uri = payment
         .upi_uri
-        .ok_or_else(|| ApiError::not_found("This payment has no UPI QR code"))?;
+        .filter(|_| payment.status == PaymentStatus::Pending)
+        .ok_or_else(|| ApiError::not_found("This payment has no UPI QR code to pay"))?;
     let code = qrcode::QrCode::new(uri.as_bytes())
         .map_err(|_| ApiError::not_found("This payment has no UPI QR code"))?;
     let svg = code
@@ -230,7 +232,8 @@ pub async fn qr(State(app): State<ApiState>, IdPath(id): IdPath) -> ApiResult<Re
     Ok((
         [
             (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
+            // The code is shown only while the payment is pending: never kept.
+            (header::CACHE_CONTROL, "no-store"),
         ],
         svg,
     )

@@ -20,6 +20,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+mod links;
+
 use super::{PagesState, page};
 use crate::{
     http::{
@@ -45,6 +47,8 @@ pub fn router(state: PagesState, public_api: Router) -> Router {
         .route("/assets/{file}", get(super::asset))
         .route("/demo", get(demo))
         .route("/demo/order", post(demo_order))
+        .route("/l/{id}", get(links::show).post(links::start))
+        .route("/l/{id}/return", get(links::back))
         .fallback(|| async {
             let page_not_found =
                 Message::new("Page not found", "There is nothing at this address.");
@@ -109,6 +113,9 @@ struct Checkout {
     payee: String,
     /// Test mode: "Simulate approve" and "Simulate decline" beside the QR.
     simulate: bool,
+    /// Where the page goes after a success (with `?payment_id=`): the payment link's return,
+    /// for an order of a link; empty otherwise.
+    return_url: String,
 }
 
 /// `GET /checkout?order_id=…[&embedded=true][&origin=…]`.
@@ -150,12 +157,17 @@ async fn checkout(
         .unwrap_or_default();
     let view = Checkout {
         amount: display_amount(order.amount, &order.currency),
-        order_id: order.id,
+        order_id: order.id.clone(),
         merchant,
         embedded,
         parent_origin,
         payee,
-        simulate: app.settings.test_endpoints,
+        // The customer's answer is simulated only where payments wait for it: test mode.
+        simulate: app.settings.test_endpoints && app.settings.test_mode,
+        return_url: order
+            .payment_link_id
+            .map(|l| format!("/l/{l}/return"))
+            .unwrap_or_default(),
     };
     page(StatusCode::OK, &view)
 }

@@ -14,6 +14,7 @@
 
 mod docs;
 mod endpoints;
+mod links;
 mod login;
 mod overview;
 mod payment;
@@ -21,6 +22,7 @@ mod throttle;
 mod transactions;
 mod webhooks;
 
+pub use super::F;
 pub use throttle::LoginThrottle;
 
 use std::collections::HashMap;
@@ -67,6 +69,11 @@ pub fn router(state: PagesState, document: Document) -> Router {
         )
         .route("/dashboard/upi", post(overview::save_upi))
         .route("/dashboard/transactions", get(transactions::page))
+        .route(
+            "/dashboard/payment-links",
+            get(links::page).post(links::create),
+        )
+        .route("/dashboard/payment-links/{id}/cancel", post(links::cancel))
         .route("/dashboard/transactions.csv", get(transactions::export_csv))
         .route("/dashboard/payments/{id}", get(payment::page))
         .route("/dashboard/payments/{id}/capture", post(payment::capture))
@@ -165,10 +172,11 @@ impl Frame {
     }
 
     /// The navigation: `(href, name)`.
-    pub fn nav(&self) -> [(&'static str, &'static str); 4] {
+    pub fn nav(&self) -> [(&'static str, &'static str); 5] {
         [
             ("/dashboard", "Overview"),
             ("/dashboard/transactions", "Transactions"),
+            ("/dashboard/payment-links", "Payment links"),
             ("/dashboard/webhooks", "Webhooks"),
             ("/dashboard/docs", "Docs"),
         ]
@@ -235,29 +243,6 @@ fn refusal(e: impl Into<ApiError>) -> Result<String, ApiError> {
 }
 
 type Q = axum::extract::Query<HashMap<String, String>>;
-/// A form's fields; a form holding U+0000 anywhere is refused (400), as the API refuses it
-/// in JSON: the databases cannot store it in text.
-pub struct F(pub HashMap<String, String>);
-
-impl<S: Send + Sync> axum::extract::FromRequest<S> for F {
-    type Rejection = Response;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
-        let axum::Form(fields) = axum::Form::<HashMap<String, String>>::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        if fields
-            .iter()
-            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
-        {
-            return Err(
-                ApiError::bad_request("A form field holds the NUL character").into_response(),
-            );
-        }
-        Ok(Self(fields))
-    }
-}
-
 /// The window a table's page asks for: `?starting_after=ID` (older rows) or
 /// `?ending_before=ID` (newer rows), as on the API; the newest rows without either.
 fn window_of(q: &HashMap<String, String>, limit: i64) -> Window {
