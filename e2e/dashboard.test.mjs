@@ -125,9 +125,15 @@ describe("dashboard", () => {
     // The export of the filtered set.
     const csv = await page.evaluate(async () => (await fetch("/dashboard/transactions.csv?status=success")).text());
     const lines = csv.trim().split("\n");
-    assert.equal(lines[0], "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at");
+    assert.equal(lines[0], "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at,fee,tax");
     assert.equal(lines.length - 1, ok.length);
     assert.equal(lines.slice(1).reduce((s, l) => s + Number(l.split(",")[2]), 0), sum);
+    // Each successful payment's fee and tax, as the API shows them.
+    for (const line of lines.slice(1)) {
+      const cells = line.split(",");
+      const p = ok.find((x) => x.id === cells[0]);
+      assert.deepEqual([Number(cells[9]), Number(cells[10])], [p.fee, p.tax]);
+    }
     await page.close();
   });
 
@@ -188,9 +194,14 @@ describe("dashboard", () => {
 
   test("a capture and a refund made on the payment page show up in the API and the timeline", async () => {
     const id = await pay("success@upi", 20000);
-    await waitFinal(id);
+    const paid = await waitFinal(id);
+    assert.deepEqual([paid.fee, paid.tax], [400, 72], "2 % of ₹200.00, GST 18 % of that");
     const page = await login();
+    // The overview shows what payments cost.
+    assert.match(await page.locator(tid("pricing-upi")).textContent(), /UPI: 2\.00 % of the amount \+ GST 18\.00 % of the fee/);
     await page.goto(`${g.dashboard}/dashboard/payments/${id}`);
+    assert.equal(await page.locator(tid("payment-fee")).textContent(), "₹4.00");
+    assert.equal(await page.locator(tid("payment-tax")).textContent(), "₹0.72");
     await page.click(tid("capture-button"));
     await page.locator(".notice", { hasText: "captured" }).waitFor();
     assert.equal(await page.locator(tid("payment-captured")).textContent(), "yes");

@@ -3,6 +3,7 @@
 //! invalid value ("parse, don't validate").
 
 pub mod card;
+pub mod fees;
 pub mod ids;
 pub mod money;
 pub mod payment;

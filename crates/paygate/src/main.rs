@@ -89,6 +89,91 @@ enum MerchantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show a merchant's pricing (the fee on each successful payment and the tax on the fee,
+    /// per method), or change it for the payments that succeed from now on.
+    Pricing {
+        /// The merchant's id or email.
+        merchant: String,
+        /// The method to change: `upi`, `card`, or `all`.
+        #[arg(long, default_value = "all")]
+        method: String,
+        /// The fee, a percentage of the amount with at most two decimals (`2`, `2.5`).
+        #[arg(long)]
+        fee: Option<String>,
+        /// The tax on the fee, a percentage (`18`).
+        #[arg(long)]
+        tax: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The merchant with this id or email.
+async fn find_merchant(store: &Store, merchant: &str) -> anyhow::Result<merchant_rows::Merchant> {
+    let all = merchant_rows::list(store).await?;
+    all.into_iter()
+        .find(|m| m.id == merchant || m.email.eq_ignore_ascii_case(merchant))
+        .ok_or_else(|| anyhow::anyhow!("no merchant has the id or email {merchant:?}"))
+}
+
+/// `paygate merchant pricing`.
+async fn pricing(
+    store: &Store,
+    merchant: &str,
+    method: &str,
+    fee: Option<String>,
+    tax: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use paygate::store::pricing;
+    use paygate_core::{Method, fees};
+    let m = find_merchant(store, merchant).await?;
+    let methods = match method {
+        "all" => vec![Method::Upi, Method::Card],
+        "upi" => vec![Method::Upi],
+        "card" => vec![Method::Card],
+        other => anyhow::bail!("--method must be upi, card or all, not {other:?}"),
+    };
+    let rate = |name: &str, text: Option<String>| -> anyhow::Result<Option<i64>> {
+        text.map(|t| {
+            fees::parse_percent(&t).ok_or_else(|| {
+                anyhow::anyhow!("--{name} must be a percentage from 0 to 100 with at most two decimals, not {t:?}")
+            })
+        })
+        .transpose()
+    };
+    let (fee, tax) = (rate("fee", fee)?, rate("tax", tax)?);
+    if fee.is_some() || tax.is_some() {
+        for price in pricing::of(store, &m.id).await? {
+            if methods.contains(&price.method) {
+                let (f, t) = (fee.unwrap_or(price.fee_bps), tax.unwrap_or(price.tax_bps));
+                pricing::set(store, &m.id, price.method, f, t, paygate::store::now()).await?;
+            }
+        }
+    }
+    let now = pricing::of(store, &m.id).await?;
+    if json {
+        let rows: Vec<_> = now
+            .iter()
+            .map(|p| {
+                json!({"method": p.method.as_str(), "fee_bps": p.fee_bps, "tax_bps": p.tax_bps,
+                    "default": p.default})
+            })
+            .collect();
+        println!("{}", json!({"merchant_id": m.id, "pricing": rows}));
+    } else {
+        for p in now {
+            println!(
+                "{:<5} fee {} of the amount, tax {} of the fee{}",
+                p.method.as_str(),
+                fees::show_percent(p.fee_bps),
+                fees::show_percent(p.tax_bps),
+                if p.default { " (default)" } else { "" }
+            );
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -236,13 +321,7 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
             password,
             json,
         } => {
-            let all = merchant_rows::list(store).await?;
-            let Some(m) = all
-                .into_iter()
-                .find(|m| m.id == merchant || m.email.eq_ignore_ascii_case(&merchant))
-            else {
-                anyhow::bail!("no merchant has the id or email {merchant:?}");
-            };
+            let m = find_merchant(store, &merchant).await?;
             // The dashboard password first: a merchant disabled for the public test credentials
             // is enabled by the new API secret, and must not be left with the public password.
             let password_removed = match &password {
@@ -295,6 +374,13 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
                 }
             }
         }
+        MerchantCommand::Pricing {
+            merchant,
+            method,
+            fee,
+            tax,
+            json,
+        } => pricing(store, &merchant, &method, fee, tax, json).await?,
     }
     Ok(())
 }

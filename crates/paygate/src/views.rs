@@ -168,6 +168,17 @@ pub struct PaymentBody<'a> {
     /// A sentence for the failure (full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<&'a str>,
+    /// The gateway's fee on a successful payment, in the smallest currency unit: the
+    /// merchant's rate for the method (2 % by default), rounded half up; `null` until it
+    /// succeeds. A refund does not return it (full form only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub fee: Option<Option<i64>>,
+    /// The tax on the fee (GST 18 % by default), rounded half up; `null` until the payment
+    /// succeeds (full form only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub tax: Option<Option<i64>>,
     /// Last change (ISO 8601; full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
@@ -191,6 +202,8 @@ impl<'a> PaymentBody<'a> {
             }),
             error_code: p.error_code.as_deref().filter(|_| full),
             error_description: p.error_description.as_deref().filter(|_| full),
+            fee: full.then_some(p.fee),
+            tax: full.then_some(p.tax),
             updated_at: full.then(|| iso(p.updated_at)),
         }
     }

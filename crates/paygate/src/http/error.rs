@@ -137,6 +137,10 @@ impl From<payments::service::Error> for ApiError {
             E::OrderHasOpenPayment => {
                 Self::bad_request("Order already has a pending or successful payment")
             }
+            E::PaymentLinkClosed => Self::bad_request(
+                "The order's payment link takes no more payments: it is paid, expired or \
+                 cancelled, or less than the order's amount is still due",
+            ),
             E::NotCapturable => Self::bad_request("Payment not in capturable state"),
             E::NoUpiId => Self::new(
                 StatusCode::BAD_REQUEST,

@@ -293,25 +293,37 @@ fn link_event(link: &PaymentLink, event_type: &str, payment: Option<&Payment>) -
 }
 
 /// In the transaction that records these payments' success: adds each to its link
-/// (`(link id, payment)`), and returns the links' events (`payment_link.partially_paid`, or
-/// `payment_link.paid` for the payment that completes a link).
+/// (`(link id, payment)`, in link id order so concurrent batches lock links alike), and returns
+/// the links' events: `payment_link.partially_paid`, or `payment_link.paid` for the payment
+/// that completes a link. A link closed while a payment was under way counts the money and
+/// announces nothing.
 pub async fn record_payments(
     tx: &mut Tx,
     paid: &[(String, &Payment)],
     at: DateTime<Utc>,
 ) -> Result<Vec<Event>, sqlx::Error> {
+    let mut paid: Vec<&(String, &Payment)> = paid.iter().collect();
+    paid.sort_by(|a, b| a.0.cmp(&b.0));
     let mut events = Vec::new();
     for (link_id, payment) in paid {
-        let before = table::get_in::<PaymentLink>(tx, link_id).await?;
-        let Some(link) = rows::add_paid(tx, link_id, payment.amount.get(), at).await? else {
+        let Some(found) = rows::add_paid(tx, link_id, payment.amount.get(), at).await? else {
             continue;
         };
-        let was_open = before.is_some_and(|b| b.is_open());
-        let kind = match link.status.as_str() {
-            "paid" if was_open => "payment_link.paid",
-            "partially_paid" => "payment_link.partially_paid",
-            // A link closed while the payment was under way counts the money, quietly.
-            _ => continue,
+        if !found.is_open() {
+            continue;
+        }
+        let status = if found.amount_paid >= found.amount {
+            "paid"
+        } else {
+            "partially_paid"
+        };
+        let Some(link) = rows::set_paid_status(tx, link_id, status, at).await? else {
+            continue;
+        };
+        let kind = if status == "paid" {
+            "payment_link.paid"
+        } else {
+            "payment_link.partially_paid"
         };
         events.push(link_event(&link, kind, Some(payment)));
     }

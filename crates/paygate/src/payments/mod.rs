@@ -24,6 +24,8 @@ idempotent::service_error! {
         OrderPaid,
         #[error("order already has a pending or successful payment")]
         OrderHasOpenPayment,
+        #[error("the order's payment link takes no more payments")]
+        PaymentLinkClosed,
         #[error("payment not in capturable state")]
         NotCapturable,
         #[error("payment has refunds and cannot be captured")]

@@ -30,7 +30,9 @@ use crate::{
     payment_links,
     queue::{JobSpec, PAYMENTS, Queue},
     store::{
-        Store, dashboard, now, orders,
+        Store, dashboard, now,
+        orders::{self, Owner},
+        payment_links::PaymentLink,
         payments::{self, Finish, NewRow, Payment},
         table,
     },
@@ -186,13 +188,22 @@ fn new_row(op: &Create, at: DateTime<Utc>) -> NewRow {
     }
 }
 
-/// Why a row was not inserted, from its order: missing (or another merchant's), paid, or
-/// already paying.
-fn refusal(order: Option<&(String, String)>, merchant: Option<&str>) -> Error {
+/// Why a row was not inserted, from its order: missing (or another merchant's), paid, its
+/// payment link no longer taking it, or already paying.
+fn refusal(
+    order: Option<&(Owner, Option<PaymentLink>)>,
+    merchant: Option<&str>,
+    at: DateTime<Utc>,
+) -> Error {
     match order {
         None => Error::OrderNotFound,
-        Some((owner, _)) if merchant.is_some_and(|m| m != owner) => Error::OrderNotFound,
-        Some((_, status)) if OrderStatus::Paid == status.as_str() => Error::OrderPaid,
+        Some((o, _)) if merchant.is_some_and(|m| m != o.merchant_id) => Error::OrderNotFound,
+        Some((o, _)) if OrderStatus::Paid == o.status.as_str() => Error::OrderPaid,
+        Some((o, Some(link)))
+            if payment_links::closed(link, at).is_some() || o.amount > link.amount_due() =>
+        {
+            Error::PaymentLinkClosed
+        }
         Some(_) => Error::OrderHasOpenPayment,
     }
 }
@@ -215,11 +226,14 @@ async fn create_all(
         .filter(|r| !inserted.contains_key(&r.id))
         .map(|r| r.order_id.clone())
         .collect();
-    let orders: HashMap<String, (String, String)> = orders::owners(&mut tx, &refused)
-        .await?
-        .into_iter()
-        .map(|(id, merchant, status)| (id, (merchant, status)))
-        .collect();
+    let mut orders: HashMap<String, (Owner, Option<PaymentLink>)> = HashMap::new();
+    for o in orders::owners(&mut tx, &refused).await? {
+        let link = match &o.payment_link_id {
+            Some(l) => table::get_in::<PaymentLink>(&mut tx, l).await?,
+            None => None,
+        };
+        orders.insert(o.id.clone(), (o, link));
+    }
     let mut answers: Vec<Answer<Payment>> = ops
         .iter()
         .zip(&rows)
@@ -228,6 +242,7 @@ async fn create_all(
             None => Err(refusal(
                 orders.get(&row.order_id),
                 op.merchant_id.as_deref(),
+                at,
             )),
         })
         .collect();

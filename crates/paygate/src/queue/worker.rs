@@ -452,6 +452,12 @@ impl Worker {
     /// no live job, purges expired idempotency keys and old completed jobs, and does the
     /// chores. Returns how many jobs it queued.
     pub async fn sweep(&self) -> anyhow::Result<usize> {
+        // The chores first, each on its own: a failure elsewhere in the sweep delays none.
+        for chore in &self.chores {
+            if let Err(e) = chore.run().await {
+                tracing::warn!(error = %e, "a worker chore failed");
+            }
+        }
         let at = now();
         let before = at - self.settings.lease;
         let store = &self.store;
@@ -489,9 +495,6 @@ impl Worker {
         }
         crate::store::idempotency::purge_expired(store, at).await?;
         crate::store::jobs::purge_completed(store, at - chrono::Duration::days(1)).await?;
-        for chore in &self.chores {
-            chore.run().await?;
-        }
         Ok(queued)
     }
 }

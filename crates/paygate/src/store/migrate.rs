@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "liveness", "0012_liveness"),
     migration!(13, "upi intent", "0013_upi_intent"),
     migration!(14, "payment links", "0014_payment_links"),
+    migration!(15, "fees", "0015_fees"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

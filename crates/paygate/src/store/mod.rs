@@ -22,6 +22,7 @@ mod migrate;
 pub mod orders;
 pub mod payment_links;
 pub mod payments;
+pub mod pricing;
 pub mod processes;
 pub mod processor;
 pub mod refunds;

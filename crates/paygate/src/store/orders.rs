@@ -54,16 +54,24 @@ pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error
     super::table::insert_all::<Order>(tx, input).await
 }
 
-/// The owner and status of each of these orders that exists: `(id, merchant_id, status)`.
-pub async fn owners(
-    tx: &mut Tx,
-    ids: &[String],
-) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+/// What explains a refused payment of an order: its owner, status, payment link and amount.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Owner {
+    pub id: String,
+    pub merchant_id: String,
+    pub status: String,
+    pub payment_link_id: Option<String>,
+    pub amount: i64,
+}
+
+/// The owner, status, payment link and amount of each of these orders that exists.
+pub async fn owners(tx: &mut Tx, ids: &[String]) -> Result<Vec<Owner>, sqlx::Error> {
     let input = super::rows::Rows::new(ids.len()).text("id", ids.iter().cloned());
     super::rows::fetch(
         tx,
         input,
-        "SELECT o.id, o.merchant_id, o.status FROM orders o JOIN v ON o.id = v.id",
+        "SELECT o.id, o.merchant_id, o.status, o.payment_link_id, o.amount \
+         FROM orders o JOIN v ON o.id = v.id",
     )
     .await
 }

@@ -125,10 +125,11 @@ pub async fn expire_due(
     sql!(on_tx(tx) => fetch_all(sql, at, limit))
 }
 
-/// Adds a successful payment of `amount` to the link: an open link becomes `paid` once what
-/// was paid covers its amount, `partially_paid` before; a link closed meanwhile (expired or
-/// cancelled while the payment was under way) keeps its status but counts the money. Runs in
-/// the transaction that records the payment's success, once per payment.
+/// Adds a successful payment of `amount` to what the link was paid, whatever its status, and
+/// returns the link with its status as it was: the update holds the link's row until the
+/// transaction ends, so the status returned is the one this payment found (a concurrent payment
+/// of the same link waits here and finds what this one leaves). Runs in the transaction that
+/// records the payment's success, once per payment.
 pub async fn add_paid(
     tx: &mut Tx,
     id: &str,
@@ -136,14 +137,28 @@ pub async fn add_paid(
     at: DateTime<Utc>,
 ) -> Result<Option<PaymentLink>, sqlx::Error> {
     let sql = concat!(
-        "UPDATE payment_links SET amount_paid = amount_paid + $2, ",
-        "status = CASE WHEN status NOT IN ('created', 'partially_paid') THEN status ",
-        "WHEN amount_paid + $2 >= amount THEN 'paid' ELSE 'partially_paid' END, ",
-        "paid_at = CASE WHEN status IN ('created', 'partially_paid') AND amount_paid + $2 >= amount ",
-        "THEN $3 ELSE paid_at END, updated_at = $3 WHERE id = $1 RETURNING ",
+        "UPDATE payment_links SET amount_paid = amount_paid + $2, updated_at = $3 ",
+        "WHERE id = $1 RETURNING ",
         cols!()
     );
     sql!(on_tx(tx) => fetch_optional(sql, id, amount, at))
+}
+
+/// Moves an open link to `status` (`partially_paid`, or `paid` with `paid_at`); `None` when it
+/// is not open.
+pub async fn set_paid_status(
+    tx: &mut Tx,
+    id: &str,
+    status: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<PaymentLink>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE payment_links SET status = $2, ",
+        "paid_at = CASE WHEN $2 = 'paid' THEN $3 ELSE paid_at END, updated_at = $3 ",
+        "WHERE id = $1 AND status IN ('created', 'partially_paid') RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, status, at))
 }
 
 /// A payment made through a link, as the link shows it.

@@ -2,7 +2,7 @@
 //! transition applies once however many times it is attempted.
 
 use chrono::{DateTime, Utc};
-use paygate_core::{Method, MinorUnit, PaymentStatus};
+use paygate_core::{Method, MinorUnit, PaymentStatus, fees};
 
 use super::{Store, Tx, sql, table::table};
 
@@ -45,6 +45,10 @@ pub struct Payment {
     pub upi_qr_url: Option<String>,
     /// When an intent or QR payment not approved by then fails (`PAYMENT_EXPIRED`).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The gateway's fee, set when the payment succeeds (the merchant's pricing).
+    pub fee: Option<i64>,
+    /// The tax on the fee, set with it.
+    pub tax: Option<i64>,
 }
 
 macro_rules! cols {
@@ -52,7 +56,7 @@ macro_rules! cols {
         "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
          status, captured, error_code, error_description, forced_outcome, captured_at, \
          amount_refunded, processor_lease_until, processor_calls, created_at, updated_at, \
-         upi_flow, upi_uri, upi_qr_url, expires_at"
+         upi_flow, upi_uri, upi_qr_url, expires_at, fee, tax"
     };
 }
 
@@ -182,7 +186,8 @@ pub struct NewRow {
 }
 
 /// Inserts a pending payment for each row whose order exists (and is the merchant's) and is
-/// not paid, unless the order has a pending or successful payment (the unique index, with
+/// not paid (and, for an order of a payment link, the link still takes it), unless the order
+/// has a pending or successful payment (the unique index, with
 /// `ON CONFLICT DO NOTHING`: a conflict skips that row, it fails nothing else). One statement
 /// for the batch, which reads the orders itself. Returns the payments inserted.
 pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payment>, sqlx::Error> {
@@ -218,6 +223,11 @@ pub async fn insert_for_orders(tx: &mut Tx, rows: &[NewRow]) -> Result<Vec<Payme
             "v.upi_flow, v.upi_uri, v.upi_qr_url, v.expires_at ",
             "FROM v JOIN orders o ON o.id = v.order_id ",
             "WHERE o.status = 'created' AND (v.merchant_filter IS NULL OR o.merchant_id = v.merchant_filter) ",
+            // An order of a payment link only while the link takes it: open, not past its
+            // expiry, and the order's amount still due.
+            "AND (o.payment_link_id IS NULL OR EXISTS (SELECT 1 FROM payment_links l ",
+            "WHERE l.id = o.payment_link_id AND l.status IN ('created', 'partially_paid') ",
+            "AND (l.expire_by IS NULL OR l.expire_by > v.at) AND o.amount <= l.amount - l.amount_paid)) ",
             "ON CONFLICT DO NOTHING RETURNING ",
             cols!()
         ),
@@ -292,6 +302,33 @@ pub struct Finish {
     pub at: DateTime<Utc>,
 }
 
+/// The statement of [`finish_all`]. A success carries its fee and the tax on it, from the
+/// merchant's pricing for the method (the defaults without one): each `amount × bps / 10 000`
+/// rounded half up, computed on the quotient and remainder by 10 000 so no product overflows
+/// (`paygate_core::fees`).
+static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rate = |column: &str, default: i64| {
+        format!(
+            "COALESCE((SELECT pr.{column} FROM pricing pr WHERE pr.merchant_id = payments.merchant_id \
+             AND pr.method = payments.method), {default})"
+        )
+    };
+    let share = |amount: &str, bps: &str| {
+        format!("(({amount}) / 10000) * {bps} + ((({amount}) % 10000) * {bps} + 5000) / 10000")
+    };
+    let fee = share("payments.amount", &rate("fee_bps", fees::DEFAULT_FEE_BPS));
+    let tax = share(&fee, &rate("tax_bps", fees::DEFAULT_TAX_BPS));
+    format!(
+        "UPDATE payments SET status = v.status, error_code = v.error_code, \
+         error_description = v.error_description, processor_lease_until = NULL, updated_at = v.at, \
+         fee = CASE WHEN v.status = 'success' THEN {fee} END, \
+         tax = CASE WHEN v.status = 'success' THEN {tax} END \
+         FROM v WHERE payments.id = v.id AND payments.status = 'pending' \
+         AND (NOT v.unanswered_only OR payments.forced_outcome IS NULL) RETURNING {}",
+        super::rows::qualified("payments", cols!())
+    )
+});
+
 /// Moves each `pending` payment to its final status, in one statement, and returns the
 /// payments this call moved (one already final is left alone: the transition happened).
 pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sqlx::Error> {
@@ -305,12 +342,5 @@ pub async fn finish_all(tx: &mut Tx, rows: &[Finish]) -> Result<Vec<Payment>, sq
         )
         .bool("unanswered_only", rows.iter().map(|r| r.unanswered_only))
         .time("at", rows.iter().map(|r| r.at));
-    let sql = format!(
-        "UPDATE payments SET status = v.status, error_code = v.error_code, \
-         error_description = v.error_description, processor_lease_until = NULL, updated_at = v.at \
-         FROM v WHERE payments.id = v.id AND payments.status = 'pending' \
-         AND (NOT v.unanswered_only OR payments.forced_outcome IS NULL) RETURNING {}",
-        super::rows::qualified("payments", cols!())
-    );
-    super::rows::fetch(tx, input, &sql).await
+    super::rows::fetch(tx, input, &FINISH).await
 }

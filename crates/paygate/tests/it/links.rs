@@ -58,8 +58,8 @@ async fn start(t: &TestApp, id: &str, amount: &str) -> Result<String, (u16, Stri
 }
 
 /// Pays the order the checkout address names (a UPI collect payment that succeeds); returns
-/// the payment id once it succeeded. Without a worker (`by_hand`), runs its job.
-async fn pay_with(t: &TestApp, checkout: &str, by_hand: bool) -> String {
+/// the payment id once it succeeded.
+async fn pay(t: &TestApp, checkout: &str) -> String {
     let order = checkout.strip_prefix("/checkout?order_id=").unwrap();
     let (status, p) = t
         .post(
@@ -69,15 +69,8 @@ async fn pay_with(t: &TestApp, checkout: &str, by_hand: bool) -> String {
         .await;
     assert_eq!(status, 201, "{p}");
     let id = p["id"].as_str().unwrap();
-    if by_hand {
-        t.run_jobs(1).await;
-    }
     assert_eq!(t.wait_final(id).await["status"], "success");
     id.to_owned()
-}
-
-async fn pay(t: &TestApp, checkout: &str) -> String {
-    pay_with(t, checkout, false).await
 }
 
 fn count(evs: &[events::Event], kind: &str) -> usize {
@@ -159,7 +152,9 @@ async fn a_link_is_created_read_listed_and_cancelled(backend: Backend) {
     assert_eq!(older["data"][0]["id"], l["id"]);
     assert_eq!(older["has_more"], false);
 
-    // Cancelled once, with its event; then it takes no payment.
+    // Cancelled once, with its event; then it takes no payment, not even for an order a
+    // customer started before.
+    let started = start(&t, id, "500").await.unwrap();
     let (status, cancelled) = t
         .post(&format!("/api/v1/payment_links/{id}/cancel"), &json!({}))
         .await;
@@ -176,6 +171,22 @@ async fn a_link_is_created_read_listed_and_cancelled(backend: Backend) {
     let (status, text) = start(&t, id, "500").await.unwrap_err();
     assert_eq!(status, 410);
     assert!(text.contains("Link cancelled"), "{text}");
+    let order = started.strip_prefix("/checkout?order_id=").unwrap();
+    let (status, body) = t
+        .post(
+            "/api/v1/payments",
+            &json!({"order_id": order, "method": "upi", "vpa": "success@paygate"}),
+        )
+        .await;
+    assert_error(status, &body, 400, "BAD_REQUEST_ERROR");
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("payment link"),
+        "{body}"
+    );
+    assert_eq!(t.count("payments").await, 0);
     let page = reqwest::get(format!("http://{}/l/{id}", t.checkout))
         .await
         .unwrap();
@@ -382,8 +393,17 @@ async fn a_link_expires_once_however_many_workers_run(backend: Backend) {
     let expire_by = chrono::Utc::now().timestamp() + 2;
     let l = create(&t, json!({"amount": 5000, "expire_by": expire_by})).await;
     let id = l["id"].as_str().unwrap();
-    // Still payable until then.
-    let checkout = start(&t, id, "50").await.unwrap();
+    // Still payable until then: one payment starts (its job runs later), another order waits.
+    let under_way = start(&t, id, "50").await.unwrap();
+    let order = under_way.strip_prefix("/checkout?order_id=").unwrap();
+    let (status, pending) = t
+        .post(
+            "/api/v1/payments",
+            &json!({"order_id": order, "method": "upi", "vpa": "success@paygate"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{pending}");
+    let late = start(&t, id, "50").await.unwrap();
     until(expire_by).await;
     // Past expire_by the page refuses payment even before the expiry ran.
     let (status, text) = start(&t, id, "50").await.unwrap_err();
@@ -404,9 +424,21 @@ async fn a_link_expires_once_however_many_workers_run(backend: Backend) {
     assert!(expired["expired_at"].is_string());
     let evs = events::for_resource(&t.app.store, id).await.unwrap();
     assert_eq!(count(&evs, "payment_link.expired"), 1);
-    // An order started before the expiry still pays (the money counts on the link), but the
-    // link stays expired and announces nothing more.
-    pay_with(&t, &checkout, true).await;
+    // An order started before the expiry takes no payment now...
+    let order = late.strip_prefix("/checkout?order_id=").unwrap();
+    let (status, body) = t
+        .post(
+            "/api/v1/payments",
+            &json!({"order_id": order, "method": "card", "card": {"number": "4111111111111111",
+                "expiry_month": "12", "expiry_year": "30", "cvv": "123", "holder_name": "A"}}),
+        )
+        .await;
+    assert_error(status, &body, 400, "BAD_REQUEST_ERROR");
+    // ...and the payment under way at the expiry still succeeds: the money counts on the link,
+    // which stays expired and announces nothing more.
+    t.run_jobs(1).await;
+    let done = t.wait_final(pending["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "success");
     let after = link(&t, id).await;
     assert_eq!(after["status"], "expired");
     assert_eq!(after["amount_paid"], 5000);

@@ -10,6 +10,7 @@ mod checkout;
 mod endpoints;
 mod fairness;
 mod faults;
+mod fees;
 mod hardening;
 mod idempotency;
 mod lanes;

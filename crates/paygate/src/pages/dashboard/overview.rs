@@ -7,7 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use paygate_core::display_amount;
+use paygate_core::{display_amount, fees::show_percent};
 
 use super::{F, Frame, SignedIn, answer_form, internal, revealable_secret};
 use crate::{
@@ -35,6 +35,8 @@ struct Overview<'a> {
     public_secret: Option<&'static str>,
     /// The VPA intent and QR payments are paid to.
     upi_id: Option<String>,
+    /// What each method costs: `(method, fee, tax on the fee, whether it is the default)`.
+    pricing: Vec<(&'static str, String, String, bool)>,
     total: i64,
     /// Collected per currency, the largest first (one line each; `₹0.00` with none).
     amounts: Vec<String>,
@@ -213,12 +215,32 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         Ok(d) => d,
         Err(e) => return internal(&e),
     };
+    let pricing = match crate::store::pricing::of(&app.store, &s.merchant.id).await {
+        Ok(p) => p
+            .into_iter()
+            .map(|p| {
+                let name = if p.method == paygate_core::Method::Upi {
+                    "UPI"
+                } else {
+                    "Card"
+                };
+                (
+                    name,
+                    show_percent(p.fee_bps),
+                    show_percent(p.tax_bps),
+                    p.default,
+                )
+            })
+            .collect(),
+        Err(e) => return internal(&e),
+    };
     let page = Overview {
         frame: Frame::new("Overview", "Overview", s),
         api_key: s.merchant.api_key.clone(),
         new_secret,
         public_secret: revealable_secret(&s.merchant),
         upi_id: s.merchant.upi_id.clone(),
+        pricing,
         total: stats.total,
         amounts: if stats.amounts.is_empty() {
             vec![display_amount(0, "INR")]

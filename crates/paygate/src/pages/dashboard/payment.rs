@@ -35,6 +35,8 @@ struct Shown {
     captured: bool,
     amount: String,
     refunded: String,
+    /// The fee and its tax, once the payment succeeded.
+    fee: Option<(String, String)>,
     order_id: String,
     method: Method,
     error: Option<String>,
@@ -118,6 +120,12 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Path(id): Path<Str
             },
             amount: display_amount(p.amount, &p.currency),
             refunded: display_amount(p.amount_refunded, &p.currency),
+            fee: p.fee.zip(p.tax).map(|(fee, tax)| {
+                (
+                    display_amount(fee, &p.currency),
+                    display_amount(tax, &p.currency),
+                )
+            }),
             id: p.id,
             status: p.status,
             captured: p.captured,

@@ -177,15 +177,15 @@ fn csv_field(s: &str) -> String {
 /// How many payments the export reads per query.
 const EXPORT_CHUNK: i64 = 500;
 
-/// `GET /dashboard/transactions.csv`: the filtered set, amounts in paise, newest first.
+/// `GET /dashboard/transactions.csv`: the filtered set, amounts (fee and tax empty until a
+/// payment succeeds) in paise, newest first.
 /// Streamed: the body is sent [`EXPORT_CHUNK`] rows at a time as each is read (each read starts
 /// after the last row sent, an index range; no total is counted), so an export of any size
 /// holds one chunk in memory. A database error mid-export ends the body early, which the client sees as a
 /// truncated download rather than a silently short file.
 pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
-    let head =
-        "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at\n";
+    let head = "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at,fee,tax\n";
     let first = std::iter::once(Ok::<_, std::io::Error>(head.to_owned()));
     let state = (
         app.store.clone(),
@@ -218,7 +218,7 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
         for p in &rows {
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&p.id),
                 csv_field(&p.order_id),
                 p.amount,
@@ -227,7 +227,9 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
                 p.status,
                 p.captured,
                 p.amount_refunded,
-                iso(p.created_at)
+                iso(p.created_at),
+                p.fee.map(|f| f.to_string()).unwrap_or_default(),
+                p.tax.map(|t| t.to_string()).unwrap_or_default()
             );
         }
         Some((Ok(out), (store, merchant, f, next)))
