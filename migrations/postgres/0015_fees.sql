@@ -15,3 +15,10 @@ CREATE TABLE pricing (
 );
 ALTER TABLE payments ADD COLUMN fee BIGINT;
 ALTER TABLE payments ADD COLUMN tax BIGINT;
+-- Payments that succeeded before fees were recorded: at the defaults (everyone's pricing then).
+UPDATE payments
+    SET fee = (amount / 10000) * 200 + ((amount % 10000) * 200 + 5000) / 10000
+    WHERE status = 'success' AND fee IS NULL;
+UPDATE payments
+    SET tax = (fee / 10000) * 1800 + ((fee % 10000) * 1800 + 5000) / 10000
+    WHERE status = 'success' AND tax IS NULL;

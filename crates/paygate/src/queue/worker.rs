@@ -447,10 +447,11 @@ impl Worker {
         Ok(queued)
     }
 
-    /// One pass of the recovery sweep: re-enqueues pending payments and refunds older than a
-    /// lease, and webhook deliveries whose next attempt is more than a lease overdue, that have
-    /// no live job, purges expired idempotency keys and old completed jobs, and does the
-    /// chores. Returns how many jobs it queued.
+    /// One pass of the recovery sweep: does the chores first (a chore's failure is logged and
+    /// stops nothing), then re-enqueues pending payments and refunds older than a lease, and
+    /// webhook deliveries whose next attempt is more than a lease overdue, that have no live
+    /// job, and purges expired idempotency keys and old completed jobs. Returns how many jobs it
+    /// queued.
     pub async fn sweep(&self) -> anyhow::Result<usize> {
         // The chores first, each on its own: a failure elsewhere in the sweep delays none.
         for chore in &self.chores {
