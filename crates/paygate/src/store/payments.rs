@@ -303,27 +303,25 @@ pub struct Finish {
 }
 
 /// The statement of [`finish_all`]. A success carries its fee and the tax on it, from the
-/// merchant's pricing for the method (the defaults without one): each `amount × bps / 10 000`
-/// rounded half up, computed on the quotient and remainder by 10 000 so no product overflows
-/// (`paygate_core::fees`).
+/// merchant's pricing for the method (joined once per row; the defaults without one): each
+/// `amount × bps / 10 000` rounded half up, computed on the quotient and remainder by 10 000 so
+/// no product overflows (`paygate_core::fees`).
 static FINISH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let rate = |column: &str, default: i64| {
-        format!(
-            "COALESCE((SELECT pr.{column} FROM pricing pr WHERE pr.merchant_id = payments.merchant_id \
-             AND pr.method = payments.method), {default})"
-        )
-    };
     let share = |amount: &str, bps: &str| {
         format!("(({amount}) / 10000) * {bps} + ((({amount}) % 10000) * {bps} + 5000) / 10000")
     };
-    let fee = share("payments.amount", &rate("fee_bps", fees::DEFAULT_FEE_BPS));
-    let tax = share(&fee, &rate("tax_bps", fees::DEFAULT_TAX_BPS));
+    let fee_bps = format!("COALESCE(pr.fee_bps, {})", fees::DEFAULT_FEE_BPS);
+    let tax_bps = format!("COALESCE(pr.tax_bps, {})", fees::DEFAULT_TAX_BPS);
+    let fee = share("payments.amount", &fee_bps);
+    let tax = share(&fee, &tax_bps);
     format!(
         "UPDATE payments SET status = v.status, error_code = v.error_code, \
          error_description = v.error_description, processor_lease_until = NULL, updated_at = v.at, \
          fee = CASE WHEN v.status = 'success' THEN {fee} END, \
          tax = CASE WHEN v.status = 'success' THEN {tax} END \
-         FROM v WHERE payments.id = v.id AND payments.status = 'pending' \
+         FROM v JOIN payments p0 ON p0.id = v.id \
+         LEFT JOIN pricing pr ON pr.merchant_id = p0.merchant_id AND pr.method = p0.method \
+         WHERE payments.id = v.id AND payments.status = 'pending' \
          AND (NOT v.unanswered_only OR payments.forced_outcome IS NULL) RETURNING {}",
         super::rows::qualified("payments", cols!())
     )

@@ -157,7 +157,7 @@ async fn checkout(
         .unwrap_or_default();
     let view = Checkout {
         amount: display_amount(order.amount, &order.currency),
-        order_id: order.id.clone(),
+        order_id: order.id,
         merchant,
         embedded,
         parent_origin,
