@@ -22,6 +22,7 @@ LAYERS = [
     ["payment_links"],
     ["payments"],
     ["refunds"],
+    ["settlements"],
     ["http"],  # adapters
     ["pages"],
     ["app"],  # the composition root

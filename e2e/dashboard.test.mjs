@@ -507,7 +507,7 @@ describe("dashboard", () => {
     for (const width of [390, 1280]) {
       const page = await login("test@example.com", "password123", width);
       const someId = (await api(g, "GET", "/api/v1/payments?limit=1")).body.data[0].id;
-      for (const [name, path] of [["overview", "/dashboard"], ["transactions", "/dashboard/transactions"], ["payment", `/dashboard/payments/${someId}`], ["webhooks", "/dashboard/webhooks"], ["payment-links", "/dashboard/payment-links"], ["docs", "/dashboard/docs"]]) {
+      for (const [name, path] of [["overview", "/dashboard"], ["transactions", "/dashboard/transactions"], ["payment", `/dashboard/payments/${someId}`], ["webhooks", "/dashboard/webhooks"], ["payment-links", "/dashboard/payment-links"], ["settlements", "/dashboard/settlements"], ["docs", "/dashboard/docs"]]) {
         await page.goto(g.dashboard + path);
         if (width === 390) assert.equal(await scrollsSideways(page), false, `${name} scrolls sideways at 390 px`);
         await shot(page, `dashboard-${width}-${name}`);
@@ -646,6 +646,95 @@ describe("payment links", () => {
     await customer.locator("text=Link cancelled").waitFor();
     assert.equal(await customer.locator(tid("link-form")).count(), 0);
     await customer.close();
+    await page.close();
+  });
+});
+
+describe("settlements", () => {
+  async function waitSettled(paymentId) {
+    for (let i = 0; i < 400; i++) {
+      const p = (await api(g, "GET", `/api/v1/payments/${paymentId}`)).body;
+      if (p.settlement_id) {
+        const s = (await api(g, "GET", `/api/v1/settlements/${p.settlement_id}`)).body;
+        if (s.status === "processed") return s;
+      }
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    throw new Error(`${paymentId} not settled`);
+  }
+
+  test("a settlement made in test mode is listed, opens with its transactions, and downloads as CSV", async () => {
+    const id = await pay("success@upi", 80000);
+    assert.equal((await waitFinal(id)).status, "success");
+    const captured = await api(g, "POST", `/api/v1/payments/${id}/capture`, {});
+    assert.equal(captured.status, 200, JSON.stringify(captured.body));
+    const page = await login();
+    // Before it is settled, the overview shows it unsettled (unless the cycle was quicker).
+    await page.goto(`${g.dashboard}/dashboard`);
+    assert.match(await page.locator(tid("unsettled-balance")).first().textContent(), /^-?₹/);
+    const s = await waitSettled(id);
+    await page.goto(`${g.dashboard}/dashboard/settlements`);
+    const row = page.locator(`${tid("settlement-row")}[data-settlement-id="${s.id}"]`);
+    assert.equal(await row.locator(tid("settlement-status")).textContent(), "processed");
+    assert.equal(await row.locator(tid("settlement-amount")).textContent(), rupees(s.amount));
+    await row.locator(tid("settlement-link")).click();
+    await page.waitForURL(`${g.dashboard}/dashboard/settlements/${s.id}`);
+    assert.equal(await page.locator(tid("settlement-id")).textContent(), s.id);
+    assert.equal(await page.locator(tid("settlement-utr")).textContent(), s.utr);
+    assert.equal(await page.locator(tid("settlement-count")).textContent(), String(s.count));
+    const lines = page.locator(tid("settlement-transaction"));
+    assert.equal(await lines.count(), Math.min(s.count, 200));
+    assert.ok((await page.locator(tid("settlement-transactions")).textContent()).includes(id));
+    await shot(page, "settlement");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(tid("settlement-csv"))]);
+    assert.equal(download.suggestedFilename(), `${s.id}.csv`);
+    const { readFileSync } = await import("node:fs");
+    const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
+    assert.equal(csv[0], "type,id,payment_id,amount,fee,tax,currency,at,settlement_id,settled_at,utr");
+    assert.equal(csv.length, s.count + 1);
+    const mine = csv.find((l) => l.startsWith(`payment,${id},`));
+    assert.ok(mine && mine.endsWith(`,${s.id},${s.processed_at},${s.utr}`), mine);
+    await page.close();
+  });
+
+  test("the reconciliation upload shows a planted mismatch", async () => {
+    const id = await pay("success@upi", 45000);
+    assert.equal((await waitFinal(id)).status, "success");
+    assert.equal((await api(g, "POST", `/api/v1/payments/${id}/capture`, {})).status, 200);
+    await waitSettled(id);
+    const bin = process.env.PAYGATE_BIN || join(root, "target", "debug", "paygate");
+    const today = new Date().toISOString().slice(0, 10);
+    const report = execFileSync(bin, ["processor", "report", "--date", today, "--merchant", "test@example.com"], {
+      env: { PATH: process.env.PATH, ...g.dbEnv },
+    }).toString();
+    const mine = report.split("\n").find((l) => l.startsWith(`${id},`));
+    assert.ok(mine, report);
+    // The bank says 449.00 instead of 450.00.
+    const planted = report.replace(`${id},payment,45000,`, `${id},payment,44900,`);
+    const { writeFileSync } = await import("node:fs");
+    const file = join(g.dir, "bank-report.csv");
+    writeFileSync(file, planted);
+    const page = await login();
+    await page.goto(`${g.dashboard}/dashboard/settlements`);
+    await page.fill(tid("reconcile-date"), today);
+    await page.setInputFiles(tid("reconcile-file"), file);
+    await page.click(tid("reconcile-button"));
+    await page.waitForURL(/\/dashboard\/reconciliations\/recon_/);
+    assert.equal(await page.locator(tid("recon-mismatched")).textContent(), "1");
+    const line = page.locator(tid("recon-line"), { hasText: id });
+    assert.equal(await line.getAttribute("data-result"), "amount_mismatch");
+    assert.equal(await line.locator(tid("recon-result")).textContent(), "amount mismatch");
+    assert.equal(await line.locator(tid("recon-reason")).textContent(), "the amount differs");
+    assert.match(await line.textContent(), /₹450\.00.*₹449\.00/);
+    await shot(page, "reconciliation");
+    // A file that is not a report is refused on the page, saying why.
+    writeFileSync(file, "id,amount\n1,2\n");
+    await page.goto(`${g.dashboard}/dashboard/settlements`);
+    await page.setInputFiles(tid("reconcile-file"), file);
+    await page.click(tid("reconcile-button"));
+    assert.match(await page.locator(tid("reconcile-error")).textContent(), /header reference,type,amount,fee,utr/);
+    // It is listed on the settlements page.
+    assert.ok((await page.locator(tid("reconciliations-table")).textContent()).includes(today));
     await page.close();
   });
 });

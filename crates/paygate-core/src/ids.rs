@@ -83,6 +83,16 @@ prefixed_id!(
     "plink_"
 );
 prefixed_id!(
+    /// A settlement id, `setl_` + 16 alphanumerics.
+    SettlementId,
+    "setl_"
+);
+prefixed_id!(
+    /// A reconciliation id, `recon_` + 16 alphanumerics.
+    ReconciliationId,
+    "recon_"
+);
+prefixed_id!(
     /// An event id, `evt_` + 16 alphanumerics; stable for de-duplication by receivers.
     EventId,
     "evt_"

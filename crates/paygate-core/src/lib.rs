@@ -11,7 +11,9 @@ pub mod vpa;
 pub mod webhook;
 
 pub use card::{Card, CardError, CardInput, CardNetwork};
-pub use ids::{EventId, OrderId, PaymentId, PaymentLinkId, RefundId};
+pub use ids::{
+    EventId, OrderId, PaymentId, PaymentLinkId, ReconciliationId, RefundId, SettlementId,
+};
 pub use money::{Currency, MinorUnit, OrderAmount, display_amount};
 pub use payment::{
     DeliveryStatus, ForcedOutcome, Method, OrderStatus, PaymentStatus, RefundStatus, UnknownName,

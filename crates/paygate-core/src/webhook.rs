@@ -43,6 +43,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment_link.partially_paid",
     "payment_link.expired",
     "payment_link.cancelled",
+    "settlement.processed",
     "webhook.test",
     "webhook_endpoint.disabled",
 ];

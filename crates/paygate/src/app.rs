@@ -28,6 +28,7 @@ use crate::{
         worker::{self, Handlers, Worker},
     },
     refunds::Refunds,
+    settlements::{self, Settlements},
     store::Store,
     webhooks::{
         self, Webhooks,
@@ -48,6 +49,7 @@ pub struct Inner {
     pub payments: Arc<Payments>,
     pub payment_links: Arc<PaymentLinks>,
     pub refunds: Arc<Refunds>,
+    pub settlements: Arc<Settlements>,
     pub webhooks: Arc<Webhooks>,
     pub worker: Arc<Worker>,
     /// This process's id: the owner of what it holds (see `liveness`).
@@ -154,6 +156,11 @@ impl App {
             orders.clone(),
             &config.public_checkout_url,
         ));
+        let settlements = Arc::new(Settlements::new(
+            ctx.clone(),
+            config.settlement_delay,
+            !config.settlement_interval.is_zero(),
+        ));
         let webhooks = Arc::new(
             Webhooks::new(ctx, client, config.webhook_schedule.clone())
                 .with_max_endpoints(config.webhook_endpoints_max)
@@ -173,20 +180,25 @@ impl App {
         ]
         .into_iter()
         .collect();
-        let worker = Arc::new(
-            Worker::new(
-                queue.clone(),
-                store.clone(),
-                handlers,
-                worker::Settings {
-                    concurrency: config.worker_concurrency,
-                    lease: config.job_lease,
-                    shutdown_timeout: config.shutdown_timeout,
-                    check_every: config.process_heartbeat,
-                },
-            )
-            .with_chore(Arc::new(payment_links::Expiry(payment_links.clone()))),
-        );
+        let mut worker = Worker::new(
+            queue.clone(),
+            store.clone(),
+            handlers,
+            worker::Settings {
+                concurrency: config.worker_concurrency,
+                lease: config.job_lease,
+                shutdown_timeout: config.shutdown_timeout,
+                check_every: config.process_heartbeat,
+            },
+        )
+        .with_chore(Arc::new(payment_links::Expiry(payment_links.clone())));
+        if !config.settlement_interval.is_zero() {
+            worker = worker.with_chore(Arc::new(settlements::Cycler::new(
+                settlements.clone(),
+                config.settlement_interval,
+            )));
+        }
+        let worker = Arc::new(worker);
         let credentials = Arc::new(CredentialCache::default());
         let api = ApiState::new(ApiParts {
             store: store.clone(),
@@ -197,6 +209,7 @@ impl App {
             payments: payments.clone(),
             payment_links: payment_links.clone(),
             refunds: refunds.clone(),
+            settlements: settlements.clone(),
             webhooks: webhooks.clone(),
             settings: ApiSettings {
                 test_endpoints: config.test_endpoints,
@@ -229,6 +242,7 @@ impl App {
             payments: payments.clone(),
             payment_links: payment_links.clone(),
             refunds: refunds.clone(),
+            settlements: settlements.clone(),
             webhooks: webhooks.clone(),
             login_throttle: pages::dashboard::LoginThrottle::default(),
             settings: PageSettings {
@@ -250,6 +264,7 @@ impl App {
             payments,
             payment_links,
             refunds,
+            settlements,
             webhooks,
             worker,
             owner,

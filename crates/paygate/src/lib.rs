@@ -17,6 +17,7 @@ pub mod payments;
 pub mod processor;
 pub mod queue;
 pub mod refunds;
+pub mod settlements;
 pub mod store;
 pub mod views;
 pub mod webhooks;

@@ -36,6 +36,9 @@ enum Command {
     /// Manage merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// The simulated bank: its daily report, and settling now.
+    #[command(subcommand)]
+    Processor(ProcessorCommand),
     /// Exit 0 when this host's API answers `GET /health` with 200 (for container health
     /// checks: the image has no curl).
     Healthcheck,
@@ -47,6 +50,30 @@ enum Command {
         /// The merchant's webhook secret.
         #[arg(long, env = "RECEIVER_SECRET", default_value = "whsec_test_abc123")]
         secret: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProcessorCommand {
+    /// Print the simulated bank's report of a day as CSV (`reference,type,amount,fee,utr`):
+    /// every captured payment and processed refund final that day (UTC), the fee with its tax,
+    /// the UTR of the transfer that settled it (empty before). Upload it to
+    /// `POST /api/v1/reconciliation` or the dashboard's Settlements page.
+    Report {
+        /// The day, `YYYY-MM-DD`.
+        #[arg(long)]
+        date: String,
+        /// Only this merchant's transactions (its id or email); every merchant's without it.
+        #[arg(long)]
+        merchant: Option<String>,
+    },
+    /// Run one settlement cycle now (what the worker does every `SETTLEMENT_INTERVAL`):
+    /// settle every transaction final for `SETTLEMENT_DELAY`, then transfer every settlement
+    /// not yet processed. Prints what it did.
+    Settle {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -280,6 +307,52 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let store = Store::connect(&config.database_url, 1).await?;
             store.migrate().await?;
             merchant(cmd, &store).await
+        }
+        Command::Processor(cmd) => processor(cmd, config).await,
+    }
+}
+
+async fn processor(cmd: ProcessorCommand, config: Config) -> anyhow::Result<()> {
+    match cmd {
+        ProcessorCommand::Report { date, merchant } => {
+            let store = Store::connect(&config.database_url, 1).await?;
+            store.migrate().await?;
+            let date = paygate::http::api::settlements::report_date(&date)
+                .map_err(|_| anyhow::anyhow!("--date must be a date like 2026-12-07"))?;
+            let merchants = match merchant {
+                Some(m) => vec![find_merchant(&store, &m).await?],
+                None => merchant_rows::list(&store).await?,
+            };
+            let mut out = format!("{}\n", paygate::settlements::REPORT_HEADER);
+            for m in merchants {
+                let report = paygate::settlements::bank_report(&store, &m.id, date).await?;
+                out.extend(report.lines().skip(1).map(|l| format!("{l}\n")));
+            }
+            print!("{out}");
+            Ok(())
+        }
+        ProcessorCommand::Settle { json } => {
+            let app = App::build(config).await?;
+            let started = std::time::Instant::now();
+            let cycle = app.settlements.run().await?;
+            let seconds = started.elapsed().as_secs_f64();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "created": cycle.created,
+                        "processed": cycle.processed,
+                        "failed": cycle.failed,
+                        "seconds": seconds,
+                    })
+                );
+            } else {
+                println!(
+                    "settlements created {}, transferred {}, refused {} in {seconds:.3} s",
+                    cycle.created, cycle.processed, cycle.failed
+                );
+            }
+            Ok(())
         }
     }
 }

@@ -19,6 +19,9 @@ use crate::store::{
     webhooks::Delivery,
 };
 
+mod settlements;
+pub use settlements::{ReconciliationBody, SettlementBody, TransactionBody};
+
 /// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
 pub fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -179,6 +182,11 @@ pub struct PaymentBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]
     pub tax: Option<Option<i64>>,
+    /// The settlement that paid the payment out, `setl_…`; `null` until it is settled
+    /// (full form only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub settlement_id: Option<Option<&'a str>>,
     /// Last change (ISO 8601; full form only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
@@ -204,6 +212,7 @@ impl<'a> PaymentBody<'a> {
             error_description: p.error_description.as_deref().filter(|_| full),
             fee: full.then_some(p.fee),
             tax: full.then_some(p.tax),
+            settlement_id: full.then_some(p.settlement_id.as_deref()),
             updated_at: full.then(|| iso(p.updated_at)),
         }
     }

@@ -314,6 +314,23 @@ pub struct Settings {
     /// (without it they are open in development and closed in production).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// How long a captured payment or a processed refund waits before it is settled: seconds,
+    /// or a number with `s`, `m`, `h` or `d` [default: 2d; 5s in test mode].
+    #[arg(long, env = "SETTLEMENT_DELAY", global = true)]
+    pub settlement_delay: Option<String>,
+    /// How often the worker settles what is due, in the same form; `0` turns the worker's
+    /// settling off (settle with `paygate processor settle`) [default: 1h; 5s in test mode].
+    #[arg(long, env = "SETTLEMENT_INTERVAL", global = true)]
+    pub settlement_interval: Option<String>,
+    /// Probability that the simulated bank refuses a settlement's transfer (0..1); a refused
+    /// one is `failed` and retried at the next cycle.
+    #[arg(
+        long,
+        env = "PAYOUT_FAILURE_RATE",
+        default_value_t = 0.0,
+        global = true
+    )]
+    pub payout_failure_rate: f64,
 }
 
 /// A comma-separated list of addresses and networks (`10.0.0.0/8, 127.0.0.1`).
@@ -410,6 +427,12 @@ pub struct Config {
     pub webhook_replay_daily_max: u32,
     /// How often each process beats.
     pub process_heartbeat: Duration,
+    /// How long a final transaction waits before it is settled.
+    pub settlement_delay: Duration,
+    /// How often the worker settles; zero: never (`paygate processor settle` does).
+    pub settlement_interval: Duration,
+    /// Probability that the simulated bank refuses a transfer.
+    pub payout_failure_rate: f64,
     /// How long a process may stay silent before it counts as dead.
     pub process_dead_after: Duration,
 }
@@ -510,6 +533,18 @@ impl Config {
         )?;
         rate("UPI_SUCCESS_RATE", s.upi_success_rate)?;
         rate("CARD_SUCCESS_RATE", s.card_success_rate)?;
+        rate("PAYOUT_FAILURE_RATE", s.payout_failure_rate)?;
+        let period = |name: &str, value: &Option<String>, default: &str, test: &str| {
+            let value = value
+                .as_deref()
+                .unwrap_or(if test_mode { test } else { default });
+            parse_period(value).ok_or_else(|| {
+                format!("{name} must be seconds, or a number with s, m, h or d, got {value:?}")
+            })
+        };
+        let settlement_delay = period("SETTLEMENT_DELAY", &s.settlement_delay, "2d", "5s")?;
+        let settlement_interval =
+            period("SETTLEMENT_INTERVAL", &s.settlement_interval, "1h", "5s")?;
         if !(1..=86_400).contains(&s.upi_intent_expiry_seconds) {
             return Err("UPI_INTENT_EXPIRY_SECONDS must be between 1 and 86400".into());
         }
@@ -590,6 +625,9 @@ impl Config {
             webhook_endpoint_queue: s.webhook_endpoint_queue,
             webhook_replay_daily_max: s.webhook_replay_daily_max,
             process_heartbeat: Duration::from_millis(s.process_heartbeat_ms),
+            settlement_delay,
+            settlement_interval,
+            payout_failure_rate: s.payout_failure_rate,
             process_dead_after: Duration::from_millis(s.process_dead_after_ms),
             webhook_endpoint_disable_after: Duration::from_secs(s.webhook_endpoint_disable_after),
             checkout_rate_limit: (s.checkout_rate_limit_per_second > 0).then(|| {
@@ -704,6 +742,24 @@ fn parse_schedule(list: &str) -> Result<Vec<Duration>, String> {
             paygate_core::webhook::MAX_ATTEMPTS
         )),
     }
+}
+
+/// `90`, `90s`, `15m`, `1h` or `2d` (at most 3,650 days).
+fn parse_period(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let (digits, unit) = match value.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&value[..i], c),
+        _ => (value, 's'),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let seconds = n.checked_mul(match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    })?;
+    (seconds <= 3650 * 86_400).then(|| Duration::from_secs(seconds))
 }
 
 fn rate(name: &str, value: f64) -> Result<(), String> {

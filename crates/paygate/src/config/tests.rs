@@ -94,3 +94,32 @@ fn test_payment_success_is_true_unless_false() {
             .test_payment_success
     );
 }
+
+#[test]
+fn settlement_periods_take_units_and_follow_test_mode() {
+    let c = parse(&[]).expect("defaults are valid");
+    assert_eq!(c.settlement_delay, Duration::from_secs(2 * 86_400));
+    assert_eq!(c.settlement_interval, Duration::from_secs(3600));
+    let c = parse(&["--test-mode", "true"]).expect("test mode is valid");
+    assert_eq!(c.settlement_delay, Duration::from_secs(5));
+    let c = parse(&["--settlement-delay", "90", "--settlement-interval", "15m"]).unwrap();
+    assert_eq!(
+        (c.settlement_delay, c.settlement_interval),
+        (Duration::from_secs(90), Duration::from_secs(900))
+    );
+    let c = parse(&["--settlement-delay", "0"]).unwrap();
+    assert_eq!(c.settlement_delay, Duration::ZERO);
+    for bad in ["2w", "-1", "d", "99999d"] {
+        let e = parse(&[&format!("--settlement-delay={bad}")]).unwrap_err();
+        assert!(e.contains("SETTLEMENT_DELAY"), "{bad}: {e}");
+    }
+    let e = parse(&["--settlement-interval", "1y"]).unwrap_err();
+    assert!(e.contains("SETTLEMENT_INTERVAL"), "{e}");
+    let c = parse(&["--settlement-interval", "0"]).unwrap();
+    assert!(
+        c.settlement_interval.is_zero(),
+        "0 turns the worker's settling off"
+    );
+    let e = parse(&["--payout-failure-rate", "2"]).unwrap_err();
+    assert!(e.contains("PAYOUT_FAILURE_RATE"), "{e}");
+}

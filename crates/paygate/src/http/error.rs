@@ -9,7 +9,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{merchants, orders, payment_links, payments, refunds, webhooks};
+use crate::{merchants, orders, payment_links, payments, refunds, settlements, webhooks};
 
 /// An error answer.
 #[derive(Debug)]
@@ -181,6 +181,24 @@ impl From<payment_links::Error> for ApiError {
             }
             E::AmountNotAllowed(why) => Self::bad_request(why),
             E::Order(e) => e.into(),
+            E::KeyTakenOver(_) => Self::key_taken_over(),
+            E::Store(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<settlements::Error> for ApiError {
+    fn from(e: settlements::Error) -> Self {
+        use settlements::Error as E;
+        match e {
+            E::NotFound => Self::not_found("Settlement not found"),
+            E::ReconciliationNotFound => Self::not_found("Reconciliation not found"),
+            E::BadReport(why) => Self::bad_request(why),
+            E::Overflow => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SERVER_ERROR",
+                "The settlement's sums overflow",
+            ),
             E::KeyTakenOver(_) => Self::key_taken_over(),
             E::Store(e) => Self::internal(&e),
         }

@@ -24,7 +24,8 @@ use axum::{Router, extract::DefaultBodyLimit, http::StatusCode};
 
 use crate::{
     config::FaultPoint, merchants::CredentialCache, orders::Orders, payment_links::PaymentLinks,
-    payments::service::Payments, queue::Queue, refunds::Refunds, store::Store, webhooks::Webhooks,
+    payments::service::Payments, queue::Queue, refunds::Refunds, settlements::Settlements,
+    store::Store, webhooks::Webhooks,
 };
 use error::ApiError;
 
@@ -66,6 +67,7 @@ pub struct ApiParts {
     pub payments: Arc<Payments>,
     pub payment_links: Arc<PaymentLinks>,
     pub refunds: Arc<Refunds>,
+    pub settlements: Arc<Settlements>,
     pub webhooks: Arc<Webhooks>,
     pub settings: ApiSettings,
 }

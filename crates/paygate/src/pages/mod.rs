@@ -19,7 +19,8 @@ use rust_embed::RustEmbed;
 
 use crate::{
     http::error::ApiError, merchants::CredentialCache, orders::Orders, payment_links::PaymentLinks,
-    payments::service::Payments, refunds::Refunds, store::Store, views::iso, webhooks::Webhooks,
+    payments::service::Payments, refunds::Refunds, settlements::Settlements, store::Store,
+    views::iso, webhooks::Webhooks,
 };
 
 /// The settings the pages read.
@@ -50,6 +51,7 @@ pub struct PagesParts {
     pub payments: Arc<Payments>,
     pub payment_links: Arc<PaymentLinks>,
     pub refunds: Arc<Refunds>,
+    pub settlements: Arc<Settlements>,
     pub webhooks: Arc<Webhooks>,
     pub login_throttle: dashboard::LoginThrottle,
     pub settings: PageSettings,

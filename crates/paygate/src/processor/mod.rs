@@ -74,6 +74,31 @@ pub trait Connector: Send + Sync + 'static {
     async fn status(&self, _idempotency_key: &str) -> anyhow::Result<Option<ChargeOutcome>> {
         Ok(None)
     }
+    /// Transfers a settlement to the merchant's bank account, at most once per
+    /// `request.idempotency_key`; answers the transfer's bank reference (UTR), the same for the
+    /// same key, so a transfer asked again after a crash is the one made before.
+    async fn payout(&self, request: &PayoutRequest) -> anyhow::Result<String> {
+        Ok(utr(&request.idempotency_key))
+    }
+}
+
+/// A settlement's transfer to the merchant.
+#[derive(Clone, Debug)]
+pub struct PayoutRequest {
+    /// `payout_<settlement id>`.
+    pub idempotency_key: String,
+    pub merchant_id: String,
+    /// In the currency's smallest unit.
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// The simulated bank's reference of the transfer made for `idempotency_key`: `PGSB` and 16
+/// hexadecimal digits derived from the key, so the same transfer always has the same one.
+pub fn utr(idempotency_key: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(idempotency_key.as_bytes());
+    format!("PGSB{}", hex::encode_upper(&digest[..8]))
 }
 
 /// How long a run may ask the processor about one payment or refund (its processor lease), and
@@ -126,6 +151,8 @@ pub struct SimulatedBank {
     /// Whether test values (`success@…`, test cards) force their outcome: in development
     /// and test mode, never in production (SPEC B).
     test_values: bool,
+    /// Probability that a transfer is refused (`PAYOUT_FAILURE_RATE`).
+    payout_failure_rate: f64,
     memory: Memory,
 }
 
@@ -141,6 +168,7 @@ impl SimulatedBank {
                 .test_mode
                 .then_some((config.test_processing_delay, config.test_payment_success)),
             test_values: config.environment != crate::config::Environment::Production,
+            payout_failure_rate: config.payout_failure_rate,
             memory: Memory::Durable(store),
         }
     }
@@ -155,6 +183,7 @@ impl SimulatedBank {
             card_success_rate: 1.0,
             test_mode: Some((delay, success)),
             test_values: true,
+            payout_failure_rate: 0.0,
             memory: Memory::Local(Mutex::new(HashMap::new())),
         }
     }
@@ -295,6 +324,15 @@ impl Connector for SimulatedBank {
         self.answer(decided).await?;
         Ok(())
     }
+
+    async fn payout(&self, request: &PayoutRequest) -> anyhow::Result<String> {
+        // A transfer takes as long as a refund (the test-mode delay in test mode).
+        tokio::time::sleep(self.refund_delay()).await;
+        if self.payout_failure_rate > 0.0 && rand::rng().random_bool(self.payout_failure_rate) {
+            anyhow::bail!("the bank refused the transfer (simulated)");
+        }
+        Ok(utr(&request.idempotency_key))
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +347,7 @@ mod tests {
             card_success_rate: rate,
             test_mode,
             test_values: true,
+            payout_failure_rate: 0.0,
             memory: Memory::Local(Mutex::new(HashMap::new())),
         }
     }

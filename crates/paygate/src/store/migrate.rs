@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(13, "upi intent", "0013_upi_intent"),
     migration!(14, "payment links", "0014_payment_links"),
     migration!(15, "fees", "0015_fees"),
+    migration!(16, "settlements", "0016_settlements"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -28,6 +28,7 @@ pub mod processor;
 pub mod refunds;
 pub mod replays;
 pub mod rows;
+pub mod settlements;
 pub mod table;
 pub mod webhooks;
 

@@ -49,6 +49,8 @@ pub struct Payment {
     pub fee: Option<i64>,
     /// The tax on the fee, set with it.
     pub tax: Option<i64>,
+    /// The settlement that paid it out, once settled.
+    pub settlement_id: Option<String>,
 }
 
 macro_rules! cols {
@@ -56,7 +58,7 @@ macro_rules! cols {
         "id, merchant_id, order_id, amount, currency, method, vpa, card_network, card_last4, \
          status, captured, error_code, error_description, forced_outcome, captured_at, \
          amount_refunded, processor_lease_until, processor_calls, created_at, updated_at, \
-         upi_flow, upi_uri, upi_qr_url, expires_at, fee, tax"
+         upi_flow, upi_uri, upi_qr_url, expires_at, fee, tax, settlement_id"
     };
 }
 

@@ -757,4 +757,9 @@ impl Connector for Counting {
     async fn status(&self, key: &str) -> anyhow::Result<Option<paygate::processor::ChargeOutcome>> {
         self.inner.status(key).await
     }
+
+    async fn payout(&self, request: &paygate::processor::PayoutRequest) -> anyhow::Result<String> {
+        self.count(&request.idempotency_key);
+        self.inner.payout(request).await
+    }
 }

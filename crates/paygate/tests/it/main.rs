@@ -27,6 +27,7 @@ mod production;
 mod refunds;
 mod scale;
 mod security;
+mod settlements;
 mod upi;
 mod validation;
 mod webhooks;

@@ -10,6 +10,7 @@ mod orders;
 pub mod payment_links;
 mod payments;
 mod refunds;
+pub mod settlements;
 mod webhooks;
 
 use std::sync::Arc;
@@ -42,6 +43,34 @@ fn positive_amount(amount: Option<i64>) -> ApiResult<Option<i64>> {
     }
     Ok(amount)
 }
+
+/// `from` and `to` of a list's query string (RFC 3339 times, each optional); a time that
+/// cannot be read, or `from` after `to`, is a 400 naming it.
+fn time_range(q: &std::collections::HashMap<String, String>) -> ApiResult<TimeRange> {
+    let instant = |name: &str| match q.get(name) {
+        None => Ok(None),
+        Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "{name} must be an RFC 3339 time, like 2026-01-31T00:00:00Z"
+                ))
+            }),
+    };
+    let (from, to) = (instant("from")?, instant("to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    Ok((from, to))
+}
+
+/// A list's `from` and `to`.
+type TimeRange = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
 
 /// The unauthenticated endpoints of the checkout page, relative to `/api/v1`; served on the
 /// API port and on the checkout port (where the page calls them on its own origin).
@@ -87,6 +116,14 @@ fn authenticated_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(payment_links::create, payment_links::list))
         .routes(routes!(payment_links::get))
         .routes(routes!(payment_links::cancel))
+        .routes(routes!(settlements::list))
+        .routes(routes!(settlements::recon))
+        .routes(routes!(settlements::get))
+        .routes(routes!(
+            settlements::reconcile,
+            settlements::reconciliations
+        ))
+        .routes(routes!(settlements::reconciliation))
         .routes(routes!(refunds::create, refunds::for_payment))
         .routes(routes!(refunds::list))
         .routes(routes!(refunds::get))

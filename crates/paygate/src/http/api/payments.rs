@@ -8,7 +8,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse as _, Response},
 };
-use chrono::{DateTime, Datelike as _, Utc};
+use chrono::Datelike as _;
 use paygate_core::{Card, CardError, CardInput, Method, PaymentStatus, Vpa};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Answer, ApiError, ApiJson, ApiResult, ApiState, Authed, IdParam, IdPath, Idempotency, Page,
-    Paging, PagingParams, render,
+    Paging, PagingParams, render, time_range,
 };
 use crate::{
     payments::{Instrument, NewPayment, UpiFlow, service},
@@ -368,22 +368,7 @@ fn filter_of(q: &HashMap<String, String>) -> Result<Filter, ApiError> {
                 .ok_or_else(|| ApiError::bad_request("method must be one of: upi, card"))?,
         ),
     };
-    let instant = |name: &str| match q.get(name) {
-        None => Ok(None),
-        Some(v) => DateTime::parse_from_rfc3339(v)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                ApiError::bad_request(format!(
-                    "{name} must be an RFC 3339 time, like 2026-01-31T00:00:00Z"
-                ))
-            }),
-    };
-    let (from, to) = (instant("from")?, instant("to")?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(ApiError::bad_request("from must not be after to"));
-    }
+    let (from, to) = time_range(q)?;
     Ok(Filter {
         status,
         method,

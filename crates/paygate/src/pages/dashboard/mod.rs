@@ -1,4 +1,5 @@
-//! The merchant dashboard (port 3000): login, overview, transactions, webhooks, docs.
+//! The merchant dashboard (port 3000): login, overview, transactions, payment links,
+//! settlements, webhooks, docs.
 //!
 //! Sessions: a random token in an `HttpOnly`, `SameSite=Strict` cookie; the database keeps
 //! only its SHA-256 digest, with an expiry (`SESSION_TTL`). Every form carries the session's
@@ -18,6 +19,7 @@ mod links;
 mod login;
 mod overview;
 mod payment;
+mod settlements;
 mod throttle;
 mod transactions;
 mod webhooks;
@@ -75,6 +77,17 @@ pub fn router(state: PagesState, document: Document) -> Router {
         )
         .route("/dashboard/payment-links/{id}/cancel", post(links::cancel))
         .route("/dashboard/transactions.csv", get(transactions::export_csv))
+        .route("/dashboard/settlements", get(settlements::page))
+        .route("/dashboard/settlements/{id}", get(settlements::settlement))
+        .route(
+            "/dashboard/settlements/{id}/transactions.csv",
+            get(settlements::settlement_csv),
+        )
+        .route("/dashboard/reconciliations", post(settlements::reconcile))
+        .route(
+            "/dashboard/reconciliations/{id}",
+            get(settlements::reconciliation),
+        )
         .route("/dashboard/payments/{id}", get(payment::page))
         .route("/dashboard/payments/{id}/capture", post(payment::capture))
         .route("/dashboard/payments/{id}/refund", post(payment::refund))
@@ -172,11 +185,12 @@ impl Frame {
     }
 
     /// The navigation: `(href, name)`.
-    pub fn nav(&self) -> [(&'static str, &'static str); 5] {
+    pub fn nav(&self) -> [(&'static str, &'static str); 6] {
         [
             ("/dashboard", "Overview"),
             ("/dashboard/transactions", "Transactions"),
             ("/dashboard/payment-links", "Payment links"),
+            ("/dashboard/settlements", "Settlements"),
             ("/dashboard/webhooks", "Webhooks"),
             ("/dashboard/docs", "Docs"),
         ]

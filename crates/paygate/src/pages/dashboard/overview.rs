@@ -37,6 +37,8 @@ struct Overview<'a> {
     upi_id: Option<String>,
     /// What each method costs: `(method, fee, tax on the fee, whether it is the default)`.
     pricing: Vec<(&'static str, String, String, bool)>,
+    /// Money not settled yet, per currency.
+    unsettled: Vec<super::settlements::Unsettled>,
     total: i64,
     /// Collected per currency, the largest first (one line each; `₹0.00` with none).
     amounts: Vec<String>,
@@ -234,6 +236,10 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
             .collect(),
         Err(e) => return internal(&e),
     };
+    let unsettled = match super::settlements::unsettled(app, &s.merchant.id).await {
+        Ok(u) => u,
+        Err(e) => return crate::http::error::ApiError::from(e).into_response(),
+    };
     let page = Overview {
         frame: Frame::new("Overview", "Overview", s),
         api_key: s.merchant.api_key.clone(),
@@ -241,6 +247,7 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         public_secret: revealable_secret(&s.merchant),
         upi_id: s.merchant.upi_id.clone(),
         pricing,
+        unsettled,
         total: stats.total,
         amounts: if stats.amounts.is_empty() {
             vec![display_amount(0, "INR")]
