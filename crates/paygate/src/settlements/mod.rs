@@ -335,32 +335,21 @@ impl Settlements {
         // paygate's transactions of the date the report leaves out, a page at a time; past
         // MISSING_KEPT only counted.
         let reported: HashSet<&str> = lines.iter().map(|l| l.reference.as_str()).collect();
-        let mut after = None;
-        loop {
-            let window = Window {
-                from,
-                to,
-                settlement_id: None,
-                after: after.clone(),
-                limit: 1000,
-            };
-            let page = rows::transactions(&self.ctx.store, merchant_id, &window).await?;
-            for t in page.iter().filter(|t| !reported.contains(t.id.as_str())) {
-                missing += 1;
-                if missing <= MISSING_KEPT {
-                    out.push(json!({
-                        "reference": t.id, "type": t.kind, "result": "missing",
-                        "reason": "in paygate, not in the report", "currency": t.currency,
-                        "expected_amount": t.amount, "reported_amount": null,
-                        "expected_fee": t.fee.saturating_add(t.tax), "reported_fee": null,
-                    }));
-                }
+        each_of_day(&self.ctx.store, merchant_id, date, |t| {
+            if reported.contains(t.id.as_str()) {
+                return;
             }
-            if page.len() < 1000 {
-                break;
+            missing += 1;
+            if missing <= MISSING_KEPT {
+                out.push(json!({
+                    "reference": t.id, "type": t.kind, "result": "missing",
+                    "reason": "in paygate, not in the report", "currency": t.currency,
+                    "expected_amount": t.amount, "reported_amount": null,
+                    "expected_fee": t.fee.saturating_add(t.tax), "reported_fee": null,
+                }));
             }
-            after = page.last().map(|t| (t.at, t.id.clone()));
-        }
+        })
+        .await?;
         let reconciliation = Reconciliation {
             id: ReconciliationId::generate().into_string(),
             merchant_id: merchant_id.to_owned(),
@@ -460,31 +449,45 @@ pub async fn bank_report(
     merchant_id: &str,
     date: NaiveDate,
 ) -> Result<String, Error> {
-    let (from, to) = day(date);
     let mut out = format!("{REPORT_HEADER}\n");
+    each_of_day(store, merchant_id, date, |t| {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{}",
+            t.id,
+            t.kind,
+            t.amount,
+            t.fee.saturating_add(t.tax),
+            t.utr.as_deref().unwrap_or("")
+        );
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Calls `f` with each of the merchant's transactions final on `date`, oldest first, reading
+/// them a thousand at a time by the recon list's keyset pages.
+async fn each_of_day(
+    store: &Store,
+    merchant_id: &str,
+    date: NaiveDate,
+    mut f: impl FnMut(&Transaction),
+) -> Result<(), Error> {
+    const PAGE: i64 = 1000;
+    let (from, to) = day(date);
     let mut after = None;
     loop {
         let window = Window {
             from,
             to,
             settlement_id: None,
-            after: after.clone(),
-            limit: 1000,
+            after,
+            limit: PAGE,
         };
         let page = rows::transactions(store, merchant_id, &window).await?;
-        for t in &page {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{}",
-                t.id,
-                t.kind,
-                t.amount,
-                t.fee.saturating_add(t.tax),
-                t.utr.as_deref().unwrap_or("")
-            );
-        }
-        if page.len() < 1000 {
-            return Ok(out);
+        page.iter().for_each(&mut f);
+        if (page.len() as i64) < PAGE {
+            return Ok(());
         }
         after = page.last().map(|t| (t.at, t.id.clone()));
     }

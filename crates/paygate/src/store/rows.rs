@@ -273,10 +273,24 @@ pub async fn fetch_write<T: Fetched>(
     rows: Rows,
     statement: &str,
 ) -> Result<Vec<T>, sqlx::Error> {
+    fetch_on(&store.write, rows, statement).await
+}
+
+/// [`fetch`] of a statement that only reads, on the store's read pool (on SQLite it leaves the
+/// one writer connection to the writes).
+pub async fn fetch_read<T: Fetched>(
+    store: &Store,
+    rows: Rows,
+    statement: &str,
+) -> Result<Vec<T>, sqlx::Error> {
+    fetch_on(&store.db, rows, statement).await
+}
+
+async fn fetch_on<T: Fetched>(db: &Db, rows: Rows, statement: &str) -> Result<Vec<T>, sqlx::Error> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    match &store.write {
+    match db {
         Db::Postgres(pool) => {
             let sql = format!("WITH {} {statement}", rows.pg_cte());
             sqlx::query_as_with(AssertSqlSafe(sql), rows.pg_arguments()?)

@@ -421,5 +421,5 @@ pub async fn known(
                AND r.status = 'processed' \
                JOIN payments p ON p.id = r.payment_id AND p.captured \
                LEFT JOIN settlements s ON s.id = r.settlement_id";
-    super::rows::fetch_write(store, input, sql).await
+    super::rows::fetch_read(store, input, sql).await
 }
