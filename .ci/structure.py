@@ -15,7 +15,7 @@ LAYERS = [
     ["batch", "clock", "config"],  # utilities: no crate imports
     ["store"],  # rows and statements
     ["processor", "queue"],  # the connector; queues and the worker (no service)
-    ["context", "idempotent", "views", "liveness"],  # what services share; process liveness
+    ["audit", "context", "idempotent", "views", "liveness"],  # what services share; process liveness
     ["merchants"],  # services, each above the ones it calls
     ["webhooks"],
     ["orders"],
@@ -23,7 +23,7 @@ LAYERS = [
     ["payments"],
     ["refunds"],
     ["settlements"],
-    ["http"],  # adapters
+    ["http", "mail"],  # adapters
     ["pages"],
     ["app"],  # the composition root
     ["lib", "main"],

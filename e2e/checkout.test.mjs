@@ -254,7 +254,7 @@ describe("checkout.js", () => {
     // A merchant page on another origin.
     shop = createServer((req, res) => {
       res.setHeader("Content-Type", "text/html");
-      res.end(`<!doctype html><html><body><h1>Shop</h1><button id="pay">Pay</button>
+      res.end(`<!doctype html><html lang="en"><head><title>Shop</title></head><body><main><h1>Shop</h1><button id="pay">Pay</button></main>
 <script src="${g.checkout}/checkout.js"></script>
 <script>
   window.events = [];

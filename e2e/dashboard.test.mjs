@@ -67,6 +67,7 @@ describe("dashboard", () => {
     const wrong = await login("test@example.com", "wrong-password");
     assert.equal(new URL(wrong.url()).pathname, "/login");
     assert.match(await wrong.locator(tid("login-error")).textContent(), /Invalid email or password/);
+    assert.equal(await wrong.locator(tid("email-input")).inputValue(), "test@example.com", "the email stays typed");
     await wrong.close();
     const page = await login();
     assert.equal(new URL(page.url()).pathname, "/dashboard");
@@ -97,6 +98,14 @@ describe("dashboard", () => {
     assert.equal(await page.locator(tid("total-amount")).textContent(), rupees(sum));
     assert.equal(rupees(sum), "₹12,34,676.99", "Indian digit grouping");
     assert.equal(await page.locator(tid("success-rate")).textContent(), `${expectedRate}%`);
+    // Gross, refunded and net: what the API says was refunded of the merchant's payments.
+    const refunded = all.reduce((s, p) => s + (p.amount_refunded ?? 0), 0);
+    assert.equal(await page.locator(tid("total-refunded")).textContent(), rupees(refunded));
+    assert.equal(await page.locator(tid("net-amount")).textContent(), rupees(sum - refunded));
+    // The chart has a value axis: zero, half the highest day, the highest day.
+    const ticks = await page.locator(tid("chart-tick")).allTextContents();
+    assert.equal(ticks.length, 3, ticks.join());
+    assert.equal(ticks[0], "₹0");
     await shot(page, "dashboard-1280-overview");
     await page.goto(`${g.dashboard}/dashboard/transactions`);
     const rows = page.locator(tid("transaction-row"));
@@ -206,9 +215,20 @@ describe("dashboard", () => {
     await page.locator(".notice", { hasText: "captured" }).waitFor();
     assert.equal(await page.locator(tid("payment-captured")).textContent(), "yes");
     assert.equal((await api(g, "GET", `/api/v1/payments/${id}`)).body.captured, true);
-    await page.fill(tid("refund-amount-input"), "5000");
+    // Amounts are typed in rupees; the form starts with all that is left.
+    assert.equal(await page.locator(tid("refund-amount-input")).inputValue(), "200.00");
+    await page.fill(tid("refund-amount-input"), "12.345");
+    await page.click(tid("refund-button"));
+    await page.locator(".notice", { hasText: "at most 2 decimals" }).waitFor();
+    await page.fill(tid("refund-amount-input"), "50");
     await page.fill(tid("refund-reason-input"), "damaged box");
     await page.click(tid("refund-button"));
+    // A step that states the refund before it is made: nothing refunded yet.
+    assert.equal(await page.locator(tid("refund-confirm-amount")).textContent(), rupees(5000));
+    assert.match(await page.locator(tid("refund-confirm")).textContent(), /damaged box/);
+    await shot(page, "dashboard-1280-refund-confirm");
+    assert.equal((await api(g, "GET", `/api/v1/payments/${id}/refunds`)).body.data.length, 0);
+    await page.click(tid("refund-confirm-button"));
     await page.locator(".notice", { hasText: "Refund rfnd_" }).waitFor();
     await page.locator(tid("refund-row")).waitFor();
     const refunds = (await api(g, "GET", `/api/v1/payments/${id}/refunds`)).body.data;
@@ -221,10 +241,11 @@ describe("dashboard", () => {
     // The refund's own events are on the refund; the payment shows the refund.
     assert.equal(await page.locator(`${tid("refund-row")}[data-refund-id="${refunds[0].id}"]`).count(), 1);
     // Asking for more than is left is refused with the API's message.
+    assert.equal(await page.locator(tid("refund-amount-input")).inputValue(), "150.00");
     await page.fill(tid("refund-amount-input"), "999999");
     await page.click(tid("refund-button"));
     await page.locator(".notice", { hasText: "exceeds" }).waitFor();
-    assert.match(await page.locator(".notice").textContent(), /exceeds available amount/);
+    assert.match(await page.locator(".notice").textContent(), /exceeds available amount: ₹150\.00 is left/);
     await shot(page, "dashboard-1280-payment");
     await page.close();
   });
@@ -232,6 +253,8 @@ describe("dashboard", () => {
   test("webhook URL, secret, test and retry all work from the page", async () => {
     const page = await login();
     await page.goto(`${g.dashboard}/dashboard/webhooks`);
+    // No endpoint yet: the table says what they are for.
+    assert.match(await page.locator(tid("endpoints-empty")).textContent(), /No endpoints yet/);
     await page.fill(tid("webhook-url-input"), hookUrl);
     await page.click(tid("save-webhook-button"));
     await page.locator(".notice").waitFor();
@@ -251,6 +274,19 @@ describe("dashboard", () => {
     assert.equal(await item.locator(tid("webhook-event")).textContent(), "webhook.test");
     assert.equal(await item.locator(tid("webhook-response-code")).textContent(), "500");
     assert.equal(await item.locator(tid("webhook-attempts")).textContent(), "1");
+    // A failed attempt with more to come reads "retrying", with the next attempt's time.
+    assert.match(await item.locator(tid("webhook-status")).textContent(), /^retrying/);
+    await item.locator(tid("webhook-next-retry")).waitFor();
+    await page.selectOption(tid("filter-state"), "retrying");
+    await page.click(tid("filter-button"));
+    assert.match(page.url(), /state=retrying/);
+    const retrying = await page.locator(tid("webhook-status")).allTextContents();
+    assert.ok(retrying.length >= 1 && retrying.every((t) => t.startsWith("retrying")), retrying.join());
+    await page.selectOption(tid("filter-state"), "failed");
+    await page.click(tid("filter-button"));
+    await page.locator(tid("deliveries-empty")).waitFor();
+    await page.click(tid("retry-all-failed-button"));
+    await page.locator(".notice", { hasText: "No failed deliveries to retry." }).waitFor();
     assert.equal(received.length, 1);
     hookStatus = 200;
     await item.locator(tid("retry-webhook-button")).click();

@@ -7,10 +7,11 @@
 // PAYGATE_TEST_REDIS_URL, both removed afterwards). Any 5xx answer a page or the API gives
 // during a run fails it (`assertNoServerErrors`).
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -69,8 +70,18 @@ function createDatabase(dir) {
 }
 
 /** Starts `paygate` (all-in-one) in test mode; resolves when it answers. `g.dbEnv` holds the
- * settings that reach its database (for the CLI). */
+ * settings that reach its database (for the CLI). The public URLs need the ports up front, so
+ * they are picked free here; should another process take one before the gateway binds it, the
+ * gateway exits at once and is started again on other ports. */
 export async function startGateway(extraEnv = {}) {
+  for (let attempt = 1; ; attempt++) {
+    const g = await startOnce(extraEnv);
+    if (g) return g;
+    if (attempt === 3) throw new Error("paygate did not start");
+  }
+}
+
+async function startOnce(extraEnv) {
   const bin = process.env.PAYGATE_BIN || join(root, "target", "debug", "paygate");
   const dir = mkdtempSync(join(tmpdir(), "paygate-e2e-"));
   const db = createDatabase(dir);
@@ -84,6 +95,7 @@ export async function startGateway(extraEnv = {}) {
     DASHBOARD_PORT: String(dashboard),
     PUBLIC_API_URL: `http://127.0.0.1:${api}`,
     PUBLIC_CHECKOUT_URL: `http://127.0.0.1:${checkout}`,
+    PUBLIC_DASHBOARD_URL: `http://127.0.0.1:${dashboard}`,
     TEST_MODE: "true",
     TEST_PROCESSING_DELAY: "500",
     RUST_LOG: "warn",
@@ -104,7 +116,7 @@ export async function startGateway(extraEnv = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 200 && child.exitCode === null; i++) {
     try {
       const r = await fetch(`${g.api}/health`);
       if (r.ok) return g;
@@ -112,7 +124,7 @@ export async function startGateway(extraEnv = {}) {
     await new Promise((r) => setTimeout(r, 50));
   }
   await g.stop();
-  throw new Error("paygate did not start");
+  return null;
 }
 
 /** Calls the API as the test merchant. */
@@ -160,8 +172,35 @@ export function rupees(paise) {
   return "₹" + new Intl.NumberFormat("en-IN", { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(paise / 100);
 }
 
+/** Screenshots the page as it stands (into `artifacts/`), after checking its accessibility. */
 export async function shot(page, name) {
+  await checkAccessibility(page, name);
   await page.screenshot({ path: join(artifacts, `${backend}-${name}.png`), fullPage: true });
+}
+
+/** This test file's accessibility findings, one line per state checked (written anew each run). */
+const axeLog = join(artifacts, `axe-${backend}-${basename(process.argv[1] ?? "run")}.jsonl`);
+writeFileSync(axeLog, "");
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+/** The moderate (and minor) violations each checked state may still have: `{name: count}`;
+ * a state not listed may have none. The counts may only fall. */
+const axeAllowed = JSON.parse(readFileSync(join(here, "axe-allowed.json"), "utf8"));
+
+/** Runs axe-core (from npm, evaluated in the page) on the page as it stands: any violation of
+ * impact "serious" or "critical" fails, as do more moderate or minor ones than
+ * `axe-allowed.json` allows the state `name`. Each state's findings are appended to
+ * `artifacts/axe-<backend>-<test file>.jsonl` (with PAYGATE_AXE_RECORD=1, only recorded: a survey). */
+export async function checkAccessibility(page, name) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const found = violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+  appendFileSync(axeLog, JSON.stringify({ name, url: page.url(), found }) + "\n");
+  if (process.env.PAYGATE_AXE_RECORD) return; // a survey: findings recorded, nothing failed
+  const severe = found.filter((v) => v.impact === "serious" || v.impact === "critical");
+  if (severe.length) throw new Error(`accessibility (${name}): ${JSON.stringify(severe, null, 1)}`);
+  const lesser = found.filter((v) => !severe.includes(v)).length;
+  const allowed = axeAllowed[name] ?? 0;
+  if (lesser > allowed) throw new Error(`accessibility (${name}): ${lesser} moderate or minor violations, ${allowed} allowed: ${JSON.stringify(found, null, 1)}`);
 }
 
 /** True when the page scrolls sideways. */

@@ -147,7 +147,7 @@ pub async fn orders_of(
             receipt: None,
             notes: json!({}),
         };
-        order_ids.push(orders.create(merchant, new, None).await?.id);
+        order_ids.push(orders.create(merchant, None, new, None).await?.id);
     }
     Ok(order_ids)
 }

@@ -93,7 +93,9 @@ pub async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     }
     for (i, merchant) in merchants.iter().enumerate() {
         let url = format!("{base}/hook/{i}");
-        paygate::store::merchants::set_webhook_url(&store, merchant, Some(&url), now).await?;
+        let mut tx = store.begin().await?;
+        paygate::store::merchants::set_webhook_url(&mut tx, merchant, Some(&url), now).await?;
+        tx.commit().await?;
     }
     let order_ids = orders_of(&config, &store, &merchants, args.payments).await?;
 

@@ -42,20 +42,24 @@ async fn books(dir: &std::path::Path) -> (Store, Vec<Answer>) {
     paygate::merchants::seed_test_merchant(&store)
         .await
         .unwrap();
+    let mut tx = store.begin().await.unwrap();
     paygate::store::merchants::set_webhook_url(
-        &store,
+        &mut tx,
         test_merchant::ID,
         Some(URL),
         paygate::store::now(),
     )
     .await
     .unwrap();
+    tx.commit().await.unwrap();
+    let by = paygate::audit::Actor::api_key(test_merchant::ID, "key_chaos");
     let bank = Arc::new(SimulatedBank::from_config(&config, store.clone()));
     let app = App::new(config, store.clone(), bank).unwrap();
     let order = app
         .orders
         .create(
             test_merchant::ID,
+            Some(&by),
             NewOrder {
                 amount: OrderAmount::parse(10_000).unwrap(),
                 currency: Currency::INR,
@@ -69,7 +73,7 @@ async fn books(dir: &std::path::Path) -> (Store, Vec<Answer>) {
     let payment = app
         .payments
         .create(
-            Some(test_merchant::ID),
+            Some(&by),
             NewPayment {
                 order_id: order.id.clone(),
                 instrument: Instrument::Upi(Vpa::parse("success@okaxis").unwrap()),
@@ -81,13 +85,7 @@ async fn books(dir: &std::path::Path) -> (Store, Vec<Answer>) {
     app.payments.process(&payment.id).await.unwrap();
     let refund = app
         .refunds
-        .create(
-            test_merchant::ID,
-            &payment.id,
-            Some(MinorUnit::new(2_500)),
-            None,
-            None,
-        )
+        .create(&by, &payment.id, Some(MinorUnit::new(2_500)), None, None)
         .await
         .unwrap();
     app.refunds.process(&refund.id).await.unwrap();

@@ -12,7 +12,8 @@ pub mod webhook;
 
 pub use card::{Card, CardError, CardInput, CardNetwork};
 pub use ids::{
-    EventId, OrderId, PaymentId, PaymentLinkId, ReconciliationId, RefundId, SettlementId,
+    AuditLogId, EventId, OrderId, PaymentId, PaymentLinkId, ReconciliationId, RefundId,
+    SettlementId,
 };
 pub use money::{Currency, MinorUnit, OrderAmount, display_amount};
 pub use payment::{

@@ -153,7 +153,7 @@
     countdownTimer = setInterval(tick, 1000);
     setSimulating(false);
     show("upi");
-    var heading = root.querySelector('[data-test-id="upi-waiting"] h1');
+    var heading = root.querySelector('[data-test-id="upi-waiting"] h2');
     heading.setAttribute("tabindex", "-1");
     heading.focus();
   }

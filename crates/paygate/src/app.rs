@@ -217,6 +217,9 @@ impl App {
                 fault_pause: config.fault_pause,
                 metrics_token_digest: config.metrics_token_digest.clone(),
                 production: config.environment == crate::config::Environment::Production,
+                trusted_proxies: http::forwarded::TrustedProxies::new(
+                    config.trusted_proxies.clone(),
+                ),
                 rate_limits: config.rate_limit.and_then(|(rate, burst)| {
                     http::ratelimit::Limits::new(
                         http::ratelimit::Scope::ApiKey,
@@ -235,6 +238,12 @@ impl App {
                 }),
             },
         });
+        let mailer = match &config.smtp {
+            Some((url, from)) => {
+                Some(crate::mail::Mailer::new(url, from).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        };
         let pages = PagesState::new(PagesParts {
             store: store.clone(),
             credentials,
@@ -245,6 +254,7 @@ impl App {
             settlements: settlements.clone(),
             webhooks: webhooks.clone(),
             login_throttle: pages::dashboard::LoginThrottle::default(),
+            mailer,
             settings: PageSettings {
                 public_api_url: config.public_api_url.clone(),
                 public_checkout_url: config.public_checkout_url.clone(),
@@ -254,6 +264,7 @@ impl App {
                 ),
                 test_endpoints: config.test_endpoints,
                 test_mode: config.test_mode,
+                secret_key: config.secret_key.clone(),
             },
         });
         Ok(Self(Arc::new(Inner {

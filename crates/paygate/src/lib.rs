@@ -2,6 +2,7 @@
 //! else lives here so the integration tests drive the same code.
 
 pub mod app;
+pub mod audit;
 pub mod batch;
 pub mod clock;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod context;
 pub mod http;
 pub mod idempotent;
 pub mod liveness;
+pub mod mail;
 pub mod merchants;
 pub mod orders;
 pub mod pages;

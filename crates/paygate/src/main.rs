@@ -88,7 +88,7 @@ enum MerchantCommand {
         /// The merchant's email (unique); the dashboard login.
         #[arg(long)]
         email: String,
-        /// The dashboard password (at least 8 characters).
+        /// The dashboard password of the merchant's first owner (at least 8 characters).
         #[arg(long)]
         password: Option<String>,
         /// Print JSON.
@@ -101,7 +101,8 @@ enum MerchantCommand {
     RotateKeys {
         /// The merchant's id or email.
         merchant: String,
-        /// A new dashboard password (at least 8 characters). Without it, a dashboard password
+        /// A new dashboard password for the merchant's first owner (at least 8 characters),
+        /// ending their sessions. Without it, a dashboard password
         /// that is still the test merchant's public one is removed (sign-in refused until one
         /// is set).
         #[arg(long)]
@@ -365,12 +366,18 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
             password,
             json,
         } => {
-            if password.as_ref().is_some_and(|p| p.chars().count() < 8) {
-                anyhow::bail!("the password must have at least 8 characters");
+            if password
+                .as_ref()
+                .is_some_and(|p| p.chars().count() < merchants::MIN_PASSWORD)
+            {
+                anyhow::bail!(
+                    "the password must have at least {} characters",
+                    merchants::MIN_PASSWORD
+                );
             }
             let created = merchants::create(store, &name, &email).await?;
             if let Some(p) = password {
-                merchants::set_password(store, &created.merchant.id, &p).await?;
+                merchants::set_password(store, &created.merchant.id, &p, (None, None)).await?;
             }
             let m = &created.merchant;
             if json {
@@ -399,17 +406,21 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
             // is enabled by the new API secret, and must not be left with the public password.
             let password_removed = match &password {
                 Some(p) => {
-                    merchants::set_password(store, &m.id, p).await?;
+                    merchants::set_password(store, &m.id, p, (None, None)).await?;
                     false
                 }
                 None if merchants::has_seeded_password(store, &m.id).await? => {
-                    paygate::store::dashboard::set_password_hash(store, &m.id, "", false).await?;
+                    let at = paygate::store::now();
+                    paygate::store::users::set_password_hash(
+                        store, &m.id, "", false, None, at, None,
+                    )
+                    .await?;
                     true
                 }
                 None => false,
             };
             let cache = merchants::CredentialCache::default();
-            let secret = merchants::rotate_api_secret(store, &cache, &m).await?;
+            let secret = merchants::rotate_api_secret(store, &cache, &m, None).await?;
             if json {
                 println!(
                     "{}",

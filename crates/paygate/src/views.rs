@@ -19,7 +19,9 @@ use crate::store::{
     webhooks::Delivery,
 };
 
+mod audit_log;
 mod settlements;
+pub use audit_log::{ActorBody, AuditLogBody, ResourceBody};
 pub use settlements::{ReconciliationBody, SettlementBody, TransactionBody};
 
 /// ISO-8601 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.

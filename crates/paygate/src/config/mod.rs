@@ -3,6 +3,10 @@
 //! all; the README's table documents them. [`Config::from_settings`] rejects bad values with a
 //! message that names the setting.
 
+mod accounts;
+
+pub use accounts::{AccountSettings, SecretKey};
+
 use std::{net::IpAddr, time::Duration};
 
 use clap::{ArgAction, Args, builder::BoolishValueParser};
@@ -310,6 +314,9 @@ pub struct Settings {
         global = true
     )]
     pub webhook_replay_daily_max: u32,
+    /// The dashboard's accounts: the secret key, mail.
+    #[command(flatten)]
+    pub accounts: AccountSettings,
     /// When set, `GET /metrics` and the queue status require `Authorization: Bearer <this token>`
     /// (without it they are open in development and closed in production).
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
@@ -408,6 +415,10 @@ pub struct Config {
     pub fault_pause: Option<(FaultPoint, Duration)>,
     /// The SHA-256 (hex) of `METRICS_TOKEN`, when set (the token itself is not kept).
     pub metrics_token_digest: Option<String>,
+    /// `PAYGATE_SECRET_KEY` (or the development key).
+    pub secret_key: SecretKey,
+    /// `SMTP_URL` and `SMTP_FROM`, when mail is configured.
+    pub smtp: Option<(String, String)>,
     /// Per API key: requests per second and burst; `None` when off.
     pub rate_limit: Option<(u32, u32)>,
     /// Requests per second and burst per client address on the checkout's public endpoints.
@@ -634,6 +645,8 @@ impl Config {
                 let rate = s.checkout_rate_limit_per_second;
                 (rate, s.checkout_rate_limit_burst.max(rate))
             }),
+            secret_key: SecretKey::from_setting(s.accounts.secret_key.as_deref(), production)?,
+            smtp: s.accounts.smtp(),
             metrics_token_digest: s
                 .metrics_token
                 .filter(|t| !t.is_empty())

@@ -44,9 +44,33 @@ fn bad_values_name_the_setting() {
     assert!(e.contains("REFUND_DELAY_MIN"), "{e}");
 }
 
+/// A `PAYGATE_SECRET_KEY` for the tests.
+const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[test]
+fn the_secret_key_is_required_in_production_and_checked() {
+    let e = parse(&["--production"]).unwrap_err();
+    assert!(e.contains("PAYGATE_SECRET_KEY"), "{e}");
+    let e = parse(&["--secret-key", "not hex"]).unwrap_err();
+    assert!(
+        e.contains("PAYGATE_SECRET_KEY") && e.contains("64 hex"),
+        "{e}"
+    );
+    let e = parse(&["--secret-key", "abcd"]).unwrap_err();
+    assert!(e.contains("PAYGATE_SECRET_KEY"), "{e}");
+    let c = parse(&["--production", "--secret-key", KEY]).unwrap();
+    assert_eq!(c.secret_key.0[..2], [0x00, 0x11]);
+    assert_eq!(parse(&[]).unwrap().secret_key, SecretKey::development());
+    assert!(
+        !format!("{:?}", c.secret_key).contains("0011"),
+        "never printed"
+    );
+}
+
 #[test]
 fn production_turns_the_test_conveniences_off_and_refuses_test_mode() {
-    let c = parse(&["--env", "production"]).expect("production defaults are valid");
+    let c = parse(&["--env", "production", "--secret-key", KEY])
+        .expect("production defaults are valid");
     assert_eq!(c.environment, Environment::Production);
     assert!(!c.seed_test_merchant && !c.test_endpoints && !c.test_mode);
     assert!(!c.webhook_allow_loopback && !c.webhook_allow_private);
@@ -56,7 +80,7 @@ fn production_turns_the_test_conveniences_off_and_refuses_test_mode() {
         "{}",
         c.posture()
     );
-    let same = parse(&["--production"]).unwrap();
+    let same = parse(&["--production", "--secret-key", KEY]).unwrap();
     assert_eq!(same.environment, Environment::Production);
     for (flag, name) in [
         ("--test-mode", "TEST_MODE"),
@@ -69,7 +93,14 @@ fn production_turns_the_test_conveniences_off_and_refuses_test_mode() {
     }
     let e = parse(&["--production", "--test-fault-pause", "after-claim:10"]).unwrap_err();
     assert!(e.contains("TEST_FAULT_PAUSE"), "{e}");
-    let private = parse(&["--production", "--webhook-allow-private", "true"]).unwrap();
+    let private = parse(&[
+        "--production",
+        "--secret-key",
+        KEY,
+        "--webhook-allow-private",
+        "true",
+    ])
+    .unwrap();
     assert!(
         private.webhook_allow_private,
         "private networks can be allowed on purpose"

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::{ApiResult, ApiState, error::ApiError, render};
 use crate::{
+    audit::Actor,
     merchants,
     store::{
         merchants::Merchant,
@@ -23,8 +24,9 @@ use crate::{
     views::Page,
 };
 
-/// The merchant authenticated by `X-Api-Key`/`X-Api-Secret` or HTTP Basic `key:secret`.
-pub struct Authed(pub Merchant);
+/// The merchant authenticated by `X-Api-Key`/`X-Api-Secret` or HTTP Basic `key:secret`, and
+/// the request's actor for the audit log (the key, the client's address, the user agent).
+pub struct Authed(pub Merchant, pub Actor);
 
 impl FromRequestParts<ApiState> for Authed {
     type Rejection = ApiError;
@@ -37,7 +39,9 @@ impl FromRequestParts<ApiState> for Authed {
             presented_credentials(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
         let merchant = merchants::authenticate(&app.store, &app.credentials, &key, &secret).await?;
         tracing::Span::current().record("merchant_id", merchant.id.as_str());
-        Ok(Self(merchant))
+        let (address, user_agent) = app.settings.trusted_proxies.origin(parts);
+        let actor = Actor::api_key(&merchant.id, &key).via(address, user_agent);
+        Ok(Self(merchant, actor))
     }
 }
 

@@ -9,9 +9,12 @@
 //! words). Written here: the rule is a few lines over `ipnet`; the crates that parse
 //! forwarding headers pull in web frameworks of their own.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
+use axum::{
+    extract::ConnectInfo,
+    http::{HeaderMap, header, request::Parts},
+};
 use ipnet::IpNet;
 
 /// The proxies whose forwarding headers are believed.
@@ -59,6 +62,20 @@ impl TrustedProxies {
             }
         }
         peer
+    }
+
+    /// Where a request comes from, as the audit log records it: the client's address (when
+    /// the connection's peer is known) and the `User-Agent` it sent.
+    pub fn origin<'a>(&self, parts: &'a Parts) -> (Option<String>, Option<&'a str>) {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| self.client(peer.ip(), &parts.headers).to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        (address, user_agent)
     }
 
     /// Whether the request from `peer` reached the first proxy over HTTPS

@@ -159,7 +159,7 @@ pub async fn idempotency(State(app): State<ApiState>, req: Request, next: Next) 
     };
     let (mut parts, body) = req.into_parts();
     let merchant = match Authed::from_request_parts(&mut parts, &app).await {
-        Ok(Authed(m)) => m,
+        Ok(Authed(m, _)) => m,
         Err(e) => return e.into_response(),
     };
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {

@@ -53,11 +53,18 @@ pub fn common(router: Router) -> Router {
                             .extensions()
                             .get::<MatchedPath>()
                             .map_or("", MatchedPath::as_str);
+                        // A path that carries a secret (an invitation's token) is logged as
+                        // its route: every line of the request carries this span.
+                        let path = if route.contains("{token}") {
+                            route
+                        } else {
+                            req.uri().path()
+                        };
                         tracing::info_span!(
                             "request",
                             request_id = %id,
                             method = %req.method(),
-                            path = %req.uri().path(),
+                            path = %path,
                             route,
                             merchant_id = tracing::field::Empty,
                         )

@@ -46,6 +46,9 @@ pub struct ApiSettings {
     pub metrics_token_digest: Option<String>,
     /// `PAYGATE_ENV=production`: `/metrics` and the queue status are closed without the token.
     pub production: bool,
+    /// The proxies whose `X-Forwarded-For` names the client (the address the audit log
+    /// records).
+    pub trusted_proxies: forwarded::TrustedProxies,
     /// Per-API-key limits (`RATE_LIMIT_PER_SECOND`), when on.
     pub rate_limits: Option<Arc<ratelimit::Limits>>,
     /// Per-address limits of the checkout's public endpoints

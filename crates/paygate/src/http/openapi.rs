@@ -63,6 +63,10 @@ const TAGS: &[(&str, &str)] = &[
     ),
     ("Events", "The log of every state change."),
     ("Account", "The authenticated merchant."),
+    (
+        "Audit log",
+        "Who changed what, through the API or the dashboard, and every dashboard sign-in.",
+    ),
     ("Queue", "The job queues' state."),
     (
         "Checkout",

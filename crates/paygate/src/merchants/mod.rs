@@ -9,15 +9,21 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod team;
+pub mod two_factor;
+
 use base64::Engine as _;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::store::{
-    Store,
-    merchants::{self, Merchant},
-    now,
+use crate::{
+    audit::{self, Actor},
+    store::{
+        Store,
+        merchants::{self, Merchant},
+        now,
+    },
 };
 
 /// The seeded test merchant (SPEC A1).
@@ -139,23 +145,29 @@ pub async fn authenticate(
 
 /// Sets the VPA the merchant receives UPI intent and QR payments at (`None` clears it).
 /// `Err(None)`: not a valid VPA.
+/// `by`, when given, is recorded in the audit log with the change.
 pub async fn set_upi_id(
     store: &Store,
     id: &str,
     upi_id: Option<&str>,
+    by: Option<&Actor>,
 ) -> Result<(), Option<sqlx::Error>> {
     let upi_id = match upi_id {
         Some(raw) => Some(paygate_core::Vpa::parse(raw).ok_or(None)?),
         None => None,
     };
-    merchants::set_upi_id(
-        store,
-        id,
-        upi_id.as_ref().map(paygate_core::Vpa::as_str),
-        now(),
-    )
-    .await
-    .map_err(Some)?;
+    let at = now();
+    let vpa = upi_id.as_ref().map(paygate_core::Vpa::as_str);
+    let mut tx = store.begin().await.map_err(Some)?;
+    merchants::set_upi_id(&mut tx, id, vpa, at)
+        .await
+        .map_err(Some)?;
+    if let Some(by) = by {
+        audit::record_in(&mut tx, by, "settings.upi_id", ("merchant", id), at)
+            .await
+            .map_err(Some)?;
+    }
+    tx.commit().await.map_err(Some)?;
     Ok(())
 }
 
@@ -187,7 +199,11 @@ pub async fn create(store: &Store, name: &str, email: &str) -> Result<Created, C
             merchant,
             api_secret,
         }),
-        Err(e) if crate::store::is_unique_violation(&e, "merchants_email_key") => {
+        // The email signs in already: as another merchant's, or as a user of a team.
+        Err(e)
+            if crate::store::is_unique_violation(&e, "merchants_email_key")
+                || crate::store::is_unique_violation(&e, "users_email_key") =>
+        {
             Err(CreateError::EmailTaken)
         }
         Err(e) => Err(e.into()),
@@ -215,73 +231,98 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// pool, a few at a time, and never on the threads that serve requests.
 static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
-/// Verifies a dashboard email and password; the merchant's id when they match. An unknown
-/// email is hashed too, so timing does not reveal which emails exist.
+/// Verifies a dashboard email and password; the user's id when they match. An unknown email
+/// is hashed too, so timing does not reveal which emails exist.
 pub async fn check_login(
     store: &Store,
     email: &str,
     password: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J0M4m0nBv0yvxqJUHVpVdM4NF4g9n7p8LDBc1Y0M2Bk";
-    let row = crate::store::dashboard::login_row(store, email).await?;
+    let row = crate::store::users::login_row(store, email).await?;
     let (id, hash) = match row {
-        Some((id, Some(hash))) => (Some(id), hash),
-        _ => (None, DUMMY.to_owned()),
+        Some((id, Some(hash))) => (Some(id), Some(hash)),
+        _ => (None, None),
     };
-    let ok = {
-        let _permit = PASSWORD_CHECKS.acquire().await;
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false)
-    };
+    let ok = check_password(password, hash).await;
     Ok(id.filter(|_| ok))
 }
 
-/// Sets a merchant's dashboard password.
-pub async fn set_password(store: &Store, merchant_id: &str, password: &str) -> anyhow::Result<()> {
-    if password.chars().count() < 8 {
-        anyhow::bail!("the password must have at least 8 characters");
+/// Whether `password` matches `hash` (argon2, on the blocking pool, a few at a time); a
+/// missing hash is checked against a dummy one, taking as long, and never matches.
+pub async fn check_password(password: &str, hash: Option<String>) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J0M4m0nBv0yvxqJUHVpVdM4NF4g9n7p8LDBc1Y0M2Bk";
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY.to_owned());
+    let _permit = PASSWORD_CHECKS.acquire().await;
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    ok && known
+}
+
+/// The shortest dashboard password accepted.
+pub const MIN_PASSWORD: usize = 8;
+
+/// Sets a user's dashboard password (for a merchant's first owner, the merchant's id), ending
+/// their other sessions (all of them without `keep`). `by`, when given, is recorded in the
+/// audit log with the change.
+pub async fn set_password(
+    store: &Store,
+    user_id: &str,
+    password: &str,
+    (keep, by): (Option<&str>, Option<&Actor>),
+) -> anyhow::Result<()> {
+    if password.chars().count() < MIN_PASSWORD {
+        anyhow::bail!("the password must have at least {MIN_PASSWORD} characters");
     }
     let hash = hash_password(password)?;
-    crate::store::dashboard::set_password_hash(store, merchant_id, &hash, false).await?;
-    Ok(())
-}
-
-/// Gives the test merchant its dashboard password if it has none.
-pub async fn seed_test_password(store: &Store, password: &str) -> anyhow::Result<()> {
-    let has = crate::store::dashboard::login_row(store, test_merchant::EMAIL).await?;
-    if let Some((id, None)) = has {
-        crate::store::dashboard::set_password_hash(store, &id, &hash_password(password)?, true)
-            .await?;
+    let at = now();
+    let entry = by.map(|by| by.entry("user.password_change", ("user", user_id), at));
+    let users = crate::store::users::set_password_hash;
+    if !users(store, user_id, &hash, false, keep, at, entry.as_ref()).await? {
+        anyhow::bail!("no such user: the account's first owner was removed from its team");
     }
     Ok(())
 }
 
-/// Replaces the merchant's API secret; returns the new secret (shown once).
+/// Gives the test merchant's owner its dashboard password if it has none.
+pub async fn seed_test_password(store: &Store, password: &str) -> anyhow::Result<()> {
+    let has = crate::store::users::login_row(store, test_merchant::EMAIL).await?;
+    if let Some((id, None)) = has {
+        let hash = hash_password(password)?;
+        crate::store::users::set_password_hash(store, &id, &hash, true, None, now(), None).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the merchant's API secret; returns the new secret (shown once). `by`, when given,
+/// is recorded in the audit log with the change.
 pub async fn rotate_api_secret(
     store: &Store,
     cache: &CredentialCache,
     merchant: &Merchant,
+    by: Option<&Actor>,
 ) -> Result<String, sqlx::Error> {
     let secret = format!(
         "secret_{}",
         Alphanumeric.sample_string(&mut rand::rng(), 32)
     );
-    crate::store::dashboard::set_api_secret_hash(
-        store,
-        &merchant.id,
-        &secret_digest(&secret),
-        now(),
-    )
-    .await?;
+    let (digest, at) = (secret_digest(&secret), now());
+    let mut tx = store.begin().await?;
+    crate::store::dashboard::set_api_secret_hash(&mut tx, &merchant.id, &digest, at).await?;
+    if let Some(by) = by {
+        let key = ("api_key", merchant.api_key.as_str());
+        audit::record_in(&mut tx, by, "api_key.rotate_secret", key, at).await?;
+    }
+    tx.commit().await?;
     cache.forget(&merchant.api_key);
     Ok(secret)
 }
 
 /// Whether the merchant's dashboard password is the test merchant's public one.
 pub async fn has_seeded_password(store: &Store, merchant_id: &str) -> anyhow::Result<bool> {
-    let Some(hash) = crate::store::dashboard::password_hash(store, merchant_id).await? else {
+    let Some(hash) = crate::store::users::password_hash(store, merchant_id).await? else {
         return Ok(false);
     };
     let seeded =

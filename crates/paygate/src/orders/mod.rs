@@ -4,6 +4,7 @@ use paygate_core::{Currency, OrderAmount, OrderId, OrderStatus};
 use serde_json::Value;
 
 use crate::{
+    audit::{self, Actor},
     batch::{Batcher, Stages, per_request},
     context::Ctx,
     idempotent::{self, Replay},
@@ -34,14 +35,17 @@ idempotent::service_error! {
 
 impl Orders {
     /// Creates an order for the merchant (with an idempotency key, its response is stored in
-    /// the same transaction), group-committed with the orders created at the same time.
+    /// the same transaction, as is the audit log's entry of `by`), group-committed with the
+    /// orders created at the same time.
     pub async fn create(
         &self,
         merchant_id: &str,
+        by: Option<&Actor>,
         new: NewOrder,
         replay: Option<Replay<Order>>,
     ) -> Result<Order, Error> {
-        self.create_with(merchant_id, new, None, replay).await
+        self.create_with(merchant_id, new, None, (replay, by.cloned()))
+            .await
     }
 
     /// Creates an order that is an attempt to pay the payment link `link_id` (checked open,
@@ -52,7 +56,7 @@ impl Orders {
         new: NewOrder,
         link_id: &str,
     ) -> Result<Order, Error> {
-        self.create_with(merchant_id, new, Some(link_id.to_owned()), None)
+        self.create_with(merchant_id, new, Some(link_id.to_owned()), (None, None))
             .await
     }
 
@@ -61,7 +65,7 @@ impl Orders {
         merchant_id: &str,
         new: NewOrder,
         payment_link_id: Option<String>,
-        replay: Option<Replay<Order>>,
+        (replay, by): (Option<Replay<Order>>, Option<Actor>),
     ) -> Result<Order, Error> {
         let at = self.ctx.now();
         let order = Order {
@@ -76,7 +80,7 @@ impl Orders {
             updated_at: at,
             payment_link_id,
         };
-        self.create.call((order, replay)).await
+        self.create.call((order, replay, by)).await
     }
 }
 
@@ -87,8 +91,8 @@ pub struct Orders {
     create: Batcher<NewRow, Result<Order, Error>>,
 }
 
-/// An order to insert, with its request's idempotency claim.
-type NewRow = (Order, Option<Replay<Order>>);
+/// An order to insert, with its request's idempotency claim and actor.
+type NewRow = (Order, Option<Replay<Order>>, Option<Actor>);
 
 impl Orders {
     /// The service over `ctx`, with its group-committing writer.
@@ -107,15 +111,21 @@ async fn create_all(
     ops: &[NewRow],
 ) -> Result<Vec<Result<Order, Error>>, sqlx::Error> {
     let mut stages = Stages::start("order_create");
-    let orders: Vec<Order> = ops.iter().map(|(o, _)| o.clone()).collect();
+    let orders: Vec<Order> = ops.iter().map(|(o, _, _)| o.clone()).collect();
     let mut tx = store.begin().await?;
     stages.mark("begin");
     orders::insert_all(&mut tx, &orders).await?;
     stages.mark("insert orders");
     let mut answers: Vec<Result<Order, Error>> = orders.into_iter().map(Ok).collect();
-    let replays = ops.iter().map(|(_, r)| r.as_ref());
+    let replays = ops.iter().map(|(_, r, _)| r.as_ref());
     idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
     stages.mark("idempotency keys");
+    let actors = ops.iter().map(|(_, _, by)| by.as_ref());
+    let at = ops
+        .first()
+        .map_or_else(crate::store::now, |(o, _, _)| o.created_at);
+    audit::record_all_in(&mut tx, "order.create", "order", actors.zip(&answers), at).await?;
+    stages.mark("audit log");
     tx.commit().await?;
     stages.mark("commit");
     Ok(answers)

@@ -38,6 +38,8 @@ pub struct PageSettings {
     pub test_endpoints: bool,
     /// Test mode: the checkout shows "Simulate approve / decline" beside a UPI QR.
     pub test_mode: bool,
+    /// Seals the dashboard users' TOTP secrets.
+    pub secret_key: crate::config::SecretKey,
 }
 
 /// What the pages' handlers work with. Cheap to clone.
@@ -55,6 +57,8 @@ pub struct PagesParts {
     pub webhooks: Arc<Webhooks>,
     pub login_throttle: dashboard::LoginThrottle,
     pub settings: PageSettings,
+    /// Mails team invitations, when `SMTP_URL` is set.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 /// A timestamp for people, `1 Dec 2026, 17:43 UTC`, with the exact ISO-8601 time for

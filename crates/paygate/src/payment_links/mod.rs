@@ -22,6 +22,7 @@ use paygate_core::{Currency, OrderAmount, PaymentLinkId, webhook::hex_signature}
 use serde_json::{Value, json};
 
 use crate::{
+    audit::{self, Actor},
     context::Ctx,
     idempotent::{self, Replay},
     orders::{self, NewOrder, Orders},
@@ -98,10 +99,11 @@ impl PaymentLinks {
     /// transaction). A `reference_id` the merchant used before is refused.
     pub async fn create(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         new: NewLink,
         replay: Option<Replay<PaymentLink>>,
     ) -> Result<PaymentLink, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let at = self.ctx.now();
         let id = PaymentLinkId::generate().into_string();
         let link = PaymentLink {
@@ -135,6 +137,14 @@ impl PaymentLinks {
             Err(e) => return Err(e.into()),
         }
         idempotent::store_in(&mut tx, replay.as_ref(), &link).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "payment_link.create",
+            ("payment_link", link.id.as_str()),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(link)
     }
@@ -142,10 +152,11 @@ impl PaymentLinks {
     /// Cancels the merchant's open link, with its `payment_link.cancelled` event.
     pub async fn cancel(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
         replay: Option<Replay<PaymentLink>>,
     ) -> Result<PaymentLink, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let link = get(&self.ctx.store, Some(merchant_id), id).await?;
         let mut tx = self.ctx.store.begin().await?;
         let Some(cancelled) = rows::cancel(&mut tx, merchant_id, id, self.ctx.now()).await? else {
@@ -155,6 +166,14 @@ impl PaymentLinks {
         let events = [link_event(&cancelled, "payment_link.cancelled", None)];
         let jobs = webhooks::record(&*self.ctx.queue, &mut tx, &events).await?;
         idempotent::store_in(&mut tx, replay.as_ref(), &cancelled).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "payment_link.cancel",
+            ("payment_link", id),
+            self.ctx.now(),
+        )
+        .await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
         Ok(cancelled)

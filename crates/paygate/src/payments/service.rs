@@ -27,6 +27,7 @@ use super::{
     writes::{Create, Outcome, Writer},
 };
 use crate::{
+    audit::{self, Actor},
     context::Ctx,
     idempotent::{self, Replay},
     processor::{CallLimits, ChargeOutcome, ChargeRequest, charge_key},
@@ -84,15 +85,17 @@ impl Payments {
         &self.writer
     }
 
-    /// Creates a pending payment for an order. With `merchant_id`, the order must be that
-    /// merchant's (the authenticated API); without, the order's merchant is used (checkout). The
-    /// write is group-committed with the payments created at the same time (see `writes`).
+    /// Creates a pending payment for an order. With an actor `by`, the order must be its
+    /// merchant's (the authenticated API), and the audit log's entry is written with the
+    /// payment; without, the order's merchant is used (checkout). The write is group-committed
+    /// with the payments created at the same time (see `writes`).
     pub async fn create(
         &self,
-        merchant_id: Option<&str>,
+        by: Option<&Actor>,
         new: NewPayment,
         replay: Option<Replay<Payment>>,
     ) -> Result<Payment, Error> {
+        let merchant_id = by.map(|by| by.merchant_id.as_str());
         if OrderId::parse(&new.order_id).is_none() {
             return Err(Error::OrderNotFound);
         }
@@ -105,6 +108,7 @@ impl Payments {
         self.writer
             .create(Create {
                 merchant_id: merchant_id.map(str::to_owned),
+                by: by.cloned(),
                 awaits_customer: upi.is_some() && self.upi.awaits_customer,
                 new,
                 replay,
@@ -181,12 +185,12 @@ impl Payments {
     /// is not `success` and uncaptured.
     pub async fn capture(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
         amount: Option<i64>,
         replay: Option<Replay<Payment>>,
     ) -> Result<Payment, Error> {
-        let payment = get(&self.ctx.store, Some(merchant_id), id).await?;
+        let payment = get(&self.ctx.store, Some(&by.merchant_id), id).await?;
         if amount.is_some_and(|a| payment.amount != a) {
             return Err(Error::CaptureAmountMismatch);
         }
@@ -201,6 +205,8 @@ impl Payments {
         let data = event_data(&captured);
         let events = [event(&captured, "payment.captured", data)];
         let jobs = webhooks::record(&*self.ctx.queue, &mut tx, &events).await?;
+        let resource = ("payment", captured.id.as_str());
+        audit::record_in(&mut tx, by, "payment.capture", resource, self.ctx.now()).await?;
         idempotent::store_in(&mut tx, replay.as_ref(), &captured).await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;

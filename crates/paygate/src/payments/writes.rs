@@ -25,6 +25,7 @@ use paygate_core::{Method, OrderStatus, PaymentId, PaymentStatus};
 
 use super::{Error, Instrument, NewPayment, UpiLink, event, event_data};
 use crate::{
+    audit::{self, Actor},
     batch::{Batcher, Stages, per_request},
     idempotent::{self, Replay},
     payment_links,
@@ -45,6 +46,8 @@ const MAX_BATCH: usize = 128;
 /// A payment to create.
 pub struct Create {
     pub merchant_id: Option<String>,
+    /// Who asks (the audit log's entry is written with the payment); none from the checkout.
+    pub by: Option<Actor>,
     pub new: NewPayment,
     pub replay: Option<Replay<Payment>>,
     /// For an intent or QR payment: its link, QR and expiry.
@@ -251,6 +254,16 @@ async fn create_all(
     let replays = ops.iter().map(|op| op.replay.as_ref());
     idempotent::store_all_in(&mut tx, replays.zip(&mut answers)).await?;
     stages.mark("idempotency keys");
+    let actors = ops.iter().map(|op| op.by.as_ref());
+    audit::record_all_in(
+        &mut tx,
+        "payment.create",
+        "payment",
+        actors.zip(&answers),
+        at,
+    )
+    .await?;
+    stages.mark("audit log");
     let kept: Vec<&Payment> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
     let events: Vec<_> = kept
         .iter()

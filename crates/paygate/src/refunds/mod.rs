@@ -17,6 +17,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use crate::{
+    audit::{self, Actor},
     batch::{Batcher, per_request},
     context::Ctx,
     idempotent::{self, Replay},
@@ -76,6 +77,8 @@ async fn payment(store: &Store, merchant_id: &str, id: &str) -> Result<Payment, 
 /// A refund to create (of a payment already checked to be the merchant's and successful).
 pub struct Create {
     pub merchant_id: String,
+    /// Who asks: the audit log's entry is written with the refund.
+    pub by: Option<Actor>,
     pub payment_id: String,
     pub amount: Option<MinorUnit>,
     pub reason: Option<String>,
@@ -107,22 +110,23 @@ impl Refunds {
         &self.writer
     }
 
-    /// Creates a pending refund of `amount` (default: all that is left) on the merchant's
-    /// payment, group-committed with the refunds created at the same time.
+    /// Creates a pending refund of `amount` (default: all that is left) on the payment of the
+    /// merchant of `by`, group-committed with the refunds created at the same time.
     pub async fn create(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         payment_id: &str,
         amount: Option<MinorUnit>,
         reason: Option<String>,
         replay: Option<Replay<Refund>>,
     ) -> Result<Refund, Error> {
-        let payment = payment(&self.ctx.store, merchant_id, payment_id).await?;
+        let payment = payment(&self.ctx.store, &by.merchant_id, payment_id).await?;
         if payment.status != PaymentStatus::Success {
             return Err(Error::NotRefundable);
         }
         let op = Create {
             merchant_id: payment.merchant_id,
+            by: Some(by.clone()),
             payment_id: payment.id,
             amount,
             reason,
@@ -240,6 +244,8 @@ async fn create_all(
     let at = now();
     let mut tx = store.begin().await?;
     let mut answers = Vec::with_capacity(ops.len());
+    // What each refund made asks back of its payment, for the payment's day's rollup.
+    let mut refunded: Vec<(Payment, i64)> = Vec::new();
     for op in ops {
         // Read in the transaction: what is left depends on refunds committed a moment ago.
         let Some(current) = payments::get_in(&mut tx, &op.payment_id).await? else {
@@ -276,6 +282,7 @@ async fn create_all(
             answers.push(Err(e.into()));
             continue;
         }
+        refunded.push((current, amount.get()));
         answers.push(Ok(refund));
     }
     let created: Vec<Refund> = answers
@@ -283,6 +290,8 @@ async fn create_all(
         .filter_map(|a| a.as_ref().ok().cloned())
         .collect();
     refunds::insert_all(&mut tx, &created).await?;
+    let actors = ops.iter().map(|op| op.by.as_ref());
+    audit::record_all_in(&mut tx, "refund.create", "refund", actors.zip(&answers), at).await?;
     let events: Vec<Event> = created
         .iter()
         .map(|r| refund_event(r, "refund.created"))
@@ -294,6 +303,9 @@ async fn create_all(
             .map(|r| JobSpec::at(REFUNDS, r.id.clone(), at)),
     );
     queue.stage(&mut tx, &jobs).await?;
+    // Last: the rollup rows are shared with every batch, so their locks are held only
+    // through the commit.
+    crate::store::dashboard::count_refunds(&mut tx, &refunded).await?;
     tx.commit().await?;
     queue.dispatch(&jobs).await;
     Ok(answers)

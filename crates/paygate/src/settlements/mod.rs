@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::{
+    audit::{self, Actor},
     context::Ctx,
     idempotent::{self, Replay},
     processor::PayoutRequest,
@@ -270,11 +271,12 @@ impl Settlements {
     /// report leaves out, `missing`. The result is kept.
     pub async fn reconcile(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         date: NaiveDate,
         report: &str,
         replay: Option<Replay<Reconciliation>>,
     ) -> Result<Reconciliation, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let lines = parse_report(report)?;
         let references: Vec<String> = lines.iter().map(|l| l.reference.clone()).collect();
         let known: HashMap<String, Transaction> =
@@ -364,6 +366,14 @@ impl Settlements {
         let mut tx = self.ctx.store.begin().await?;
         rows::insert_reconciliation(&mut tx, &reconciliation).await?;
         idempotent::store_in(&mut tx, replay.as_ref(), &reconciliation).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "reconciliation.create",
+            ("reconciliation", reconciliation.id.as_str()),
+            reconciliation.created_at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(reconciliation)
     }

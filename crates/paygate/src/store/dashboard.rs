@@ -15,6 +15,8 @@ pub struct Stats {
     pub successful: i64,
     /// Collected per currency, the largest first.
     pub amounts: Vec<(String, MinorUnit)>,
+    /// Refunded per currency (refunds asked for), where anything was.
+    pub refunded: Vec<(String, MinorUnit)>,
 }
 
 /// The merchant's headline figures, summed from its per-day rollups (a row a day and
@@ -23,13 +25,20 @@ pub async fn stats(store: &Store, merchant_id: &str) -> Result<Stats, sqlx::Erro
     // PostgreSQL sums BIGINTs as NUMERIC: cast back (both dialects read CAST … AS BIGINT).
     let sql = "SELECT currency, CAST(COALESCE(SUM(payments), 0) AS BIGINT), \
          CAST(COALESCE(SUM(successful), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(refunded), 0) AS BIGINT) \
          FROM payment_days WHERE merchant_id = $1 GROUP BY currency";
-    let rows: Vec<(String, i64, i64, i64)> = sql!(on_pool(store) => fetch_all(sql, merchant_id))?;
+    let rows: Vec<(String, i64, i64, i64, i64)> =
+        sql!(on_pool(store) => fetch_all(sql, merchant_id))?;
     let mut stats = Stats::default();
-    for (currency, total, successful, amount) in rows {
+    for (currency, total, successful, amount, refunded) in rows {
         stats.total += total;
         stats.successful += successful;
+        if refunded > 0 {
+            stats
+                .refunded
+                .push((currency.clone(), MinorUnit::new(refunded)));
+        }
         if amount > 0 {
             stats.amounts.push((currency, MinorUnit::new(amount)));
         }
@@ -49,6 +58,8 @@ pub struct Day {
     pub payments: i64,
     pub successful: i64,
     pub amount: i64,
+    /// Refunded of the day's payments.
+    pub refunded: i64,
 }
 
 /// The merchant's per-day rollups from the UTC day of `since`, oldest first.
@@ -57,7 +68,7 @@ pub async fn daily(
     merchant_id: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<Day>, sqlx::Error> {
-    let sql = "SELECT day, currency, payments, successful, amount FROM payment_days \
+    let sql = "SELECT day, currency, payments, successful, amount, refunded FROM payment_days \
                WHERE merchant_id = $1 AND day >= $2 ORDER BY day, currency";
     sql!(on_pool(store) => fetch_all(sql, merchant_id, day_of(since)))
 }
@@ -112,6 +123,37 @@ pub async fn count_payments(
     Ok(())
 }
 
+/// Adds what `refunded` asks back, each `(payment, amount)`, to the rollup of the payment's day,
+/// in one statement, in the transaction that creates the refunds (rows upserted in key order,
+/// as [`count_payments`] does).
+pub async fn count_refunds(tx: &mut Tx, refunded: &[(Payment, i64)]) -> Result<(), sqlx::Error> {
+    let mut deltas: BTreeMap<(&str, String, &str), i64> = BTreeMap::new();
+    for (p, amount) in refunded {
+        let d = deltas
+            .entry((&p.merchant_id, day_of(p.created_at), &p.currency))
+            .or_default();
+        *d = d.checked_add(*amount).ok_or_else(|| {
+            sqlx::Error::Protocol("a day's refunded amount overflows 64 bits".into())
+        })?;
+    }
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let input = rows::Rows::new(deltas.len())
+        .text("merchant_id", deltas.keys().map(|k| k.0.to_owned()))
+        .text("day", deltas.keys().map(|k| k.1.clone()))
+        .text("currency", deltas.keys().map(|k| k.2.to_owned()))
+        .int("refunded", deltas.values().copied());
+    let sql = "INSERT INTO payment_days \
+               (merchant_id, day, currency, payments, successful, amount, refunded) \
+               SELECT merchant_id, day, currency, 0, 0, 0, refunded FROM v WHERE TRUE \
+               ORDER BY merchant_id, day, currency \
+               ON CONFLICT (merchant_id, day, currency) DO UPDATE SET \
+               refunded = payment_days.refunded + excluded.refunded";
+    rows::execute(tx, input, sql).await?;
+    Ok(())
+}
+
 /// The rollups recounted from the payments themselves (a full scan: for tests and checks,
 /// never for a page).
 pub async fn recount(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx::Error> {
@@ -119,14 +161,16 @@ pub async fn recount(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx:
         Db::Sqlite(_) => {
             "SELECT substr(created_at, 1, 10) AS day, currency, COUNT(*) AS payments, \
              SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS successful, \
-             SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END) AS amount \
+             SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END) AS amount, \
+             SUM(amount_refunded) AS refunded \
              FROM payments WHERE merchant_id = $1 GROUP BY day, currency ORDER BY day, currency"
         }
         Db::Postgres(_) => {
             "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, currency, \
              COUNT(*) AS payments, \
              SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END)::BIGINT AS successful, \
-             SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END)::BIGINT AS amount \
+             SUM(CASE WHEN status = 'success' THEN amount ELSE 0 END)::BIGINT AS amount, \
+             SUM(amount_refunded)::BIGINT AS refunded \
              FROM payments WHERE merchant_id = $1 GROUP BY day, currency ORDER BY day, currency"
         }
     };
@@ -135,43 +179,87 @@ pub async fn recount(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx:
 
 /// The merchant's rollups as stored, oldest first.
 pub async fn rollups(store: &Store, merchant_id: &str) -> Result<Vec<Day>, sqlx::Error> {
-    let sql = "SELECT day, currency, payments, successful, amount FROM payment_days \
+    let sql = "SELECT day, currency, payments, successful, amount, refunded FROM payment_days \
                WHERE merchant_id = $1 ORDER BY day, currency";
     sql!(on_pool(store) => fetch_all(sql, merchant_id))
 }
 
-/// A session: its merchant, CSRF token, and the notice left for its next page.
+/// A session: its merchant and user, CSRF token, and the notice left for its next page.
 #[derive(sqlx::FromRow)]
 pub struct Session {
     pub merchant_id: String,
     pub csrf_token: String,
     pub flash: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub user_id: String,
+    pub user_name: String,
+    pub user_email: String,
+    pub role: String,
+    /// The user signs in with a second factor.
+    pub two_factor: bool,
+    /// The merchant requires a second factor of every user.
+    pub require_two_factor: bool,
+}
+
+/// A new session: who it belongs to and where it was started.
+pub struct NewSession<'a> {
+    pub digest: &'a str,
+    pub merchant_id: &'a str,
+    pub user_id: &'a str,
+    pub csrf: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub address: &'a str,
+    pub now: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    /// The password was right; the second factor is still to come.
+    pub second_factor_pending: bool,
 }
 
 /// Stores a session under the digest of its token.
-pub async fn create_session(
-    store: &Store,
-    digest: &str,
-    merchant_id: &str,
-    csrf: &str,
-    now: DateTime<Utc>,
-    expires: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO sessions (id, merchant_id, csrf_token, created_at, expires_at) \
-               VALUES ($1, $2, $3, $4, $5)";
-    sql!(on_write(store) => execute(sql, digest, merchant_id, csrf, now, expires))?;
+pub async fn create_session(store: &Store, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO sessions (id, merchant_id, user_id, csrf_token, user_agent, address, \
+               created_at, last_seen_at, expires_at, second_factor_pending) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)";
+    sql!(on_write(store) => execute(
+        sql, s.digest, s.merchant_id, s.user_id, s.csrf, s.user_agent, s.address, s.now, s.expires,
+        s.second_factor_pending,
+    ))?;
     Ok(())
 }
 
-/// The live session with this token digest.
+/// A session still waiting for its second factor: its user and CSRF token.
+#[derive(sqlx::FromRow)]
+pub struct PendingSession {
+    pub user_id: String,
+    pub email: String,
+    pub csrf_token: String,
+}
+
+/// The live session with this digest that waits for its second factor.
+pub async fn pending_session(
+    store: &Store,
+    digest: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<PendingSession>, sqlx::Error> {
+    let sql = "SELECT s.user_id, u.email, s.csrf_token FROM sessions s \
+               JOIN users u ON u.id = s.user_id JOIN merchants m ON m.id = s.merchant_id \
+               WHERE s.id = $1 AND s.expires_at > $2 AND s.second_factor_pending \
+               AND m.disabled_reason IS NULL";
+    sql!(on_pool(store) => fetch_optional(sql, digest, now))
+}
+
+/// The live session with this token digest, with its user (of an active merchant).
 pub async fn session(
     store: &Store,
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Session>, sqlx::Error> {
-    let sql = "SELECT s.merchant_id, s.csrf_token, s.flash FROM sessions s \
-               JOIN merchants m ON m.id = s.merchant_id \
-               WHERE s.id = $1 AND s.expires_at > $2 AND m.disabled_reason IS NULL";
+    let sql = "SELECT s.merchant_id, s.csrf_token, s.flash, s.last_seen_at, u.id AS user_id, \
+               u.name AS user_name, u.email AS user_email, u.role, \
+               u.totp_secret IS NOT NULL AS two_factor, m.require_two_factor FROM sessions s \
+               JOIN users u ON u.id = s.user_id JOIN merchants m ON m.id = s.merchant_id \
+               WHERE s.id = $1 AND s.expires_at > $2 AND NOT s.second_factor_pending \
+               AND m.disabled_reason IS NULL";
     sql!(on_pool(store) => fetch_optional(sql, digest, now))
 }
 
@@ -200,52 +288,16 @@ pub async fn end_session(
     Ok(())
 }
 
-/// The id and password hash of the active merchant with this email.
-pub async fn login_row(
-    store: &Store,
-    email: &str,
-) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-    let sql = "SELECT id, password_hash FROM merchants \
-               WHERE lower(email) = lower($1) AND disabled_reason IS NULL";
-    sql!(on_pool(store) => fetch_optional(sql, email))
-}
-
-/// The merchant's dashboard password hash, whether or not it is disabled.
-pub async fn password_hash(
-    store: &Store,
-    merchant_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let sql = "SELECT password_hash FROM merchants WHERE id = $1";
-    let row: Option<(Option<String>,)> = sql!(on_pool(store) => fetch_optional(sql, merchant_id))?;
-    Ok(row.and_then(|(h,)| h))
-}
-
-/// Sets the merchant's dashboard password hash (only where none is set, with `if_unset`).
-pub async fn set_password_hash(
-    store: &Store,
-    merchant_id: &str,
-    hash: &str,
-    if_unset: bool,
-) -> Result<bool, sqlx::Error> {
-    let sql = if if_unset {
-        "UPDATE merchants SET password_hash = $2 WHERE id = $1 AND password_hash IS NULL"
-    } else {
-        "UPDATE merchants SET password_hash = $2 WHERE id = $1"
-    };
-    let hash = Some(hash).filter(|h| !h.is_empty());
-    Ok(sql!(on_write(store) => execute(sql, merchant_id, hash))? == 1)
-}
-
 /// Replaces the merchant's API secret digest, enabling a merchant disabled for holding the
 /// seeded credentials.
 pub async fn set_api_secret_hash(
-    store: &Store,
+    tx: &mut Tx,
     merchant_id: &str,
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let sql = "UPDATE merchants SET api_secret_hash = $2, updated_at = $3, disabled_reason = NULL \
                WHERE id = $1";
-    sql!(on_write(store) => execute(sql, merchant_id, digest, now))?;
+    sql!(on_tx(tx) => execute(sql, merchant_id, digest, now))?;
     Ok(())
 }

@@ -34,8 +34,8 @@ macro_rules! cols {
     };
 }
 
-/// Inserts a merchant; with `if_missing`, an existing id is left as it is. Returns whether a
-/// row was written.
+/// Inserts a merchant and its first owner (a user with the merchant's id, email and name); with
+/// `if_missing`, an existing id is left as it is. Returns whether a merchant row was written.
 pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<bool, sqlx::Error> {
     let sql = if if_missing {
         concat!(
@@ -50,10 +50,13 @@ pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<boo
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)"
         )
     };
-    let done = sql!(on_write(store) => execute(
+    let mut tx = store.begin().await?;
+    let done = sql!(on_tx(&mut tx) => execute(
         sql, &m.id, &m.name, &m.email, &m.api_key, &m.api_secret_hash, &m.webhook_secret,
         &m.webhook_url, m.created_at, &m.upi_id,
     ))?;
+    super::users::insert_owner(&mut tx, m, if_missing).await?;
+    tx.commit().await?;
     Ok(done == 1)
 }
 
@@ -113,7 +116,7 @@ pub async fn list(store: &Store) -> Result<Vec<Merchant>, sqlx::Error> {
 
 /// Sets (or clears) the merchant's webhook URL; returns the updated merchant.
 pub async fn set_webhook_url(
-    store: &Store,
+    tx: &mut Tx,
     id: &str,
     url: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
@@ -122,12 +125,12 @@ pub async fn set_webhook_url(
         "UPDATE merchants SET webhook_url = $2, updated_at = $3 WHERE id = $1 RETURNING ",
         cols!()
     );
-    sql!(on_write(store) => fetch_optional(sql, id, url, now))
+    sql!(on_tx(tx) => fetch_optional(sql, id, url, now))
 }
 
 /// Sets (or clears) the VPA the merchant receives UPI payments at; returns the merchant.
 pub async fn set_upi_id(
-    store: &Store,
+    tx: &mut Tx,
     id: &str,
     upi_id: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
@@ -136,7 +139,7 @@ pub async fn set_upi_id(
         "UPDATE merchants SET upi_id = $2, updated_at = $3 WHERE id = $1 RETURNING ",
         cols!()
     );
-    sql!(on_write(store) => fetch_optional(sql, id, upi_id, now))
+    sql!(on_tx(tx) => fetch_optional(sql, id, upi_id, now))
 }
 
 /// Replaces the merchant's webhook secret; returns the updated merchant.

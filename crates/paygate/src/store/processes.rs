@@ -27,7 +27,7 @@ pub struct Identity {
 
 /// The current time by the database's clock, as SQL.
 fn db_now(store: &Store) -> &'static str {
-    match store.write {
+    match store.db {
         Db::Postgres(_) => "clock_timestamp()",
         Db::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     }
@@ -60,7 +60,7 @@ pub async fn beat(store: &Store, id: &str) -> Result<bool, sqlx::Error> {
 /// clock; returns their ids (only to the caller whose statement marked them).
 pub async fn mark_silent_dead(store: &Store, after: Duration) -> Result<Vec<String>, sqlx::Error> {
     let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
-    let sql = match store.write {
+    let sql = match store.db {
         Db::Postgres(_) => {
             "UPDATE processes SET dead = TRUE WHERE NOT dead \
              AND heartbeat_at < clock_timestamp() - make_interval(secs => $1::float8 / 1000.0) \
@@ -99,7 +99,7 @@ pub async fn remove(store: &Store, id: &str) -> Result<(), sqlx::Error> {
 
 /// Forgets processes silent for a day (their claims were freed long ago).
 pub async fn purge_dead(store: &Store) -> Result<u64, sqlx::Error> {
-    let sql = match store.write {
+    let sql = match store.db {
         Db::Postgres(_) => {
             "DELETE FROM processes WHERE dead \
              AND heartbeat_at < clock_timestamp() - interval '1 day'"

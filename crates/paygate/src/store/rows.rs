@@ -251,18 +251,8 @@ pub async fn fetch<T: Fetched>(
         return Ok(Vec::new());
     }
     match tx {
-        Tx::Postgres(t) => {
-            let sql = format!("WITH {} {statement}", rows.pg_cte());
-            sqlx::query_as_with(AssertSqlSafe(sql), rows.pg_arguments()?)
-                .fetch_all(&mut **t)
-                .await
-        }
-        Tx::Sqlite(t) => {
-            let sql = format!("WITH {} {statement}", rows.sqlite_cte());
-            sqlx::query_as_with(AssertSqlSafe(sql), rows.sqlite_arguments()?)
-                .fetch_all(&mut **t)
-                .await
-        }
+        Tx::Postgres(t) => fetch_pg(&mut **t, rows, statement).await,
+        Tx::Sqlite(t) => fetch_sqlite(&mut **t, rows, statement).await,
     }
 }
 
@@ -291,19 +281,31 @@ async fn fetch_on<T: Fetched>(db: &Db, rows: Rows, statement: &str) -> Result<Ve
         return Ok(Vec::new());
     }
     match db {
-        Db::Postgres(pool) => {
-            let sql = format!("WITH {} {statement}", rows.pg_cte());
-            sqlx::query_as_with(AssertSqlSafe(sql), rows.pg_arguments()?)
-                .fetch_all(pool)
-                .await
-        }
-        Db::Sqlite(pool) => {
-            let sql = format!("WITH {} {statement}", rows.sqlite_cte());
-            sqlx::query_as_with(AssertSqlSafe(sql), rows.sqlite_arguments()?)
-                .fetch_all(pool)
-                .await
-        }
+        Db::Postgres(pool) => fetch_pg(pool, rows, statement).await,
+        Db::Sqlite(pool) => fetch_sqlite(pool, rows, statement).await,
     }
+}
+
+async fn fetch_pg<'e, T: Fetched>(
+    on: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    rows: Rows,
+    statement: &str,
+) -> Result<Vec<T>, sqlx::Error> {
+    let sql = format!("WITH {} {statement}", rows.pg_cte());
+    sqlx::query_as_with(AssertSqlSafe(sql), rows.pg_arguments()?)
+        .fetch_all(on)
+        .await
+}
+
+async fn fetch_sqlite<'e, T: Fetched>(
+    on: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    rows: Rows,
+    statement: &str,
+) -> Result<Vec<T>, sqlx::Error> {
+    let sql = format!("WITH {} {statement}", rows.sqlite_cte());
+    sqlx::query_as_with(AssertSqlSafe(sql), rows.sqlite_arguments()?)
+        .fetch_all(on)
+        .await
 }
 
 /// `cols` (a comma-separated column list) with every column qualified by `table`, for the

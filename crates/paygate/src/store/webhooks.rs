@@ -277,6 +277,67 @@ pub async fn restart_failed(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
+/// Starts a new cycle of attempts, now, for the merchant's failed deliveries, every endpoint's
+/// and the default's, at most `limit` of them (the oldest first); returns their ids.
+pub async fn restart_all_failed(
+    tx: &mut Tx,
+    merchant_id: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "UPDATE webhook_logs SET status = 'pending', attempts = 0, cycle = cycle + 1, \
+               next_retry_at = $3, updated_at = $3 \
+               WHERE id IN (SELECT id FROM webhook_logs WHERE merchant_id = $1 \
+               AND status = 'failed' ORDER BY created_at LIMIT $2) RETURNING id";
+    let ids: Vec<(String,)> = sql!(on_tx(tx) => fetch_all(sql, merchant_id, limit, now))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// The filters of the delivery log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// `pending` (not attempted yet), `retrying` (pending after a failed attempt), `success`
+    /// or `failed`.
+    pub state: Option<String>,
+    /// One event type.
+    pub event: Option<String>,
+    /// One endpoint's id, or `default` for the merchant's webhook URL.
+    pub endpoint: Option<String>,
+}
+
+impl Filter {
+    /// The states a delivery can be shown in.
+    pub const STATES: [&'static str; 4] = ["pending", "retrying", "success", "failed"];
+
+    /// The conditions of the filter, read with the merchant's deliveries newest first.
+    pub fn conditions(&self) -> super::table::Filter {
+        use super::table::Arg;
+        let mut c = super::table::Filter::default();
+        let text = |s: &str| Arg::Text(s.to_owned());
+        match self.state.as_deref() {
+            Some("pending") => {
+                c = c.and("status = ?", text("pending"));
+                c = c.and("attempts = ?", Arg::Int(0));
+            }
+            Some("retrying") => {
+                c = c.and("status = ?", text("pending"));
+                c = c.and("attempts > ?", Arg::Int(0));
+            }
+            Some(status) => c = c.and("status = ?", text(status)),
+            None => {}
+        }
+        if let Some(event) = &self.event {
+            c = c.and("event = ?", text(event));
+        }
+        match self.endpoint.as_deref() {
+            Some("default") => c = c.and("COALESCE(endpoint_id, ?) = ''", text("")),
+            Some(id) => c = c.and("endpoint_id = ?", text(id)),
+            None => {}
+        }
+        c
+    }
+}
+
 /// The pending deliveries of an endpoint: their ids.
 pub async fn pending_for_endpoint(
     store: &Store,

@@ -12,9 +12,10 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use super::{Error, Webhooks};
 use crate::{
+    audit::{self, Actor},
     idempotent::{self, Replay},
     merchants::new_webhook_secret,
-    queue::{Existing, JobSpec, WEBHOOKS},
+    queue::{JobSpec, WEBHOOKS},
     store::{
         endpoints::{self as rows, Endpoint},
         events::{self as event_rows, Event},
@@ -78,10 +79,11 @@ impl Webhooks {
     /// Creates an endpoint for the merchant (enabled unless asked otherwise), with a new secret.
     pub async fn create_endpoint(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         change: EndpointChange,
         replay: Option<Replay<Endpoint>>,
     ) -> Result<Endpoint, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let events = self.check(&change)?.unwrap_or_default();
         let url = change
             .url
@@ -107,6 +109,14 @@ impl Webhooks {
             return Err(Error::TooManyEndpoints(self.max_endpoints));
         }
         idempotent::store_in(&mut tx, replay.as_ref(), &endpoint).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.create",
+            ("webhook_endpoint", endpoint.id.as_str()),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(endpoint)
     }
@@ -132,10 +142,11 @@ impl Webhooks {
     /// (they were only held while it was disabled).
     pub async fn update_endpoint(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
         change: EndpointChange,
     ) -> Result<Endpoint, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let events = self.check(&change)?;
         // Only what the request sets is written (enabling or disabling also starts the
         // failing record over), in one statement: a concurrent rotation or auto-disable stands.
@@ -149,17 +160,19 @@ impl Webhooks {
         let updated = rows::update(&mut tx, merchant_id, id, &set, self.ctx.now())
             .await?
             .ok_or(Error::EndpointNotFound)?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.update",
+            ("webhook_endpoint", id),
+            self.ctx.now(),
+        )
+        .await?;
         tx.commit().await?;
         if change.enabled == Some(true) {
             let ids = crate::store::webhooks::pending_for_endpoint(&self.ctx.store, id).await?;
             let at = self.ctx.now();
-            let jobs: Vec<JobSpec> = ids
-                .into_iter()
-                .map(|d| JobSpec {
-                    existing: Existing::Again,
-                    ..JobSpec::at(WEBHOOKS, d, at)
-                })
-                .collect();
+            let jobs = super::restarted(ids, at);
             if let Err(e) = self.ctx.queue.enqueue(&jobs).await {
                 tracing::warn!(error = %e, "re-enabled endpoint: deliveries not queued now; they resume within 5 minutes");
             }
@@ -168,11 +181,20 @@ impl Webhooks {
     }
 
     /// Removes the merchant's endpoint; its pending deliveries end `failed`.
-    pub async fn delete_endpoint(&self, merchant_id: &str, id: &str) -> Result<(), Error> {
+    pub async fn delete_endpoint(&self, by: &Actor, id: &str) -> Result<(), Error> {
+        let merchant_id = by.merchant_id.as_str();
         let mut tx = self.ctx.store.begin().await?;
         if !rows::delete(&mut tx, merchant_id, id, self.ctx.now()).await? {
             return Err(Error::EndpointNotFound);
         }
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.delete",
+            ("webhook_endpoint", id),
+            self.ctx.now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -181,11 +203,12 @@ impl Webhooks {
     /// `overlap_seconds` (default [`DEFAULT_OVERLAP`]; 0 revokes it now).
     pub async fn rotate_endpoint_secret(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
         overlap_seconds: Option<i64>,
         replay: Option<Replay<Endpoint>>,
     ) -> Result<Endpoint, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let overlap = match overlap_seconds {
             None => DEFAULT_OVERLAP,
             Some(s) if (0..=MAX_OVERLAP_SECONDS).contains(&s) => Duration::seconds(s),
@@ -202,6 +225,14 @@ impl Webhooks {
             .await?
             .ok_or(Error::EndpointNotFound)?;
         idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.rotate_secret",
+            ("webhook_endpoint", id),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -216,12 +247,13 @@ impl Webhooks {
     /// `WEBHOOK_REPLAY_DAILY_MAX` deliveries in 24 hours ([`Error::ReplayCap`]).
     pub async fn replay(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
         since: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
         events: Option<Vec<String>>,
     ) -> Result<Replayed, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let endpoint = self.endpoint(merchant_id, id).await?;
         let filter = self
             .check(&EndpointChange {
@@ -246,7 +278,7 @@ impl Webhooks {
                     && webhook::wants(&filter, &e.event_type)
             })
             .map(|(e, seq)| NewDelivery {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: super::delivery_id(),
                 merchant_id: merchant_id.to_owned(),
                 event_id: e.id.clone(),
                 event: e.event_type.clone(),
@@ -299,6 +331,14 @@ impl Webhooks {
             return Err(Error::ReplayRunning(running));
         }
         self.ctx.queue.stage(&mut tx, &jobs).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.replay",
+            ("webhook_endpoint", id),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
         Ok(Replayed {
@@ -310,19 +350,22 @@ impl Webhooks {
     }
 
     /// Starts a new cycle of attempts, now, for every failed delivery to the endpoint.
-    pub async fn retry_failed(&self, merchant_id: &str, id: &str) -> Result<usize, Error> {
+    pub async fn retry_failed(&self, by: &Actor, id: &str) -> Result<usize, Error> {
+        let merchant_id = by.merchant_id.as_str();
         self.endpoint(merchant_id, id).await?;
         let at = self.ctx.now();
         let mut tx = self.ctx.store.begin().await?;
         let ids = delivery_rows::restart_failed(&mut tx, merchant_id, id, at).await?;
-        let jobs: Vec<JobSpec> = ids
-            .into_iter()
-            .map(|d| JobSpec {
-                existing: Existing::Again,
-                ..JobSpec::at(WEBHOOKS, d, at)
-            })
-            .collect();
+        let jobs = super::restarted(ids, at);
         self.ctx.queue.stage(&mut tx, &jobs).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.retry_failed",
+            ("webhook_endpoint", id),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
         Ok(jobs.len())
@@ -386,9 +429,10 @@ impl Webhooks {
     /// delivery); returns the delivery as committed. A disabled endpoint is refused.
     pub async fn test_endpoint(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
     ) -> Result<crate::store::webhooks::Delivery, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let e = self.endpoint(merchant_id, id).await?;
         if !e.enabled {
             return Err(Error::InvalidEndpoint(
@@ -406,7 +450,7 @@ impl Webhooks {
         let sequences = event_rows::insert(&mut tx, std::slice::from_ref(&event)).await?;
         let sequence = sequences.get(&event.id).copied().unwrap_or_default();
         let delivery = NewDelivery {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: super::delivery_id(),
             merchant_id: merchant_id.to_owned(),
             event_id: event.id.clone(),
             event: event.event_type.clone(),
@@ -425,6 +469,14 @@ impl Webhooks {
             None => None,
         }
         .ok_or(Error::EndpointNotFound)?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_endpoint.test",
+            ("webhook_endpoint", id),
+            at,
+        )
+        .await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(&jobs).await;
         Ok(committed)

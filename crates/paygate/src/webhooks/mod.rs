@@ -25,6 +25,7 @@ use paygate_core::{DeliveryStatus, webhook};
 use serde_json::json;
 
 use crate::{
+    audit::{self, Actor},
     batch::{Batcher, per_request},
     context::Ctx,
     idempotent::{self, Replay},
@@ -59,6 +60,12 @@ idempotent::service_error! {
         #[error("the daily replay cap of {cap} deliveries would be passed ({left} left)")]
         ReplayCap { cap: i64, left: i64 },
     }
+}
+
+/// A new delivery's id: a UUID ordered by time (version 7), so that a batch's deliveries land
+/// on the same pages of the deliveries' index instead of one random page each.
+pub(crate) fn delivery_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// The body of a delivery: serialised once, sent as is on every attempt. `sequence` is the
@@ -102,7 +109,7 @@ pub async fn record_events(tx: &mut Tx, events: &[Event]) -> Result<Vec<JobSpec>
         .collect();
     let delivery =
         |e: &Event, (payload, seq): &(String, i64), endpoint_id: Option<String>| NewDelivery {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: delivery_id(),
             merchant_id: e.merchant_id.clone(),
             event_id: e.id.clone(),
             event: e.event_type.clone(),
@@ -422,10 +429,11 @@ impl Webhooks {
     /// if an attempt of the old cycle is in flight (it runs once that attempt ends).
     pub async fn retry(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         id: &str,
         replay: Option<Replay<Delivery>>,
     ) -> Result<Delivery, Error> {
+        let merchant_id = by.merchant_id.as_str();
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(Error::NotFound);
         }
@@ -443,23 +451,43 @@ impl Webhooks {
             .stage(&mut tx, std::slice::from_ref(&job))
             .await?;
         idempotent::store_in(&mut tx, replay.as_ref(), &d).await?;
+        audit::record_in(&mut tx, by, "webhook.retry", ("webhook_delivery", id), at).await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(std::slice::from_ref(&job)).await;
         Ok(d)
     }
 
-    /// The merchant's deliveries, newest first.
+    /// The merchant's deliveries that meet `filter`, newest first.
     pub async fn list(
         &self,
         merchant_id: &str,
+        filter: &rows::Filter,
         page: Window,
     ) -> Result<Option<Page<Delivery>>, Error> {
-        Ok(table::page(&self.ctx.store, merchant_id, page).await?)
+        let conditions = filter.conditions();
+        Ok(table::filtered(&self.ctx.store, merchant_id, &conditions, page).await?)
+    }
+
+    /// Starts a new cycle of attempts, now, for the failed deliveries of the merchant of `by`
+    /// (every endpoint's and the default's; at most [`RETRY_ALL_MAX`] a call, the oldest
+    /// first); returns how many.
+    pub async fn retry_all_failed(&self, by: &Actor) -> Result<usize, Error> {
+        let at = self.ctx.now();
+        let mut tx = self.ctx.store.begin().await?;
+        let ids = rows::restart_all_failed(&mut tx, &by.merchant_id, RETRY_ALL_MAX, at).await?;
+        let jobs = restarted(ids, at);
+        self.ctx.queue.stage(&mut tx, &jobs).await?;
+        let resource = ("merchant", by.merchant_id.as_str());
+        audit::record_in(&mut tx, by, "webhook.retry_all_failed", resource, at).await?;
+        tx.commit().await?;
+        self.ctx.queue.dispatch(&jobs).await;
+        Ok(jobs.len())
     }
 
     /// Sets or clears the merchant's webhook URL, refusing URLs on blocked networks when the
     /// address is literal (names are checked at each delivery).
-    pub async fn set_url(&self, merchant_id: &str, url: Option<&str>) -> Result<Merchant, Error> {
+    pub async fn set_url(&self, by: &Actor, url: Option<&str>) -> Result<Merchant, Error> {
+        let merchant_id = by.merchant_id.as_str();
         if let Some(u) = url {
             if u.len() > 2048 {
                 return Err(Error::InvalidUrl(
@@ -468,23 +496,44 @@ impl Webhooks {
             }
             self.client.check_url(u).map_err(Error::InvalidUrl)?;
         }
-        merchants::set_webhook_url(&self.ctx.store, merchant_id, url, self.ctx.now())
+        let mut tx = self.ctx.store.begin().await?;
+        let updated = merchants::set_webhook_url(&mut tx, merchant_id, url, self.ctx.now())
             .await?
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound)?;
+        let resource = ("merchant", merchant_id);
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_settings.update",
+            resource,
+            self.ctx.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     /// Replaces the merchant's webhook secret with a new `whsec_…` one.
     pub async fn rotate_secret(
         &self,
-        merchant_id: &str,
+        by: &Actor,
         replay: Option<Replay<Merchant>>,
     ) -> Result<Merchant, Error> {
+        let merchant_id = by.merchant_id.as_str();
         let secret = crate::merchants::new_webhook_secret();
         let mut tx = self.ctx.store.begin().await?;
         let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, self.ctx.now())
             .await?
             .ok_or(Error::NotFound)?;
         idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;
+        audit::record_in(
+            &mut tx,
+            by,
+            "webhook_settings.rotate_secret",
+            ("merchant", merchant_id),
+            self.ctx.now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -496,21 +545,20 @@ impl Webhooks {
     /// stored response, replaced by the view after the attempt once it is made.
     pub async fn send_test(
         &self,
-        merchant: &Merchant,
+        by: &Actor,
         replay: Option<Replay<Delivery>>,
     ) -> Result<Delivery, Error> {
-        let current = merchants::get(&self.ctx.store, &merchant.id)
+        let current = merchants::get(&self.ctx.store, &by.merchant_id)
             .await?
             .ok_or(Error::NotFound)?;
         if current.webhook_url.is_none() {
             return Err(Error::NotConfigured);
         }
-        let data =
-            json!({"message": "This is a test webhook from paygate", "merchant_id": merchant.id});
+        let data = json!({"message": "This is a test webhook from paygate", "merchant_id": by.merchant_id});
         let event = Event::new(
-            &merchant.id,
+            &by.merchant_id,
             "webhook.test",
-            &merchant.id,
+            &by.merchant_id,
             data,
             self.ctx.now(),
         );
@@ -524,6 +572,8 @@ impl Webhooks {
             .await?
             .ok_or(Error::NotFound)?;
         idempotent::store_in(&mut tx, replay.as_ref(), &committed).await?;
+        let resource = ("webhook_delivery", committed.id.as_str());
+        audit::record_in(&mut tx, by, "webhook.test", resource, self.ctx.now()).await?;
         tx.commit().await?;
         self.ctx.queue.dispatch(others).await;
         match self.deliver(&job.resource_id, &mut Slot::detached()).await {
@@ -554,6 +604,20 @@ impl Webhooks {
         Ok(after)
     }
 }
+
+/// The jobs of deliveries that start a new cycle of attempts at `at` (run again even if a job
+/// of theirs ran before).
+fn restarted(ids: Vec<String>, at: DateTime<Utc>) -> Vec<JobSpec> {
+    ids.into_iter()
+        .map(|d| JobSpec {
+            existing: Existing::Again,
+            ..JobSpec::at(WEBHOOKS, d, at)
+        })
+        .collect()
+}
+
+/// The most failed deliveries one "retry all failed" starts again.
+pub const RETRY_ALL_MAX: i64 = 10_000;
 
 /// The lanes a delivery goes through: its endpoint's, or its merchant's default URL's.
 fn destination_key(d: &Delivery) -> String {

@@ -74,6 +74,7 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
             ops.into_iter()
                 .map(|new| Create {
                     merchant_id: Some(me.to_owned()),
+                    by: Some(paygate::audit::Actor::api_key(me, "key_batch")),
                     new,
                     replay: None,
                     upi: None,
@@ -98,6 +99,31 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
         11,
         "ten orders and the first payment of the doubled one"
     );
+    // The audit log has the payments made, none of those refused, in the same batch.
+    let filter = paygate::store::audit_log::Filter {
+        actor_id: Some("key_batch".into()),
+        ..Default::default()
+    };
+    let window = paygate::store::table::Window::first(100);
+    let logged = paygate::store::audit_log::list(&t.app.store, me, &filter, window)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut logged: Vec<String> = logged
+        .rows
+        .into_iter()
+        .map(|e| {
+            assert_eq!(
+                (e.action.as_str(), e.outcome.as_str()),
+                ("payment.create", "success")
+            );
+            e.resource_id.unwrap()
+        })
+        .collect();
+    logged.sort();
+    let mut made = created.clone();
+    made.sort();
+    assert_eq!(logged, made);
     // Each created payment has its two events and its job; the refused ones left nothing.
     for id in &created {
         let events = paygate::store::events::for_resource(&t.app.store, id)
@@ -119,6 +145,7 @@ async fn one_batch_answers_each_request_for_itself(backend: Backend) {
     let pid = p["id"].as_str().unwrap().to_owned();
     let refund = |amount: i64| paygate::refunds::Create {
         merchant_id: me.to_owned(),
+        by: None,
         payment_id: pid.clone(),
         amount: Some(amount.into()),
         reason: None,

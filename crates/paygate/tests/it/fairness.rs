@@ -64,14 +64,23 @@ async fn a_refund_and_a_webhook_pass_a_backlog_of_slow_payments(backend: Backend
             receipt: None,
             notes: json!({}),
         };
-        let order = t.app.orders.create(merchant, new, None).await.unwrap();
+        let order = t
+            .app
+            .orders
+            .create(merchant, None, new, None)
+            .await
+            .unwrap();
         let pay = NewPayment {
             order_id: order.id,
             instrument: Instrument::Upi(Vpa::parse("someone@okaxis").unwrap()),
         };
         t.app
             .payments
-            .create(Some(merchant), pay, None)
+            .create(
+                Some(&paygate::audit::Actor::api_key(merchant, "key_fair")),
+                pay,
+                None,
+            )
             .await
             .unwrap();
     }

@@ -56,7 +56,7 @@ pub(crate) async fn login_form(client: &reqwest::Client, dashboard: &str) -> (St
     (cookie, csrf_of(&res.text().await.unwrap()))
 }
 
-/// A dashboard session of the test merchant: its cookie and CSRF token.
+/// A dashboard session: its cookie and CSRF token.
 pub(crate) struct Session {
     pub cookie: String,
     pub csrf: String,
@@ -64,30 +64,50 @@ pub(crate) struct Session {
 
 /// Signs in on the dashboard with the test merchant's password.
 pub(crate) async fn sign_in(t: &TestApp) -> Session {
-    let client = reqwest::Client::builder()
+    sign_in_as(t, "test@example.com", "password123")
+        .await
+        .expect("signed in")
+}
+
+/// A client that does not follow redirects (a sign-in answers 303 with its cookie).
+pub(crate) fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Posts the sign-in form (with its token) as `email`: the answer.
+pub(crate) async fn post_login(t: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    let client = no_redirects();
     let (form_cookie, token) = login_form(&client, &t.dashboard.to_string()).await;
-    let res = client
+    client
         .post(format!("http://{}/login", t.dashboard))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", form_cookie)
         .body(form(&[
             ("csrf", token.as_str()),
-            ("email", "test@example.com"),
-            ("password", "password123"),
+            ("email", email),
+            ("password", password),
         ]))
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "signed in");
+        .unwrap()
+}
+
+/// Signs in on the dashboard as `email`; `None` when the sign-in is refused.
+pub(crate) async fn sign_in_as(t: &TestApp, email: &str, password: &str) -> Option<Session> {
+    let res = post_login(t, email, password).await;
+    if res.status() != StatusCode::SEE_OTHER {
+        return None;
+    }
     let cookie = first_cookie(&res);
-    let page = page(t, &cookie, "/dashboard").await.1;
-    Session {
+    let (status, page) = page(t, &cookie, "/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    Some(Session {
         cookie,
         csrf: csrf_of(&page),
-    }
+    })
 }
 
 /// GETs a dashboard page with a session cookie.

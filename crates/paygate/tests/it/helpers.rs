@@ -639,6 +639,23 @@ impl TestApp {
         }
     }
 
+    /// Runs `sql` (one or more statements) on the test's database, as an operator would: the
+    /// error's text when the database refuses it.
+    pub async fn execute(&self, sql: &str) -> Result<(), String> {
+        let url = self.db.url();
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let done = if url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::raw_sql(sql).execute(&mut c).await.map(|_| ())
+        };
+        done.map_err(|e| e.to_string())
+    }
+
     /// Number of rows in a table.
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");

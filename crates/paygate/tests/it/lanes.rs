@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::{
     fairness::backlog,
     helpers::{Backend, KEY, SECRET, TestApp, TestDb, every_backend, http, into_json},
-    process::{Gateway, free_port, temp_dir},
+    process::{Gateway, temp_dir},
 };
 
 /// What a test destination saw.
@@ -293,14 +293,9 @@ async fn a_worker_killed_with_deliveries_waiting_for_a_lane_loses_none(backend: 
     for _ in 0..5 {
         api.upi_payment().await;
     }
-    let worker_port = free_port();
-    let port = worker_port.to_string();
-    let worker_env: Vec<(&str, &str)> = env
-        .iter()
-        .copied()
-        .chain([("WORKER_PORT", port.as_str())])
-        .collect();
+    let worker_env: Vec<(&str, &str)> = env.iter().copied().chain([("WORKER_PORT", "0")]).collect();
     let mut worker = Gateway::start_command(&db, &dir, &worker_env, &["worker"]).await;
+    let worker_port = worker.listening("worker").await;
     // Killed while deliveries wait in its memory for the lane.
     let deadline = Instant::now() + Duration::from_secs(20);
     while waiting_on(worker_port).await < 5.0 {

@@ -4,9 +4,11 @@
 mod cluster;
 mod helpers;
 
+mod audit_log;
 mod auth;
 mod batching;
 mod checkout;
+mod deliveries;
 mod endpoints;
 mod fairness;
 mod faults;
@@ -28,6 +30,8 @@ mod refunds;
 mod scale;
 mod security;
 mod settlements;
+mod team;
+mod two_factor;
 mod upi;
 mod validation;
 mod webhooks;

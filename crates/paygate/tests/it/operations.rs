@@ -10,7 +10,7 @@ use crate::{
     helpers::{
         Backend, KEY, SECRET, TestApp, TestDb, assert_error, every_backend, http, into_json,
     },
-    process::{BIN, Gateway, free_port, temp_dir},
+    process::{BIN, Gateway, temp_dir},
 };
 
 async fn the_merchant_endpoint_shows_the_account_and_no_secret(backend: Backend) {
@@ -539,9 +539,8 @@ async fn a_worker_process_serves_health_and_its_job_metrics(backend: Backend) {
     let db = TestDb::create(backend).await;
     let dir = temp_dir();
     let api = Gateway::start_command(&db, &dir, &[], &["serve"]).await;
-    let port = free_port().to_string();
-    let _worker =
-        Gateway::start_command(&db, &dir, &[("WORKER_PORT", port.as_str())], &["worker"]).await;
+    let mut worker = Gateway::start_command(&db, &dir, &[("WORKER_PORT", "0")], &["worker"]).await;
+    let port = worker.listening("worker").await.to_string();
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
     let done = |text: &str| sample(text, "paygate_jobs_total", &[r#"queue="payments""#]);
     let order = http()

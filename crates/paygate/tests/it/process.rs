@@ -14,6 +14,12 @@ use crate::helpers::{Backend, KEY, SECRET, TestDb, every_backend, into_json};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_paygate");
 
+/// A `PAYGATE_SECRET_KEY` for gateways started in production.
+pub(crate) const SECRET_KEY: (&str, &str) = (
+    "PAYGATE_SECRET_KEY",
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+);
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -21,6 +27,9 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Numbers the gateways' log files (their ports are not known before they start).
+static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// A `paygate` process with its output captured to a file.
 pub(crate) struct Gateway {
@@ -34,21 +43,23 @@ impl Gateway {
         Self::start_command(db, cwd, env, &[]).await
     }
 
-    /// Starts `paygate ARGS`; a `worker` has no API, so it is not waited for.
+    /// Starts `paygate ARGS`; a `worker` has no API, so it is not waited for. Its listeners
+    /// take free ports (port 0) unless `env` names them, and the ports are read from its log:
+    /// a port picked here and bound later could be taken meanwhile by another test.
     pub(crate) async fn start_command(
         db: &TestDb,
         cwd: &Path,
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Self {
-        let port = free_port();
-        let log = cwd.join(format!("gateway-{port}.log"));
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = cwd.join(format!("gateway-{n}.log"));
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
             .args(args)
             .env_clear()
             .envs(db.env())
-            .env("PORT", port.to_string())
+            .env("PORT", "0")
             .env("CHECKOUT_PORT", "0")
             .env("DASHBOARD_PORT", "0")
             .env("HOST", "127.0.0.1")
@@ -59,11 +70,41 @@ impl Gateway {
             .stderr(out)
             .spawn()
             .expect("spawn paygate");
-        let g = Self { child, port, log };
+        let mut g = Self {
+            child,
+            port: 0,
+            log,
+        };
         if args.first() != Some(&"worker") {
+            g.port = g.listening("API").await;
             g.wait_healthy().await;
         }
         g
+    }
+
+    /// The port the listener `name` (API, checkout, dashboard, worker) bound, from the log
+    /// line it writes once bound.
+    pub(crate) async fn listening(&mut self, name: &str) -> u16 {
+        let line = format!("{name} listening");
+        for _ in 0..400 {
+            let logs = self.logs();
+            if let Some(port) = logs.lines().filter(|l| l.contains(&line)).find_map(|l| {
+                // `addr=127.0.0.1:N` for people, `"addr":"127.0.0.1:N"` as JSON.
+                let rest = l
+                    .split_once("addr=")
+                    .or_else(|| l.split_once("\"addr\":\""))?
+                    .1;
+                let addr = rest.split(|c: char| c.is_whitespace() || c == '"').next()?;
+                addr.rsplit_once(':')?.1.parse().ok()
+            }) {
+                return port;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("paygate exited ({status}) before {line}:\n{logs}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no {line} in the log:\n{}", self.logs());
     }
 
     pub(crate) async fn wait_healthy(&self) {
@@ -143,8 +184,9 @@ fn uuid_like() -> String {
 /// Waits until every payment is final in the database; returns their statuses.
 pub(crate) async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> {
     let store = Store::connect(db_url, 2).await.unwrap();
+    let mut statuses = Vec::new();
     for _ in 0..400 {
-        let mut statuses = Vec::new();
+        statuses.clear();
         for id in ids {
             let p = paygate::store::payments::get(&store, id)
                 .await
@@ -171,7 +213,7 @@ pub(crate) async fn wait_all_final(db_url: &str, ids: &[String]) -> Vec<String> 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("payments still pending");
+    panic!("payments still pending after 20 s: {ids:?} are {statuses:?}");
 }
 
 /// Waits until at least `n` of the payments are in a processor call (a worker claimed their
@@ -437,35 +479,33 @@ every_backend!(
 #[tokio::test]
 async fn default_database_is_created_under_data_on_first_run() {
     let dir = temp_dir();
-    let port = free_port().to_string();
-    let mut child = Command::new(BIN)
+    let log = dir.join("gateway.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(BIN)
         .env_clear()
-        .env("PORT", &port)
+        .env("PORT", "0")
         .env("CHECKOUT_PORT", "0")
         .env("DASHBOARD_PORT", "0")
         .current_dir(&dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(out)
         .spawn()
         .unwrap();
-    let client = crate::helpers::http();
-    let mut healthy = false;
-    for _ in 0..200 {
-        if let Ok(res) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-        {
-            let (_, body) = into_json(res).await;
-            assert_eq!(body["database"], "connected");
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(healthy);
+    let mut g = Gateway {
+        child,
+        port: 0,
+        log,
+    };
+    g.port = g.listening("API").await;
+    g.wait_healthy().await;
+    let res = crate::helpers::http()
+        .get(g.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = into_json(res).await;
+    assert_eq!(body["database"], "connected");
+    drop(g);
     assert!(dir.join("data/paygate.db").exists());
     let _ = std::fs::remove_dir_all(dir);
 }

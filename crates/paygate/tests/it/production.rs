@@ -9,7 +9,7 @@ use sqlx::Connection as _;
 
 use crate::{
     helpers::{Backend, KEY, SECRET, TestDb, every_backend, into_json},
-    process::{BIN, Gateway, free_port, temp_dir},
+    process::{BIN, Gateway, SECRET_KEY, temp_dir},
 };
 
 /// A request as a given merchant, with an optional idempotency key: status, whether it was
@@ -77,6 +77,7 @@ async fn production_turns_the_test_conveniences_off(backend: Backend) {
         .env_clear()
         .envs(db.env())
         .env("PAYGATE_ENV", "production")
+        .env(SECRET_KEY.0, SECRET_KEY.1)
         .env("TEST_MODE", "true")
         .output()
         .unwrap();
@@ -87,18 +88,11 @@ async fn production_turns_the_test_conveniences_off(backend: Backend) {
         "{err}"
     );
 
-    let (dashboard, checkout) = (free_port(), free_port());
-    let (d, c) = (dashboard.to_string(), checkout.to_string());
-    let g = Gateway::start(
-        &db,
-        &dir,
-        &[
-            ("PAYGATE_ENV", "production"),
-            ("DASHBOARD_PORT", &d),
-            ("CHECKOUT_PORT", &c),
-        ],
-    )
-    .await;
+    let mut g = Gateway::start(&db, &dir, &[("PAYGATE_ENV", "production"), SECRET_KEY]).await;
+    let (dashboard, checkout) = (
+        g.listening("dashboard").await,
+        g.listening("checkout").await,
+    );
     assert!(
         g.logs().contains(
             "production posture: test merchant off, /api/v1/test/* off, test mode off, webhook destinations public only"

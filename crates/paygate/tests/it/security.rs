@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::{
     hardening::{form, login_form, page, sign_in},
     helpers::{Backend, KEY, SECRET, TestApp, TestDb, assert_error, every_backend, into_json},
-    process::{BIN, Gateway, free_port, temp_dir},
+    process::{BIN, Gateway, SECRET_KEY, free_port, temp_dir},
 };
 
 /// A client sending from `addr` (a loopback address of its own) that follows no redirects.
@@ -87,20 +87,19 @@ async fn a_production_start_disables_the_seeded_credentials_until_rotate_keys(ba
     // First started in development: the test merchant is seeded with its public credentials.
     let mut dev = Gateway::start(&db, &dir, &[]).await;
     dev.kill9();
-    let dashboard = free_port();
-    let d = dashboard.to_string();
-    let g = Gateway::start(
+    let mut g = Gateway::start(
         &db,
         &dir,
         &[
             ("PAYGATE_ENV", "production"),
-            ("DASHBOARD_PORT", &d),
+            SECRET_KEY,
             ("UPI_SUCCESS_RATE", "1"),
             ("PROCESSING_DELAY_MIN", "0"),
             ("PROCESSING_DELAY_MAX", "0"),
         ],
     )
     .await;
+    let dashboard = g.listening("dashboard").await;
     let logs = g.logs();
     assert_eq!(
         logs.matches("disabled merchants holding the public test credentials")
@@ -183,7 +182,7 @@ async fn a_production_start_disables_the_seeded_credentials_until_rotate_keys(ba
 async fn metrics_and_the_queue_status_are_for_operators_in_production(backend: Backend) {
     let db = TestDb::create(backend).await;
     let dir = temp_dir();
-    let closed = Gateway::start(&db, &dir, &[("PAYGATE_ENV", "production")]).await;
+    let closed = Gateway::start(&db, &dir, &[("PAYGATE_ENV", "production"), SECRET_KEY]).await;
     let get = |g: &Gateway, path: &str, bearer: Option<&str>| {
         let mut req = crate::helpers::http().get(g.url(path));
         if let Some(b) = bearer {
@@ -199,7 +198,11 @@ async fn metrics_and_the_queue_status_are_for_operators_in_production(backend: B
     let open = Gateway::start(
         &db,
         &dir,
-        &[("PAYGATE_ENV", "production"), ("METRICS_TOKEN", token)],
+        &[
+            ("PAYGATE_ENV", "production"),
+            SECRET_KEY,
+            ("METRICS_TOKEN", token),
+        ],
     )
     .await;
     assert_eq!(get(&open, "/metrics", None).await.unwrap().status(), 401);

@@ -277,9 +277,14 @@ async fn the_flows_are_validated(backend: Backend) {
     // And the merchant's VPA: shown by GET /api/v1/merchant, refused clearly when missing.
     let (_, me) = t.get("/api/v1/merchant").await;
     assert_eq!(me["upi_id"], "testmerchant@paygate");
-    paygate::merchants::set_upi_id(&t.app.store, paygate::merchants::test_merchant::ID, None)
-        .await
-        .unwrap();
+    paygate::merchants::set_upi_id(
+        &t.app.store,
+        paygate::merchants::test_merchant::ID,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let order = t.order(1_000).await;
     let (status, body) = t
         .post(
@@ -293,7 +298,8 @@ async fn the_flows_are_validated(backend: Backend) {
         paygate::merchants::set_upi_id(
             &t.app.store,
             paygate::merchants::test_merchant::ID,
-            Some("not a vpa")
+            Some("not a vpa"),
+            None
         )
         .await
         .is_err()

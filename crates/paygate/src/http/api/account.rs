@@ -33,7 +33,7 @@ pub struct MerchantBody {
 /// Who the credentials belong to; no secret is shown.
 #[utoipa::path(get, path = "/api/v1/merchant", operation_id = "getMerchant", tag = "Account",
     responses((status = 200, description = "The merchant", body = MerchantBody)))]
-pub async fn merchant(Authed(m): Authed) -> ApiResult {
+pub async fn merchant(Authed(m, ..): Authed) -> ApiResult {
     render(MerchantBody {
         id: m.id,
         name: m.name,

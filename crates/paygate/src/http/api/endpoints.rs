@@ -70,7 +70,7 @@ fn render_endpoint(status: StatusCode) -> impl Fn(&Endpoint) -> Stored + Send + 
     responses((status = 201, description = "The endpoint, with its secret", body = EndpointBody)))]
 pub async fn create(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     key: Idempotency,
     ApiJson(body): ApiJson<CreateEndpoint>,
 ) -> ApiResult<Answer> {
@@ -81,7 +81,7 @@ pub async fn create(
         events: body.events,
     };
     key.answer(render_endpoint(StatusCode::CREATED), |replay| {
-        app.webhooks.create_endpoint(&m.id, change, replay)
+        app.webhooks.create_endpoint(&by, change, replay)
     })
     .await
 }
@@ -90,7 +90,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints", operation_id = "listWebhookEndpoints",
     tag = "Webhooks",
     responses((status = 200, description = "Every endpoint of the merchant", body = EndpointList)))]
-pub async fn list(State(app): State<ApiState>, Authed(m): Authed) -> ApiResult {
+pub async fn list(State(app): State<ApiState>, Authed(m, ..): Authed) -> ApiResult {
     let all = app.webhooks.endpoints(&m.id).await?;
     render(EndpointList {
         data: all.iter().map(EndpointBody::from).collect(),
@@ -102,7 +102,11 @@ pub async fn list(State(app): State<ApiState>, Authed(m): Authed) -> ApiResult {
 #[utoipa::path(get, path = "/api/v1/webhooks/endpoints/{id}", operation_id = "getWebhookEndpoint",
     tag = "Webhooks", params(IdParam),
     responses((status = 200, description = "The endpoint", body = EndpointBody)))]
-pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+pub async fn get(
+    State(app): State<ApiState>,
+    Authed(m, ..): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
     let e = app.webhooks.endpoint(&m.id, &id).await?;
     render(EndpointBody::from(&e))
 }
@@ -116,7 +120,7 @@ pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdP
     responses((status = 200, description = "The endpoint", body = EndpointBody)))]
 pub async fn update(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<UpdateEndpoint>,
 ) -> ApiResult {
@@ -126,7 +130,7 @@ pub async fn update(
         enabled: body.enabled,
         events: body.events,
     };
-    let e = app.webhooks.update_endpoint(&m.id, &id, change).await?;
+    let e = app.webhooks.update_endpoint(&by, &id, change).await?;
     render(EndpointBody::from(&e))
 }
 
@@ -138,10 +142,10 @@ pub async fn update(
     responses((status = 200, description = "Deleted", body = DeletedBody)))]
 pub async fn delete(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
 ) -> ApiResult {
-    app.webhooks.delete_endpoint(&m.id, &id).await?;
+    app.webhooks.delete_endpoint(&by, &id).await?;
     render(DeletedBody {
         id: &id,
         deleted: true,
@@ -160,14 +164,14 @@ pub async fn delete(
     responses((status = 200, description = "The endpoint, with its new secret", body = EndpointBody)))]
 pub async fn rotate_secret(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
     key: Idempotency,
     ApiJson(body): ApiJson<RotateEndpointSecret>,
 ) -> ApiResult<Answer> {
     key.answer(render_endpoint(StatusCode::OK), |replay| {
         app.webhooks
-            .rotate_endpoint_secret(&m.id, &id, body.overlap_seconds, replay)
+            .rotate_endpoint_secret(&by, &id, body.overlap_seconds, replay)
     })
     .await
 }
@@ -212,7 +216,7 @@ fn instant(name: &str, value: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> 
         (status = 429, description = "The daily replay cap would be passed", body = crate::http::error::ErrorBody)))]
 pub async fn replay(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<Replay>,
 ) -> ApiResult {
@@ -224,7 +228,7 @@ pub async fn replay(
         .transpose()?;
     let done = app
         .webhooks
-        .replay(&m.id, &id, since, until, body.events)
+        .replay(&by, &id, since, until, body.events)
         .await?;
     render(QueuedBody {
         endpoint_id: &id,
@@ -243,10 +247,10 @@ pub async fn replay(
     responses((status = 200, description = "How many deliveries were queued", body = QueuedBody)))]
 pub async fn retry_failed(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
 ) -> ApiResult {
-    let queued = app.webhooks.retry_failed(&m.id, &id).await?;
+    let queued = app.webhooks.retry_failed(&by, &id).await?;
     render(QueuedBody {
         endpoint_id: &id,
         replay_id: None,
@@ -263,7 +267,11 @@ pub async fn retry_failed(
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/test",
     operation_id = "testWebhookEndpoint", tag = "Webhooks", params(IdParam),
     responses((status = 200, description = "The test delivery, queued", body = DeliveryBody)))]
-pub async fn test(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
-    let d = app.webhooks.test_endpoint(&m.id, &id).await?;
+pub async fn test(
+    State(app): State<ApiState>,
+    Authed(_, by): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
+    let d = app.webhooks.test_endpoint(&by, &id).await?;
     render(DeliveryBody::from(&d))
 }

@@ -4,6 +4,7 @@
 //! annotations, so neither can list a route the other lacks.
 
 mod account;
+pub mod audit_logs;
 mod endpoints;
 pub mod health;
 mod orders;
@@ -108,6 +109,7 @@ fn limited(
 fn authenticated_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::default()
         .routes(routes!(account::merchant))
+        .routes(routes!(audit_logs::list))
         .routes(routes!(orders::create, orders::list))
         .routes(routes!(orders::get))
         .routes(routes!(payments::create, payments::list))

@@ -115,20 +115,26 @@ pub(super) fn parse_notes(notes: Option<Map<String, Value>>) -> ApiResult<Value>
     responses((status = 201, description = "The order, `created`", body = OrderBody)))]
 pub async fn create(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, by): Authed,
     key: Idempotency,
     ApiJson(body): ApiJson<CreateOrder>,
 ) -> ApiResult<Answer> {
     let new = body.parse()?;
     let render = |o: &Order| Answer::json(StatusCode::CREATED, &OrderBody::new(o, false));
-    key.answer(render, |replay| app.orders.create(&m.id, new, replay))
-        .await
+    key.answer(render, |replay| {
+        app.orders.create(&m.id, Some(&by), new, replay)
+    })
+    .await
 }
 
 /// Fetch an order.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", operation_id = "getOrder", tag = "Orders", params(IdParam),
     responses((status = 200, description = "The order", body = OrderBody)))]
-pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+pub async fn get(
+    State(app): State<ApiState>,
+    Authed(m, ..): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
     let order = orders::get(&app.store, Some(&m.id), &id).await?;
     render(OrderBody::new(&order, true))
 }
@@ -136,7 +142,7 @@ pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdP
 /// List orders, newest first.
 #[utoipa::path(get, path = "/api/v1/orders", operation_id = "listOrders", tag = "Orders", params(PagingParams),
     responses((status = 200, description = "A page of orders", body = Page<OrderBody>)))]
-pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+pub async fn list(State(app): State<ApiState>, Authed(m, ..): Authed, page: Paging) -> ApiResult {
     let orders = orders::list(&app.store, &m.id, page.window()).await?;
     page.render(&orders, |o| OrderBody::new(o, true))
 }

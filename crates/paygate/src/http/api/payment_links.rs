@@ -224,23 +224,25 @@ impl CreatePaymentLink {
     responses((status = 201, description = "The link, `created`", body = PaymentLinkBody)))]
 pub async fn create(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     key: Idempotency,
     ApiJson(body): ApiJson<CreatePaymentLink>,
 ) -> ApiResult<Answer> {
     let new = body.parse(now())?;
     let render =
         |l: &PaymentLink| Answer::json(StatusCode::CREATED, &PaymentLinkBody::new(l, None));
-    key.answer(render, |replay| {
-        app.payment_links.create(&m.id, new, replay)
-    })
-    .await
+    key.answer(render, |replay| app.payment_links.create(&by, new, replay))
+        .await
 }
 
 /// Fetch a payment link, with the payments made through it.
 #[utoipa::path(get, path = "/api/v1/payment_links/{id}", operation_id = "getPaymentLink", tag = "Payment links", params(IdParam),
     responses((status = 200, description = "The link", body = PaymentLinkBody)))]
-pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+pub async fn get(
+    State(app): State<ApiState>,
+    Authed(m, ..): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
     let link = payment_links::get(&app.store, Some(&m.id), &id).await?;
     let payments = payment_links::payments(&app.store, &link.id).await?;
     render(PaymentLinkBody::new(&link, Some(&payments)))
@@ -249,7 +251,7 @@ pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdP
 /// List payment links, newest first.
 #[utoipa::path(get, path = "/api/v1/payment_links", operation_id = "listPaymentLinks", tag = "Payment links", params(PagingParams),
     responses((status = 200, description = "A page of links", body = Page<PaymentLinkBody>)))]
-pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+pub async fn list(State(app): State<ApiState>, Authed(m, ..): Authed, page: Paging) -> ApiResult {
     let links = payment_links::list(&app.store, &m.id, page.window()).await?;
     page.render(&links, |l| PaymentLinkBody::new(l, None))
 }
@@ -262,13 +264,11 @@ pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) 
     responses((status = 200, description = "The link, `cancelled`", body = PaymentLinkBody)))]
 pub async fn cancel(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
     key: Idempotency,
 ) -> ApiResult<Answer> {
     let render = |l: &PaymentLink| Answer::json(StatusCode::OK, &PaymentLinkBody::new(l, None));
-    key.answer(render, |replay| {
-        app.payment_links.cancel(&m.id, &id, replay)
-    })
-    .await
+    key.answer(render, |replay| app.payment_links.cancel(&by, &id, replay))
+        .await
 }

@@ -166,16 +166,14 @@ fn card_error(e: CardError) -> ApiError {
     responses((status = 201, description = "The payment, `pending`", body = PaymentBody)))]
 pub async fn create(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     key: Idempotency,
     ApiJson(body): ApiJson<CreatePayment>,
 ) -> ApiResult<Answer> {
     let new = body.parse(now())?;
     let render = |p: &Payment| Answer::json(StatusCode::CREATED, &PaymentBody::new(p, false));
-    key.answer(render, |replay| {
-        app.payments.create(Some(&m.id), new, replay)
-    })
-    .await
+    key.answer(render, |replay| app.payments.create(Some(&by), new, replay))
+        .await
 }
 
 /// Create a payment from the checkout page (public).
@@ -197,7 +195,11 @@ pub async fn create_public(
 /// Fetch a payment.
 #[utoipa::path(get, path = "/api/v1/payments/{id}", operation_id = "getPayment", tag = "Payments", params(IdParam),
     responses((status = 200, description = "The payment", body = PaymentBody)))]
-pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+pub async fn get(
+    State(app): State<ApiState>,
+    Authed(m, ..): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
     let payment = service::get(&app.store, Some(&m.id), &id).await?;
     render(PaymentBody::new(&payment, true))
 }
@@ -307,7 +309,7 @@ pub async fn decline_upi(State(app): State<ApiState>, IdPath(id): IdPath) -> Api
     responses((status = 200, description = "The payment, `captured: true`", body = PaymentBody)))]
 pub async fn capture(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
     key: Idempotency,
     ApiJson(body): ApiJson<Capture>,
@@ -315,7 +317,7 @@ pub async fn capture(
     let amount = super::positive_amount(body.amount)?;
     let render = |p: &Payment| Answer::json(StatusCode::OK, &PaymentBody::new(p, true));
     key.answer(render, |replay| {
-        app.payments.capture(&m.id, &id, amount, replay)
+        app.payments.capture(&by, &id, amount, replay)
     })
     .await
 }
@@ -344,7 +346,7 @@ pub struct PaymentFilters {
     responses((status = 200, description = "A page of payments", body = Page<PaymentBody>)))]
 pub async fn list(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, ..): Authed,
     page: Paging,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {

@@ -37,7 +37,7 @@ pub struct CreateRefund {
     responses((status = 201, description = "The refund, `pending`", body = RefundBody)))]
 pub async fn create(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(payment_id): IdPath,
     key: Idempotency,
     ApiJson(body): ApiJson<CreateRefund>,
@@ -54,8 +54,7 @@ pub async fn create(
     }
     let render = |r: &Refund| Answer::json(StatusCode::CREATED, &RefundBody::new(r, false));
     key.answer(render, |replay| {
-        app.refunds
-            .create(&m.id, &payment_id, amount, reason, replay)
+        app.refunds.create(&by, &payment_id, amount, reason, replay)
     })
     .await
 }
@@ -63,7 +62,11 @@ pub async fn create(
 /// Fetch a refund.
 #[utoipa::path(get, path = "/api/v1/refunds/{id}", operation_id = "getRefund", tag = "Refunds", params(IdParam),
     responses((status = 200, description = "The refund", body = RefundBody)))]
-pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+pub async fn get(
+    State(app): State<ApiState>,
+    Authed(m, ..): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
     let refund = refunds::get(&app.store, &m.id, &id).await?;
     render(RefundBody::new(&refund, true))
 }
@@ -73,7 +76,7 @@ pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdP
     responses((status = 200, description = "Every refund of the payment", body = RefundList)))]
 pub async fn for_payment(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, ..): Authed,
     IdPath(payment_id): IdPath,
 ) -> ApiResult {
     let list = refunds::for_payment(&app.store, &m.id, &payment_id).await?;
@@ -86,7 +89,7 @@ pub async fn for_payment(
 /// List refunds, newest first.
 #[utoipa::path(get, path = "/api/v1/refunds", operation_id = "listRefunds", tag = "Refunds", params(PagingParams),
     responses((status = 200, description = "A page of refunds", body = Page<RefundBody>)))]
-pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+pub async fn list(State(app): State<ApiState>, Authed(m, ..): Authed, page: Paging) -> ApiResult {
     let refunds = refunds::list(&app.store, &m.id, page.window()).await?;
     page.render(&refunds, |r| RefundBody::new(r, true))
 }

@@ -50,7 +50,7 @@ pub struct SettlementFilters {
     responses((status = 200, description = "A page of settlements", body = Page<SettlementBody>)))]
 pub async fn list(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, ..): Authed,
     page: Paging,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
@@ -62,7 +62,11 @@ pub async fn list(
 /// Fetch a settlement.
 #[utoipa::path(get, path = "/api/v1/settlements/{id}", operation_id = "getSettlement", tag = "Settlements", params(IdParam),
     responses((status = 200, description = "The settlement", body = SettlementBody)))]
-pub async fn get(State(app): State<ApiState>, Authed(m): Authed, IdPath(id): IdPath) -> ApiResult {
+pub async fn get(
+    State(app): State<ApiState>,
+    Authed(m, ..): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult {
     let s = settlements::get(&app.store, &m.id, &id).await?;
     render(SettlementBody::from(&s))
 }
@@ -164,7 +168,7 @@ pub fn far_future() -> DateTime<Utc> {
         content_type = "application/json")))]
 pub async fn recon(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, ..): Authed,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -292,7 +296,7 @@ pub fn report_date(date: &str) -> ApiResult<NaiveDate> {
     responses((status = 201, description = "The reconciliation, with each line's result", body = ReconciliationBody)))]
 pub async fn reconcile(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     key: Idempotency,
     ApiJson(body): ApiJson<CreateReconciliation>,
 ) -> ApiResult<Answer> {
@@ -300,7 +304,7 @@ pub async fn reconcile(
     let render =
         |r: &Reconciliation| Answer::json(StatusCode::CREATED, &ReconciliationBody::new(r, true));
     key.answer(render, |replay| {
-        app.settlements.reconcile(&m.id, date, &body.report, replay)
+        app.settlements.reconcile(&by, date, &body.report, replay)
     })
     .await
 }
@@ -311,7 +315,7 @@ pub async fn reconcile(
     responses((status = 200, description = "A page of reconciliations", body = Page<ReconciliationBody>)))]
 pub async fn reconciliations(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, ..): Authed,
     page: Paging,
 ) -> ApiResult {
     let rows = settlements::reconciliations(&app.store, &m.id, page.window()).await?;
@@ -323,7 +327,7 @@ pub async fn reconciliations(
     responses((status = 200, description = "The reconciliation", body = ReconciliationBody)))]
 pub async fn reconciliation(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(m, ..): Authed,
     IdPath(id): IdPath,
 ) -> ApiResult {
     let r = settlements::reconciliation(&app.store, &m.id, &id).await?;

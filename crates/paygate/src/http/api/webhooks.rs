@@ -19,7 +19,7 @@ use crate::{
 /// Read fresh (the authenticated merchant may come from the credential cache).
 #[utoipa::path(get, path = "/api/v1/webhooks/config", operation_id = "getWebhookConfig", tag = "Webhooks",
     responses((status = 200, description = "The webhook URL and secret", body = WebhookConfigBody)))]
-pub async fn get_config(State(app): State<ApiState>, Authed(m): Authed) -> ApiResult {
+pub async fn get_config(State(app): State<ApiState>, Authed(m, ..): Authed) -> ApiResult {
     let current = crate::store::merchants::get(&app.store, &m.id)
         .await
         .map_err(|e| ApiError::internal(&e))?
@@ -46,7 +46,7 @@ pub struct WebhookConfig {
     responses((status = 200, description = "The webhook URL and secret", body = WebhookConfigBody)))]
 pub async fn put_config(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     ApiJson(body): ApiJson<WebhookConfig>,
 ) -> ApiResult {
     let url = match &body.webhook_url {
@@ -59,7 +59,7 @@ pub async fn put_config(
         Some(Some(s)) if s.trim().is_empty() => None,
         Some(Some(s)) => Some(s.trim()),
     };
-    let updated = app.webhooks.set_url(&m.id, url).await?;
+    let updated = app.webhooks.set_url(&by, url).await?;
     render(WebhookConfigBody::from(&updated))
 }
 
@@ -70,11 +70,11 @@ pub async fn put_config(
     responses((status = 200, description = "The webhook URL and the new secret", body = WebhookConfigBody)))]
 pub async fn rotate_secret(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     key: Idempotency,
 ) -> ApiResult<Answer> {
     let render = |m: &Merchant| Answer::json(StatusCode::OK, &WebhookConfigBody::from(m));
-    key.answer(render, |replay| app.webhooks.rotate_secret(&m.id, replay))
+    key.answer(render, |replay| app.webhooks.rotate_secret(&by, replay))
         .await
 }
 
@@ -85,19 +85,22 @@ pub async fn rotate_secret(
     responses((status = 200, description = "The delivery", body = DeliveryBody)))]
 pub async fn test(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     key: Idempotency,
 ) -> ApiResult<Answer> {
     let render = |d: &Delivery| Answer::json(StatusCode::OK, &DeliveryBody::from(d));
-    key.answer(render, |replay| app.webhooks.send_test(&m, replay))
+    key.answer(render, |replay| app.webhooks.send_test(&by, replay))
         .await
 }
 
 /// List webhook deliveries, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "listWebhookDeliveries", tag = "Webhooks", params(PagingParams),
     responses((status = 200, description = "A page of deliveries", body = Page<DeliveryBody>)))]
-pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
-    let deliveries = app.webhooks.list(&m.id, page.window()).await?;
+pub async fn list(State(app): State<ApiState>, Authed(m, ..): Authed, page: Paging) -> ApiResult {
+    let deliveries = app
+        .webhooks
+        .list(&m.id, &Default::default(), page.window())
+        .await?;
     page.render(&deliveries, DeliveryBody::from)
 }
 
@@ -108,7 +111,7 @@ pub async fn list(State(app): State<ApiState>, Authed(m): Authed, page: Paging) 
     responses((status = 200, description = "The retry is scheduled", body = RetryBody)))]
 pub async fn retry(
     State(app): State<ApiState>,
-    Authed(m): Authed,
+    Authed(_, by): Authed,
     IdPath(id): IdPath,
     key: Idempotency,
 ) -> ApiResult<Answer> {
@@ -120,7 +123,7 @@ pub async fn retry(
         };
         Answer::json(StatusCode::OK, &body)
     };
-    key.answer(render, |replay| app.webhooks.retry(&m.id, &id, replay))
+    key.answer(render, |replay| app.webhooks.retry(&by, &id, replay))
         .await
 }
 
@@ -129,7 +132,7 @@ pub async fn retry(
 /// Every state change the merchant's webhooks report, whether or not a URL was set.
 #[utoipa::path(get, path = "/api/v1/events", operation_id = "listEvents", tag = "Events", params(PagingParams),
     responses((status = 200, description = "A page of events", body = Page<EventBody>)))]
-pub async fn events(State(app): State<ApiState>, Authed(m): Authed, page: Paging) -> ApiResult {
+pub async fn events(State(app): State<ApiState>, Authed(m, ..): Authed, page: Paging) -> ApiResult {
     let events = table::page::<Event>(&app.store, &m.id, page.window())
         .await
         .map_err(|e| ApiError::internal(&e))?;

@@ -223,7 +223,7 @@ async fn demo_order(State(app): State<PagesState>) -> Response {
         receipt: Some("demo".into()),
         notes: json!({"source": "demo"}),
     };
-    match app.orders.create(test_merchant::ID, new, None).await {
+    match app.orders.create(test_merchant::ID, None, new, None).await {
         Ok(o) => (
             StatusCode::CREATED,
             Json(json!({"id": o.id, "amount": o.amount.get(), "currency": o.currency})),

@@ -103,9 +103,7 @@ fn notice<T>(
 /// `POST /dashboard/webhooks/endpoints`: a new endpoint.
 pub async fn add(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        let done = app
-            .webhooks
-            .create_endpoint(&s.merchant.id, change_of(&f), None);
+        let done = app.webhooks.create_endpoint(&s.actor, change_of(&f), None);
         notice(done.await, |e| format!("Endpoint {} added.", e.url))
     })
     .await
@@ -119,9 +117,7 @@ pub async fn edit(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        let done = app
-            .webhooks
-            .update_endpoint(&s.merchant.id, &id, change_of(&f));
+        let done = app.webhooks.update_endpoint(&s.actor, &id, change_of(&f));
         notice(done.await, |e| format!("Endpoint {} saved.", e.url))
     })
     .await
@@ -140,7 +136,7 @@ pub async fn set_enabled(
             enabled: Some(enabled),
             ..EndpointChange::default()
         };
-        let done = app.webhooks.update_endpoint(&s.merchant.id, &id, change);
+        let done = app.webhooks.update_endpoint(&s.actor, &id, change);
         let state = if enabled { "enabled" } else { "disabled" };
         notice(done.await, |e| format!("Endpoint {} {state}.", e.url))
     })
@@ -158,7 +154,7 @@ pub async fn rotate(
     answer_form(&app, &s, &f, HERE, async {
         let done = app
             .webhooks
-            .rotate_endpoint_secret(&s.merchant.id, &id, None, None);
+            .rotate_endpoint_secret(&s.actor, &id, None, None);
         notice(done.await, |_| {
             "New endpoint secret; the previous one keeps signing for 24 hours.".into()
         })
@@ -182,7 +178,7 @@ pub async fn replay(
             return Ok("Replay: hours must be a whole number from 1 to 720.".to_owned());
         };
         let since = crate::store::now() - chrono::Duration::hours(hours);
-        let done = app.webhooks.replay(&s.merchant.id, &id, since, None, None);
+        let done = app.webhooks.replay(&s.actor, &id, since, None, None);
         notice(done.await, |r| {
             let more = if r.has_more {
                 " (more remain: replay again)"
@@ -203,7 +199,7 @@ pub async fn retry_failed(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        let done = app.webhooks.retry_failed(&s.merchant.id, &id);
+        let done = app.webhooks.retry_failed(&s.actor, &id);
         notice(done.await, |n| format!("{n} failed deliveries retried."))
     })
     .await
@@ -217,7 +213,7 @@ pub async fn delete(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        let done = app.webhooks.delete_endpoint(&s.merchant.id, &id);
+        let done = app.webhooks.delete_endpoint(&s.actor, &id);
         notice(done.await, |()| "Endpoint deleted.".to_owned())
     })
     .await
@@ -231,7 +227,7 @@ pub async fn test(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        let done = app.webhooks.test_endpoint(&s.merchant.id, &id);
+        let done = app.webhooks.test_endpoint(&s.actor, &id);
         notice(done.await, |_| {
             "Test webhook queued for the endpoint.".to_owned()
         })

@@ -203,7 +203,7 @@ pub async fn create(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Resp
         Ok(n) => n,
         Err(e) => return show(&app, &s, &none, None, draft, Some(e.description)).await,
     };
-    match app.payment_links.create(&s.merchant.id, new, None).await {
+    match app.payment_links.create(&s.actor, new, None).await {
         Ok(link) => {
             show(
                 &app,
@@ -230,7 +230,7 @@ pub async fn cancel(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app.payment_links.cancel(&s.merchant.id, &id, None).await {
+        match app.payment_links.cancel(&s.actor, &id, None).await {
             Ok(l) => Ok(format!("Payment link {} cancelled.", l.id)),
             Err(e) => refusal(e),
         }

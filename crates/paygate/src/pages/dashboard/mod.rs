@@ -13,30 +13,41 @@
 //! Pages call the same services as the API. One file per page; the HTML is in
 //! `templates/dashboard/`.
 
+mod access;
+mod account;
+mod audit_log;
 mod docs;
 mod endpoints;
+mod export;
 mod links;
 mod login;
 mod overview;
 mod payment;
 mod settlements;
+mod team;
 mod throttle;
 mod transactions;
+mod two_factor;
 mod webhooks;
 
 pub use super::F;
+pub use access::ROUTES;
 pub use throttle::LoginThrottle;
 
 use std::collections::HashMap;
 
 use super::PagesState;
 use crate::{
+    audit::Actor,
     http::{
         error::ApiError,
         layers::{NO_FRAMES, NO_SNIFF, Set, with_headers},
         openapi::Document,
     },
-    merchants::{self, secret_digest},
+    merchants::{
+        self, secret_digest,
+        team::{Permission, Role},
+    },
     store::{
         dashboard as db,
         merchants::Merchant,
@@ -46,7 +57,7 @@ use crate::{
 };
 use axum::{
     Extension, Router,
-    extract::FromRequestParts,
+    extract::{FromRequestParts, MatchedPath},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -57,6 +68,8 @@ use subtle::ConstantTimeEq;
 const COOKIE: &str = "paygate_session";
 /// How long a session lives.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
+/// How long a session waits for its second factor.
+const SECOND_FACTOR_TTL: chrono::Duration = chrono::Duration::minutes(10);
 
 /// The dashboard router; `document` is the API's OpenAPI document, for the API reference.
 pub fn router(state: PagesState, document: Document) -> Router {
@@ -77,6 +90,8 @@ pub fn router(state: PagesState, document: Document) -> Router {
         )
         .route("/dashboard/payment-links/{id}/cancel", post(links::cancel))
         .route("/dashboard/transactions.csv", get(transactions::export_csv))
+        .route("/dashboard/audit-log", get(audit_log::page))
+        .route("/dashboard/audit-log.csv", get(audit_log::export_csv))
         .route("/dashboard/settlements", get(settlements::page))
         .route("/dashboard/settlements/{id}", get(settlements::settlement))
         .route(
@@ -99,6 +114,10 @@ pub fn router(state: PagesState, document: Document) -> Router {
         )
         .route("/dashboard/webhooks/test", post(webhooks::test))
         .route("/dashboard/webhooks/{id}/retry", post(webhooks::retry))
+        .route(
+            "/dashboard/webhooks/retry-failed",
+            post(webhooks::retry_all_failed),
+        )
         .route("/dashboard/webhooks/endpoints", post(endpoints::add))
         .route("/dashboard/webhooks/endpoints/{id}", post(endpoints::edit))
         .route(
@@ -124,6 +143,31 @@ pub fn router(state: PagesState, document: Document) -> Router {
         .route(
             "/dashboard/webhooks/endpoints/{id}/test",
             post(endpoints::test),
+        )
+        .route("/dashboard/team", get(team::page))
+        .route("/dashboard/team/invite", post(team::invite))
+        .route("/dashboard/team/{id}/role", post(team::set_role))
+        .route("/dashboard/team/{id}/remove", post(team::remove))
+        .route(
+            "/dashboard/team/invitations/{id}/revoke",
+            post(team::revoke),
+        )
+        .route(
+            "/invitations/{token}",
+            get(team::invitation).post(team::accept),
+        )
+        .route("/login/code", get(login::code_page).post(login::code))
+        .route(
+            "/dashboard/account/2fa",
+            get(two_factor::page).post(two_factor::enable),
+        )
+        .route("/dashboard/account/2fa/disable", post(two_factor::disable))
+        .route("/dashboard/team/two-factor", post(team::require_two_factor))
+        .route("/dashboard/account", get(account::page))
+        .route("/dashboard/account/password", post(account::password))
+        .route(
+            "/dashboard/account/sessions/{id}/end",
+            post(account::end_session),
         )
         .route("/dashboard/docs", get(docs::page))
         .route("/dashboard/openapi.json", get(docs::document))
@@ -168,32 +212,61 @@ pub struct Frame {
     /// The navigation entry of this page.
     pub active: &'static str,
     pub merchant: String,
+    /// The signed-in user's name and role.
+    pub user: String,
+    pub role: Role,
     pub csrf: String,
     pub notice: Option<String>,
 }
 
 impl Frame {
-    /// The frame of a page for the signed-in merchant.
+    /// The frame of a page for the signed-in user.
     pub fn new(title: &'static str, active: &'static str, s: &SignedIn) -> Self {
         Self {
             title,
             active,
             merchant: s.merchant.name.clone(),
+            user: s.user.name.clone(),
+            role: s.user.role,
             csrf: s.csrf.clone(),
             notice: s.flash.clone(),
         }
     }
 
-    /// The navigation: `(href, name)`.
-    pub fn nav(&self) -> [(&'static str, &'static str); 6] {
-        [
+    /// The navigation: `(href, name)`, the team page for those who manage it.
+    pub fn nav(&self) -> Vec<(&'static str, &'static str)> {
+        let mut nav = vec![
             ("/dashboard", "Overview"),
             ("/dashboard/transactions", "Transactions"),
             ("/dashboard/payment-links", "Payment links"),
             ("/dashboard/settlements", "Settlements"),
             ("/dashboard/webhooks", "Webhooks"),
-            ("/dashboard/docs", "Docs"),
-        ]
+        ];
+        if self.role.can(Permission::Team) {
+            nav.push(("/dashboard/team", "Team"));
+        }
+        if self.role.can(Permission::AuditLog) {
+            nav.push(("/dashboard/audit-log", "Audit log"));
+        }
+        nav.push(("/dashboard/docs", "Docs"));
+        nav
+    }
+
+    /// Whether the user may use the forms of `what` (a [`Permission`] by name, for templates):
+    /// forms a role may not use are not shown (and refused by the server).
+    pub fn can(&self, what: &str) -> bool {
+        let p = match what {
+            "api_keys" => Permission::ApiKeys,
+            "webhooks" => Permission::Webhooks,
+            "refunds" => Permission::Refunds,
+            "captures" => Permission::Captures,
+            "payment_links" => Permission::PaymentLinks,
+            "settings" => Permission::Settings,
+            "settlements" => Permission::Settlements,
+            "team" => Permission::Team,
+            _ => return false,
+        };
+        self.role.can(p)
     }
 }
 
@@ -339,6 +412,15 @@ impl Pager {
     }
 }
 
+/// `here` with the query string `qs`, when there is one: the base of a filtered list's links.
+fn with_query(here: &str, qs: &str) -> String {
+    if qs.is_empty() {
+        here.to_owned()
+    } else {
+        format!("{here}?{qs}")
+    }
+}
+
 /// `12345` → `"12,345"`.
 fn group_thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
@@ -352,14 +434,36 @@ fn group_thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// A signed-in merchant; pages without a session redirect to `/login`.
+/// A signed-in user of a merchant; pages without a session redirect to `/login`, and a route
+/// the user's role does not reach answers 403 ([`access`]).
 pub struct SignedIn {
     pub merchant: Merchant,
+    pub user: Member,
+    /// The user as the audit log records them: with the client's address and browser.
+    pub actor: Actor,
     pub csrf: String,
     /// The notice a form left for this page (shown once).
     pub flash: Option<String>,
     token_digest: String,
 }
+
+/// The signed-in user.
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    /// Signs in with a second factor.
+    pub two_factor: bool,
+}
+
+/// Where a user the merchant requires a second factor of, and who has none yet, is sent; the
+/// routes they may use meanwhile.
+const SET_UP_TWO_FACTOR: &str = "/dashboard/account/2fa";
+const WHILE_SETTING_UP: [&str; 2] = [SET_UP_TWO_FACTOR, "/logout"];
+
+/// How often a session's "last seen" is written (not on every page view).
+const SEEN_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -390,6 +494,17 @@ impl FromRequestParts<PagesState> for SignedIn {
             .await
             .map_err(|e| internal(&e))?
             .ok_or_else(to_login)?;
+        // Before the notice is taken: the page it is sent to shows it.
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        if session.require_two_factor
+            && !session.two_factor
+            && !route.is_some_and(|r| WHILE_SETTING_UP.contains(&r))
+        {
+            return Err(Redirect::to(SET_UP_TWO_FACTOR).into_response());
+        }
         // A notice is shown by the next page that is not a form post, then forgotten.
         if parts.method == axum::http::Method::GET
             && let Some(notice) = &session.flash
@@ -398,12 +513,38 @@ impl FromRequestParts<PagesState> for SignedIn {
                 .await
                 .map_err(|e| internal(&e))?;
         }
-        Ok(Self {
+        let at = now();
+        if session
+            .last_seen_at
+            .is_none_or(|seen| at - seen >= SEEN_EVERY)
+        {
+            crate::store::users::touch_session(&app.store, &digest, at, SEEN_EVERY)
+                .await
+                .map_err(|e| internal(&e))?;
+        }
+        let (address, user_agent) = app.settings.trusted_proxies.origin(parts);
+        let actor = Actor::user(&merchant.id, &session.user_id, &session.user_email)
+            .via(address, user_agent);
+        let signed_in = Self {
             merchant,
+            actor,
+            user: Member {
+                id: session.user_id,
+                name: session.user_name,
+                email: session.user_email,
+                // The column allows only the five roles; anything else reads as the least.
+                role: Role::parse(&session.role).unwrap_or(Role::Viewer),
+                two_factor: session.two_factor,
+            },
             csrf: session.csrf_token,
             flash: session.flash,
             token_digest: digest,
-        })
+        };
+        let needed = route.and_then(|r| access::required(&parts.method, r));
+        match needed {
+            Some(p) if signed_in.user.role.can(p) => Ok(signed_in),
+            _ => Err(access::forbidden(&signed_in)),
+        }
     }
 }
 
@@ -429,28 +570,55 @@ impl IntoResponse for CsrfRejected {
     }
 }
 
-/// Starts a session: the cookie to set (`Secure` when the browser came over HTTPS).
+/// Where a session is started from: the browser and the client's address, shown on the
+/// user's account page.
+pub struct Device<'a> {
+    pub https: bool,
+    /// The password was right and a second factor is still to come: the session opens only
+    /// `/login/code` until then.
+    pub second_factor_pending: bool,
+    pub user_agent: Option<&'a str>,
+    pub address: String,
+}
+
+/// Starts a session of the user: the cookie to set (`Secure` when the browser came over
+/// HTTPS).
 async fn start_session(
     app: &PagesState,
-    merchant_id: &str,
-    https: bool,
+    user: &crate::store::users::User,
+    device: &Device<'_>,
 ) -> Result<String, sqlx::Error> {
     let token = Alphanumeric.sample_string(&mut rand::rng(), 43);
     let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let at = now();
+    let ttl = if device.second_factor_pending {
+        SECOND_FACTOR_TTL
+    } else {
+        SESSION_TTL
+    };
+    // What a browser says of itself, bounded.
+    let user_agent = device
+        .user_agent
+        .map(|ua| ua.chars().take(200).collect::<String>());
     db::create_session(
         &app.store,
-        &secret_digest(&token),
-        merchant_id,
-        &csrf,
-        at,
-        at + SESSION_TTL,
+        &db::NewSession {
+            digest: &secret_digest(&token),
+            merchant_id: &user.merchant_id,
+            user_id: &user.id,
+            csrf: &csrf,
+            user_agent: user_agent.as_deref(),
+            address: &device.address,
+            now: at,
+            expires: at + ttl,
+            second_factor_pending: device.second_factor_pending,
+        },
     )
     .await?;
-    let secure = if https { "; Secure" } else { "" };
+    let secure = if device.https { "; Secure" } else { "" };
     Ok(format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        SESSION_TTL.num_seconds()
+        ttl.num_seconds()
     ))
 }
 

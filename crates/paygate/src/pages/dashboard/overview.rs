@@ -7,7 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use paygate_core::{display_amount, fees::show_percent};
+use paygate_core::{MinorUnit, display_amount, fees::show_percent};
 
 use super::{F, Frame, SignedIn, answer_form, internal, revealable_secret};
 use crate::{
@@ -42,6 +42,9 @@ struct Overview<'a> {
     total: i64,
     /// Collected per currency, the largest first (one line each; `₹0.00` with none).
     amounts: Vec<String>,
+    /// Refunded and net (collected less refunded) per currency, in the order of `amounts`.
+    refunded: Vec<String>,
+    net: Vec<String>,
     rate: i64,
     chart: Chart,
 }
@@ -52,7 +55,10 @@ struct Overview<'a> {
 struct Chart {
     width: f64,
     height: f64,
-    side: f64,
+    /// Where the plot starts: the value axis's labels stand left of it.
+    left: f64,
+    /// The value axis: `(y, label)` from zero up.
+    ticks: Vec<(String, String)>,
     top: f64,
     plot: f64,
     step: String,
@@ -132,15 +138,52 @@ fn chart_days(days: &[db::Day], currency: &str) -> Vec<ChartDay> {
         .collect()
 }
 
+/// An amount in minor units as an axis label: its major units shortened with one decimal at
+/// most, in the Indian system for INR (`₹12.4L`, `₹1.2Cr`, `₹6.5K`), in thousands, millions
+/// and billions otherwise (`USD 1.5M`).
+fn compact(minor: i64, currency: &str) -> String {
+    let exponent = paygate_core::Currency::parse(currency).map_or(2, |c| c.exponent());
+    let major = minor as f64 / 10f64.powi(exponent as i32);
+    let units: &[(f64, &str)] = if currency == "INR" {
+        &[(1e7, "Cr"), (1e5, "L"), (1e3, "K")]
+    } else {
+        &[(1e9, "B"), (1e6, "M"), (1e3, "K")]
+    };
+    let (value, unit) = units
+        .iter()
+        .find(|(size, _)| major >= *size)
+        .map_or((major, ""), |(size, unit)| (major / size, *unit));
+    let number = format!("{value:.1}");
+    let number = number.strip_suffix(".0").unwrap_or(&number);
+    let symbol = if currency == "INR" {
+        "₹".to_owned()
+    } else {
+        format!("{currency} ")
+    };
+    format!("{symbol}{number}{unit}")
+}
+
 fn chart(days: &[db::Day], currency: &str) -> Chart {
     let series = chart_days(days, currency);
     let max = series.iter().map(|d| d.amount).max().unwrap_or(0).max(1);
     let (width, height, side, top, bottom) = (640.0, 200.0, 8.0, 26.0, 26.0);
+    let left = 72.0;
     let plot = height - top - bottom;
-    let step = (width - 2.0 * side) / series.len() as f64;
+    let step = (width - left - side) / series.len() as f64;
+    let peak = series.iter().map(|d| d.amount).max().unwrap_or(0);
+    // Zero, half the highest day and the highest day; only zero without any.
+    let ticks = [0, peak / 2, peak]
+        .into_iter()
+        .enumerate()
+        .filter(|(i, v)| *i == 0 || *v > 0)
+        .map(|(_, v)| {
+            let y = top + plot - (v as f64 / max as f64) * plot;
+            (format!("{y:.1}"), compact(v, currency))
+        })
+        .collect();
     let (mut bars, mut labels, mut rows, mut points) = (vec![], vec![], vec![], vec![]);
     for (i, d) in series.iter().enumerate() {
-        let x = side + i as f64 * step;
+        let x = left + i as f64 * step;
         let center = x + step / 2.0;
         let bar_height = (d.amount as f64 / max as f64) * plot;
         let amount = display_amount(d.amount, currency);
@@ -190,7 +233,8 @@ fn chart(days: &[db::Day], currency: &str) -> Chart {
     Chart {
         width,
         height,
-        side,
+        left,
+        ticks,
         top,
         plot,
         step: format!("{step:.1}"),
@@ -249,15 +293,11 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         pricing,
         unsettled,
         total: stats.total,
-        amounts: if stats.amounts.is_empty() {
-            vec![display_amount(0, "INR")]
-        } else {
-            stats
-                .amounts
-                .iter()
-                .map(|(currency, amount)| display_amount(*amount, currency))
-                .collect()
-        },
+        amounts: per_currency(&stats, |collected, _| collected),
+        refunded: per_currency(&stats, |_, refunded| refunded),
+        net: per_currency(&stats, |collected, refunded| {
+            collected.saturating_sub(refunded)
+        }),
         rate: success_rate(stats.successful, stats.total),
         // The bars show the currency collected most.
         chart: chart(
@@ -266,6 +306,29 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         ),
     };
     render(StatusCode::OK, &page)
+}
+
+/// One figure per currency the merchant collected (or refunded) in, from what it collected and
+/// what it refunded: the largest collected first; `₹0.00` with none.
+fn per_currency(stats: &db::Stats, figure: impl Fn(i64, i64) -> i64) -> Vec<String> {
+    let mut currencies: Vec<&str> = stats.amounts.iter().map(|(c, _)| c.as_str()).collect();
+    for (c, _) in &stats.refunded {
+        if !currencies.contains(&c.as_str()) {
+            currencies.push(c);
+        }
+    }
+    if currencies.is_empty() {
+        return vec![display_amount(0, "INR")];
+    }
+    let of = |list: &[(String, MinorUnit)], c: &str| {
+        list.iter()
+            .find(|(k, _)| k == c)
+            .map_or(0, |(_, amount)| amount.get())
+    };
+    currencies
+        .into_iter()
+        .map(|c| display_amount(figure(of(&stats.amounts, c), of(&stats.refunded, c)), c))
+        .collect()
 }
 
 /// `GET /dashboard`.
@@ -282,7 +345,9 @@ pub async fn rotate_credentials(
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();
     }
-    match merchants::rotate_api_secret(&app.store, &app.credentials, &s.merchant).await {
+    match merchants::rotate_api_secret(&app.store, &app.credentials, &s.merchant, Some(&s.actor))
+        .await
+    {
         Ok(secret) => {
             s.flash = Some(
                 "API secret rotated: the old one stops working within a second everywhere.".into(),
@@ -298,7 +363,7 @@ pub async fn save_upi(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Re
     let upi_id = f.get("upi_id").map(|u| u.trim()).filter(|u| !u.is_empty());
     answer_form(&app, &s, &f, "/dashboard", async {
         Ok(
-            match merchants::set_upi_id(&app.store, &s.merchant.id, upi_id).await {
+            match merchants::set_upi_id(&app.store, &s.merchant.id, upi_id, Some(&s.actor)).await {
                 Ok(()) if upi_id.is_some() => "UPI ID saved.".to_owned(),
                 Ok(()) => "UPI ID cleared: intent and QR payments are off.".to_owned(),
                 Err(None) => "UPI ID is not a valid VPA (name@bank).".to_owned(),
@@ -311,6 +376,18 @@ pub async fn save_upi(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Re
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn axis_labels_are_short() {
+        use super::compact;
+        assert_eq!(compact(0, "INR"), "₹0");
+        assert_eq!(compact(526_000, "INR"), "₹5.3K");
+        assert_eq!(compact(123_504_499, "INR"), "₹12.4L");
+        assert_eq!(compact(1_000_000_000, "INR"), "₹1Cr");
+        assert_eq!(compact(99_900, "INR"), "₹999");
+        assert_eq!(compact(150_000_000, "USD"), "USD 1.5M");
+        assert_eq!(compact(5_000, "JPY"), "JPY 5K");
+    }
+
     use super::*;
 
     #[test]

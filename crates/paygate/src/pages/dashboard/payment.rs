@@ -4,13 +4,13 @@
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use paygate_core::{
-    DeliveryStatus, Method, MinorUnit, OrderAmount, PaymentStatus, RefundStatus, display_amount,
+    Currency, DeliveryStatus, Method, MinorUnit, PaymentStatus, RefundStatus, display_amount,
 };
 
-use super::{F, Frame, SignedIn, answer_form, internal, not_found, refusal};
+use super::{F, Frame, SignedIn, answer_form, back, internal, not_found, refusal};
 use crate::{
     pages::{PagesState, Time, page as render},
     payments::service as payments,
@@ -43,6 +43,10 @@ struct Shown {
     capturable: bool,
     /// What is left to refund, in paise (0: no refund form).
     refundable: i64,
+    /// The refund form's amount: all that is left, in major units.
+    refund_default: String,
+    /// The currency's symbol or code, for the refund form's label.
+    currency: String,
 }
 
 struct Step {
@@ -110,6 +114,15 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Path(id): Path<Str
             })
             .collect(),
         p: Shown {
+            refund_default: plain(
+                p.amount.checked_sub(p.amount_refunded).unwrap_or_default(),
+                Currency::parse(&p.currency).unwrap_or(Currency::INR),
+            ),
+            currency: if p.currency == "INR" {
+                "₹".to_owned()
+            } else {
+                p.currency.clone()
+            },
             capturable: success && !p.captured,
             refundable: if success {
                 p.amount
@@ -146,41 +159,94 @@ pub async fn capture(
 ) -> Response {
     let path = format!("/dashboard/payments/{id}");
     answer_form(&app, &s, &f, &path, async {
-        let captured = app.payments.capture(&s.merchant.id, &id, None, None).await;
+        let captured = app.payments.capture(&s.actor, &id, None, None).await;
         captured.map_or_else(refusal, |_| Ok("Payment captured.".to_owned()))
     })
     .await
 }
 
-/// `POST /dashboard/payments/{id}/refund`: all that is left, or the amount given.
+/// The page that states a refund before it is made.
+#[derive(askama::Template)]
+#[template(path = "dashboard/refund_confirm.html")]
+struct ConfirmRefund {
+    frame: Frame,
+    id: String,
+    /// The amount as typed back into the form (major units, plain).
+    typed: String,
+    amount: String,
+    paid: String,
+    left: String,
+    reason: String,
+}
+
+/// `POST /dashboard/payments/{id}/refund`: an amount in the payment's major unit (`500` is
+/// ₹500.00; at most the currency's decimals), at most what is left to refund. Without
+/// `confirm=yes` it only answers the page that states the refund; with it, the refund is made.
 pub async fn refund(
     State(app): State<PagesState>,
     s: SignedIn,
     Path(id): Path<String>,
     F(f): F,
 ) -> Response {
+    if let Err(r) = s.check_csrf(&f) {
+        return r.into_response();
+    }
     let path = format!("/dashboard/payments/{id}");
-    answer_form(&app, &s, &f, &path, async {
-        let amount = match f.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()) {
-            None => None,
-            Some(a) => match a.parse::<i64>() {
-                Ok(n) if (1..=OrderAmount::MAX).contains(&n) => Some(MinorUnit::new(n)),
-                _ => {
-                    let msg = "The refund amount must be a positive whole number of paise.";
-                    return Ok(msg.to_owned());
-                }
-            },
+    let p = match payments::get(&app.store, Some(&s.merchant.id), &id).await {
+        Ok(p) => p,
+        Err(payments::Error::Store(e)) => return internal(&e),
+        Err(_) => return not_found(&s, "Payment"),
+    };
+    let currency = Currency::parse(&p.currency).unwrap_or(Currency::INR);
+    let typed = f.get("amount").map(|a| a.trim()).unwrap_or_default();
+    let Some(amount) = currency.parse_major(typed).filter(|a| *a > 0) else {
+        let decimals = currency.exponent();
+        let msg = format!(
+            "Enter the refund amount in {currency}, like 500 or 499.50 (at most {decimals} \
+             decimals)."
+        );
+        return back(&app, &s, &path, &msg).await;
+    };
+    let left = p.amount.checked_sub(p.amount_refunded).unwrap_or_default();
+    let reason: String = f
+        .get("reason")
+        .map(|r| r.trim())
+        .unwrap_or_default()
+        .chars()
+        .take(refunds::REASON_MAX)
+        .collect();
+    if f.get("confirm").map(String::as_str) != Some("yes") {
+        if amount > left.get() {
+            let msg = format!(
+                "The refund amount exceeds available amount: {} is left to refund.",
+                display_amount(left, &p.currency)
+            );
+            return back(&app, &s, &path, &msg).await;
+        }
+        let view = ConfirmRefund {
+            frame: Frame::new("Confirm the refund", "Transactions", &s),
+            typed: plain(MinorUnit::new(amount), currency),
+            amount: display_amount(amount, &p.currency),
+            paid: display_amount(p.amount, &p.currency),
+            left: display_amount(left, &p.currency),
+            reason,
+            id: p.id,
         };
-        let reason = f
-            .get("reason")
-            .map(|r| r.trim())
-            .filter(|r| !r.is_empty())
-            .map(|r| r.chars().take(refunds::REASON_MAX).collect());
+        return render(StatusCode::OK, &view);
+    }
+    let reason = Some(reason).filter(|r| !r.is_empty());
+    let amount = Some(MinorUnit::new(amount));
+    answer_form(&app, &s, &f, &path, async {
         let created = app
             .refunds
-            .create(&s.merchant.id, &id, amount, reason, None)
+            .create(&s.actor, &id, amount, reason, None)
             .await;
         created.map_or_else(refusal, |r| Ok(format!("Refund {} created.", r.id)))
     })
     .await
+}
+
+/// `amount` in the currency's major unit as a form field holds it: `1234.50`, no grouping.
+fn plain(amount: MinorUnit, currency: Currency) -> String {
+    amount.to_grouped_string(currency).replace(',', "")
 }

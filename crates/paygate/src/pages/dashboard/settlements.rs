@@ -342,7 +342,7 @@ pub async fn reconcile(
     }
     match app
         .settlements
-        .reconcile(&s.merchant.id, date, &report, None)
+        .reconcile(&s.actor, date, &report, None)
         .await
     {
         Ok(r) => Redirect::to(&format!("/dashboard/reconciliations/{}", r.id)).into_response(),

@@ -2,22 +2,21 @@
 
 use std::{collections::HashMap, fmt::Write as _};
 
-use futures_util::StreamExt as _;
-
 use axum::{
     extract::{Query, State},
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
 use paygate_core::{Method, PaymentStatus, display_amount};
 
-use super::{Frame, Pager, Q, SignedIn, internal, read_page, window_of};
+use super::{
+    Frame, Pager, Q, SignedIn,
+    export::{self, csv_field},
+    internal, read_page, window_of, with_query,
+};
 use crate::{
     pages::{PagesState, Time, page as render},
-    store::{
-        payments::{self, Filter, Payment},
-        table::{self, Start, Window},
-    },
+    store::payments::{self, Filter, Payment},
     views::iso,
 };
 
@@ -111,11 +110,7 @@ struct Row {
 pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
     let qs = query_of(&f);
-    let base = if qs.is_empty() {
-        HERE.to_owned()
-    } else {
-        format!("{HERE}?{qs}")
-    };
+    let base = with_query(HERE, &qs);
     let listed = read_page!(window_of(&q, PAGE_SIZE), |w| payments::list_filtered(
         &app.store,
         &s.merchant.id,
@@ -166,57 +161,17 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
     render(StatusCode::OK, &view)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-/// How many payments the export reads per query.
-const EXPORT_CHUNK: i64 = 500;
-
 /// `GET /dashboard/transactions.csv`: the filtered set, amounts (fee and tax empty until a
-/// payment succeeds) in paise, newest first.
-/// Streamed: the body is sent [`EXPORT_CHUNK`] rows at a time as each is read (each read starts
-/// after the last row sent, an index range; no total is counted), so an export of any size
-/// holds one chunk in memory. A database error mid-export ends the body early, which the client sees as a
-/// truncated download rather than a silently short file.
+/// payment succeeds) in paise, newest first, streamed (see [`export::csv`]).
 pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
     let f = filter_of(&q);
     let head = "payment_id,order_id,amount,currency,method,status,captured,amount_refunded,created_at,fee,tax\n";
-    let first = std::iter::once(Ok::<_, std::io::Error>(head.to_owned()));
-    let state = (
-        app.store.clone(),
-        s.merchant.id.clone(),
-        f,
-        Some(Start::Offset(0)),
-    );
-    let rows = futures_util::stream::unfold(state, |(store, merchant, f, start)| async move {
-        let start = start?;
-        let window = Window {
-            limit: EXPORT_CHUNK,
-            start,
-        };
-        let read = table::read::<Payment>(&store, &merchant, &f.conditions(), &window).await;
-        let (rows, has_more) = match read {
-            Ok(Some(read)) => read,
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::error!(error = %e, "transactions export stopped");
-                return Some((
-                    Err(std::io::Error::other("export stopped")),
-                    (store, merchant, f, None),
-                ));
-            }
-        };
-        let next = has_more
-            .then(|| rows.last().map(|p| Start::After(p.id.clone())))
-            .flatten();
-        let mut out = String::new();
-        for p in &rows {
-            let _ = writeln!(
+    export::csv(
+        (app.store.clone(), s.merchant.id.clone()),
+        f.conditions(),
+        (head, "transactions.csv"),
+        |p: &Payment, out| {
+            write!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&p.id),
@@ -230,32 +185,7 @@ pub async fn export_csv(State(app): State<PagesState>, s: SignedIn, Query(q): Q)
                 iso(p.created_at),
                 p.fee.map(|f| f.to_string()).unwrap_or_default(),
                 p.tax.map(|t| t.to_string()).unwrap_or_default()
-            );
-        }
-        Some((Ok(out), (store, merchant, f, next)))
-    });
-    let body = axum::body::Body::from_stream(futures_util::stream::iter(first).chain(rows));
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"transactions.csv\"",
-            ),
-        ],
-        body,
+            )
+        },
     )
-        .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("plain"), "plain");
-    }
 }

@@ -10,11 +10,12 @@ use paygate_core::DeliveryStatus;
 
 use super::{
     F, Frame, Pager, Q, SignedIn, answer_form, endpoints::EndpointRow, read_page, window_of,
+    with_query,
 };
 use crate::{
     http::error::ApiError,
     pages::{PagesState, Time, page as render},
-    store::webhooks::Delivery,
+    store::webhooks::{Delivery, Filter},
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -30,6 +31,12 @@ struct WebhooksPage {
     pager: Pager,
     rows: Vec<Row>,
     endpoints: Vec<EndpointRow>,
+    /// The delivery log's filters: `(value, text, selected)` of each drop-down, and the event.
+    states: Vec<(String, String, bool)>,
+    destinations: Vec<(String, String, bool)>,
+    event: String,
+    /// Whether any filter is set.
+    filtered: bool,
 }
 
 /// A delivery as the log shows it.
@@ -38,7 +45,10 @@ struct Row {
     event: String,
     /// The endpoint's URL; empty for the default endpoint.
     endpoint: String,
-    status: DeliveryStatus,
+    /// `pending`, `retrying` (pending after a failed attempt), `success` or `failed`.
+    state: &'static str,
+    /// Why the last attempt failed when no status code came back (the connection's error).
+    error: String,
     attempts: i32,
     last: Option<Time>,
     code: String,
@@ -50,15 +60,41 @@ struct Row {
 
 /// `GET /dashboard/webhooks`.
 pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Response {
-    let listed = read_page!(window_of(&q, PAGE_SIZE), |w| app
-        .webhooks
-        .list(&s.merchant.id, w))
+    let text = |name: &str| {
+        q.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty() && v.len() <= 100 && !v.chars().any(char::is_control))
+    };
+    let filter = Filter {
+        state: text("state").filter(|st| Filter::STATES.contains(&st.as_str())),
+        event: text("event"),
+        endpoint: text("endpoint"),
+    };
+    // Built apart: the serializer may not be held across an await.
+    let base = {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("state", &filter.state),
+            ("event", &filter.event),
+            ("endpoint", &filter.endpoint),
+        ] {
+            if let Some(v) = v {
+                query.append_pair(k, v);
+            }
+        }
+        with_query(HERE, &query.finish())
+    };
+    let listed = read_page!(window_of(&q, PAGE_SIZE), |w| app.webhooks.list(
+        &s.merchant.id,
+        &filter,
+        w
+    ))
     .await;
     let (page, start) = match listed {
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let pager = Pager::new(&page, &start, HERE, |d: &Delivery| &d.id);
+    let pager = Pager::new(&page, &start, &base, |d: &Delivery| &d.id);
     let rows = page.rows;
     let (endpoints, health) = match tokio::try_join!(
         app.webhooks.endpoints(&s.merchant.id),
@@ -71,6 +107,22 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
         .iter()
         .map(|e| (e.id.clone(), e.url.clone()))
         .collect();
+    let choice = |current: &Option<String>, (value, text): (String, String)| {
+        let selected = current.as_deref().unwrap_or_default() == value;
+        (value, text, selected)
+    };
+    let states = std::iter::once(("", "Any state"))
+        .chain(Filter::STATES.iter().map(|st| (*st, *st)))
+        .map(|(v, t)| choice(&filter.state, (v.to_owned(), t.to_owned())))
+        .collect();
+    let destinations = [
+        (String::new(), "Every destination".to_owned()),
+        ("default".to_owned(), "The webhook URL".to_owned()),
+    ]
+    .into_iter()
+    .chain(endpoints.iter().map(|e| (e.id.clone(), e.url.clone())))
+    .map(|pair| choice(&filter.endpoint, pair))
+    .collect();
     let endpoints = endpoints
         .into_iter()
         .map(|e| EndpointRow::new(e, &health))
@@ -83,6 +135,14 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
         rows: rows
             .into_iter()
             .map(|d| Row {
+                error: d
+                    .response_body
+                    .as_deref()
+                    .filter(|_| d.response_code.is_none() && d.attempts > 0)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect(),
                 next: d
                     .next_retry_at
                     .filter(|_| d.status == DeliveryStatus::Pending)
@@ -98,9 +158,12 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
                     .as_ref()
                     .and_then(|id| endpoint_urls.get(id.as_str()).cloned())
                     .unwrap_or_default(),
+                state: match d.status {
+                    DeliveryStatus::Pending if d.attempts > 0 => "retrying",
+                    status => status.as_str(),
+                },
                 id: d.id,
                 event: d.event,
-                status: d.status,
                 attempts: d.attempts,
                 last: d.last_attempt_at.map(Time::from),
                 code: d.response_code.map(|c| c.to_string()).unwrap_or_default(),
@@ -108,6 +171,10 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
             })
             .collect(),
         endpoints,
+        states,
+        destinations,
+        event: filter.event.clone().unwrap_or_default(),
+        filtered: filter != Filter::default(),
     };
     render(StatusCode::OK, &view)
 }
@@ -119,7 +186,7 @@ pub async fn save(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Respon
         .map(|u| u.trim())
         .filter(|u| !u.is_empty());
     answer_form(&app, &s, &f, HERE, async {
-        Ok(match app.webhooks.set_url(&s.merchant.id, url).await {
+        Ok(match app.webhooks.set_url(&s.actor, url).await {
             Ok(_) if url.is_some() => "Webhook URL saved.".to_owned(),
             Ok(_) => "Webhooks turned off.".to_owned(),
             Err(e) => ApiError::from(e).description,
@@ -131,7 +198,7 @@ pub async fn save(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Respon
 /// `POST /dashboard/webhooks/secret`: a new webhook secret.
 pub async fn regenerate_secret(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app.webhooks.rotate_secret(&s.merchant.id, None).await {
+        match app.webhooks.rotate_secret(&s.actor, None).await {
             Ok(_) => Ok("New webhook secret generated.".to_owned()),
             Err(e) => Err(e.into()),
         }
@@ -142,7 +209,7 @@ pub async fn regenerate_secret(State(app): State<PagesState>, s: SignedIn, F(f):
 /// `POST /dashboard/webhooks/test`: sends a `webhook.test` event now.
 pub async fn test(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        Ok(match app.webhooks.send_test(&s.merchant, None).await {
+        Ok(match app.webhooks.send_test(&s.actor, None).await {
             Ok(d) => {
                 let answer = d
                     .response_code
@@ -163,8 +230,22 @@ pub async fn retry(
     F(f): F,
 ) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        Ok(match app.webhooks.retry(&s.merchant.id, &id, None).await {
+        Ok(match app.webhooks.retry(&s.actor, &id, None).await {
             Ok(_) => "Webhook retry scheduled.".to_owned(),
+            Err(e) => ApiError::from(e).description,
+        })
+    })
+    .await
+}
+
+/// `POST /dashboard/webhooks/retry-failed`: a new cycle of attempts, now, for every failed
+/// delivery (every endpoint's and the webhook URL's).
+pub async fn retry_all_failed(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
+    answer_form(&app, &s, &f, HERE, async {
+        Ok(match app.webhooks.retry_all_failed(&s.actor).await {
+            Ok(0) => "No failed deliveries to retry.".to_owned(),
+            Ok(1) => "1 failed delivery is being retried.".to_owned(),
+            Ok(n) => format!("{n} failed deliveries are being retried."),
             Err(e) => ApiError::from(e).description,
         })
     })
