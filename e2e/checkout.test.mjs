@@ -26,6 +26,31 @@ async function paymentsOf(orderId) {
   return all.body.data.filter((p) => p.order_id === orderId);
 }
 
+/** The data-test-id of the focused element. */
+const focused = (page) => page.evaluate(() => document.activeElement?.dataset.testId ?? null);
+
+/** Holds every request matching `pattern` until `release()` is called; `seen` resolves at the
+ * first one. (A test sees a waiting state for as long as it needs, not for a lucky moment.) */
+async function hold(page, pattern) {
+  let release, seen;
+  const gate = new Promise((ok) => (release = ok));
+  const first = new Promise((ok) => (seen = ok));
+  await page.route(pattern, async (route) => {
+    seen();
+    await gate;
+    await route.continue();
+  });
+  return { release, seen: first };
+}
+
+/** Fills the card form (a successful test card unless another number is given). */
+async function fillCard(page, number = "4111 1111 1111 1111") {
+  await page.fill(tid("card-number-input"), number);
+  await page.fill(tid("expiry-input"), "12/30");
+  await page.fill(tid("cvv-input"), "123");
+  await page.fill(tid("cardholder-name-input"), "Asha Rao");
+}
+
 describe("hosted checkout", () => {
   test("UPI payment ends in success with the payment the database holds", async () => {
     const orderId = await createOrder(g, 50000);
@@ -184,6 +209,246 @@ describe("hosted checkout", () => {
     await page.keyboard.type("success@upi");
     await page.keyboard.press("Enter");
     await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await page.close();
+  });
+});
+
+describe("checkout flow", () => {
+  test("the page opens on UPI with its Pay button, and the next order opens on the method last used", async () => {
+    const page = await openCheckout(await createOrder(g, 1500));
+    assert.equal(await page.getAttribute(tid("method-upi"), "aria-pressed"), "true");
+    assert.equal(await page.getAttribute(tid("method-card"), "aria-pressed"), "false");
+    assert.ok(await page.locator(tid("upi-app-panel")).isVisible());
+    assert.ok(await page.locator(tid("pay-button")).isEnabled());
+    assert.match(await page.locator(tid("pay-button")).textContent(), /^Pay ₹15\.00$/);
+    assert.equal(await page.locator(tid("card-form")).isVisible(), false);
+    await shot(page, "checkout-1280-opened");
+    await page.click(tid("method-card"));
+    await fillCard(page);
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+
+    // The same browser, a new order: the card form is open.
+    await page.goto(`${g.checkout}/checkout?order_id=${await createOrder(g, 1600)}`);
+    assert.equal(await page.getAttribute(tid("method-card"), "aria-pressed"), "true");
+    assert.equal(await page.getAttribute(tid("method-upi"), "aria-pressed"), "false");
+    assert.ok(await page.locator(tid("card-form")).isVisible());
+    assert.ok(await page.locator(tid("pay-button")).isVisible());
+    // Paying by UPI makes UPI the one remembered.
+    await page.click(tid("method-upi"));
+    await page.click(tid("upi-collect-toggle"));
+    await page.fill(tid("vpa-input"), "success@upi");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    await page.goto(`${g.checkout}/checkout?order_id=${await createOrder(g, 1700)}`);
+    assert.equal(await page.getAttribute(tid("method-upi"), "aria-pressed"), "true");
+    await page.close();
+  });
+
+  test("a browser whose localStorage throws still opens on UPI and pays", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    // As in a sandboxed frame: any use of localStorage throws.
+    await page.addInitScript(() => {
+      Object.defineProperty(window, "localStorage", {
+        configurable: true,
+        get() { throw new DOMException("The document is sandboxed", "SecurityError"); },
+      });
+    });
+    await page.goto(`${g.checkout}/checkout?order_id=${await createOrder(g, 1800)}`);
+    assert.ok(await page.evaluate(() => { try { return !window.localStorage; } catch { return true; } }), "localStorage throws");
+    assert.equal(await page.getAttribute(tid("method-upi"), "aria-pressed"), "true");
+    await page.click(tid("method-card"));
+    await fillCard(page);
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test("Enter in a card field pays", async () => {
+    const orderId = await createOrder(g, 2100);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-card"));
+    await fillCard(page, "5555 5555 5555 4444");
+    await page.locator(tid("expiry-input")).focus();
+    await page.keyboard.press("Enter");
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    const [p] = await paymentsOf(orderId);
+    assert.equal(p.status, "success");
+    assert.equal(p.card_last4, "4444");
+    await page.close();
+  });
+
+  test("card: while processing the page says not to close it; focus moves to the status, then to the result", async () => {
+    const orderId = await createOrder(g, 2200);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-card"));
+    await fillCard(page);
+    const polls = await hold(page, "**/api/v1/payments/*/public");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("processing-state")).waitFor({ state: "visible" });
+    assert.equal(await focused(page), "processing-message");
+    await polls.seen;
+    assert.match(await page.locator(tid("card-waiting-note")).textContent(), /Do not close this page/);
+    assert.ok(await page.locator(tid("card-waiting-note")).isVisible());
+    assert.equal(await page.locator(tid("upi-approve-note")).isVisible(), false);
+    await shot(page, "checkout-1280-card-processing");
+    polls.release();
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await focused(page), "success-message");
+    await page.close();
+  });
+
+  test("UPI collect: waiting says to approve in the UPI app, with a countdown", async () => {
+    const orderId = await createOrder(g, 2300);
+    const page = await openCheckout(orderId);
+    await page.click(tid("upi-collect-toggle"));
+    await page.fill(tid("vpa-input"), "success@upi");
+    const polls = await hold(page, "**/api/v1/payments/*/public");
+    await page.click(tid("pay-button"));
+    await polls.seen;
+    assert.equal(await focused(page), "processing-message");
+    const note = page.locator(tid("upi-approve-note"));
+    assert.ok(await note.isVisible());
+    assert.match(await note.textContent(), /Approve the request in your UPI app/);
+    assert.match(await page.locator(tid("processing-countdown")).textContent(), /^Expires in [45]:\d\d$/);
+    assert.equal(await page.locator(tid("card-waiting-note")).isVisible(), false);
+    await shot(page, "checkout-1280-upi-collect-waiting");
+    polls.release();
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await focused(page), "success-message");
+    assert.equal(await page.locator(tid("success-method")).textContent(), "UPI (success@upi)");
+    await page.close();
+  });
+
+  test("UPI QR: focus moves to the status, then to the approval heading, then to the failure", async () => {
+    const orderId = await createOrder(g, 2400);
+    const page = await openCheckout(orderId);
+    const start = await hold(page, "**/api/v1/payments/public");
+    await page.click(tid("pay-button"));
+    await start.seen;
+    assert.ok(await page.locator(tid("processing-state")).isVisible());
+    assert.equal(await focused(page), "processing-message");
+    assert.ok(await page.locator(tid("upi-approve-note")).isVisible());
+    start.release();
+    await page.locator(tid("upi-waiting")).waitFor({ state: "visible" });
+    assert.equal(await focused(page), "upi-waiting-heading");
+    assert.equal(await page.locator(tid("upi-waiting-heading")).textContent(), "Approve the request in your UPI app");
+    assert.match(await page.locator(tid("upi-countdown")).textContent(), /Expires in [45]:\d\d/);
+    await page.click(tid("simulate-decline"));
+    await page.locator(tid("error-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await focused(page), "error-heading");
+    await page.close();
+  });
+
+  test("until the script runs the buttons are disabled and say so; then they work", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const script = await hold(page, "**/assets/checkout-page.js");
+    await page.goto(`${g.checkout}/checkout?order_id=${await createOrder(g, 2500)}`, { waitUntil: "commit" });
+    await script.seen;
+    const button = page.locator(tid("pay-button"));
+    await button.waitFor({ state: "visible" });
+    assert.equal(await button.isDisabled(), true);
+    assert.equal(await button.getAttribute("aria-disabled"), "true");
+    assert.match(await button.textContent(), /Loading…/);
+    for (const id of ["method-upi", "method-card", "upi-collect-toggle"]) {
+      assert.equal(await page.locator(tid(id)).isDisabled(), true, `${id} is disabled`);
+    }
+    assert.equal(await page.locator("noscript").count(), 1);
+    await shot(page, "checkout-1280-loading");
+    script.release();
+    await page.waitForSelector(`${tid("pay-button")}:not([disabled])`);
+    assert.equal(await button.getAttribute("aria-disabled"), null);
+    assert.equal(await button.textContent(), "Pay ₹25.00");
+    assert.equal(await page.locator(tid("method-card")).isEnabled(), true);
+    await page.close();
+  });
+
+  test("success shows the amount, the card and the merchant; a plain order has no return link", async () => {
+    const orderId = await createOrder(g, 123456);
+    const page = await openCheckout(orderId);
+    await page.click(tid("method-card"));
+    await fillCard(page, "5555 5555 5555 4444");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await page.locator(tid("success-amount")).textContent(), rupees(123456));
+    assert.equal(await page.locator(tid("success-method")).textContent(), "Mastercard •••• 4444");
+    assert.equal(await page.locator(tid("success-merchant")).textContent(), "Test Merchant");
+    assert.equal(await page.locator(tid("return-link")).count(), 0);
+    // One h1, the merchant; the order id is small print, not a heading.
+    assert.deepEqual(await page.locator("h1").allTextContents(), ["Test Merchant"]);
+    assert.equal(await page.locator(`h1 ${tid("order-id")}, h2 ${tid("order-id")}`).count(), 0);
+    await shot(page, "checkout-1280-success-card");
+    await page.close();
+  });
+
+  test("a payment link's success offers Return to the merchant with the payment id, then goes back", async () => {
+    const port = await freePort();
+    const shop = createServer((req, res) => {
+      res.setHeader("Content-Type", "text/html");
+      res.end(`<!doctype html><html lang="en"><head><title>Shop</title></head><body><main><h1>Thanks</h1></main></body></html>`);
+    });
+    await new Promise((ok) => shop.listen(port, "127.0.0.1", ok));
+    const callback = `http://127.0.0.1:${port}/paid`;
+    const link = await api(g, "POST", "/api/v1/payment_links", { amount: 3000, callback_url: callback });
+    assert.equal(link.status, 201, JSON.stringify(link.body));
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(link.body.short_url);
+    await page.click(tid("link-pay-button"));
+    await page.locator(tid("checkout-container")).waitFor();
+    const back = await hold(page, "**/l/*/return*");
+    await page.click(tid("method-card"));
+    await fillCard(page);
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    const returnLink = page.locator(tid("return-link"));
+    assert.equal(await returnLink.textContent(), "Return to Test Merchant");
+    const orderId = await page.getAttribute(tid("checkout-container"), "data-order-id");
+    const [p] = await paymentsOf(orderId);
+    const href = new URL(await returnLink.getAttribute("href"), g.checkout);
+    assert.equal(href.pathname, `/l/${link.body.id}/return`);
+    assert.equal(href.searchParams.get("payment_id"), p.id);
+    assert.equal(await page.locator(tid("success-method")).textContent(), "Visa •••• 1111");
+    await shot(page, "checkout-1280-success-return");
+    // The page goes back on its own (payment links always did), to the merchant's callback.
+    await back.seen;
+    back.release();
+    await page.waitForURL((u) => u.origin === `http://127.0.0.1:${port}` && u.searchParams.get("payment_id") === p.id, { timeout: 10000 });
+    await page.close();
+    shop.close();
+  });
+
+  test("a failed payment offers the other method, which opens its form", async () => {
+    const orderId = await createOrder(g, 2600);
+    const page = await openCheckout(orderId);
+    await page.click(tid("upi-collect-toggle"));
+    await page.fill(tid("vpa-input"), "failure@upi");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("error-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await focused(page), "error-heading");
+    const other = page.locator(tid("other-method-button"));
+    assert.equal(await other.textContent(), "Pay by card instead");
+    assert.equal(await page.locator(tid("retry-button")).textContent(), "Try again");
+    await shot(page, "checkout-1280-error-other-method");
+    await other.click();
+    assert.ok(await page.locator(tid("card-form")).isVisible());
+    assert.equal(await page.getAttribute(tid("method-card"), "aria-pressed"), "true");
+    assert.equal(await focused(page), "card-number-input");
+    // And from a failed card payment, back to UPI.
+    await fillCard(page, "4000 0000 0000 0002");
+    await page.click(tid("pay-button"));
+    await page.locator(tid("error-state")).waitFor({ state: "visible", timeout: 15000 });
+    assert.equal(await other.textContent(), "Pay by UPI instead");
+    await other.click();
+    assert.equal(await page.getAttribute(tid("method-upi"), "aria-pressed"), "true");
+    assert.ok(await page.locator(tid("vpa-input")).isVisible());
+    await page.fill(tid("vpa-input"), "success@upi");
+    await page.keyboard.press("Enter");
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    const ps = await paymentsOf(orderId);
+    assert.deepEqual(ps.map((p) => `${p.method} ${p.status}`).sort(), ["card failed", "upi failed", "upi success"]);
     await page.close();
   });
 });

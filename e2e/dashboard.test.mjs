@@ -262,6 +262,8 @@ describe("dashboard", () => {
     assert.equal((await api(g, "GET", "/api/v1/webhooks/config")).body.webhook_url, hookUrl);
     const before = await page.locator(tid("webhook-secret")).textContent();
     await page.click(tid("regenerate-secret-button"));
+    await page.check(tid("overlap-now"));
+    await page.click(tid("rotate-confirm-button"));
     await page.locator(".notice", { hasText: "secret" }).waitFor();
     const afterSecret = await page.locator(tid("webhook-secret")).textContent();
     assert.notEqual(afterSecret, before);
@@ -521,12 +523,14 @@ describe("dashboard", () => {
     }
     const res = await page.goto(`${g.dashboard}/dashboard/payments/${mine[0].id}`);
     assert.equal(res.status(), 404);
-    // Rotating the API secret from the overview: the new one is shown once and works, the
-    // old one stops working at once.
+    // Rotating the API secret from the overview ("now" chosen on its confirmation page): the
+    // new one is shown once and works, the old one stops working at once.
     const call = (secret) => fetch(`${g.api}/api/v1/payments`, { headers: { "X-Api-Key": created.api_key, "X-Api-Secret": secret } });
     assert.equal((await call(created.api_secret)).status, 200);
     await page.goto(`${g.dashboard}/dashboard`);
     await page.click(tid("rotate-secret-button"));
+    await page.check(tid("overlap-now"));
+    await page.click(tid("rotate-confirm-button"));
     await page.locator(".notice", { hasText: "rotated" }).waitFor();
     const fresh = await page.locator(tid("api-secret")).textContent();
     assert.match(fresh, /^secret_/);

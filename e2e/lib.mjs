@@ -127,6 +127,18 @@ async function startOnce(extraEnv) {
   return null;
 }
 
+/** Signs in on the dashboard of `g` as `email` in a new page `width` px wide; resolves on the
+ * overview. */
+export async function signIn(browser, g, email = "test@example.com", password = "password123", width = 1280) {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  await page.goto(`${g.dashboard}/login`);
+  await page.fill(tid("email-input"), email);
+  await page.fill(tid("password-input"), password);
+  await page.click(tid("login-button"));
+  await page.locator(tid("dashboard")).waitFor();
+  return page;
+}
+
 /** Calls the API as the test merchant. */
 export async function api(g, method, path, body) {
   const r = await fetch(g.api + path, {

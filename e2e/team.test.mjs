@@ -4,7 +4,7 @@
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { assertNoServerErrors, launch, shot, startGateway, tid } from "./lib.mjs";
+import { assertNoServerErrors, launch, shot, signIn, startGateway, tid } from "./lib.mjs";
 
 let g, browser;
 before(async () => {
@@ -16,15 +16,7 @@ after(async () => {
   await g?.stop();
 });
 
-async function login(email, password) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(`${g.dashboard}/login`);
-  await page.fill(tid("email-input"), email);
-  await page.fill(tid("password-input"), password);
-  await page.click(tid("login-button"));
-  await page.locator(tid("dashboard")).waitFor();
-  return page;
-}
+const login = (email, password) => signIn(browser, g, email, password);
 
 /** The RFC 6238 code (HMAC-SHA1, 6 digits, 30 s) of a base32 secret at `unix` seconds:
  * computed here, not by the gateway. */

@@ -1,5 +1,9 @@
 // The hosted checkout page: method choice, UPI and card forms with the server's validation
 // rules, then a processing state that polls the payment every 2 s, then success or error.
+//
+// The page opens on the method this browser last paid with (localStorage), else UPI. The
+// server renders the buttons disabled ("Loading…"); they are enabled once the handlers below
+// are wired. Focus follows the payment: the processing heading, then the result's heading.
 (function () {
   "use strict";
   var root = document.querySelector('[data-test-id="checkout-container"]');
@@ -9,6 +13,10 @@
   var parentOrigin = root.dataset.parentOrigin || "";
   var $ = function (sel) { return root.querySelector(sel); };
   var method = null, paymentId = null, pollTimer = null, countdownTimer = null;
+  // What the customer paid with, as typed: the success page names it (card network and last
+  // four digits, or the UPI ID).
+  var paidWith = null;
+  var LAST_METHOD = "paygate.checkout.method";
   // UPI intent and QR when the merchant has a VPA to be paid at; collect when the customer
   // asks for it ("Enter UPI ID instead") or the merchant has none.
   var payee = root.dataset.payee || "";
@@ -72,16 +80,30 @@
     expiryInput.value = d;
   });
 
+  // --- the method last used: localStorage throws in sandboxed frames and when storage is off ---
+  function lastMethod() {
+    try { return window.localStorage.getItem(LAST_METHOD); } catch (e) { return null; }
+  }
+  function rememberMethod(m) {
+    try { window.localStorage.setItem(LAST_METHOD, m); } catch (e) { /* not remembered */ }
+  }
+
   // --- states ---
   function show(state) {
     $("#pay").hidden = state !== "form";
     $('[data-test-id="processing-state"]').hidden = state !== "processing";
     $('[data-test-id="upi-waiting"]').hidden = state !== "upi";
-    if (state !== "upi") clearInterval(countdownTimer);
+    if (state !== "upi" && state !== "processing") clearInterval(countdownTimer);
     $('[data-test-id="success-state"]').hidden = state !== "success";
     $('[data-test-id="error-state"]').hidden = state !== "error";
   }
-  function choose(m) {
+  // Moves focus to a state's heading, so screen readers and keyboards follow the payment.
+  function focusOn(el) {
+    if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    el.focus();
+  }
+  var payButton = $('[data-test-id="pay-button"]');
+  function choose(m, quiet) {
     method = m;
     root.querySelectorAll("[data-method]").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.dataset.method === m));
@@ -90,8 +112,13 @@
     if (appPanel) appPanel.hidden = m !== "upi" || collect;
     $('[data-test-id="upi-form"]').hidden = m !== "upi" || !collect;
     $('[data-test-id="card-form"]').hidden = m !== "card";
-    $('[data-test-id="pay-button"]').hidden = false;
-    var first = m === "upi" ? (collect ? $("#vpa") : $('[data-test-id="pay-button"]')) : cardInput;
+    payButton.hidden = false;
+    // The pay button submits the form shown (Enter in any of its fields pays); with the UPI
+    // app panel there is no form and it pays on its own click.
+    var form = m === "card" ? "card-form" : collect ? "upi-form" : null;
+    if (form) payButton.setAttribute("form", form); else payButton.removeAttribute("form");
+    if (quiet) return;
+    var first = m === "upi" ? (collect ? $("#vpa") : payButton) : cardInput;
     first.focus();
   }
   var toggle = $("#upi-collect-toggle");
@@ -99,6 +126,7 @@
   root.querySelectorAll("[data-method]").forEach(function (b) {
     b.addEventListener("click", function () { choose(b.dataset.method); });
   });
+  function otherMethod() { return method === "card" ? "upi" : "card"; }
 
   function post(type, data) {
     if (embedded && parentOrigin && window.parent !== window) {
@@ -107,20 +135,37 @@
   }
   function fail(message, payment) {
     $('[data-test-id="error-message"]').textContent = message;
+    $("#other-method-button").textContent = otherMethod() === "card" ? "Pay by card instead" : "Pay by UPI instead";
     show("error");
     post("payment_failed", { paymentId: payment ? payment.id : null, orderId: orderId, error: message });
-    $('[data-test-id="retry-button"]').focus();
+    focusOn($('[data-test-id="error-heading"]'));
+  }
+
+  // "Visa •••• 4242", or the UPI ID; the payment's own fields when it has them.
+  var NETWORKS = { visa: "Visa", mastercard: "Mastercard", amex: "American Express", rupay: "RuPay" };
+  function describe(p) {
+    var w = paidWith || {};
+    if (p.method === "card" || (!p.method && w.method === "card")) {
+      var net = p.card_network || w.network, last4 = p.card_last4 || w.last4;
+      var name = NETWORKS[net] || "Card";
+      return last4 ? name + " \u2022\u2022\u2022\u2022 " + last4 : name;
+    }
+    var vpa = p.vpa || w.vpa;
+    return vpa ? "UPI (" + vpa + ")" : "UPI";
   }
   function succeed(p) {
     $('[data-test-id="payment-id"]').textContent = p.id;
+    $('[data-test-id="success-method"]').textContent = describe(p);
     show("success");
+    focusOn($('[data-test-id="success-message"]'));
     post("payment_success", { paymentId: p.id, orderId: orderId, amount: p.amount, currency: p.currency, status: p.status });
     // A payment link's order goes back to the link (then to the merchant's callback).
     var back = root.dataset.returnUrl;
     if (back) {
-      var to = back + "?payment_id=" + encodeURIComponent(p.id);
-      $("#return-link").href = to;
-      setTimeout(function () { window.location.assign(to); }, 1500);
+      var to = new URL(back, window.location.href);
+      to.searchParams.set("payment_id", p.id);
+      $("#return-link").href = to.href;
+      setTimeout(function () { window.location.assign(to.href); }, 1500);
     }
   }
   function poll() {
@@ -143,7 +188,16 @@
     qr.src = "/api/v1/payments/" + encodeURIComponent(p.id) + "/upi/qr.svg";
     qr.alt = "QR code to pay " + root.dataset.amount + " to " + root.dataset.merchant + " (" + payee + ") with a UPI app. The link: " + upi.uri;
     link.href = upi.uri;
-    var until = Date.parse(upi.expires_at), out = $("#upi-countdown");
+    countdown(upi.expires_at, $("#upi-countdown"));
+    setSimulating(false);
+    show("upi");
+    focusOn($('[data-test-id="upi-waiting-heading"]'));
+  }
+  // How long a UPI request stays open when the payment does not say (the server's default).
+  var UPI_WINDOW_MS = 5 * 60 * 1000;
+  function countdown(expiresAt, out) {
+    var until = Date.parse(expiresAt);
+    if (isNaN(until)) until = Date.now() + UPI_WINDOW_MS;
     function tick() {
       var left = Math.max(0, Math.round((until - Date.now()) / 1000));
       out.textContent = "Expires in " + Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
@@ -151,11 +205,16 @@
     tick();
     clearInterval(countdownTimer);
     countdownTimer = setInterval(tick, 1000);
-    setSimulating(false);
-    show("upi");
-    var heading = root.querySelector('[data-test-id="upi-waiting"] h2');
-    heading.setAttribute("tabindex", "-1");
-    heading.focus();
+  }
+  // The processing state says what to do while waiting: approve in the UPI app, or stay here.
+  function processing() {
+    var upi = method === "upi";
+    $("#upi-approve-note").hidden = !upi;
+    $("#card-waiting-note").hidden = upi;
+    $("#processing-countdown").hidden = true;
+    clearInterval(countdownTimer);
+    show("processing");
+    focusOn($("#processing-message"));
   }
   function simulate(answer) {
     if (!paymentId) return;
@@ -181,12 +240,14 @@
 
   function validate() {
     if (method === "upi" && !collect) {
+      paidWith = { method: "upi" };
       return { method: "upi", upi: { flow: wide() ? "qr" : "intent" } };
     }
     if (method === "upi") {
       var vpa = $("#vpa");
       var v = vpa.value.trim();
       var ok = setError(vpa, $("#vpa-error"), !v ? "Enter your UPI ID" : VPA.test(v) ? "" : "Enter a valid UPI ID, like name@bank");
+      if (ok) paidWith = { method: "upi", vpa: v };
       return ok ? { method: "upi", vpa: v } : null;
     }
     var d = digits(cardInput.value);
@@ -197,6 +258,7 @@
     var okCvv = setError(cvv, $("#cvv-error"), /^\d{3,4}$/.test(cvv.value) ? "" : "3 or 4 digits");
     var okHolder = setError(holder, $("#holder-error"), holder.value.trim() ? "" : "Enter the name on the card");
     if (!(okNumber && okExpiry && okCvv && okHolder)) return null;
+    paidWith = { method: "card", network: network(d), last4: d.slice(-4) };
     return {
       method: "card",
       card: { number: d, expiry_month: String(e.month).padStart(2, "0"), expiry_year: e.yy, cvv: cvv.value, holder_name: holder.value.trim() }
@@ -213,9 +275,10 @@
       return;
     }
     body.order_id = orderId;
-    var button = $('[data-test-id="pay-button"]');
+    rememberMethod(method);
+    var button = payButton;
     button.disabled = true;
-    show("processing");
+    processing();
     fetch("/api/v1/payments/public", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -227,18 +290,36 @@
         if (!res.ok) return fail((res.body.error && res.body.error.description) || "Payment could not be started");
         paymentId = res.body.id;
         if (res.body.upi && res.body.upi.uri) awaitApproval(res.body);
+        else if (method === "upi") {
+          // UPI collect: the request waits in the customer's app, for as long as it is open.
+          var out = $("#processing-countdown");
+          out.hidden = false;
+          countdown(res.body.upi && res.body.upi.expires_at, out);
+        }
         poll();
       })
       .catch(function () { button.disabled = false; fail("Network error: please try again"); });
   }
   $('[data-test-id="upi-form"]').addEventListener("submit", pay);
   $('[data-test-id="card-form"]').addEventListener("submit", pay);
-  $('[data-test-id="pay-button"]').addEventListener("click", pay);
-  $('[data-test-id="retry-button"]').addEventListener("click", function () {
+  // With a form, the click submits it (and its submit event pays); without one, the click pays.
+  payButton.addEventListener("click", function (ev) { if (!payButton.form) pay(ev); });
+  function backToForm(m) {
     clearTimeout(pollTimer);
     paymentId = null;
     show("form");
-    if (method) choose(method);
-  });
+    choose(m);
+  }
+  $('[data-test-id="retry-button"]').addEventListener("click", function () { backToForm(method); });
+  $("#other-method-button").addEventListener("click", function () { backToForm(otherMethod()); });
+
+  choose(lastMethod() === "card" ? "card" : "upi", true);
   show("form");
+  // Wired: the server-rendered buttons become usable.
+  root.querySelectorAll("[data-loading]").forEach(function (b) {
+    b.disabled = false;
+    b.removeAttribute("aria-disabled");
+    b.removeAttribute("data-loading");
+  });
+  root.querySelectorAll(".loading-label").forEach(function (l) { l.remove(); });
 })();

@@ -420,7 +420,7 @@ async fn merchant(cmd: MerchantCommand, store: &Store) -> anyhow::Result<()> {
                 None => false,
             };
             let cache = merchants::CredentialCache::default();
-            let secret = merchants::rotate_api_secret(store, &cache, &m, None).await?;
+            let (secret, _) = merchants::rotate_api_secret(store, &cache, &m, None, None).await?;
             if json {
                 println!(
                     "{}",

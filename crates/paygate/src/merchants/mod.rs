@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod profile;
 pub mod team;
 pub mod two_factor;
 
@@ -118,7 +119,8 @@ impl CredentialCache {
     }
 }
 
-/// The merchant owning `api_key`, if `api_secret` matches (compared in constant time).
+/// The merchant owning `api_key`, if `api_secret` matches its secret, or the secret before
+/// the last rotation while that rotation's overlap lasts (both compared in constant time).
 pub async fn authenticate(
     store: &Store,
     cache: &CredentialCache,
@@ -136,7 +138,14 @@ pub async fn authenticate(
             m
         }
     };
-    if bool::from(digest.as_bytes().ct_eq(merchant.api_secret_hash.as_bytes())) {
+    let current = digest.as_bytes().ct_eq(merchant.api_secret_hash.as_bytes());
+    let previous = merchant
+        .previous
+        .api_secret_hash(now())
+        .map_or(subtle::Choice::from(0), |h| {
+            digest.as_bytes().ct_eq(h.as_bytes())
+        });
+    if bool::from(current | previous) {
         Ok(merchant)
     } else {
         Err(AuthError::Invalid)
@@ -193,6 +202,10 @@ pub async fn create(store: &Store, name: &str, email: &str) -> Result<Created, C
         webhook_url: None,
         created_at: now(),
         upi_id: None,
+        previous: Default::default(),
+        display_name: None,
+        time_zone: "UTC".into(),
+        logo_digest: None,
     };
     match merchants::insert(store, &merchant, false).await {
         Ok(_) => Ok(Created {
@@ -296,28 +309,35 @@ pub async fn seed_test_password(store: &Store, password: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Replaces the merchant's API secret; returns the new secret (shown once). `by`, when given,
-/// is recorded in the audit log with the change.
+/// Replaces the merchant's API secret; returns the new secret (shown once) and until when the
+/// current one keeps working: `overlap_until`, or `None` (it stops within a second everywhere,
+/// as the credential caches forget it) when none is asked or the current secret is the
+/// seeded public one, which never lingers. `by`, when given, is recorded in the audit log
+/// with the change.
 pub async fn rotate_api_secret(
     store: &Store,
     cache: &CredentialCache,
     merchant: &Merchant,
+    overlap_until: Option<chrono::DateTime<chrono::Utc>>,
     by: Option<&Actor>,
-) -> Result<String, sqlx::Error> {
+) -> Result<(String, Option<chrono::DateTime<chrono::Utc>>), sqlx::Error> {
     let secret = format!(
         "secret_{}",
         Alphanumeric.sample_string(&mut rand::rng(), 32)
     );
     let (digest, at) = (secret_digest(&secret), now());
+    let seeded = merchant.api_secret_hash == secret_digest(test_merchant::API_SECRET);
+    let overlap_until = overlap_until.filter(|_| !seeded);
     let mut tx = store.begin().await?;
-    crate::store::dashboard::set_api_secret_hash(&mut tx, &merchant.id, &digest, at).await?;
+    crate::store::dashboard::set_api_secret_hash(&mut tx, &merchant.id, &digest, overlap_until, at)
+        .await?;
     if let Some(by) = by {
         let key = ("api_key", merchant.api_key.as_str());
         audit::record_in(&mut tx, by, "api_key.rotate_secret", key, at).await?;
     }
     tx.commit().await?;
     cache.forget(&merchant.api_key);
-    Ok(secret)
+    Ok((secret, overlap_until))
 }
 
 /// Whether the merchant's dashboard password is the test merchant's public one.
@@ -355,6 +375,10 @@ pub async fn seed_test_merchant(store: &Store) -> Result<bool, sqlx::Error> {
         webhook_url: None,
         created_at: now(),
         upi_id: Some(test_merchant::UPI_ID.into()),
+        previous: Default::default(),
+        display_name: None,
+        time_zone: "UTC".into(),
+        logo_digest: None,
     };
     merchants::insert(store, &m, true).await
 }

@@ -68,6 +68,19 @@ pub struct Time {
     pub readable: String,
 }
 
+impl Time {
+    /// The time as the time zone `tz` shows it: `1 Dec 2026, 23:13 IST`.
+    pub fn zoned(t: DateTime<Utc>, tz: chrono_tz::Tz) -> Self {
+        Self {
+            exact: iso(t),
+            readable: t
+                .with_timezone(&tz)
+                .format("%-d %b %Y, %H:%M %Z")
+                .to_string(),
+        }
+    }
+}
+
 impl From<DateTime<Utc>> for Time {
     fn from(t: DateTime<Utc>) -> Self {
         Self {
@@ -81,6 +94,22 @@ impl From<DateTime<Utc>> for Time {
 #[derive(RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
+
+/// A merchant's logo as uploaded on the dashboard, read from the database, with its SHA-256
+/// as the `ETag`; 404 when there is none. (Served by the checkout at `/logo/{merchant}` and
+/// by the dashboard at `/dashboard/settings/logo`.)
+pub async fn logo(store: &Store, merchant_id: &str, headers: &HeaderMap) -> Response {
+    match crate::store::merchants::logo(store, merchant_id).await {
+        Ok(Some(logo)) => {
+            let kind = crate::merchants::profile::image_type(&logo.bytes)
+                .unwrap_or("application/octet-stream");
+            let tag = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&logo.bytes));
+            with_etag(kind, logo.bytes, &tag, headers)
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "No logo").into_response(),
+        Err(e) => ApiError::internal(&e).into_response(),
+    }
+}
 
 /// `GET /assets/{file}`: an embedded asset, with an `ETag` (its SHA-256), so a browser
 /// revalidates it with `If-None-Match` and gets a 304 when it did not change.

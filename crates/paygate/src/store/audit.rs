@@ -78,7 +78,7 @@ pub struct Destination {
 
 pub async fn destinations(store: &Store) -> Result<Vec<Destination>, sqlx::Error> {
     let sql = "SELECT id AS merchant_id, NULL AS endpoint_id, webhook_url AS url, '' AS events, \
-               webhook_secret AS secret, NULL AS previous_secret, TRUE AS enabled \
+               webhook_secret AS secret, previous_webhook_secret AS previous_secret, TRUE AS enabled \
                FROM merchants WHERE webhook_url IS NOT NULL \
                UNION ALL SELECT merchant_id, id, url, events, secret, previous_secret, enabled \
                FROM webhook_endpoints";

@@ -289,15 +289,19 @@ pub async fn end_session(
 }
 
 /// Replaces the merchant's API secret digest, enabling a merchant disabled for holding the
-/// seeded credentials.
+/// seeded credentials; the current secret keeps working until `overlap_until` (`None`: it
+/// stops now).
 pub async fn set_api_secret_hash(
     tx: &mut Tx,
     merchant_id: &str,
     digest: &str,
+    overlap_until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE merchants SET api_secret_hash = $2, updated_at = $3, disabled_reason = NULL \
-               WHERE id = $1";
-    sql!(on_tx(tx) => execute(sql, merchant_id, digest, now))?;
+    let sql = "UPDATE merchants SET \
+               previous_api_secret_hash = CASE WHEN $3 IS NULL THEN NULL ELSE api_secret_hash END, \
+               previous_api_secret_until = $3, api_secret_hash = $2, updated_at = $4, \
+               disabled_reason = NULL WHERE id = $1";
+    sql!(on_tx(tx) => execute(sql, merchant_id, digest, overlap_until, now))?;
     Ok(())
 }

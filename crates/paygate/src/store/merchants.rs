@@ -17,6 +17,58 @@ pub struct Merchant {
     pub created_at: DateTime<Utc>,
     /// The VPA the merchant receives UPI payments at: the payee of intent and QR payments.
     pub upi_id: Option<String>,
+    /// The API secret before the last rotation, and until when it is still accepted.
+    #[sqlx(flatten)]
+    pub previous: PreviousSecrets,
+    /// The name customers see on the checkout; the account's `name` when `None`.
+    pub display_name: Option<String>,
+    /// The IANA time zone the dashboard shows times and date ranges in (`UTC` by default).
+    pub time_zone: String,
+    /// The SHA-256 (hex) of the logo shown on the checkout, when there is one.
+    pub logo_digest: Option<String>,
+}
+
+impl Merchant {
+    /// The name customers see.
+    pub fn public_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The secrets a rotation with an overlap keeps working for a while: the API secret's digest
+/// (accepted beside the new one) and the webhook secret (signing beside the new one), each
+/// with the end of its overlap. `None` when the last rotation revoked it at once.
+#[derive(Clone, Default, sqlx::FromRow)]
+pub struct PreviousSecrets {
+    #[sqlx(rename = "previous_api_secret_hash")]
+    pub api_secret_hash: Option<String>,
+    #[sqlx(rename = "previous_api_secret_until")]
+    pub api_secret_until: Option<DateTime<Utc>>,
+    #[sqlx(rename = "previous_webhook_secret")]
+    pub webhook_secret: Option<String>,
+    #[sqlx(rename = "previous_webhook_secret_until")]
+    pub webhook_secret_until: Option<DateTime<Utc>>,
+}
+
+impl PreviousSecrets {
+    /// The previous API secret's digest while its overlap lasts at `now`.
+    pub fn api_secret_hash(&self, now: DateTime<Utc>) -> Option<&str> {
+        live(self.api_secret_hash.as_deref(), self.api_secret_until, now)
+    }
+
+    /// Until when the previous API secret works, if it still does at `now`.
+    pub fn api_secret_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.api_secret_until.filter(|until| *until > now)
+    }
+
+    /// Until when the previous webhook secret signs, if it still does at `now`.
+    pub fn webhook_secret_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.webhook_secret_until.filter(|until| *until > now)
+    }
+}
+
+fn live(secret: Option<&str>, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<&str> {
+    secret.filter(|_| until.is_some_and(|until| until > now))
 }
 
 impl std::fmt::Debug for Merchant {
@@ -30,6 +82,15 @@ impl std::fmt::Debug for Merchant {
 
 macro_rules! cols {
     () => {
+        "id, name, email, api_key, api_secret_hash, webhook_secret, webhook_url, created_at, upi_id, \
+         previous_api_secret_hash, previous_api_secret_until, previous_webhook_secret, \
+         previous_webhook_secret_until, display_name, time_zone, logo_digest"
+    };
+}
+
+/// The columns a new merchant is written with (no rotation has happened yet).
+macro_rules! inserted {
+    () => {
         "id, name, email, api_key, api_secret_hash, webhook_secret, webhook_url, created_at, upi_id"
     };
 }
@@ -40,13 +101,13 @@ pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<boo
     let sql = if if_missing {
         concat!(
             "INSERT INTO merchants (",
-            cols!(),
+            inserted!(),
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) ON CONFLICT (id) DO NOTHING"
         )
     } else {
         concat!(
             "INSERT INTO merchants (",
-            cols!(),
+            inserted!(),
             ", updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)"
         )
     };
@@ -142,16 +203,70 @@ pub async fn set_upi_id(
     sql!(on_tx(tx) => fetch_optional(sql, id, upi_id, now))
 }
 
-/// Replaces the merchant's webhook secret; returns the updated merchant.
+/// Replaces the merchant's webhook secret; the current one keeps signing beside it until
+/// `overlap_until` (`None`: it stops now). Returns the updated merchant.
 pub async fn set_webhook_secret(
     tx: &mut Tx,
     id: &str,
     secret: &str,
-    now: chrono::DateTime<chrono::Utc>,
+    overlap_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> Result<Option<Merchant>, sqlx::Error> {
     let sql = concat!(
-        "UPDATE merchants SET webhook_secret = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+        "UPDATE merchants SET ",
+        "previous_webhook_secret = CASE WHEN $3 IS NULL THEN NULL ELSE webhook_secret END, ",
+        "previous_webhook_secret_until = $3, webhook_secret = $2, updated_at = $4 ",
+        "WHERE id = $1 RETURNING ",
         cols!()
     );
-    sql!(on_tx(tx) => fetch_optional(sql, id, secret, now))
+    sql!(on_tx(tx) => fetch_optional(sql, id, secret, overlap_until, now))
+}
+
+/// Sets the business profile: the name customers see (`None`: the account's name) and the
+/// dashboard's time zone (an IANA name, checked by the caller). Returns the merchant.
+pub async fn set_profile(
+    tx: &mut Tx,
+    id: &str,
+    (display_name, time_zone): (Option<&str>, &str),
+    now: DateTime<Utc>,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE merchants SET display_name = $2, time_zone = $3, updated_at = $4 ",
+        "WHERE id = $1 RETURNING ",
+        cols!()
+    );
+    sql!(on_tx(tx) => fetch_optional(sql, id, display_name, time_zone, now))
+}
+
+/// A merchant's logo: its media type and bytes.
+#[derive(sqlx::FromRow)]
+pub struct Logo {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Replaces (or, with `None`, removes) the merchant's logo; its digest names the version.
+pub async fn set_logo(
+    tx: &mut Tx,
+    id: &str,
+    logo: Option<(&Logo, &str)>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM merchant_logos WHERE merchant_id = $1";
+    sql!(on_tx(tx) => execute(sql, id))?;
+    let digest = logo.map(|(_, digest)| digest);
+    if let Some((logo, _)) = logo {
+        let sql = "INSERT INTO merchant_logos (merchant_id, content_type, bytes, updated_at) \
+                   VALUES ($1, $2, $3, $4)";
+        sql!(on_tx(tx) => execute(sql, id, &logo.content_type, &logo.bytes, now))?;
+    }
+    let sql = "UPDATE merchants SET logo_digest = $2, updated_at = $3 WHERE id = $1";
+    sql!(on_tx(tx) => execute(sql, id, digest, now))?;
+    Ok(())
+}
+
+/// The merchant's logo, if any.
+pub async fn logo(store: &Store, id: &str) -> Result<Option<Logo>, sqlx::Error> {
+    let sql = "SELECT content_type, bytes FROM merchant_logos WHERE merchant_id = $1";
+    sql!(on_pool(store) => fetch_optional(sql, id))
 }

@@ -50,6 +50,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(19, "audit log", "0019_audit_log"),
     migration!(20, "failed deliveries", "0020_failed_deliveries"),
     migration!(21, "refunds in rollups", "0021_refunds_in_rollups"),
+    migration!(22, "secret overlap", "0022_secret_overlap"),
+    migration!(23, "business profile", "0023_business_profile"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

@@ -199,8 +199,8 @@ pub async fn record_attempts(
 }
 
 /// A delivery with where and how to send it: its endpoint's URL and secret (for the default
-/// endpoint, the merchant's webhook URL and secret), and the endpoint's previous secret while
-/// a rotation's overlap lasts.
+/// endpoint, the merchant's webhook URL and secret), and the previous secret while a
+/// rotation's overlap lasts.
 #[derive(sqlx::FromRow)]
 pub struct Sendable {
     #[sqlx(flatten)]
@@ -228,8 +228,11 @@ pub async fn sendable(store: &Store, ids: &[String]) -> Result<Vec<Sendable>, sq
            AS target_url, \
          CASE WHEN webhook_logs.endpoint_id IS NULL THEN m.webhook_secret \
            ELSE COALESCE(e.secret, m.webhook_secret) END AS target_secret, \
-         e.previous_secret AS target_previous_secret, \
-         e.previous_secret_until AS target_previous_until, e.enabled AS target_enabled \
+         CASE WHEN webhook_logs.endpoint_id IS NULL THEN m.previous_webhook_secret \
+           ELSE e.previous_secret END AS target_previous_secret, \
+         CASE WHEN webhook_logs.endpoint_id IS NULL THEN m.previous_webhook_secret_until \
+           ELSE e.previous_secret_until END AS target_previous_until, \
+         e.enabled AS target_enabled \
          FROM webhook_logs JOIN v ON webhook_logs.id = v.id \
          JOIN merchants m ON m.id = webhook_logs.merchant_id \
          LEFT JOIN webhook_endpoints e ON e.id = webhook_logs.endpoint_id",

@@ -517,12 +517,15 @@ impl Webhooks {
     pub async fn rotate_secret(
         &self,
         by: &Actor,
+        overlap: chrono::Duration,
         replay: Option<Replay<Merchant>>,
     ) -> Result<Merchant, Error> {
         let merchant_id = by.merchant_id.as_str();
         let secret = crate::merchants::new_webhook_secret();
+        let at = self.ctx.now();
+        let until = (overlap > chrono::Duration::zero()).then(|| at + overlap);
         let mut tx = self.ctx.store.begin().await?;
-        let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, self.ctx.now())
+        let updated = merchants::set_webhook_secret(&mut tx, merchant_id, &secret, until, at)
             .await?
             .ok_or(Error::NotFound)?;
         idempotent::store_in(&mut tx, replay.as_ref(), &updated).await?;

@@ -164,7 +164,7 @@ async fn endpoints_get_exactly_the_events_they_asked_for(backend: Backend) {
 
 /// Whether the Standard Webhooks signature of a received request verifies with `secret`
 /// (the public library, which accepts any one of several `v1,` signatures).
-fn standard_verifies(secret: &str, r: &Value) -> bool {
+pub(crate) fn standard_verifies(secret: &str, r: &Value) -> bool {
     use axum::http::{HeaderMap, HeaderValue};
     let mut headers = HeaderMap::new();
     for (name, key) in [

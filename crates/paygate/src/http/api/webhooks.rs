@@ -65,7 +65,8 @@ pub async fn put_config(
 
 /// Replace the webhook secret.
 ///
-/// A new `whsec_…` secret signs every delivery from now on.
+/// A new `whsec_…` secret signs every delivery from now on; the old one stops at once. (The
+/// dashboard's "Regenerate secret" can keep the old one signing beside it for a while.)
 #[utoipa::path(post, path = "/api/v1/webhooks/config/secret", operation_id = "rotateWebhookSecret", tag = "Webhooks",
     responses((status = 200, description = "The webhook URL and the new secret", body = WebhookConfigBody)))]
 pub async fn rotate_secret(
@@ -74,8 +75,11 @@ pub async fn rotate_secret(
     key: Idempotency,
 ) -> ApiResult<Answer> {
     let render = |m: &Merchant| Answer::json(StatusCode::OK, &WebhookConfigBody::from(m));
-    key.answer(render, |replay| app.webhooks.rotate_secret(&by, replay))
-        .await
+    key.answer(render, |replay| {
+        app.webhooks
+            .rotate_secret(&by, chrono::Duration::zero(), replay)
+    })
+    .await
 }
 
 /// Send a test webhook.

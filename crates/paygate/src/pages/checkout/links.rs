@@ -104,7 +104,7 @@ async fn render(
         return closed_page(status);
     }
     let merchant = match merchants::get(&app.store, &link.merchant_id).await {
-        Ok(m) => m.map(|m| m.name).unwrap_or_default(),
+        Ok(m) => m.map(|m| m.public_name().to_owned()).unwrap_or_default(),
         Err(e) => return ApiError::internal(&e).into_response(),
     };
     let currency = Currency::parse(&link.currency).unwrap_or(Currency::INR);

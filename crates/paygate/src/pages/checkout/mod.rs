@@ -49,6 +49,7 @@ pub fn router(state: PagesState, public_api: Router) -> Router {
         .route("/demo/order", post(demo_order))
         .route("/l/{id}", get(links::show).post(links::start))
         .route("/l/{id}/return", get(links::back))
+        .route("/logo/{merchant}", get(logo))
         .fallback(|| async {
             let page_not_found =
                 Message::new("Page not found", "There is nothing at this address.");
@@ -103,7 +104,10 @@ impl Message {
 #[template(path = "checkout/checkout.html")]
 struct Checkout {
     order_id: String,
+    /// The name customers see (the display name, else the account's name).
     merchant: String,
+    /// The merchant's logo (`/logo/{merchant}?v=…`), or empty.
+    logo: String,
     amount: String,
     embedded: bool,
     /// The framing page's origin, for `postMessage` (empty when unknown).
@@ -141,8 +145,19 @@ async fn checkout(
         let text = "This order has already been paid. Thank you!";
         return say(StatusCode::OK, "Already paid", text);
     }
-    let (merchant, upi_id) = match merchants::get(&app.store, &order.merchant_id).await {
-        Ok(m) => m.map(|m| (m.name, m.upi_id)).unwrap_or_default(),
+    let (merchant, upi_id, logo) = match merchants::get(&app.store, &order.merchant_id).await {
+        Ok(Some(m)) => {
+            let logo = m.logo_digest.as_deref().map(|d| {
+                let version: String = d.chars().take(16).collect();
+                format!("/logo/{}?v={version}", m.id)
+            });
+            (
+                m.public_name().to_owned(),
+                m.upi_id,
+                logo.unwrap_or_default(),
+            )
+        }
+        Ok(None) => Default::default(),
         Err(e) => return ApiError::internal(&e).into_response(),
     };
     let payee = upi_id
@@ -159,6 +174,7 @@ async fn checkout(
         amount: display_amount(order.amount, &order.currency),
         order_id: order.id,
         merchant,
+        logo,
         embedded,
         parent_origin,
         payee,
@@ -170,6 +186,15 @@ async fn checkout(
             .unwrap_or_default(),
     };
     page(StatusCode::OK, &view)
+}
+
+/// `GET /logo/{merchant}`: the merchant's logo, for its checkout pages.
+async fn logo(
+    State(app): State<PagesState>,
+    axum::extract::Path(merchant): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    super::logo(&app.store, &merchant, &headers).await
 }
 
 /// `GET /checkout.js`: the SDK, with this checkout's public URL as its fallback origin (used

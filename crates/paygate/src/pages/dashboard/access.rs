@@ -12,8 +12,18 @@ use crate::merchants::team::Permission;
 /// `(method, route, permission)` for every route that needs a session.
 pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/dashboard", Permission::Read),
+    ("GET", "/dashboard/credentials/rotate", Permission::ApiKeys),
     ("POST", "/dashboard/credentials/rotate", Permission::ApiKeys),
     ("POST", "/dashboard/upi", Permission::Settings),
+    ("GET", "/dashboard/settings", Permission::Read),
+    ("POST", "/dashboard/settings", Permission::Settings),
+    ("GET", "/dashboard/settings/logo", Permission::Read),
+    ("POST", "/dashboard/settings/logo", Permission::Settings),
+    (
+        "POST",
+        "/dashboard/settings/logo/remove",
+        Permission::Settings,
+    ),
     ("GET", "/dashboard/transactions", Permission::Read),
     ("GET", "/dashboard/transactions.csv", Permission::Read),
     ("GET", "/dashboard/audit-log", Permission::AuditLog),
@@ -51,6 +61,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("GET", "/dashboard/webhooks", Permission::Read),
     ("POST", "/dashboard/webhooks/config", Permission::Webhooks),
+    ("GET", "/dashboard/webhooks/secret", Permission::Webhooks),
     ("POST", "/dashboard/webhooks/secret", Permission::Webhooks),
     ("POST", "/dashboard/webhooks/test", Permission::Webhooks),
     (

@@ -23,6 +23,8 @@ mod links;
 mod login;
 mod overview;
 mod payment;
+mod rotate;
+mod settings;
 mod settlements;
 mod team;
 mod throttle;
@@ -80,9 +82,21 @@ pub fn router(state: PagesState, document: Document) -> Router {
         .route("/dashboard", get(overview::page))
         .route(
             "/dashboard/credentials/rotate",
-            post(overview::rotate_credentials),
+            get(rotate::api_secret).post(overview::rotate_credentials),
         )
         .route("/dashboard/upi", post(overview::save_upi))
+        .route(
+            "/dashboard/settings",
+            get(settings::page).post(settings::save),
+        )
+        .route(
+            "/dashboard/settings/logo",
+            get(settings::logo).post(settings::upload_logo),
+        )
+        .route(
+            "/dashboard/settings/logo/remove",
+            post(settings::remove_logo),
+        )
         .route("/dashboard/transactions", get(transactions::page))
         .route(
             "/dashboard/payment-links",
@@ -110,7 +124,7 @@ pub fn router(state: PagesState, document: Document) -> Router {
         .route("/dashboard/webhooks/config", post(webhooks::save))
         .route(
             "/dashboard/webhooks/secret",
-            post(webhooks::regenerate_secret),
+            get(rotate::webhook_secret).post(webhooks::regenerate_secret),
         )
         .route("/dashboard/webhooks/test", post(webhooks::test))
         .route("/dashboard/webhooks/{id}/retry", post(webhooks::retry))
@@ -195,8 +209,9 @@ pub fn router(state: PagesState, document: Document) -> Router {
     ))
 }
 
-/// The dashboard's Content-Security-Policy: no scripts at all, styles and images of its own.
-const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; \
+/// The dashboard's Content-Security-Policy: its own scripts only (the filters' auto-apply; no
+/// inline script), styles and images of its own.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The API reference's: the vendored renderer, this origin's scripts only. (RapiDoc styles
@@ -241,6 +256,7 @@ impl Frame {
             ("/dashboard/payment-links", "Payment links"),
             ("/dashboard/settlements", "Settlements"),
             ("/dashboard/webhooks", "Webhooks"),
+            ("/dashboard/settings", "Settings"),
         ];
         if self.role.can(Permission::Team) {
             nav.push(("/dashboard/team", "Team"));
@@ -409,6 +425,15 @@ impl Pager {
                 group_thousands(page.total)
             },
         }
+    }
+}
+
+impl Pager {
+    /// How many rows, the noun in the right number: `1 payment`, `42 payments`, `10,000+
+    /// payments`.
+    pub fn count(&self, one: &str, many: &str) -> String {
+        let noun = if self.total == "1" { one } else { many };
+        format!("{} {noun}", self.total)
     }
 }
 

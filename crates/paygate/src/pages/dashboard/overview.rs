@@ -9,7 +9,7 @@ use axum::{
 };
 use paygate_core::{MinorUnit, display_amount, fees::show_percent};
 
-use super::{F, Frame, SignedIn, answer_form, internal, revealable_secret};
+use super::{F, Frame, SignedIn, answer_form, internal, revealable_secret, rotate};
 use crate::{
     merchants,
     pages::{PagesState, page as render},
@@ -33,6 +33,8 @@ struct Overview<'a> {
     /// A secret just rotated (shown once), or the seeded merchant's public one.
     new_secret: Option<&'a str>,
     public_secret: Option<&'static str>,
+    /// Until when the secret before the last rotation keeps working.
+    old_secret_until: Option<crate::pages::Time>,
     /// The VPA intent and QR payments are paid to.
     upi_id: Option<String>,
     /// What each method costs: `(method, fee, tax on the fee, whether it is the default)`.
@@ -289,6 +291,7 @@ async fn overview(app: &PagesState, s: &SignedIn, new_secret: Option<&str>) -> R
         api_key: s.merchant.api_key.clone(),
         new_secret,
         public_secret: revealable_secret(&s.merchant),
+        old_secret_until: s.merchant.previous.api_secret_until(now()).map(Into::into),
         upi_id: s.merchant.upi_id.clone(),
         pricing,
         unsettled,
@@ -336,7 +339,8 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn) -> Response {
     overview(&app, &s, None).await
 }
 
-/// `POST /dashboard/credentials/rotate`: a new API secret, shown once on the page it answers.
+/// `POST /dashboard/credentials/rotate`: a new API secret, shown once on the page it answers;
+/// the current one keeps working for the overlap the confirmation page chose.
 pub async fn rotate_credentials(
     State(app): State<PagesState>,
     mut s: SignedIn,
@@ -345,13 +349,26 @@ pub async fn rotate_credentials(
     if let Err(r) = s.check_csrf(&f) {
         return r.into_response();
     }
-    match merchants::rotate_api_secret(&app.store, &app.credentials, &s.merchant, Some(&s.actor))
-        .await
-    {
-        Ok(secret) => {
-            s.flash = Some(
-                "API secret rotated: the old one stops working within a second everywhere.".into(),
-            );
+    let Some(overlap) = rotate::overlap_of(&f) else {
+        let notice = "Choose when the current secret stops working.";
+        return super::back(&app, &s, "/dashboard/credentials/rotate", notice).await;
+    };
+    let until = (overlap > chrono::Duration::zero()).then(|| now() + overlap);
+    let rotated = merchants::rotate_api_secret(
+        &app.store,
+        &app.credentials,
+        &s.merchant,
+        until,
+        Some(&s.actor),
+    )
+    .await;
+    match rotated {
+        Ok((secret, until)) => {
+            s.flash = Some(format!(
+                "API secret rotated. {}",
+                rotate::old_secret_notice(until, "works")
+            ));
+            s.merchant.previous.api_secret_until = until;
             overview(&app, &s, Some(&secret)).await
         }
         Err(e) => internal(&e),

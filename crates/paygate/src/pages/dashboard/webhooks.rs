@@ -9,13 +9,16 @@ use axum::{
 use paygate_core::DeliveryStatus;
 
 use super::{
-    F, Frame, Pager, Q, SignedIn, answer_form, endpoints::EndpointRow, read_page, window_of,
-    with_query,
+    F, Frame, Pager, Q, SignedIn, answer_form, endpoints::EndpointRow, read_page, rotate,
+    window_of, with_query,
 };
 use crate::{
     http::error::ApiError,
     pages::{PagesState, Time, page as render},
-    store::webhooks::{Delivery, Filter},
+    store::{
+        now,
+        webhooks::{Delivery, Filter},
+    },
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -28,6 +31,8 @@ struct WebhooksPage {
     frame: Frame,
     url: String,
     secret: String,
+    /// Until when the secret before the last rotation also signs.
+    old_secret_until: Option<Time>,
     pager: Pager,
     rows: Vec<Row>,
     endpoints: Vec<EndpointRow>,
@@ -131,6 +136,11 @@ pub async fn page(State(app): State<PagesState>, s: SignedIn, Query(q): Q) -> Re
         frame: Frame::new("Webhooks", "Webhooks", &s),
         url: s.merchant.webhook_url.clone().unwrap_or_default(),
         secret: s.merchant.webhook_secret.clone(),
+        old_secret_until: s
+            .merchant
+            .previous
+            .webhook_secret_until(now())
+            .map(Into::into),
         pager,
         rows: rows
             .into_iter()
@@ -195,11 +205,21 @@ pub async fn save(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Respon
     .await
 }
 
-/// `POST /dashboard/webhooks/secret`: a new webhook secret.
+/// `POST /dashboard/webhooks/secret`: a new webhook secret; the current one signs beside it
+/// for the overlap the confirmation page chose.
 pub async fn regenerate_secret(State(app): State<PagesState>, s: SignedIn, F(f): F) -> Response {
     answer_form(&app, &s, &f, HERE, async {
-        match app.webhooks.rotate_secret(&s.actor, None).await {
-            Ok(_) => Ok("New webhook secret generated.".to_owned()),
+        let Some(overlap) = rotate::overlap_of(&f) else {
+            return Ok("Choose when the current secret stops signing.".to_owned());
+        };
+        match app.webhooks.rotate_secret(&s.actor, overlap, None).await {
+            Ok(m) => Ok(format!(
+                "New webhook secret generated. {}",
+                rotate::old_secret_notice(
+                    m.previous.webhook_secret_until(now()),
+                    "also signs deliveries"
+                )
+            )),
             Err(e) => Err(e.into()),
         }
     })
