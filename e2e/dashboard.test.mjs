@@ -3,27 +3,15 @@ import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createServer } from "node:http";
 import { join } from "node:path";
-import { api, assertNoServerErrors, createOrder, freePort, launch, root, rupees, scrollsSideways, shot, startGateway, tid } from "./lib.mjs";
+import { api, assertNoServerErrors, createOrder, freePort, launch, root, rupees, scrollsSideways, shot, startGateway, tid, webhookSink } from "./lib.mjs";
 
-let g, browser, hook, hookUrl, hookStatus = 200;
-const received = [];
+let g, browser, hook, hookUrl, received;
 before(async () => {
   g = await startGateway({ TEST_PROCESSING_DELAY: "200", WEBHOOK_ENDPOINT_DISABLE_AFTER: "1" });
   browser = await launch();
-  const port = await freePort();
-  hookUrl = `http://127.0.0.1:${port}/hook`;
-  hook = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      received.push({ body, headers: req.headers, path: req.url });
-      res.statusCode = hookStatus;
-      res.end("ok");
-    });
-  });
-  await new Promise((ok) => hook.listen(port, "127.0.0.1", ok));
+  hook = await webhookSink();
+  ({ url: hookUrl, received } = hook);
 });
 after(async () => {
   hook?.close();
@@ -269,7 +257,7 @@ describe("dashboard", () => {
     assert.notEqual(afterSecret, before);
     assert.match(afterSecret, /^whsec_/);
     assert.equal((await api(g, "GET", "/api/v1/webhooks/config")).body.webhook_secret, afterSecret);
-    hookStatus = 500;
+    hook.status = 500;
     await page.click(tid("test-webhook-button"));
     await page.locator(".notice", { hasText: "Test webhook sent" }).waitFor();
     const item = page.locator(tid("webhook-log-item")).first();
@@ -290,7 +278,7 @@ describe("dashboard", () => {
     await page.click(tid("retry-all-failed-button"));
     await page.locator(".notice", { hasText: "No failed deliveries to retry." }).waitFor();
     assert.equal(received.length, 1);
-    hookStatus = 200;
+    hook.status = 200;
     await item.locator(tid("retry-webhook-button")).click();
     await page.locator(".notice", { hasText: "retry scheduled" }).waitFor();
     for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((ok) => setTimeout(ok, 50));

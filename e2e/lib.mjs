@@ -6,6 +6,7 @@
 // random name on PAYGATE_TEST_POSTGRES_URL's server and a random key prefix on
 // PAYGATE_TEST_REDIS_URL, both removed afterwards). Any 5xx answer a page or the API gives
 // during a run fails it (`assertNoServerErrors`).
+import { createServer as httpServer } from "node:http";
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -137,6 +138,26 @@ export async function signIn(browser, g, email = "test@example.com", password = 
   await page.click(tid("login-button"));
   await page.locator(tid("dashboard")).waitFor();
   return page;
+}
+
+/** A webhook receiver on a free local port: its `url` (path `/hook`), the requests it got
+ * (`received`: path, headers, body), the status it answers (`status`, 200 until set), and
+ * `close()`. */
+export async function webhookSink() {
+  const port = await freePort();
+  const sink = { url: `http://127.0.0.1:${port}/hook`, received: [], status: 200 };
+  const server = httpServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      sink.received.push({ body, headers: req.headers, path: req.url });
+      res.statusCode = sink.status;
+      res.end("ok");
+    });
+  });
+  await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
+  sink.close = () => server.close();
+  return sink;
 }
 
 /** Calls the API as the test merchant. */

@@ -7,24 +7,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { api, assertNoServerErrors, createOrder, freePort, launch, root, shot, signIn, startGateway, tid } from "./lib.mjs";
+import { api, assertNoServerErrors, createOrder, freePort, launch, root, shot, signIn, startGateway, tid, webhookSink } from "./lib.mjs";
 
-let g, browser, hook, hookUrl;
-const received = [];
+let g, browser, hook;
 before(async () => {
   g = await startGateway({ TEST_PROCESSING_DELAY: "200" });
   browser = await launch();
-  const port = await freePort();
-  hookUrl = `http://127.0.0.1:${port}/hook`;
-  hook = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      received.push({ body, headers: req.headers });
-      res.end("ok");
-    });
-  });
-  await new Promise((ok) => hook.listen(port, "127.0.0.1", ok));
+  hook = await webhookSink();
 });
 after(async () => {
   hook?.close();
@@ -86,7 +75,7 @@ describe("settings", () => {
   });
 
   test("regenerating the webhook secret asks first; during the overlap deliveries carry both signatures", async () => {
-    assert.equal((await api(g, "PUT", "/api/v1/webhooks/config", { webhook_url: hookUrl })).status, 200);
+    assert.equal((await api(g, "PUT", "/api/v1/webhooks/config", { webhook_url: hook.url })).status, 200);
     // A generated secret first (the seeded one is not base64, as Standard Webhooks' keys are).
     const old = (await api(g, "POST", "/api/v1/webhooks/config/secret", {})).body.webhook_secret;
     const page = await login();
@@ -100,11 +89,11 @@ describe("settings", () => {
     const fresh = await page.locator(tid("webhook-secret")).textContent();
     assert.notEqual(fresh, old);
     assert.match(await page.locator(tid("webhook-secret-overlap")).textContent(), /previous secret also signs until/);
-    const before = received.length;
+    const before = hook.received.length;
     await page.click(tid("test-webhook-button"));
     await page.locator(".notice", { hasText: "Test webhook sent" }).waitFor();
-    for (let i = 0; i < 200 && received.length === before; i++) await new Promise((ok) => setTimeout(ok, 25));
-    const r = received[before];
+    for (let i = 0; i < 200 && hook.received.length === before; i++) await new Promise((ok) => setTimeout(ok, 25));
+    const r = hook.received[before];
     assert.ok(r, "the test webhook arrived");
     assert.ok(signedWith(fresh, r), "signed with the new secret");
     assert.ok(signedWith(old, r), "and with the old one, during the overlap");
