@@ -43,6 +43,17 @@ async function hold(page, pattern) {
   return { release, seen: first };
 }
 
+/** A merchant's "thank you" page on a free local port (another origin): `port` and `shop`. */
+async function thanksPage() {
+  const port = await freePort();
+  const shop = createServer((req, res) => {
+    res.setHeader("Content-Type", "text/html");
+    res.end(`<!doctype html><html lang="en"><head><title>Shop</title></head><body><main><h1>Thanks</h1></main></body></html>`);
+  });
+  await new Promise((ok) => shop.listen(port, "127.0.0.1", ok));
+  return { port, shop };
+}
+
 /** Fills the card form (a successful test card unless another number is given). */
 async function fillCard(page, number = "4111 1111 1111 1111") {
   await page.fill(tid("card-number-input"), number);
@@ -385,12 +396,7 @@ describe("checkout flow", () => {
   });
 
   test("a payment link's success offers Return to the merchant with the payment id, then goes back", async () => {
-    const port = await freePort();
-    const shop = createServer((req, res) => {
-      res.setHeader("Content-Type", "text/html");
-      res.end(`<!doctype html><html lang="en"><head><title>Shop</title></head><body><main><h1>Thanks</h1></main></body></html>`);
-    });
-    await new Promise((ok) => shop.listen(port, "127.0.0.1", ok));
+    const { port, shop } = await thanksPage();
     const callback = `http://127.0.0.1:${port}/paid`;
     const link = await api(g, "POST", "/api/v1/payment_links", { amount: 3000, callback_url: callback });
     assert.equal(link.status, 201, JSON.stringify(link.body));
@@ -417,6 +423,35 @@ describe("checkout flow", () => {
     back.release();
     await page.waitForURL((u) => u.origin === `http://127.0.0.1:${port}` && u.searchParams.get("payment_id") === p.id, { timeout: 10000 });
     await page.close();
+    shop.close();
+  });
+
+  test("an order's callback_url: success offers Return to the merchant with the payment id, then goes there", async () => {
+    const { port, shop } = await thanksPage();
+    const order = await api(g, "POST", "/api/v1/orders", { amount: 3100, callback_url: `http://127.0.0.1:${port}/thanks?cart=7` });
+    assert.equal(order.status, 201, JSON.stringify(order.body));
+    const page = await openCheckout(order.body.id);
+    const away = await hold(page, `http://127.0.0.1:${port}/**`);
+    await page.click(tid("method-card"));
+    await fillCard(page);
+    await page.click(tid("pay-button"));
+    await page.locator(tid("success-state")).waitFor({ state: "visible", timeout: 15000 });
+    const returnLink = page.locator(tid("return-link"));
+    assert.equal(await returnLink.textContent(), "Return to Test Merchant");
+    const [p] = await paymentsOf(order.body.id);
+    const href = new URL(await returnLink.getAttribute("href"));
+    assert.equal(href.pathname, "/thanks");
+    assert.equal(href.searchParams.get("cart"), "7", "the merchant's own query is kept");
+    assert.equal(href.searchParams.get("payment_id"), p.id);
+    await away.seen;
+    away.release();
+    await page.waitForURL((u) => u.origin === `http://127.0.0.1:${port}` && u.searchParams.get("payment_id") === p.id, { timeout: 10000 });
+    await page.close();
+    // Inside the widget the page stays put: the merchant's page hears of it by message.
+    const framed = await browser.newPage();
+    await framed.goto(`${g.checkout}/checkout?order_id=${(await api(g, "POST", "/api/v1/orders", { amount: 3200, callback_url: `http://127.0.0.1:${port}/thanks` })).body.id}&embedded=true`);
+    assert.equal(await framed.locator(tid("checkout-container")).getAttribute("data-return-url"), "");
+    await framed.close();
     shop.close();
   });
 

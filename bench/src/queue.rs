@@ -146,6 +146,7 @@ pub async fn orders_of(
             currency: Currency::INR,
             receipt: None,
             notes: json!({}),
+            callback_url: None,
         };
         order_ids.push(orders.create(merchant, None, new, None).await?.id);
     }

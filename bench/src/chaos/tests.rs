@@ -65,6 +65,7 @@ async fn books(dir: &std::path::Path) -> (Store, Vec<Answer>) {
                 currency: Currency::INR,
                 receipt: None,
                 notes: json!({}),
+                callback_url: None,
             },
             None,
         )

@@ -69,6 +69,9 @@ pub struct OrderBody<'a> {
     /// The merchant's notes: string values under keys of its choosing (`{}` when none).
     #[schema(value_type = Object)]
     pub notes: &'a Value,
+    /// Where the hosted checkout sends the customer after paying; present only when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<&'a str>,
     /// When the order was created (ISO 8601, UTC, milliseconds).
     pub created_at: String,
     /// Last change (ISO 8601); shown when reading an order, not in the create response.
@@ -84,6 +87,7 @@ impl<'a> OrderBody<'a> {
             merchant_id: &o.merchant_id,
             receipt: o.receipt.as_deref(),
             notes: &o.notes,
+            callback_url: o.callback_url.as_deref(),
             created_at: iso(o.created_at),
             updated_at: full.then(|| iso(o.updated_at)),
         }

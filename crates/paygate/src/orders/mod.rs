@@ -23,6 +23,8 @@ pub struct NewOrder {
     pub receipt: Option<String>,
     /// A JSON object.
     pub notes: Value,
+    /// Where the hosted checkout sends the customer after paying (an http(s) URL).
+    pub callback_url: Option<String>,
 }
 
 idempotent::service_error! {
@@ -75,6 +77,7 @@ impl Orders {
             currency: new.currency.code().to_owned(),
             receipt: new.receipt,
             notes: new.notes,
+            callback_url: new.callback_url,
             status: OrderStatus::Created,
             created_at: at,
             updated_at: at,

@@ -236,6 +236,7 @@ impl PaymentLinks {
             currency,
             receipt: link.reference_id.clone(),
             notes: json!({ "payment_link_id": link.id }),
+            callback_url: None,
         };
         Ok(self
             .orders

@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(21, "refunds in rollups", "0021_refunds_in_rollups"),
     migration!(22, "secret overlap", "0022_secret_overlap"),
     migration!(23, "business profile", "0023_business_profile"),
+    migration!(24, "order callback", "0024_order_callback"),
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS paygate_migrations (

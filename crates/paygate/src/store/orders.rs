@@ -24,12 +24,14 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
     /// The payment link this order is an attempt to pay, if any.
     pub payment_link_id: Option<String>,
+    /// Where the hosted checkout sends the customer after paying (with `payment_id` added).
+    pub callback_url: Option<String>,
 }
 
 macro_rules! cols {
     () => {
         "id, merchant_id, amount, currency, receipt, notes, status, created_at, updated_at, \
-         payment_link_id"
+         payment_link_id, callback_url"
     };
 }
 
@@ -50,6 +52,10 @@ pub async fn insert_all(tx: &mut Tx, orders: &[Order]) -> Result<(), sqlx::Error
         .opt_text(
             "payment_link_id",
             orders.iter().map(|o| o.payment_link_id.clone()),
+        )
+        .opt_text(
+            "callback_url",
+            orders.iter().map(|o| o.callback_url.clone()),
         );
     super::table::insert_all::<Order>(tx, input).await
 }

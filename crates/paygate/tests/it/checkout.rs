@@ -144,7 +144,71 @@ async fn the_sdk_demo_and_same_origin_endpoints_are_served(backend: Backend) {
     assert_eq!(status, 404);
 }
 
+/// The `data-return-url` of a checkout page.
+fn return_url(html: &str) -> &str {
+    let at = html.find("data-return-url=\"").unwrap() + 17;
+    &html[at..at + html[at..].find('"').unwrap()]
+}
+
+async fn an_orders_callback_url_is_checked_kept_and_where_the_page_returns(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let callback = "https://shop.example/thanks?cart=7";
+    let (status, order) = t
+        .post(
+            "/api/v1/orders",
+            &json!({"amount": 50000, "callback_url": callback}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["callback_url"], callback);
+    let id = order["id"].as_str().unwrap();
+    let (_, read) = t.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(read["callback_url"], callback);
+    let (_, _, html) = get(&t, &format!("/checkout?order_id={id}")).await;
+    assert_eq!(
+        return_url(&html),
+        "https://shop.example/thanks?cart=7".replace('&', "&amp;")
+    );
+    assert!(html.contains("data-test-id=\"return-link\""));
+    // In the widget the page does not navigate away: the merchant's page gets a message.
+    let (_, _, framed) = get(&t, &format!("/checkout?order_id={id}&embedded=true")).await;
+    assert_eq!(return_url(&framed), "");
+    // Without one there is nowhere to return to.
+    let (_, plain) = t.post("/api/v1/orders", &json!({"amount": 50000})).await;
+    assert_eq!(plain["callback_url"], Value::Null);
+    let plain = plain["id"].as_str().unwrap();
+    let (_, _, html) = get(&t, &format!("/checkout?order_id={plain}")).await;
+    assert_eq!(return_url(&html), "");
+    // Only an http(s) URL with a host, at most 2048 characters; nothing is written otherwise.
+    let before = t.count("orders").await;
+    let long = format!("https://shop.example/{}", "a".repeat(2048));
+    for bad in [
+        "javascript:alert(1)",
+        "ftp://shop.example/x",
+        "/thanks",
+        "https://",
+        &long,
+    ] {
+        let (status, body) = t
+            .post(
+                "/api/v1/orders",
+                &json!({"amount": 50000, "callback_url": bad}),
+            )
+            .await;
+        crate::helpers::assert_error(status, &body, 400, "BAD_REQUEST_ERROR");
+        assert!(
+            body["error"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("callback_url"),
+            "{body}"
+        );
+    }
+    assert_eq!(t.count("orders").await, before);
+}
+
 every_backend!(
+    an_orders_callback_url_is_checked_kept_and_where_the_page_returns,
     the_checkout_page_shows_the_order_and_every_test_id,
     unknown_missing_and_paid_orders_get_a_clear_page,
     the_sdk_demo_and_same_origin_endpoints_are_served,

@@ -63,6 +63,7 @@ async fn a_refund_and_a_webhook_pass_a_backlog_of_slow_payments(backend: Backend
             currency: Currency::INR,
             receipt: None,
             notes: json!({}),
+            callback_url: None,
         };
         let order = t
             .app

@@ -28,8 +28,6 @@ const REFERENCE_MAX: usize = 40;
 const CUSTOMER_FIELD_MAX: usize = 255;
 /// Longest customer `contact`, characters.
 const CONTACT_MAX: usize = 20;
-/// Longest `callback_url`, characters.
-const URL_MAX: usize = 2048;
 /// The latest `expire_by` taken: 2100-01-01T00:00:00Z.
 const EXPIRE_BY_MAX: i64 = 4_102_444_800;
 
@@ -183,13 +181,7 @@ impl CreatePaymentLink {
             }
             Some(f) => Some(f),
         };
-        too_long("callback_url", self.callback_url.as_ref(), URL_MAX)?;
-        if let Some(u) = &self.callback_url
-            && !url::Url::parse(u)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        {
-            return Err(ApiError::bad_request("callback_url must be an http(s) URL"));
-        }
+        super::orders::check_callback_url(self.callback_url.as_ref())?;
         if self
             .callback_method
             .as_deref()

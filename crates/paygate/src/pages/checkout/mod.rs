@@ -117,8 +117,9 @@ struct Checkout {
     payee: String,
     /// Test mode: "Simulate approve" and "Simulate decline" beside the QR.
     simulate: bool,
-    /// Where the page goes after a success (with `?payment_id=`): the payment link's return,
-    /// for an order of a link; empty otherwise.
+    /// Where the page goes after a success (with `payment_id` added): the payment link's
+    /// return for an order of a link, else the order's `callback_url` (not in the widget);
+    /// empty otherwise.
     return_url: String,
 }
 
@@ -180,10 +181,12 @@ async fn checkout(
         payee,
         // The customer's answer is simulated only where payments wait for it: test mode.
         simulate: app.settings.test_endpoints && app.settings.test_mode,
-        return_url: order
-            .payment_link_id
-            .map(|l| format!("/l/{l}/return"))
-            .unwrap_or_default(),
+        // Inside the widget the merchant's page hears of the payment by message instead.
+        return_url: match (order.payment_link_id, order.callback_url) {
+            (Some(link), _) => format!("/l/{link}/return"),
+            (None, Some(callback)) if !embedded => callback,
+            _ => String::new(),
+        },
     };
     page(StatusCode::OK, &view)
 }
@@ -247,6 +250,7 @@ async fn demo_order(State(app): State<PagesState>) -> Response {
         currency: Currency::INR,
         receipt: Some("demo".into()),
         notes: json!({"source": "demo"}),
+        callback_url: None,
     };
     match app.orders.create(test_merchant::ID, None, new, None).await {
         Ok(o) => (
