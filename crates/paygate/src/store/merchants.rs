@@ -116,9 +116,28 @@ pub async fn insert(store: &Store, m: &Merchant, if_missing: bool) -> Result<boo
         sql, &m.id, &m.name, &m.email, &m.api_key, &m.api_secret_hash, &m.webhook_secret,
         &m.webhook_url, m.created_at, &m.upi_id,
     ))?;
-    super::users::insert_owner(&mut tx, m, if_missing).await?;
+    insert_owner(&mut tx, m, if_missing).await?;
     tx.commit().await?;
     Ok(done == 1)
+}
+
+/// Inserts the merchant's first owner (the user with the merchant's id) inside `tx`; with
+/// `if_missing`, an existing one is left as it is. (Here, not in `users`, which reads the
+/// merchants: the imports run one way.)
+async fn insert_owner(
+    tx: &mut Tx,
+    merchant: &Merchant,
+    if_missing: bool,
+) -> Result<(), sqlx::Error> {
+    let sql = if if_missing {
+        "INSERT INTO users (id, merchant_id, email, name, role, created_at, updated_at) \
+         VALUES ($1, $1, $2, $3, 'owner', $4, $4) ON CONFLICT (id) DO NOTHING"
+    } else {
+        "INSERT INTO users (id, merchant_id, email, name, role, created_at, updated_at) \
+         VALUES ($1, $1, $2, $3, 'owner', $4, $4)"
+    };
+    sql!(on_tx(tx) => execute(sql, &merchant.id, &merchant.email, &merchant.name, merchant.created_at))?;
+    Ok(())
 }
 
 /// The merchant with this API key.

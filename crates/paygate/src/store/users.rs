@@ -33,24 +33,6 @@ macro_rules! cols {
     };
 }
 
-/// Inserts the merchant's first owner (the user with the merchant's id) inside `tx`; with
-/// `if_missing`, an existing one is left as it is.
-pub async fn insert_owner(
-    tx: &mut Tx,
-    merchant: &merchants::Merchant,
-    if_missing: bool,
-) -> Result<(), sqlx::Error> {
-    let sql = if if_missing {
-        "INSERT INTO users (id, merchant_id, email, name, role, created_at, updated_at) \
-         VALUES ($1, $1, $2, $3, 'owner', $4, $4) ON CONFLICT (id) DO NOTHING"
-    } else {
-        "INSERT INTO users (id, merchant_id, email, name, role, created_at, updated_at) \
-         VALUES ($1, $1, $2, $3, 'owner', $4, $4)"
-    };
-    sql!(on_tx(tx) => execute(sql, &merchant.id, &merchant.email, &merchant.name, merchant.created_at))?;
-    Ok(())
-}
-
 /// The user with this email (of an active merchant): id and password hash.
 pub async fn login_row(
     store: &Store,
