@@ -8,6 +8,12 @@
 #   git stash; cargo build --release -p paygate; cp target/release/paygate /tmp/paygate-a; git stash pop
 #   BASE=/tmp/paygate-a bench/ab.sh              # ROUNDS=3 DURATION=6 CLIENTS=32; about 3 minutes
 #
+# BACKENDS="postgres" (or "sqlite") runs one backend only. To compare two settings of one build,
+# BASE is a script that sets A's and B takes this script's environment, e.g. for write lanes:
+#
+#   printf '#!/bin/sh\nWRITE_LANES=1 exec %s/target/release/paygate "$@"\n' "$PWD" > /tmp/lanes1
+#   chmod +x /tmp/lanes1; WRITE_LANES=2 BASE=/tmp/lanes1 BACKENDS=postgres ROUNDS=5 bench/ab.sh
+#
 # Needs: a PostgreSQL server (PG_URL, default postgres://postgres@127.0.0.1:5432), curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +53,7 @@ run() { # $1 = backend (sqlite|postgres), $2 = side (A|B)
 }
 
 for _ in $(seq 1 "$ROUNDS"); do
-  for backend in sqlite postgres; do
+  for backend in ${BACKENDS:-sqlite postgres}; do
     run "$backend" A
     run "$backend" B
   done

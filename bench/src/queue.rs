@@ -138,6 +138,7 @@ pub async fn orders_of(
         connector: Arc::new(SimulatedBank::from_config(config, store.clone())),
         clock: Clock::system(),
         owner: Arc::from("bench"),
+        write_lanes: config.write_lanes,
     };
     let orders = Orders::new(ctx);
     for merchant in merchants.iter().cycle().take(n) {

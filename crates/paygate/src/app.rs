@@ -133,6 +133,7 @@ impl App {
             connector,
             clock: Clock::system(),
             owner: owner.clone(),
+            write_lanes: config.write_lanes,
         };
         let client = WebhookClient::new(NetPolicy {
             allow_loopback: config.webhook_allow_loopback,

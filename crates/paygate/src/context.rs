@@ -16,6 +16,8 @@ pub struct Ctx {
     /// This process's id: the owner its claims (processor leases, idempotency keys, job
     /// leases) are held under, freed at once if it dies (see `liveness`).
     pub owner: Arc<str>,
+    /// Write batches of each kind in flight at once (see `batch`).
+    pub write_lanes: usize,
 }
 
 impl Ctx {

@@ -306,6 +306,10 @@ pub struct Settings {
         global = true
     )]
     pub webhook_endpoint_queue: usize,
+    /// Write batches of each kind (payments, orders) in flight at once, each on its own
+    /// connection (more measured slower on two cores: docs/BENCHMARKS.md, "Write lanes").
+    #[arg(long, env = "WRITE_LANES", default_value_t = 1, global = true)]
+    pub write_lanes: usize,
     /// The most deliveries a merchant's webhook replays may queue in 24 hours.
     #[arg(
         long,
@@ -436,6 +440,8 @@ pub struct Config {
     pub webhook_endpoint_queue: usize,
     /// The most deliveries a merchant's replays may queue in 24 hours.
     pub webhook_replay_daily_max: u32,
+    /// Write batches of each kind in flight at once.
+    pub write_lanes: usize,
     /// How often each process beats.
     pub process_heartbeat: Duration,
     /// How long a final transaction waits before it is settled.
@@ -582,6 +588,9 @@ impl Config {
         if s.webhook_endpoint_queue == 0 {
             return Err("WEBHOOK_ENDPOINT_QUEUE must be at least 1".into());
         }
+        if s.write_lanes == 0 {
+            return Err("WRITE_LANES must be at least 1".into());
+        }
         if s.database_max_connections == 0 {
             return Err("DATABASE_MAX_CONNECTIONS must be at least 1".into());
         }
@@ -635,6 +644,7 @@ impl Config {
                 .max(s.webhook_endpoint_concurrency),
             webhook_endpoint_queue: s.webhook_endpoint_queue,
             webhook_replay_daily_max: s.webhook_replay_daily_max,
+            write_lanes: s.write_lanes,
             process_heartbeat: Duration::from_millis(s.process_heartbeat_ms),
             settlement_delay,
             settlement_interval,

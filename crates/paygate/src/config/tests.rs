@@ -154,3 +154,16 @@ fn settlement_periods_take_units_and_follow_test_mode() {
     let e = parse(&["--payout-failure-rate", "2"]).unwrap_err();
     assert!(e.contains("PAYOUT_FAILURE_RATE"), "{e}");
 }
+
+#[test]
+fn write_lanes_default_to_one_and_refuse_zero() {
+    let lanes = |args: &[&str]| parse(args).map(|c| c.write_lanes);
+    assert_eq!(lanes(&["--database-url", "sqlite://./x.db"]), Ok(1));
+    assert_eq!(lanes(&["--database-url", "postgres://h/db"]), Ok(1));
+    assert_eq!(
+        lanes(&["--database-url", "postgres://h/db", "--write-lanes", "4"]),
+        Ok(4)
+    );
+    let e = lanes(&["--write-lanes", "0"]).unwrap_err();
+    assert!(e.contains("WRITE_LANES"), "{e}");
+}

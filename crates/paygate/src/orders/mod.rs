@@ -101,10 +101,15 @@ impl Orders {
     /// The service over `ctx`, with its group-committing writer.
     pub fn new(ctx: Ctx) -> Self {
         let store = ctx.store.clone();
-        let create = Batcher::new("order_create", 128, 1, move |ops: Vec<NewRow>| {
-            let store = store.clone();
-            async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
-        });
+        let create = Batcher::new(
+            "order_create",
+            128,
+            ctx.write_lanes,
+            move |ops: Vec<NewRow>| {
+                let store = store.clone();
+                async move { per_request(&ops, |chunk| create_all(&store, chunk)).await }
+            },
+        );
         Self { ctx, create }
     }
 }

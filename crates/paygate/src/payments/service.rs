@@ -68,10 +68,8 @@ pub struct Payments {
 impl Payments {
     /// The service over `ctx`, with its group-committing writer.
     pub fn new(ctx: Ctx, limits: CallLimits, upi: UpiSettings) -> Self {
-        // One batch of each kind at a time: overlapping batches on PostgreSQL measured slower
-        // (the machine is CPU-bound once they overlap, and smaller batches cost more per
-        // payment; see BENCHMARKS.md), and SQLite has one writer.
-        let writer = Writer::new(ctx.store.clone(), ctx.queue.clone(), ctx.owner.clone(), 1);
+        let (store, queue, owner) = (ctx.store.clone(), ctx.queue.clone(), ctx.owner.clone());
+        let writer = Writer::new(store, queue, owner, ctx.write_lanes);
         Self {
             ctx,
             writer,

@@ -268,6 +268,87 @@ every_backend!(
     a_client_that_disconnects_leaves_no_payment_without_its_job,
 );
 
+/// On PostgreSQL with `WRITE_LANES=2` two batches of payments are in flight at once: a batch
+/// held up in the database (here by another transaction's uncommitted payment of the same
+/// order, which the unique index makes it wait for) does not hold up the payments of other
+/// orders, which go through the other lane and are answered meanwhile. (SQLite writes one batch
+/// at a time on its one writer connection whatever the lanes.)
+async fn a_batch_held_in_the_database_does_not_hold_up_the_next(backend: Backend) {
+    use sqlx::Connection as _;
+    let t = TestApp::spawn_with(backend, Mode::Serve, &["--write-lanes", "2"]).await;
+    let (held, free) = (t.order(1000).await, t.order(2000).await);
+    let mut other = sqlx::PgConnection::connect(&t.db.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(
+        "INSERT INTO payments (id, merchant_id, order_id, amount, currency, method, vpa, status, \
+         captured, amount_refunded, created_at, updated_at) SELECT 'pay_HeldByATestTx01', \
+         merchant_id, id, amount, currency, 'upi', 'held@upi', 'pending', FALSE, 0, now(), now() \
+         FROM orders WHERE id = $1",
+    )
+    .bind(&held)
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let pay = |order: String| {
+        let (client, url) = (t.client.clone(), t.url("/api/v1/payments"));
+        async move {
+            let body = json!({"order_id": order, "method": "upi", "vpa": "success@upi"});
+            let sent = client
+                .post(url)
+                .header("X-Api-Key", crate::helpers::KEY)
+                .header("X-Api-Secret", crate::helpers::SECRET)
+                .json(&body)
+                .send()
+                .await;
+            sent.unwrap().status().as_u16()
+        }
+    };
+    let first = tokio::spawn(pay(held.clone()));
+    // Wait until its batch is waiting for the other transaction's lock.
+    let mut waiting = 0_i64;
+    for _ in 0..500 {
+        waiting = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        waiting, 1,
+        "the first payment's batch never waited for the lock"
+    );
+    let second = tokio::time::timeout(Duration::from_secs(10), pay(free)).await;
+    assert_eq!(
+        second.ok(),
+        Some(201),
+        "the second payment waited for the first batch"
+    );
+    assert!(!first.is_finished(), "the first batch did not wait");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    assert_eq!(first.await.unwrap(), 201);
+    assert_eq!(t.count("payments").await, 2);
+}
+
+mod lanes {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_batch_held_in_the_database_does_not_hold_up_the_next(Backend::Postgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis() {
+        super::a_batch_held_in_the_database_does_not_hold_up_the_next(Backend::PostgresRedis).await
+    }
+}
+
 /// A gateway killed while batches are in flight: every payment it answered 201 exists, whole
 /// (two events), and reaches its final status once a gateway runs again.
 async fn a_gateway_killed_mid_batch_loses_nothing_it_answered(backend: Backend) {
