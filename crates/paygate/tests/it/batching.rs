@@ -266,6 +266,7 @@ async fn all_payments(t: &TestApp) -> Vec<String> {
 every_backend!(
     one_batch_answers_each_request_for_itself,
     a_client_that_disconnects_leaves_no_payment_without_its_job,
+    two_lanes_answer_each_payment_once,
 );
 
 /// On PostgreSQL with `WRITE_LANES=2` two batches of payments are in flight at once: a batch
@@ -333,6 +334,29 @@ async fn a_batch_held_in_the_database_does_not_hold_up_the_next(backend: Backend
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     assert_eq!(first.await.unwrap(), 201);
     assert_eq!(t.count("payments").await, 2);
+}
+
+/// With `WRITE_LANES=2` concurrent payments are each answered as with one lane, on every
+/// backend (on SQLite the second lane waits for the one writer connection): every order paid
+/// once, the order paid twice refused once, nothing else written.
+async fn two_lanes_answer_each_payment_once(backend: Backend) {
+    let t = TestApp::spawn_with(backend, Mode::Serve, &["--write-lanes", "2"]).await;
+    let mut orders = Vec::new();
+    for _ in 0..24 {
+        orders.push(t.order(1000).await);
+    }
+    let twice = orders[0].clone();
+    let t = &t;
+    let sent = orders.iter().chain(std::iter::once(&twice)).map(|order| {
+        let body = json!({"order_id": order, "method": "upi", "vpa": "success@upi"});
+        async move { t.post("/api/v1/payments", &body).await.0.as_u16() }
+    });
+    let mut statuses = futures_util::future::join_all(sent).await;
+    statuses.sort_unstable();
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(created, 24, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&400), "{statuses:?}");
+    assert_eq!(t.count("payments").await, 24);
 }
 
 mod lanes {
